@@ -1,0 +1,267 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_CLIENT_TYPES_HPP
+#define OSS_CLIENT_TYPES_HPP
+
+#include <oss/detail/config.hpp>
+
+#include <oss/credentials.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+/// \file
+/// The plain data of `oss::client`: its options, the per-object options and the result of each
+/// operation. Kept apart from `client.hpp` so the request builders can use these types without
+/// pulling in the client itself.
+namespace oss {
+
+namespace detail {
+
+// N of a multipart ETag `"<hex>-N"` (quotes optional), 0 for any other ETag. OSS documents the
+// form but not the hex part (oss-protocol.md 3.3), so only the count is read.
+inline int multipart_etag_part_count(std::string_view etag) noexcept {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  const auto dash = etag.rfind('-');
+  if (dash == std::string_view::npos || dash == 0) return 0;
+  const std::string_view digits = etag.substr(dash + 1);
+  if (digits.empty() || digits.size() > 5) return 0;
+  int n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return 0;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+}  // namespace detail
+
+/// How the bucket is named in each request (oss-protocol.md section 1.2).
+enum class addressing_style {
+  /// `Host: <bucket>.<endpoint host>`, path `/<key>`. What OSS itself requires. When the
+  /// endpoint host is an IP literal there is no name to prefix, so path style is used instead.
+  virtual_hosted,
+  /// `Host: <endpoint host>`, path `/<key>`: the endpoint is a custom domain bound to the
+  /// bucket. The bucket option is still required, because it is part of what gets signed.
+  cname,
+  /// `Host: <endpoint host>`, path `/<bucket>/<key>`: local servers, private deployments and
+  /// IP endpoints. Real OSS rejects it on its own domains.
+  path_style,
+};
+
+/// Everything a `client` needs to know; an aggregate, so designated initialisers read well:
+/// `oss::client_options{.region = "cn-hangzhou", .bucket = "b", .creds = {...}}`.
+///
+/// The constructor of `client` checks these and throws `oss::error` when they cannot work, so a
+/// misconfiguration never reaches the network.
+struct client_options {
+  /// Where to send requests. Either empty (then `region` picks the public OSS endpoint) or a
+  /// host with optional scheme and port: `oss-cn-hangzhou.aliyuncs.com`,
+  /// `https://static.example.com`, `http://127.0.0.1:9000`. The scheme defaults to https; plain
+  /// http is used only when the string says `http://`. A path other than `/` is refused with
+  /// `client_errc::invalid_endpoint`.
+  std::string endpoint;
+
+  /// The region, as OSS region id (`cn-hangzhou`) or in the ali-oss spelling (`oss-cn-hangzhou`).
+  /// Alone it gives `https://oss-<region>.aliyuncs.com`. It is also the V4 signing region: when
+  /// the endpoint is an `*.aliyuncs.com` name the region is read from it, but for a custom domain
+  /// or an IP endpoint V4 signing needs this option (`client_errc::invalid_endpoint` otherwise).
+  std::string region;
+
+  /// The bucket every operation addresses: 3..63 characters of `[a-z0-9-]`, not starting or
+  /// ending with `-` (`client_errc::invalid_bucket_name` otherwise).
+  std::string bucket;
+
+  /// AccessKey pair and optional STS token. Empty `access_key_id`: anonymous, unsigned requests
+  /// (public-write buckets, local servers without credentials).
+  credentials creds;
+
+  /// V4 (default, what OSS recommends) or V1 for deployments that only know V1.
+  signature_version signature = signature_version::v4;
+
+  /// How the bucket appears in Host and path; see `addressing_style`.
+  addressing_style address_style = addressing_style::virtual_hosted;
+
+  /// With only a region: use the VPC endpoint `oss-<region>-internal.aliyuncs.com` (ECS in the
+  /// same region). Ignored when `endpoint` is set.
+  bool internal = false;
+
+  /// With only a region: use the global transfer-acceleration endpoint
+  /// `oss-accelerate.aliyuncs.com` (signing still uses `region`). Ignored when `endpoint` is set.
+  bool accelerate = false;
+
+  /// A PEM file of extra CA certificates to trust in addition to the system store, e.g. the
+  /// self-signed certificate of a local test server. Only used by the TLS context the client
+  /// creates itself. A file that cannot be loaded makes the constructor throw.
+  std::string ca_file;
+
+  /// Verify the server certificate chain and host name (default). Turning it off makes TLS
+  /// encryption-only and open to interception; meant for throw-away test setups.
+  bool verify_tls = true;
+
+  /// Upper bound on open connections per endpoint; requests beyond it wait for a free one.
+  std::size_t max_connections = 64;
+
+  /// Time allowed to resolve, connect and finish the TLS handshake of a new connection.
+  std::chrono::milliseconds connect_timeout{10000};
+
+  /// A request fails when no byte moves in either direction for this long. Unlike a total
+  /// deadline it does not punish large parts on slow links. Both timeouts surface as
+  /// `client_errc::connection_timeout`.
+  std::chrono::milliseconds stall_timeout{30000};
+
+  /// Attempts per request, the first one included (1 disables retries). Retried: connection
+  /// errors and timeouts, 5xx, 408, 429, `RequestTimeout`, `RequestTimeTooSkewed` (after the
+  /// clock correction), CRC-64 mismatches.
+  int max_attempts = 3;
+
+  /// Exponential back-off with full jitter: before retry n the client waits a random time in
+  /// `[0, min(retry_max_delay, retry_base_delay * 2^n))`; throttling replies double the base.
+  std::chrono::milliseconds retry_base_delay{200};
+
+  /// Cap of one back-off wait.
+  std::chrono::milliseconds retry_max_delay{20000};
+
+  /// Sent as `User-Agent`; empty gives `asio-oss/<version>`.
+  std::string user_agent;
+
+  /// Largest body `get_object` accepts in memory; a bigger object fails with
+  /// `client_errc::response_too_large` instead of exhausting memory.
+  std::uint64_t max_get_object_size = 64ull << 20;
+};
+
+/// Object-level settings of `put_object` and `initiate_multipart_upload` (ali-oss `meta`,
+/// `mime`, `headers`). They are checked before any request is sent.
+struct object_options {
+  /// User metadata, sent as `x-oss-meta-<name>`. Names: letters, digits and `-` (OSS stores
+  /// them lower-cased; two names differing only in case are refused); values printable ASCII.
+  /// Names plus values must stay within 8 KiB (`client_errc::metadata_too_large`).
+  std::vector<std::pair<std::string, std::string>> meta;
+
+  /// Content-Type of the object. Empty: a `Content-Type` in `headers`, else a type guessed from
+  /// the name's extension, else `application/octet-stream`.
+  std::string mime;
+
+  /// Further headers stored with the object or steering the call: `Cache-Control`,
+  /// `Content-Disposition`, `Content-Encoding`, `Expires`, `x-oss-forbid-overwrite`,
+  /// `x-oss-storage-class`, `x-oss-server-side-encryption`, ... Headers the client itself owns
+  /// (`Authorization`, `Host`, `Date`, `Content-Length`, `x-oss-date`, ...) are refused with
+  /// `client_errc::invalid_header_value`, as is any CR, LF or control character.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  /// Also send `Content-MD5` so the server rejects a body damaged in flight. Costs one MD5 pass
+  /// over the body (about 0.7 GB/s per core); the CRC-64 check is always on.
+  bool content_md5 = false;
+};
+
+/// Reply of `put_object`.
+struct put_result {
+  /// The object ETag exactly as received, quotes included.
+  std::string etag;
+  /// CRC-64/ECMA of the body; verified against the server's `x-oss-hash-crc64ecma`.
+  std::uint64_t crc64 = 0;
+};
+
+/// Reply of `head`: the object's size, identity and stored metadata.
+struct object_meta {
+  std::uint64_t size = 0;            ///< Content-Length
+  std::string etag;                  ///< quotes included; `"<hex>-<N>"` for an N-part object
+  std::string content_type;
+  std::string last_modified;         ///< as sent (RFC 1123)
+  std::string object_type;           ///< x-oss-object-type: Normal, Multipart, Appendable, Symlink
+  std::string storage_class;         ///< x-oss-storage-class, when present
+  std::optional<std::uint64_t> crc64;///< x-oss-hash-crc64ecma, when the server keeps one
+  /// User metadata: names lower-case without the `x-oss-meta-` prefix, in reply order.
+  std::vector<std::pair<std::string, std::string>> meta;
+  std::string cache_control, content_disposition, content_encoding, expires;
+  /// Every reply header as received (names in the server's spelling).
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  /// N for a multipart ETag `"<hex>-N"`, 0 for any other ETag.
+  int part_count() const noexcept { return detail::multipart_etag_part_count(etag); }
+};
+
+/// Reply of `upload_part`.
+struct part_result {
+  int part_number = 0;
+  /// The part ETag exactly as received (quotes included): what Complete needs.
+  std::string etag;
+  /// CRC-64/ECMA of the part; verified against the server's `x-oss-hash-crc64ecma`.
+  std::uint64_t crc64 = 0;
+};
+
+/// One entry of the Complete request.
+struct completed_part {
+  int part_number = 0;
+  std::string etag;  ///< as returned by `upload_part` or `list_parts`
+};
+
+/// Reply of `complete_multipart_upload`.
+struct complete_result {
+  std::string location, bucket, key;
+  std::string etag;                     ///< the object ETag, `"<hex>-<N>"`
+  std::optional<std::uint64_t> crc64;   ///< whole-object CRC from x-oss-hash-crc64ecma
+  /// True when the reply of a retried Complete was lost and the result was rebuilt from HEAD:
+  /// `location` is then empty.
+  bool reconciled = false;
+};
+
+/// Paging of `list_parts`.
+struct list_parts_options {
+  int max_parts = 1000;          ///< 1..1000
+  int part_number_marker = 0;    ///< list parts with numbers above this
+};
+
+/// One uploaded part as ListParts reports it.
+struct part_info {
+  int part_number = 0;
+  std::string etag;
+  std::uint64_t size = 0;
+  std::optional<std::uint64_t> crc64;
+  std::string last_modified;
+};
+
+/// One page of ListParts (or every page, from `list_all_parts`).
+struct list_parts_result {
+  std::string bucket, key, upload_id;
+  int part_number_marker = 0;
+  int next_part_number_marker = 0;
+  int max_parts = 0;
+  bool is_truncated = false;
+  std::vector<part_info> parts;  ///< ascending part numbers
+};
+
+/// Filter and paging of `list_multipart_uploads`.
+struct list_uploads_options {
+  std::string prefix;            ///< only keys starting with this
+  std::string delimiter;         ///< group keys sharing a prefix up to this into common_prefixes
+  std::string key_marker;        ///< continue after this key ...
+  std::string upload_id_marker;  ///< ... and this upload id (with key_marker)
+  int max_uploads = 1000;        ///< 1..1000
+};
+
+/// One in-progress multipart upload.
+struct upload_info {
+  std::string key, upload_id;
+  std::string initiated;  ///< ISO 8601, as sent
+};
+
+/// One page of ListMultipartUploads.
+struct list_uploads_result {
+  std::string bucket, prefix, delimiter, key_marker, upload_id_marker;
+  std::string next_key_marker, next_upload_id_marker;
+  int max_uploads = 0;
+  bool is_truncated = false;
+  std::vector<upload_info> uploads;
+  std::vector<std::string> common_prefixes;
+};
+
+}  // namespace oss
+
+#endif  // OSS_CLIENT_TYPES_HPP

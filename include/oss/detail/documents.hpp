@@ -1,0 +1,145 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_DETAIL_DOCUMENTS_HPP
+#define OSS_DETAIL_DOCUMENTS_HPP
+
+#include <oss/detail/config.hpp>
+#include <oss/diagnostics.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace oss::detail {
+
+// The XML documents of multipart upload (oss-protocol.md section 3 and 5.1), in both
+// directions: the client builds request bodies and parses replies, the local server does the
+// opposite, and each side's tests parse what the other builds.
+//
+// Every parse_* function returns true on success. On failure it returns false and sets `ec`:
+//  - the server error when the root is <Error> (an error inside a 200 reply, which S3 does and
+//    OSS might; see oss-protocol.md section 11.7), from `server_errc_from_code`;
+//  - client_errc::malformed_xml for XML that is not well-formed, has another root, lacks a
+//    required element, or holds a number that does not parse (junk, sign, overflow);
+//  - client_errc::missing_upload_id when InitiateMultipartUploadResult has no UploadId.
+// When the document says <EncodingType>url</EncodingType>, the fields OSS URL-encodes (Key,
+// Prefix, Delimiter, KeyMarker, NextKeyMarker) are decoded; a bad escape is malformed_xml.
+// The build_* functions write those fields encoded when `url_encoding` is true (what the
+// server does when the request carried encoding-type=url).
+
+/// InitiateMultipartUploadResult.
+struct initiate_result {
+  std::string bucket, key, upload_id;
+};
+OSS_DECL bool parse_initiate_result(std::string_view xml, initiate_result& out, std::error_code& ec);
+OSS_DECL std::string build_initiate_result(const initiate_result& r, bool url_encoding = false);
+
+/// One <Part> of the CompleteMultipartUpload request body.
+struct completed_part {
+  int number = 0;
+  /// As UploadPart returned it, quotes included.
+  std::string etag;
+};
+/// The CompleteMultipartUpload body. The caller passes the parts sorted by ascending number.
+OSS_DECL std::string build_complete_body(std::span<const completed_part> parts);
+/// Server side: reads the body's parts in document order (ordering rules are the caller's).
+OSS_DECL bool parse_complete_body(std::string_view xml, std::vector<completed_part>& out,
+                                  std::error_code& ec);
+
+/// CompleteMultipartUploadResult.
+struct complete_result {
+  std::string location, bucket, key, etag;
+};
+OSS_DECL bool parse_complete_result(std::string_view xml, complete_result& out, std::error_code& ec);
+OSS_DECL std::string build_complete_result(const complete_result& r, bool url_encoding = false);
+
+/// One <Part> of ListPartsResult.
+struct part_summary {
+  int number = 0;
+  std::string etag;
+  std::uint64_t size = 0;
+  /// HashCrc64ecma, when the server reported one.
+  std::optional<std::uint64_t> crc64;
+  std::string last_modified;
+};
+/// ListPartsResult. Paginate with part-number-marker = next_part_number_marker while
+/// is_truncated.
+struct list_parts_result {
+  std::string bucket, key, upload_id;
+  int part_number_marker = 0;
+  int next_part_number_marker = 0;
+  int max_parts = 0;
+  bool is_truncated = false;
+  std::vector<part_summary> parts;
+};
+OSS_DECL bool parse_list_parts_result(std::string_view xml, list_parts_result& out,
+                                      std::error_code& ec);
+OSS_DECL std::string build_list_parts_result(const list_parts_result& r, bool url_encoding = false);
+
+/// One <Upload> of ListMultipartUploadsResult.
+struct upload_summary {
+  std::string key, upload_id, initiated;
+};
+/// ListMultipartUploadsResult.
+struct list_uploads_result {
+  std::string bucket, key_marker, upload_id_marker, next_key_marker, next_upload_id_marker,
+      prefix, delimiter;
+  int max_uploads = 0;
+  bool is_truncated = false;
+  std::vector<upload_summary> uploads;
+  std::vector<std::string> common_prefixes;
+};
+OSS_DECL bool parse_list_uploads_result(std::string_view xml, list_uploads_result& out,
+                                        std::error_code& ec);
+OSS_DECL std::string build_list_uploads_result(const list_uploads_result& r,
+                                               bool url_encoding = false);
+
+/// The fields of an OSS <Error> body we keep. Echoes that carry secrets (StringToSign,
+/// OSSAccessKeyId, SignatureProvided, CanonicalRequest) are never read.
+struct error_body {
+  std::string code, message, request_id, host_id, ec, upload_id, server_time;
+};
+
+/// True when `xml` is a well-formed document whose root is <Error>.
+OSS_DECL bool is_error_document(std::string_view xml);
+
+/// Reads an <Error> body; false when it is not one or has no Code. Text fields are sanitised
+/// and length-capped as for `diagnostics`.
+OSS_DECL bool parse_error_body(std::string_view xml, error_body& out);
+
+/// Reads the Base64-encoded <Error> body OSS may send in the `x-oss-err` header of a bodiless
+/// reply (HEAD); false when the value is not Base64 or not an error body.
+OSS_DECL bool parse_error_header(std::string_view x_oss_err, error_body& out);
+
+/// Server side: an <Error> body with Code, Message, RequestId, HostId, then `extra` elements
+/// (UploadId, ServerTime, ...) in order, then EC when not empty.
+OSS_DECL std::string build_error_body(
+    std::string_view code, std::string_view message, std::string_view request_id,
+    std::string_view host_id, std::string_view ec,
+    std::span<const std::pair<std::string_view, std::string_view>> extra = {});
+
+/// Copies the body's code, message, request id, host id and EC into `diag`; empty fields of
+/// the body leave `diag` untouched (so a request id taken from the header survives).
+OSS_DECL void fill_diagnostics(const error_body& body, diagnostics& diag);
+
+/// The error code a failed reply stands for: the server code when the body named one, else the
+/// HTTP status in `http_status_category()`.
+OSS_DECL std::error_code make_server_error(const error_body& body, int http_status);
+
+/// Strict decimal conversion for XML numbers: surrounding XML whitespace is allowed, a sign,
+/// junk or overflow is not.
+OSS_DECL bool parse_xml_number(std::string_view text, std::uint64_t& out) noexcept;
+OSS_DECL bool parse_xml_number(std::string_view text, int& out) noexcept;
+
+}  // namespace oss::detail
+
+#ifdef OSS_HEADER_ONLY
+#include <oss/impl/documents.ipp>
+#endif
+
+#endif  // OSS_DETAIL_DOCUMENTS_HPP

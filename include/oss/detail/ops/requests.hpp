@@ -1,0 +1,90 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_DETAIL_OPS_REQUESTS_HPP
+#define OSS_DETAIL_OPS_REQUESTS_HPP
+
+#include <oss/detail/config.hpp>
+
+#include <oss/client_types.hpp>
+#include <oss/detail/sign.hpp>
+
+#include <asio/buffer.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// One OSS call described as data: what to send and how to judge the reply. The builders below
+// validate their input completely, so a request that leaves the client is well-formed; they do
+// no I/O and sign nothing (the retry loop signs each attempt with a fresh date).
+namespace oss::detail {
+
+struct op_request {
+  std::string_view operation;  // OSS API name ("UploadPart"), for diagnostics
+  std::string method;
+  std::string key;             // raw UTF-8 object key; empty for bucket-level calls
+  std::vector<query_param> query;                           // decoded, in sending order
+  std::vector<std::pair<std::string, std::string>> headers; // besides Host, User-Agent, signing
+  asio::const_buffer body;     // caller-owned payload (PutObject, UploadPart)
+  std::string owned_body;      // payload the request owns (the Complete XML); wins when set
+  int part_number = 0;
+  bool head = false;           // HEAD: the reply has no body
+  bool xml_reply = false;      // a 2xx body is an XML document; an <Error> root is a failure
+  // False for InitiateMultipartUpload: a retry after the request may have reached the server
+  // could create a second, orphaned upload (oss-protocol.md 3.1).
+  bool retry_after_sending = true;
+  // Send on a new connection, never on a pooled keep-alive one. The transport replays a request
+  // whose reused connection died before the first reply byte; for Initiate and Complete that
+  // replay could act twice (the server may have processed the first copy), so these two calls,
+  // made once per upload, pay for a fresh connection instead.
+  bool fresh_connection = false;
+  std::optional<std::uint64_t> sent_crc64;  // CRC-64 of the payload, checked against the reply
+  bool verify_body_crc64 = false;           // GetObject: check the body against the reply's CRC
+  std::size_t max_response_body = 4u << 20; // XML replies are small; GetObject raises it
+
+  asio::const_buffer payload() const noexcept {
+    return owned_body.empty() ? body : asio::const_buffer(owned_body.data(), owned_body.size());
+  }
+};
+
+// Each builder fills `out` or returns the validation error (with `problem` explaining it).
+OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buffer body,
+                                         const object_options& opts, op_request& out,
+                                         std::string& problem);
+OSS_DECL std::error_code make_get_object(std::string_view name, std::uint64_t max_size,
+                                         op_request& out, std::string& problem);
+OSS_DECL std::error_code make_head_object(std::string_view name, op_request& out,
+                                          std::string& problem);
+OSS_DECL std::error_code make_initiate(std::string_view name, const object_options& opts,
+                                       op_request& out, std::string& problem);
+OSS_DECL std::error_code make_upload_part(std::string_view name, std::string_view upload_id,
+                                          int part_number, asio::const_buffer body,
+                                          bool content_md5, op_request& out, std::string& problem);
+// Sorts `parts` by number; refuses an empty list, duplicates, numbers outside 1..10000 and
+// empty ETags (std::errc::invalid_argument).
+OSS_DECL std::error_code make_complete(std::string_view name, std::string_view upload_id,
+                                       std::vector<oss::completed_part>& parts, op_request& out,
+                                       std::string& problem);
+OSS_DECL std::error_code make_abort(std::string_view name, std::string_view upload_id,
+                                    op_request& out, std::string& problem);
+OSS_DECL std::error_code make_list_parts(std::string_view name, std::string_view upload_id,
+                                         const list_parts_options& opts, op_request& out,
+                                         std::string& problem);
+OSS_DECL std::error_code make_list_uploads(const list_uploads_options& opts, op_request& out,
+                                           std::string& problem);
+
+// Content-MD5 value: base64 of the MD5 of `data`.
+OSS_DECL std::string content_md5_of(asio::const_buffer data);
+
+}  // namespace oss::detail
+
+#ifdef OSS_HEADER_ONLY
+#include <oss/detail/ops/impl/requests.ipp>
+#endif
+
+#endif  // OSS_DETAIL_OPS_REQUESTS_HPP

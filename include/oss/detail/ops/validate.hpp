@@ -1,0 +1,56 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_DETAIL_OPS_VALIDATE_HPP
+#define OSS_DETAIL_OPS_VALIDATE_HPP
+
+#include <oss/detail/config.hpp>
+
+#include <oss/client_types.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// Input checks that run before any request (oss-protocol.md section 4 "Limits"): a bad name or
+// header must fail with a clear client_errc, not with a signature error or a half-sent request.
+namespace oss::detail {
+
+inline constexpr std::size_t max_object_name_bytes = 1023;
+inline constexpr std::size_t max_metadata_bytes = 8 * 1024;
+inline constexpr int max_part_number = 10000;
+inline constexpr int max_list_page = 1000;
+
+// 3..63 characters of [a-z0-9-], not starting or ending with '-'.
+OSS_DECL bool is_valid_bucket_name(std::string_view name) noexcept;
+
+// Well-formed UTF-8: no stray continuation bytes, no overlong forms, no surrogates, <= U+10FFFF.
+OSS_DECL bool is_valid_utf8(std::string_view s) noexcept;
+
+// Object key rules: 1..1023 bytes of valid UTF-8, not starting with '/' or '\'.
+// client_errc::invalid_object_name otherwise.
+OSS_DECL std::error_code check_object_name(std::string_view name, std::string& problem);
+
+// Validates `opts` and produces the headers that carry them, in sending order: Content-Type
+// (when `content_type`: opts.mime, else a Content-Type among opts.headers, else guessed from
+// `name`), the user headers (values trimmed) and x-oss-meta-<lower-case name> for each meta
+// entry. Errors: invalid_header_value (bad name, CR/LF/control characters, or a header the client
+// owns such as Authorization or Host), invalid_metadata (name not letters/digits/'-', value not
+// printable ASCII, duplicate name), metadata_too_large (names + values > 8 KiB).
+OSS_DECL std::error_code object_headers(std::string_view name, const object_options& opts,
+                                        bool content_type,
+                                        std::vector<std::pair<std::string, std::string>>& out,
+                                        std::string& problem);
+
+// True for headers the client computes itself and a caller must not set.
+OSS_DECL bool is_reserved_header(std::string_view name) noexcept;
+
+}  // namespace oss::detail
+
+#ifdef OSS_HEADER_ONLY
+#include <oss/detail/ops/impl/validate.ipp>
+#endif
+
+#endif  // OSS_DETAIL_OPS_VALIDATE_HPP

@@ -1,0 +1,131 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_DETAIL_TRANSPORT_POOL_HPP
+#define OSS_DETAIL_TRANSPORT_POOL_HPP
+
+#include <oss/detail/config.hpp>
+#include <oss/detail/http/message.hpp>
+#include <oss/detail/transport/endpoint.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace asio::ssl {
+class context;
+}
+
+// L2: sockets, TLS, keep-alive pool, timeouts. Bytes and HTTP framing only: nothing here knows
+// about OSS, signing or credentials.
+namespace oss::detail::transport {
+
+struct transport_options {
+  // Resolve + TCP connect + TLS handshake, as one deadline per new connection.
+  std::chrono::milliseconds connect_timeout{10000};
+  // An exchange fails when no byte moved in either direction for this long. A slow but moving
+  // upload never trips it, however long it takes.
+  std::chrono::milliseconds stall_timeout{30000};
+  // Open connections (busy + idle) per endpoint; further exchanges wait for one to free up.
+  std::size_t max_connections_per_endpoint = 64;
+  // Verify the server certificate chain against the context's trust store and its name against
+  // endpoint::host. Only tests against self-signed servers should turn this off.
+  bool verify_peer = true;
+};
+
+struct exchange_options {
+  // The response carries no body whatever its Content-Length says, as for HEAD (a request
+  // whose method is "HEAD" implies it).
+  bool head_request = false;
+  // Largest response body buffered into response::body; more fails with
+  // client_errc::response_too_large. Not applied when body_sink is set.
+  std::size_t max_response_body = 64 * 1024 * 1024;
+  // When set, response body bytes go here as they arrive and response::body stays empty.
+  // The sink runs on the exchange's executor and must not block.
+  std::function<void(std::string_view)> body_sink;
+  // Run on a newly opened connection, never an idle one. For requests that must not be sent
+  // twice (a POST whose effect cannot be detected): on a fresh connection the stale-connection
+  // retry never applies, so an error means "maybe processed" and the caller decides. An idle
+  // connection is closed instead to stay within the limit; afterwards the new connection joins
+  // the pool as usual.
+  bool fresh_connection = false;
+};
+
+// Monotonic counters, for tests and diagnostics.
+struct pool_counters {
+  std::uint64_t connections_opened = 0;   // TCP (+TLS) connections established
+  std::uint64_t connections_reused = 0;   // exchanges that ran on an idle pooled connection
+  std::uint64_t connections_dropped = 0;  // closed after an error, timeout, or Connection: close
+  std::uint64_t stale_retries = 0;        // exchanges retried because a pooled connection was dead
+  std::size_t open_connections = 0;       // currently open (busy + idle), all endpoints
+  std::size_t peak_open_connections = 0;  // high-water mark of open_connections
+};
+
+// A keep-alive connection pool with a per-endpoint limit.
+//
+// Thread safety: exchange() may be called concurrently from any thread of the executor's
+// context; the pool's state is guarded internally. The pool must outlive every exchange.
+// Destroying it closes idle connections.
+class connection_pool {
+ public:
+  // `tls` is used for every TLS endpoint and must outlive the pool (the client owns it, set
+  // up with set_default_verify_paths()). Its verify mode is overridden per stream by
+  // transport_options::verify_peer.
+  OSS_DECL connection_pool(asio::any_io_executor ex, asio::ssl::context& tls, transport_options opts = {});
+  OSS_DECL ~connection_pool();
+  connection_pool(const connection_pool&) = delete;
+  connection_pool& operator=(const connection_pool&) = delete;
+
+  // Sends `req` and `body` and reads the response.
+  //
+  // The head and body go out as one gather write (the body is never copied). The transport
+  // adds "Host" (host, plus ":port" when not the scheme default) and "Content-Length: <body
+  // size>" when the request lacks them; a Content-Length that disagrees with the body size
+  // throws std::invalid_argument (a bug above). `body` must stay valid until completion.
+  //
+  // Errors (in `ec`; the returned response is then empty):
+  //  - client_errc::connection_timeout: connect_timeout (resolve + connect + TLS handshake)
+  //    or stall_timeout (no byte moved) expired;
+  //  - client_errc::malformed_response / response_too_large from the parser;
+  //  - Asio / OpenSSL / system codes unchanged (refused, reset, eof mid-response, certificate
+  //    verify failed, ...);
+  //  - asio::error::operation_aborted when the awaiting coroutine's terminal cancellation
+  //    fired: the connection is closed and the exchange completes.
+  // A connection is reused only after a complete response that allows keep-alive; after any
+  // error or timeout it is closed. If a connection taken from the idle list turns out to be
+  // dead (write fails, or EOF/reset before the first response byte) the exchange is retried
+  // once on a new connection; no other failure is retried here. When a write fails because the
+  // server closed early (it may answer 4xx before reading a large body), the response it sent
+  // is still read and returned if it arrived complete.
+  OSS_DECL asio::awaitable<http::response> exchange(const endpoint& ep, const http::request& req,
+                                                    asio::const_buffer body, const exchange_options& opts,
+                                                    std::error_code& ec);
+
+  // Closes every idle connection (busy ones close when their exchange ends).
+  OSS_DECL void close_idle();
+
+  OSS_DECL pool_counters counters() const;
+  OSS_DECL const transport_options& options() const noexcept;
+  OSS_DECL asio::any_io_executor get_executor() const noexcept;
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace oss::detail::transport
+
+#ifdef OSS_HEADER_ONLY
+#include <oss/impl/transport.ipp>
+#endif
+
+#endif  // OSS_DETAIL_TRANSPORT_POOL_HPP

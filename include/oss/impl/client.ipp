@@ -1,0 +1,678 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_IMPL_CLIENT_IPP
+#define OSS_IMPL_CLIENT_IPP
+
+#include <oss/client.hpp>
+
+#include <oss/detail/documents.hpp>
+#include <oss/detail/ops/endpoint.hpp>
+#include <oss/detail/ops/requests.hpp>
+#include <oss/detail/ops/response.hpp>
+#include <oss/detail/ops/retry.hpp>
+#include <oss/detail/ops/validate.hpp>
+#include <oss/detail/sign.hpp>
+#include <oss/detail/transport/pool.hpp>
+
+#include <asio/cancellation_type.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <random>
+
+// GCC 12 at -O2 reports -Wmismatched-new-delete for some coroutines here: it sees Asio's frame
+// allocator (thread_info_base::allocate -> aligned_alloc) inlined into the ramp function and
+// the matching class operator delete not inlined, and pairs aligned_alloc with operator delete.
+// Both sides are Asio's own awaitable_frame_base operators, so the pairing is correct; the
+// suppression is limited to this file's coroutines.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace oss {
+
+namespace detail {
+
+inline constexpr std::string_view default_user_agent = "asio-oss/0.1.0";
+
+// What the retry loop learned besides the final outcome.
+struct execute_info {
+  // An earlier attempt failed in a way that leaves open whether the server acted on it (the
+  // reply was lost, or a 5xx arrived). Complete uses it to tell "NoSuchUpload because our first
+  // attempt already completed it" from a real NoSuchUpload.
+  bool earlier_attempt_ambiguous = false;
+};
+
+inline double jitter_random() {
+  // One generator per thread: the client may be driven from several threads, and a shared one
+  // would need a lock for numbers that need not be reproducible.
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
+}
+
+class client_impl {
+ public:
+  client_impl(asio::any_io_executor ex, client_options options, asio::ssl::context* user_tls)
+      : ex_(std::move(ex)), options_(std::move(options)) {
+    std::error_code ec;
+    std::string problem;
+    endpoint_ = check_client_options(options_, ec, problem);
+    if (ec) {
+      diagnostics diag;
+      diag.operation = "client";
+      diag.client_message = std::move(problem);
+      throw_error(ec, diag);
+    }
+    target_ = transport::endpoint{endpoint_.tls, endpoint_.host, endpoint_.port};
+    user_agent_ = options_.user_agent.empty() ? std::string(default_user_agent) : options_.user_agent;
+    if (user_tls) {
+      tls_ = user_tls;
+    } else {
+      own_tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+      own_tls_->set_default_verify_paths();
+      if (!options_.ca_file.empty()) own_tls_->load_verify_file(options_.ca_file);
+      own_tls_->set_verify_mode(options_.verify_tls ? asio::ssl::verify_peer : asio::ssl::verify_none);
+      tls_ = own_tls_.get();
+    }
+    transport_options_.connect_timeout = options_.connect_timeout;
+    transport_options_.stall_timeout = options_.stall_timeout;
+    transport_options_.max_connections_per_endpoint = options_.max_connections;
+    transport_options_.verify_peer = options_.verify_tls;
+    pool_ = std::make_unique<transport::connection_pool>(ex_, *tls_, transport_options_);
+  }
+
+  // Sends `op` with up to max_attempts attempts and returns the successful reply; on failure
+  // `ec` and `diag` describe the last attempt.
+  asio::awaitable<http::response> execute(const op_request& op, std::error_code& ec,
+                                          diagnostics& diag, execute_info& info);
+
+  asio::any_io_executor ex_;
+  client_options options_;
+  service_endpoint endpoint_;
+  transport::endpoint target_;
+  std::string user_agent_;
+  std::unique_ptr<asio::ssl::context> own_tls_;
+  asio::ssl::context* tls_ = nullptr;
+  transport::transport_options transport_options_;
+  std::unique_ptr<transport::connection_pool> pool_;
+  // Server time minus local time. Atomic: operations on several threads read it while a
+  // RequestTimeTooSkewed reply updates it; any recent value is good enough.
+  std::atomic<std::int64_t> clock_offset_ms_{0};
+};
+
+inline void reset_attempt(diagnostics& diag, const op_request& op, int attempt) {
+  diag.clear();
+  diag.operation = std::string(op.operation);
+  diag.part_number = op.part_number;
+  diag.attempts = attempt;
+}
+
+inline asio::awaitable<http::response> client_impl::execute(const op_request& op,
+                                                            std::error_code& ec,
+                                                            diagnostics& diag,
+                                                            execute_info& info) {
+  asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  const std::string target =
+      request_target(effective_style(options_.address_style, endpoint_), options_.bucket, op.key, op.query);
+  const std::string host = host_header(options_.address_style, endpoint_, options_.bucket);
+  transport::exchange_options xopts;
+  xopts.head_request = op.head;
+  xopts.max_response_body = op.max_response_body;
+
+  for (int attempt = 1;; ++attempt) {
+    reset_attempt(diag, op, attempt);
+    if (cancel_state.cancelled() != asio::cancellation_type::none) {
+      ec = asio::error::operation_aborted;
+      co_return http::response{};
+    }
+
+    http::request req;
+    req.method = op.method;
+    req.target = target;
+    req.headers.set("Host", host);
+    req.headers.set("User-Agent", user_agent_);
+    for (const auto& [name, value] : op.headers) req.headers.add(name, value);
+    const auto now = std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(clock_offset_ms_.load(std::memory_order_relaxed));
+    sign_request(req, options_.bucket, op.key, op.query, options_.creds, options_.signature,
+                 endpoint_.region, now);
+
+    // A pool of its own has no idle connection to reuse: see op_request::fresh_connection.
+    std::unique_ptr<transport::connection_pool> one_shot;
+    if (op.fresh_connection)
+      one_shot = std::make_unique<transport::connection_pool>(ex_, *tls_, transport_options_);
+    transport::connection_pool& pool = one_shot ? *one_shot : *pool_;
+    std::error_code xec;
+    http::response reply = co_await pool.exchange(target_, req, op.payload(), xopts, xec);
+    one_shot.reset();
+
+    retry_class cls = retry_class::fatal;
+    if (xec) {
+      ec = xec;
+      if (xec == asio::error::operation_aborted) co_return http::response{};
+      cls = classify(xec, 0);
+      const bool maybe_sent = !failed_before_sending(xec);
+      if (maybe_sent) {
+        if (!op.retry_after_sending && cls != retry_class::fatal) {
+          cls = retry_class::fatal;
+          diag.client_message =
+              "not retried: the request may have reached the server, and a second attempt "
+              "could leave an orphaned multipart upload";
+        }
+        if (attempt < options_.max_attempts) info.earlier_attempt_ambiguous = true;
+      }
+    } else {
+      error_body body;
+      ec = check_reply(op, reply, diag, body);
+      if (!ec) co_return reply;
+      if (ec == server_errc::request_time_too_skewed) {
+        // Re-sign with the server's clock (cpp SDK enableDateSkewAdjustment, go2
+        // FeatureCorrectClockSkew): the offset stays for every later request too.
+        if (auto offset = server_clock_offset(reply, body.server_time, std::chrono::system_clock::now()))
+          clock_offset_ms_.store(offset->count(), std::memory_order_relaxed);
+      }
+      cls = classify(ec, reply.status);
+      if (reply.status >= 500 && attempt < options_.max_attempts) info.earlier_attempt_ambiguous = true;
+    }
+
+    if (cls == retry_class::fatal || attempt >= options_.max_attempts) co_return http::response{};
+
+    // Throttling replies ask for patience: they get twice the base delay.
+    const auto base = cls == retry_class::throttled ? options_.retry_base_delay * 2 : options_.retry_base_delay;
+    const auto delay = backoff_delay(attempt, base, options_.retry_max_delay, jitter_random());
+    // Asio 1.22 throws from a co_await in a coroutine whose cancellation already fired; the
+    // error-code contract wants operation_aborted instead.
+    if (cancel_state.cancelled() != asio::cancellation_type::none) {
+      reset_attempt(diag, op, attempt);
+      ec = asio::error::operation_aborted;
+      co_return http::response{};
+    }
+    asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+    auto [wait_ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (wait_ec || cancel_state.cancelled() != asio::cancellation_type::none) {
+      reset_attempt(diag, op, attempt);
+      ec = asio::error::operation_aborted;
+      co_return http::response{};
+    }
+  }
+}
+
+// Sets ec/diag for an input error found before any request.
+inline void reject(std::error_code& ec, diagnostics& diag, std::error_code why, std::string_view operation,
+                   std::string problem, int part_number = 0) {
+  ec = why;
+  diag.clear();
+  diag.operation = std::string(operation);
+  diag.part_number = part_number;
+  diag.client_message = std::move(problem);
+}
+
+inline std::error_code malformed_reply(diagnostics& diag, std::error_code parse_ec, std::string_view what) {
+  diag.client_message = "the " + std::string(what) + " reply could not be read";
+  return parse_ec ? parse_ec : make_error_code(client_errc::malformed_xml);
+}
+
+inline oss::list_parts_result to_public(detail::list_parts_result&& doc) {
+  oss::list_parts_result r;
+  r.bucket = std::move(doc.bucket);
+  r.key = std::move(doc.key);
+  r.upload_id = std::move(doc.upload_id);
+  r.part_number_marker = doc.part_number_marker;
+  r.next_part_number_marker = doc.next_part_number_marker;
+  r.max_parts = doc.max_parts;
+  r.is_truncated = doc.is_truncated;
+  r.parts.reserve(doc.parts.size());
+  for (auto& p : doc.parts)
+    r.parts.push_back(part_info{p.number, std::move(p.etag), p.size, p.crc64, std::move(p.last_modified)});
+  return r;
+}
+
+}  // namespace detail
+
+OSS_DECL client::client(asio::any_io_executor ex, client_options options)
+    : impl_(std::make_unique<detail::client_impl>(std::move(ex), std::move(options), nullptr)) {}
+
+OSS_DECL client::client(asio::any_io_executor ex, client_options options, asio::ssl::context& tls)
+    : impl_(std::make_unique<detail::client_impl>(std::move(ex), std::move(options), &tls)) {}
+
+OSS_DECL client::~client() = default;
+
+OSS_DECL client::executor_type client::get_executor() const noexcept { return impl_->ex_; }
+
+OSS_DECL const client_options& client::options() const noexcept { return impl_->options_; }
+
+OSS_DECL const std::string& client::endpoint_url() const noexcept { return impl_->endpoint_.url; }
+
+OSS_DECL const std::string& client::signing_region() const noexcept { return impl_->endpoint_.region; }
+
+OSS_DECL std::chrono::milliseconds client::clock_offset() const noexcept {
+  return std::chrono::milliseconds(impl_->clock_offset_ms_.load(std::memory_order_relaxed));
+}
+
+// ---- PutObject -------------------------------------------------------------------------------
+
+OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
+                                                        const object_options& opts,
+                                                        std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_put_object(name, body, opts, op, problem)) {
+    detail::reject(ec, diag, bad, "PutObject", std::move(problem));
+    co_return put_result{};
+  }
+  detail::execute_info info;
+  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
+  if (ec) co_return put_result{};
+  put_result r;
+  r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
+  r.crc64 = *op.sent_crc64;
+  co_return r;
+}
+
+OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
+                                                        const object_options& opts) {
+  std::error_code ec;
+  diagnostics diag;
+  put_result r = co_await put_object(std::move(name), body, opts, ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body) {
+  const object_options defaults;
+  co_return co_await put_object(std::move(name), body, defaults);
+}
+
+// ---- GetObject -------------------------------------------------------------------------------
+
+OSS_DECL asio::awaitable<std::string> client::get_object(std::string name, std::error_code& ec,
+                                                         diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_get_object(name, impl_->options_.max_get_object_size, op, problem)) {
+    detail::reject(ec, diag, bad, "GetObject", std::move(problem));
+    co_return std::string{};
+  }
+  detail::execute_info info;
+  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
+  if (ec) co_return std::string{};
+  co_return std::move(reply.body);
+}
+
+OSS_DECL asio::awaitable<std::string> client::get_object(std::string name) {
+  std::error_code ec;
+  diagnostics diag;
+  std::string r = co_await get_object(std::move(name), ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+// ---- HeadObject ------------------------------------------------------------------------------
+
+OSS_DECL asio::awaitable<object_meta> client::head(std::string name, std::error_code& ec,
+                                                   diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_head_object(name, op, problem)) {
+    detail::reject(ec, diag, bad, "HeadObject", std::move(problem));
+    co_return object_meta{};
+  }
+  detail::execute_info info;
+  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
+  if (ec) co_return object_meta{};
+  object_meta meta;
+  if (auto bad = detail::to_object_meta(reply, meta)) {
+    ec = bad;
+    diag.client_message = "the HeadObject reply has a malformed Content-Length or CRC-64 header";
+    co_return object_meta{};
+  }
+  co_return meta;
+}
+
+OSS_DECL asio::awaitable<object_meta> client::head(std::string name) {
+  std::error_code ec;
+  diagnostics diag;
+  object_meta r = co_await head(std::move(name), ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+// ---- InitiateMultipartUpload -----------------------------------------------------------------
+
+OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name,
+                                                                        const object_options& opts,
+                                                                        std::error_code& ec,
+                                                                        diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_initiate(name, opts, op, problem)) {
+    detail::reject(ec, diag, bad, "InitiateMultipartUpload", std::move(problem));
+    co_return std::string{};
+  }
+  detail::execute_info info;
+  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
+  if (ec) co_return std::string{};
+  detail::initiate_result doc;
+  std::error_code parse_ec;
+  if (!detail::parse_initiate_result(reply.body, doc, parse_ec)) {
+    ec = detail::malformed_reply(diag, parse_ec, "InitiateMultipartUpload");
+    co_return std::string{};
+  }
+  if (doc.upload_id.empty()) {
+    ec = client_errc::missing_upload_id;
+    diag.client_message = "the InitiateMultipartUpload reply holds no UploadId";
+    co_return std::string{};
+  }
+  co_return std::move(doc.upload_id);
+}
+
+OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name,
+                                                                        const object_options& opts) {
+  std::error_code ec;
+  diagnostics diag;
+  std::string r = co_await initiate_multipart_upload(std::move(name), opts, ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name) {
+  const object_options defaults;
+  co_return co_await initiate_multipart_upload(std::move(name), defaults);
+}
+
+// ---- UploadPart ------------------------------------------------------------------------------
+
+OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
+                                                          int part_number, asio::const_buffer body,
+                                                          bool content_md5, std::error_code& ec,
+                                                          diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_upload_part(name, upload_id, part_number, body, content_md5, op, problem)) {
+    detail::reject(ec, diag, bad, "UploadPart", std::move(problem), part_number);
+    co_return part_result{};
+  }
+  detail::execute_info info;
+  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
+  if (ec) co_return part_result{};
+  part_result r;
+  r.part_number = part_number;
+  r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
+  r.crc64 = *op.sent_crc64;
+  co_return r;
+}
+
+OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
+                                                          int part_number, asio::const_buffer body,
+                                                          bool content_md5) {
+  std::error_code ec;
+  diagnostics diag;
+  part_result r = co_await upload_part(std::move(name), std::move(upload_id), part_number, body,
+                                       content_md5, ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+// ---- CompleteMultipartUpload -----------------------------------------------------------------
+
+OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
+    std::string name, std::string upload_id, std::vector<completed_part> parts,
+    std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_complete(name, upload_id, parts, op, problem)) {
+    detail::reject(ec, diag, bad, "CompleteMultipartUpload", std::move(problem));
+    co_return complete_result{};
+  }
+  detail::execute_info info;
+  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
+
+  asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  if (ec == server_errc::no_such_upload && info.earlier_attempt_ambiguous &&
+      cancel_state.cancelled() == asio::cancellation_type::none) {
+    // An earlier attempt may have completed the upload and lost its reply: then the upload id
+    // is gone and the object exists with as many parts as we listed (oss-protocol.md 3.3).
+    detail::op_request head_op;
+    std::string head_problem;
+    if (!detail::make_head_object(name, head_op, head_problem)) {
+      std::error_code head_ec;
+      diagnostics head_diag;
+      detail::execute_info head_info;
+      detail::http::response head_reply = co_await impl_->execute(head_op, head_ec, head_diag, head_info);
+      object_meta meta;
+      if (!head_ec && !detail::to_object_meta(head_reply, meta) &&
+          meta.part_count() == static_cast<int>(parts.size())) {
+        ec.clear();
+        complete_result r;
+        r.bucket = impl_->options_.bucket;
+        r.key = name;
+        r.etag = meta.etag;
+        r.crc64 = meta.crc64;
+        r.reconciled = true;
+        co_return r;
+      }
+    }
+    diag.client_message =
+        "the upload id is gone and no object with " + std::to_string(parts.size()) +
+        " parts exists under that name";
+  }
+  if (ec) co_return complete_result{};
+
+  detail::complete_result doc;
+  std::error_code parse_ec;
+  if (!detail::parse_complete_result(reply.body, doc, parse_ec)) {
+    ec = detail::malformed_reply(diag, parse_ec, "CompleteMultipartUpload");
+    co_return complete_result{};
+  }
+  complete_result r;
+  r.location = std::move(doc.location);
+  r.bucket = std::move(doc.bucket);
+  r.key = std::move(doc.key);
+  r.etag = std::move(doc.etag);
+  if (r.etag.empty())
+    if (const std::string* h = reply.headers.find("ETag")) r.etag = *h;
+  bool malformed = false;
+  r.crc64 = detail::reply_crc64(reply, malformed);
+  if (malformed) {
+    ec = client_errc::malformed_response;
+    diag.client_message = "the Complete reply's x-oss-hash-crc64ecma is not a decimal number";
+    co_return complete_result{};
+  }
+  co_return r;
+}
+
+OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
+    std::string name, std::string upload_id, std::vector<completed_part> parts) {
+  std::error_code ec;
+  diagnostics diag;
+  complete_result r = co_await complete_multipart_upload(std::move(name), std::move(upload_id),
+                                                         std::move(parts), ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+// ---- AbortMultipartUpload --------------------------------------------------------------------
+
+OSS_DECL asio::awaitable<void> client::abort_multipart_upload(std::string name,
+                                                              std::string upload_id,
+                                                              std::error_code& ec,
+                                                              diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_abort(name, upload_id, op, problem)) {
+    detail::reject(ec, diag, bad, "AbortMultipartUpload", std::move(problem));
+    co_return;
+  }
+  detail::execute_info info;
+  co_await impl_->execute(op, ec, diag, info);
+  // Already aborted or completed: the caller's goal, no upload left behind, holds.
+  if (ec == server_errc::no_such_upload) ec.clear();
+}
+
+OSS_DECL asio::awaitable<void> client::abort_multipart_upload(std::string name,
+                                                              std::string upload_id) {
+  std::error_code ec;
+  diagnostics diag;
+  co_await abort_multipart_upload(std::move(name), std::move(upload_id), ec, diag);
+  if (ec) throw_error(ec, diag);
+}
+
+// ---- ListParts -------------------------------------------------------------------------------
+
+OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
+                                                               std::string upload_id,
+                                                               list_parts_options opts,
+                                                               std::error_code& ec,
+                                                               diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_list_parts(name, upload_id, opts, op, problem)) {
+    detail::reject(ec, diag, bad, "ListParts", std::move(problem));
+    co_return list_parts_result{};
+  }
+  detail::execute_info info;
+  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
+  if (ec) co_return list_parts_result{};
+  detail::list_parts_result doc;
+  std::error_code parse_ec;
+  if (!detail::parse_list_parts_result(reply.body, doc, parse_ec)) {
+    ec = detail::malformed_reply(diag, parse_ec, "ListParts");
+    co_return list_parts_result{};
+  }
+  co_return detail::to_public(std::move(doc));
+}
+
+OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
+                                                               std::string upload_id,
+                                                               list_parts_options opts) {
+  std::error_code ec;
+  diagnostics diag;
+  list_parts_result r = co_await list_parts(std::move(name), std::move(upload_id), opts, ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
+                                                               std::string upload_id) {
+  const list_parts_options defaults;
+  co_return co_await list_parts(std::move(name), std::move(upload_id), defaults);
+}
+
+OSS_DECL asio::awaitable<list_parts_result> client::list_all_parts(std::string name,
+                                                                   std::string upload_id,
+                                                                   std::error_code& ec,
+                                                                   diagnostics& diag) {
+  asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  list_parts_result all;
+  list_parts_options page_opts;
+  // Markers only grow and never exceed the last part number, so this ends within
+  // 10000 / max_parts + 1 pages; a server that repeats a marker is reported, not followed.
+  while (true) {
+    list_parts_result page = co_await list_parts(name, upload_id, page_opts, ec, diag);
+    if (ec) co_return list_parts_result{};
+    if (all.upload_id.empty()) {
+      all.bucket = page.bucket;
+      all.key = page.key;
+      all.upload_id = page.upload_id;
+      all.max_parts = page.max_parts;
+    }
+    for (auto& p : page.parts) all.parts.push_back(std::move(p));
+    if (!page.is_truncated) break;
+    if (page.next_part_number_marker <= page_opts.part_number_marker ||
+        page.next_part_number_marker > detail::max_part_number) {
+      ec = client_errc::malformed_xml;
+      diag.client_message = "ListParts is truncated but its NextPartNumberMarker does not advance";
+      co_return list_parts_result{};
+    }
+    page_opts.part_number_marker = page.next_part_number_marker;
+    if (cancel_state.cancelled() != asio::cancellation_type::none) {
+      ec = asio::error::operation_aborted;
+      diag.client_message.clear();
+      co_return list_parts_result{};
+    }
+  }
+  all.next_part_number_marker = all.parts.empty() ? 0 : all.parts.back().part_number;
+  co_return all;
+}
+
+OSS_DECL asio::awaitable<list_parts_result> client::list_all_parts(std::string name,
+                                                                   std::string upload_id) {
+  std::error_code ec;
+  diagnostics diag;
+  list_parts_result r = co_await list_all_parts(std::move(name), std::move(upload_id), ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+// ---- ListMultipartUploads --------------------------------------------------------------------
+
+OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads(
+    list_uploads_options opts, std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  detail::op_request op;
+  std::string problem;
+  if (auto bad = detail::make_list_uploads(opts, op, problem)) {
+    detail::reject(ec, diag, bad, "ListMultipartUploads", std::move(problem));
+    co_return list_uploads_result{};
+  }
+  detail::execute_info info;
+  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
+  if (ec) co_return list_uploads_result{};
+  detail::list_uploads_result doc;
+  std::error_code parse_ec;
+  if (!detail::parse_list_uploads_result(reply.body, doc, parse_ec)) {
+    ec = detail::malformed_reply(diag, parse_ec, "ListMultipartUploads");
+    co_return list_uploads_result{};
+  }
+  list_uploads_result r;
+  r.bucket = std::move(doc.bucket);
+  r.prefix = std::move(doc.prefix);
+  r.delimiter = std::move(doc.delimiter);
+  r.key_marker = std::move(doc.key_marker);
+  r.upload_id_marker = std::move(doc.upload_id_marker);
+  r.next_key_marker = std::move(doc.next_key_marker);
+  r.next_upload_id_marker = std::move(doc.next_upload_id_marker);
+  r.max_uploads = doc.max_uploads;
+  r.is_truncated = doc.is_truncated;
+  r.common_prefixes = std::move(doc.common_prefixes);
+  r.uploads.reserve(doc.uploads.size());
+  for (auto& u : doc.uploads)
+    r.uploads.push_back(upload_info{std::move(u.key), std::move(u.upload_id), std::move(u.initiated)});
+  co_return r;
+}
+
+OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads(
+    list_uploads_options opts) {
+  std::error_code ec;
+  diagnostics diag;
+  list_uploads_result r = co_await list_multipart_uploads(std::move(opts), ec, diag);
+  if (ec) throw_error(ec, diag);
+  co_return r;
+}
+
+OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads() {
+  const list_uploads_options defaults;
+  co_return co_await list_multipart_uploads(defaults);
+}
+
+}  // namespace oss
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // OSS_IMPL_CLIENT_IPP

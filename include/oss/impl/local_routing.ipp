@@ -1,0 +1,252 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_IMPL_LOCAL_ROUTING_IPP
+#define OSS_IMPL_LOCAL_ROUTING_IPP
+
+#include <oss/testing/detail/routing.hpp>
+
+#include <oss/detail/encoding.hpp>
+#include <oss/detail/http/message.hpp>
+
+#include <asio/ip/address.hpp>
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+
+namespace oss::testing::detail {
+
+OSS_DECL const std::string* route::query_value(std::string_view name) const noexcept {
+  for (const auto& [k, v] : query)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+OSS_DECL std::string_view host_without_port(std::string_view host) noexcept {
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(1, close - 1);
+  }
+  auto colon = host.find(':');
+  // More than one colon: a bare IPv6 literal, which has no port.
+  if (colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos)
+    return host.substr(0, colon);
+  return host;
+}
+
+OSS_DECL bool is_path_style_host(std::string_view host_only, std::string_view configured_host) {
+  if (host_only.empty()) return true;
+  if (oss::detail::http::iequals(host_only, "localhost")) return true;
+  if (oss::detail::http::iequals(host_only, host_without_port(configured_host))) return true;
+  asio::error_code ec;
+  (void)asio::ip::make_address(std::string(host_only), ec);
+  return !ec;
+}
+
+OSS_DECL std::optional<route> parse_route(std::string_view target, std::string_view host_header,
+                                          std::string_view configured_host) {
+  if (target.empty() || target.front() != '/') return std::nullopt;
+  route r;
+  std::string_view path = target;
+  std::string_view query;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    path = target.substr(0, q);
+    query = target.substr(q + 1);
+  }
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    auto name = oss::detail::percent_decode(item.substr(0, eq));
+    auto value = oss::detail::percent_decode(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
+    if (!name || !value) return std::nullopt;
+    r.query.emplace_back(std::move(*name), std::move(*value));
+  }
+
+  auto host_only = host_without_port(host_header);
+  r.path_style = is_path_style_host(host_only, configured_host);
+  std::string_view rest = path.substr(1);
+  if (r.path_style) {
+    auto slash = rest.find('/');
+    auto bucket = oss::detail::percent_decode(rest.substr(0, slash));
+    auto key = oss::detail::percent_decode(slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1));
+    if (!bucket || !key) return std::nullopt;
+    r.bucket = std::move(*bucket);
+    r.key = std::move(*key);
+  } else {
+    std::string_view label = host_only.substr(0, host_only.find('.'));
+    r.bucket.assign(label);
+    for (auto& c : r.bucket)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    auto key = oss::detail::percent_decode(rest);
+    if (!key) return std::nullopt;
+    r.key = std::move(*key);
+  }
+  return r;
+}
+
+OSS_DECL operation classify(std::string_view method, const route& r) noexcept {
+  if (r.bucket.empty()) return operation::unknown;
+  if (r.key.empty()) {
+    if (method == "GET" && r.has_query("uploads")) return operation::list_multipart_uploads;
+    if (method == "PUT" && r.query.empty()) return operation::put_bucket;
+    return operation::unknown;
+  }
+  const bool upload_id = r.has_query("uploadId");
+  if (method == "PUT") return upload_id || r.has_query("partNumber") ? operation::upload_part : operation::put_object;
+  if (method == "GET") return upload_id ? operation::list_parts : operation::get_object;
+  if (method == "HEAD") return operation::head_object;
+  if (method == "DELETE") return upload_id ? operation::abort_multipart_upload : operation::delete_object;
+  if (method == "POST") {
+    if (r.has_query("uploads")) return operation::initiate_multipart_upload;
+    if (upload_id) return operation::complete_multipart_upload;
+  }
+  return operation::unknown;
+}
+
+OSS_DECL std::string_view operation_name(operation op) noexcept {
+  switch (op) {
+    case operation::put_object: return "PutObject";
+    case operation::get_object: return "GetObject";
+    case operation::head_object: return "HeadObject";
+    case operation::delete_object: return "DeleteObject";
+    case operation::initiate_multipart_upload: return "InitiateMultipartUpload";
+    case operation::upload_part: return "UploadPart";
+    case operation::complete_multipart_upload: return "CompleteMultipartUpload";
+    case operation::abort_multipart_upload: return "AbortMultipartUpload";
+    case operation::list_parts: return "ListParts";
+    case operation::list_multipart_uploads: return "ListMultipartUploads";
+    case operation::put_bucket: return "PutBucket";
+    case operation::unknown: break;
+  }
+  return "Unknown";
+}
+
+OSS_DECL bool is_valid_bucket_name(std::string_view name) noexcept {
+  if (name.size() < 3 || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return true;
+}
+
+OSS_DECL bool is_valid_utf8(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+OSS_DECL std::string object_name_problem(std::string_view key) {
+  if (key.empty()) return "The object name must not be empty.";
+  if (key.size() > 1023) return "The object name must be at most 1023 bytes long.";
+  if (key.front() == '/' || key.front() == '\\') return "The object name must not start with '/' or '\\'.";
+  if (!is_valid_utf8(key)) return "The object name must be valid UTF-8.";
+  return {};
+}
+
+OSS_DECL std::optional<std::uint64_t> parse_decimal(std::string_view s) noexcept {
+  if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+namespace routing_impl {
+
+inline bool digits(std::string_view s, int& out) noexcept {
+  out = 0;
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + (c - '0');
+  }
+  return true;
+}
+
+inline std::optional<std::chrono::system_clock::time_point> make_time(int y, int mo, int d, int h, int mi,
+                                                                      int s) noexcept {
+  using namespace std::chrono;
+  year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  return sys_days{ymd} + hours{h} + minutes{mi} + seconds{s};
+}
+
+}  // namespace routing_impl
+
+OSS_DECL std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s) noexcept {
+  // "Wed, 28 Dec 2022 10:27:41 GMT"
+  static constexpr std::array<std::string_view, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
+    return std::nullopt;
+  int d = 0, y = 0, h = 0, mi = 0, sec = 0, mo = 0;
+  for (std::size_t i = 0; i < months.size(); ++i)
+    if (s.substr(8, 3) == months[i]) mo = static_cast<int>(i) + 1;
+  if (mo == 0 || !routing_impl::digits(s.substr(5, 2), d) || !routing_impl::digits(s.substr(12, 4), y) ||
+      !routing_impl::digits(s.substr(17, 2), h) || !routing_impl::digits(s.substr(20, 2), mi) ||
+      !routing_impl::digits(s.substr(23, 2), sec))
+    return std::nullopt;
+  return routing_impl::make_time(y, mo, d, h, mi, sec);
+}
+
+OSS_DECL std::optional<std::chrono::system_clock::time_point> parse_iso8601_basic(std::string_view s) noexcept {
+  // "20221228T102741Z"
+  if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z') return std::nullopt;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  if (!routing_impl::digits(s.substr(0, 4), y) || !routing_impl::digits(s.substr(4, 2), mo) ||
+      !routing_impl::digits(s.substr(6, 2), d) || !routing_impl::digits(s.substr(9, 2), h) ||
+      !routing_impl::digits(s.substr(11, 2), mi) || !routing_impl::digits(s.substr(13, 2), sec))
+    return std::nullopt;
+  return routing_impl::make_time(y, mo, d, h, mi, sec);
+}
+
+OSS_DECL std::string iso8601_extended(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  auto ms = floor<milliseconds>(t);
+  auto day_start = floor<days>(ms);
+  year_month_day ymd{day_start};
+  hh_mm_ss hms{ms - day_start};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
+  return buf;
+}
+
+}  // namespace oss::testing::detail
+
+#endif  // OSS_IMPL_LOCAL_ROUTING_IPP

@@ -1,0 +1,1298 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_IMPL_LOCAL_SERVER_IPP
+#define OSS_IMPL_LOCAL_SERVER_IPP
+
+#include <oss/testing/local_server.hpp>
+
+#include <oss/detail/crypto.hpp>
+#include <oss/detail/documents.hpp>
+#include <oss/detail/encoding.hpp>
+#include <oss/detail/http/message.hpp>
+#include <oss/detail/http/parser.hpp>
+#include <oss/detail/sign.hpp>
+#include <oss/error.hpp>
+#include <oss/testing/detail/routing.hpp>
+#include <oss/testing/detail/store.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <utility>
+
+namespace oss::testing {
+namespace detail {
+
+namespace http = oss::detail::http;
+using asio::experimental::as_tuple;
+
+// Limits that keep one misbehaving client from exhausting the server.
+constexpr std::size_t max_header_bytes = 64 * 1024;
+constexpr std::uint64_t max_xml_body = 4 * 1024 * 1024;          // Complete lists 10 000 parts in ~1 MiB
+constexpr std::uint64_t max_object_size = 5ull * 1024 * 1024 * 1024;  // PutObject and UploadPart
+constexpr std::size_t max_meta_bytes = 8 * 1024;                  // all x-oss-meta-* names + values
+constexpr std::size_t io_chunk = 256 * 1024;
+constexpr auto linger_timeout = std::chrono::seconds(2);
+
+// ---------------------------------------------------------------------------------------------
+// Error replies
+
+struct server_error {
+  int status = 500;
+  server_errc code = server_errc::internal_error;
+  std::string code_text;  // overrides server_errc_code(code) for codes the enum lacks (InvalidRange)
+  std::string message;
+  std::string ec;
+  std::vector<std::pair<std::string, std::string>> extra;  // elements after HostId (UploadId, ...)
+};
+
+// Status, default Message and EC of each code. The EC values OSS documents are used
+// (oss-protocol.md 5.1 and the EC pages); codes without a documented EC get a local
+// "9999-..." value, since clients must not build logic on EC anyway.
+inline server_error make_error(server_errc code, std::string message = {}, std::string ec = {}) {
+  struct entry {
+    server_errc code;
+    int status;
+    const char* message;
+    const char* ec;
+  };
+  static constexpr entry table[] = {
+      {server_errc::no_such_upload, 404,
+       "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+       "0042-00000203"},
+      {server_errc::invalid_part, 400,
+       "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.",
+       "0042-00000207"},
+      {server_errc::invalid_part_order, 400,
+       "The list of parts was not in ascending order. Parts list must be specified in order by part number.",
+       "0042-00000209"},
+      {server_errc::entity_too_small, 400, "Your proposed upload is smaller than the minimum allowed size.", "0042-00000213"},
+      {server_errc::entity_too_large, 400, "Your proposed upload exceeds the maximum allowed size.", "9999-00000001"},
+      {server_errc::file_already_exists, 409, "The object you specified already exists and can not be overwritten.",
+       "0042-00000214"},
+      {server_errc::signature_does_not_match, 403,
+       "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+       "0002-00000040"},
+      {server_errc::access_denied, 403, "You have no right to access this object.", "0003-00000001"},
+      {server_errc::invalid_access_key_id, 403, "The OSS Access Key Id you provided does not exist in our records.",
+       "0002-00000902"},
+      {server_errc::invalid_security_token, 403, "The security token you provided is invalid.", "0002-00000908"},
+      {server_errc::request_time_too_skewed, 403,
+       "The difference between the request time and the current time is too large.", "0002-00000504"},
+      {server_errc::no_such_bucket, 404, "The specified bucket does not exist.", "0015-00000101"},
+      {server_errc::no_such_key, 404, "The specified key does not exist.", "0026-00000001"},
+      {server_errc::missing_content_length, 411, "You must provide the Content-Length HTTP header.", "9999-00000002"},
+      {server_errc::invalid_digest, 400, "The Content-MD5 you specified was invalid.", "9999-00000003"},
+      {server_errc::internal_error, 500, "We encountered an internal error. Please try again.", "9999-00000004"},
+      {server_errc::invalid_argument, 400, "Invalid argument.", "9999-00000005"},
+      {server_errc::invalid_object_name, 400, "The specified object is not valid.", "0016-00000005"},
+      {server_errc::invalid_bucket_name, 400, "The specified bucket is not valid.", "9999-00000006"},
+      {server_errc::method_not_allowed, 405, "The specified method is not allowed against this resource.", "9999-00000007"},
+      {server_errc::not_implemented, 501, "The local server does not implement this operation.", "9999-00000008"},
+      {server_errc::malformed_xml, 400,
+       "The XML you provided was not well-formed or did not validate against our published schema.", "9999-00000009"},
+      {server_errc::invalid_request, 400, "The request is not a valid HTTP/1.1 request.", "9999-00000010"},
+  };
+  server_error e;
+  e.code = code;
+  for (const auto& t : table) {
+    if (t.code != code) continue;
+    e.status = t.status;
+    e.message = t.message;
+    e.ec = t.ec;
+  }
+  if (!message.empty()) e.message = std::move(message);
+  if (!ec.empty()) e.ec = std::move(ec);
+  return e;
+}
+
+inline server_error from_error_code(std::error_code ec, std::string message = {}) {
+  if (ec.category() == server_category()) return make_error(static_cast<server_errc>(ec.value()), std::move(message));
+  return make_error(server_errc::internal_error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters
+
+struct server_counters {
+  std::atomic<std::uint64_t> requests{0}, errors{0}, connections{0}, in_flight{0}, peak_in_flight{0},
+      bytes_received{0}, bytes_sent{0}, parts_uploaded{0};
+  std::array<std::atomic<std::uint64_t>, 12> operations{};
+
+  void enter() noexcept {
+    auto now = ++in_flight;
+    auto peak = peak_in_flight.load(std::memory_order_relaxed);
+    while (now > peak && !peak_in_flight.compare_exchange_weak(peak, now)) {
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// One request as the server sees it
+
+struct request_state {
+  std::string method;
+  std::string target;
+  std::string host;        // Host header value (may be empty)
+  std::string request_id;
+  bool head = false;       // HEAD: the reply has no body
+  route r;
+  operation op = operation::unknown;
+
+  // Set by admission for the operations that need them.
+  int part_number = 0;
+  std::string upload_id;
+  header_list object_headers;
+  bool forbid_overwrite = false;
+  std::unique_ptr<body_writer> writer;  // PutObject / UploadPart bodies
+};
+
+struct reply {
+  int status = 200;
+  http::fields headers;
+  std::string body;
+  // GetObject: the bytes to stream after the head.
+  std::optional<object_reader> object;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  // Content-Length when it is not body.size(): the streamed length, or HEAD's object size.
+  std::optional<std::uint64_t> content_length;
+};
+
+inline std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// Request headers that direct the operation rather than describe the object; they are not
+// stored with it (oss-protocol.md 2.1 and 3.1).
+inline bool is_request_directive(std::string_view lname) {
+  static constexpr std::string_view names[] = {
+      "x-oss-date", "x-oss-content-sha256", "x-oss-security-token", "x-oss-forbid-overwrite",
+      "x-oss-complete-all", "x-oss-callback", "x-oss-callback-var", "x-oss-request-payer",
+      "x-oss-traffic-limit", "x-oss-expires", "x-oss-signature", "x-oss-signature-version",
+      "x-oss-credential", "x-oss-additional-headers", "x-oss-hash-crc64ecma"};
+  for (auto n : names)
+    if (lname == n) return true;
+  return lname.starts_with("x-oss-copy-source");
+}
+
+// The object headers of a PutObject or InitiateMultipartUpload request.
+inline std::optional<server_error> collect_object_headers(const http::fields& headers, header_list& out,
+                                                          bool& forbid_overwrite) {
+  static constexpr std::string_view standard[] = {"Content-Type", "Cache-Control", "Content-Disposition",
+                                                  "Content-Encoding", "Content-Language", "Expires"};
+  std::size_t meta_bytes = 0;
+  bool has_type = false;
+  std::set<std::string> seen;
+  for (const auto& f : headers) {
+    std::string name = lower(f.name);
+    if (!seen.insert(name).second) continue;  // the first of repeated headers wins
+    bool is_standard = false;
+    for (auto s : standard) {
+      if (http::iequals(name, s)) {
+        out.emplace_back(std::string(s), f.value);
+        is_standard = true;
+        has_type = has_type || s == "Content-Type";
+      }
+    }
+    if (is_standard) continue;
+    if (name == "x-oss-forbid-overwrite") {
+      forbid_overwrite = http::iequals(f.value, "true");
+    } else if (name.starts_with("x-oss-meta-")) {
+      std::string_view suffix = std::string_view(name).substr(11);
+      bool ok = !suffix.empty();
+      for (char c : suffix) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+      if (!ok)
+        return make_error(server_errc::invalid_argument,
+                          "User metadata names may only contain letters, digits and '-': " + std::string(f.name) + ".",
+                          "0011-00000004");
+      meta_bytes += suffix.size() + f.value.size();
+      out.emplace_back(name, f.value);
+    } else if (name.starts_with("x-oss-") && !is_request_directive(name)) {
+      out.emplace_back(name, f.value);
+    }
+  }
+  if (meta_bytes > max_meta_bytes)
+    return make_error(server_errc::invalid_argument, "User metadata must not exceed 8 KB in total.", "0011-00000002");
+  if (!has_type) out.emplace_back("Content-Type", "application/octet-stream");
+  return std::nullopt;
+}
+
+inline const std::string* find_header(const header_list& h, std::string_view name) {
+  for (const auto& [n, v] : h)
+    if (http::iequals(n, name)) return &v;
+  return nullptr;
+}
+
+// The headers HEAD and GET return for an object.
+inline void add_object_headers(reply& rep, const object_info& o) {
+  const std::string* type = find_header(o.headers, "Content-Type");
+  rep.headers.set("Content-Type", type ? *type : "application/octet-stream");
+  rep.headers.set("ETag", o.etag);
+  rep.headers.set("Last-Modified", oss::detail::http_date(std::chrono::system_clock::time_point(
+                                       std::chrono::milliseconds(o.last_modified_ms))));
+  rep.headers.set("Accept-Ranges", "bytes");
+  rep.headers.set("x-oss-object-type", o.object_type);
+  rep.headers.set("x-oss-hash-crc64ecma", std::to_string(o.crc64));
+  if (!o.content_md5.empty()) rep.headers.set("Content-MD5", o.content_md5);
+  bool has_storage_class = false;
+  for (const auto& [name, value] : o.headers) {
+    if (name == "Content-Type") continue;
+    if (name == "x-oss-tagging") {
+      rep.headers.set("x-oss-tagging-count", std::to_string(1 + std::count(value.begin(), value.end(), '&')));
+      continue;
+    }
+    if (name == "x-oss-object-acl") continue;
+    has_storage_class = has_storage_class || name == "x-oss-storage-class";
+    rep.headers.set(name, value);
+  }
+  if (!has_storage_class) rep.headers.set("x-oss-storage-class", "Standard");
+}
+
+inline std::string iso_time_ms(std::int64_t ms) {
+  return iso8601_extended(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+}
+
+class server_connection;
+
+// ---------------------------------------------------------------------------------------------
+// The shared state of one server
+
+class local_server_impl : public std::enable_shared_from_this<local_server_impl> {
+ public:
+  local_server_impl(asio::any_io_executor executor, local_server_options options)
+      : options_(std::move(options)),
+        executor_(std::move(executor)),
+        store_(validated_root(options_), options_.discard),
+        acceptor_(asio::any_io_executor(asio::make_strand(executor_))) {
+    if (options_.access_key_id.empty() != options_.access_key_secret.empty())
+      throw std::invalid_argument("local_server: set both access_key_id and access_key_secret, or neither");
+    if (options_.tls_cert_file.empty() != options_.tls_key_file.empty())
+      throw std::invalid_argument("local_server: set both tls_cert_file and tls_key_file, or neither");
+    for (const auto& b : options_.buckets) {
+      if (!is_valid_bucket_name(b)) throw std::invalid_argument("local_server: invalid bucket name: " + b);
+      allowed_buckets_.insert(b);
+    }
+    for (const auto& b : allowed_buckets_) {
+      if (auto ec = store_.ensure_bucket(b)) throw std::system_error(ec, "local_server: cannot create bucket " + b);
+    }
+    if (!options_.tls_cert_file.empty()) {
+      tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+      SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
+      tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::single_dh_use);
+      tls_->use_certificate_chain_file(options_.tls_cert_file);
+      tls_->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem);
+    }
+
+    asio::error_code ec;
+    auto address = asio::ip::make_address(options_.host == "localhost" ? "127.0.0.1" : options_.host, ec);
+    if (ec) throw std::invalid_argument("local_server: host must be an IP address (or localhost): " + options_.host);
+    asio::ip::tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    port_ = acceptor_.local_endpoint().port();
+
+    std::random_device rd;
+    std::uint32_t prefix = rd();
+    request_id_prefix_ = oss::detail::hex_upper(&prefix, sizeof prefix);
+    request_seq_ = (static_cast<std::uint64_t>(rd()) << 16) & 0xFFFFFFFFFF0000ull;
+  }
+
+  void start() {
+    if (started_.exchange(true)) throw std::logic_error("local_server::start called twice");
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(shared_from_this()), asio::detached);
+  }
+
+  OSS_DECL void stop();
+
+  std::string endpoint() const {
+    std::string host = options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
+    return std::string(tls_ ? "https://" : "http://") + host + ":" + std::to_string(port_);
+  }
+
+  local_server_stats stats() const noexcept {
+    local_server_stats s;
+    auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    s.requests = get(counters_.requests);
+    s.errors = get(counters_.errors);
+    s.connections = get(counters_.connections);
+    s.put_object = get(counters_.operations[static_cast<int>(operation::put_object)]);
+    s.get_object = get(counters_.operations[static_cast<int>(operation::get_object)]);
+    s.head_object = get(counters_.operations[static_cast<int>(operation::head_object)]);
+    s.delete_object = get(counters_.operations[static_cast<int>(operation::delete_object)]);
+    s.initiate_multipart_upload = get(counters_.operations[static_cast<int>(operation::initiate_multipart_upload)]);
+    s.upload_part = get(counters_.operations[static_cast<int>(operation::upload_part)]);
+    s.complete_multipart_upload = get(counters_.operations[static_cast<int>(operation::complete_multipart_upload)]);
+    s.abort_multipart_upload = get(counters_.operations[static_cast<int>(operation::abort_multipart_upload)]);
+    s.list_parts = get(counters_.operations[static_cast<int>(operation::list_parts)]);
+    s.list_multipart_uploads = get(counters_.operations[static_cast<int>(operation::list_multipart_uploads)]);
+    s.in_flight = get(counters_.in_flight);
+    s.peak_in_flight = get(counters_.peak_in_flight);
+    s.bytes_received = get(counters_.bytes_received);
+    s.bytes_sent = get(counters_.bytes_sent);
+    s.parts_uploaded = get(counters_.parts_uploaded);
+    return s;
+  }
+
+  void reset_stats() noexcept {
+    for (auto* a : {&counters_.requests, &counters_.errors, &counters_.connections, &counters_.bytes_received,
+                    &counters_.bytes_sent, &counters_.parts_uploaded})
+      a->store(0);
+    for (auto& a : counters_.operations) a.store(0);
+    counters_.peak_in_flight.store(counters_.in_flight.load());
+  }
+
+  std::string next_request_id() {
+    char digits[17];
+    std::snprintf(digits, sizeof digits, "%016llX", static_cast<unsigned long long>(++request_seq_));
+    return request_id_prefix_ + digits;
+  }
+
+  // false once stop() ran: the caller must drop the connection (stop() would never close it).
+  bool add_connection(const std::shared_ptr<server_connection>& c) {
+    std::lock_guard lock(connections_mutex_);
+    if (stopped_.load()) return false;
+    connections_[c.get()] = c;
+    return true;
+  }
+  void remove_connection(server_connection* c) {
+    std::lock_guard lock(connections_mutex_);
+    connections_.erase(c);
+  }
+
+  bool stopped() const noexcept { return stopped_.load(); }
+
+  // Request handling (definitions below the connection class).
+  OSS_DECL std::optional<server_error> admit(request_state& rs, const http::message_parser& parser);
+  OSS_DECL std::optional<server_error> authenticate(const request_state& rs, const http::fields& headers);
+  OSS_DECL reply execute(request_state& rs, http::message_parser& parser);
+  OSS_DECL reply error_reply(const request_state& rs, const server_error& e);
+
+  local_server_options options_;
+  asio::any_io_executor executor_;
+  store store_;
+  std::unique_ptr<asio::ssl::context> tls_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  server_counters counters_;
+
+ private:
+  static std::filesystem::path validated_root(const local_server_options& o) {
+    if (o.root.empty()) throw std::invalid_argument("local_server: options.root must name a directory");
+    return o.root;
+  }
+
+  static asio::awaitable<void> accept_loop(std::shared_ptr<local_server_impl> self);
+
+  reply put_object(request_state& rs, http::message_parser& parser);
+  reply get_object(request_state& rs, const http::fields& headers, bool head);
+  reply initiate(request_state& rs, const http::fields& headers);
+  reply upload_part(request_state& rs, const http::fields& headers);
+  reply complete(request_state& rs, http::message_parser& parser);
+  reply list_parts(request_state& rs);
+  reply list_uploads(request_state& rs);
+
+  std::set<std::string> allowed_buckets_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
+  std::mutex connections_mutex_;
+  std::map<server_connection*, std::weak_ptr<server_connection>> connections_;
+  std::string request_id_prefix_;
+  std::atomic<std::uint64_t> request_seq_{0};
+};
+
+// ---------------------------------------------------------------------------------------------
+// One connection: a keep-alive loop of parse head -> admit -> body -> execute -> reply.
+
+class server_connection : public std::enable_shared_from_this<server_connection> {
+ public:
+  server_connection(std::shared_ptr<local_server_impl> server, asio::ip::tcp::socket socket)
+      : server_(std::move(server)), executor_(socket.get_executor()), buffer_(io_chunk) {
+    if (server_->tls_)
+      tls_.emplace(std::move(socket), *server_->tls_);
+    else
+      plain_.emplace(std::move(socket));
+  }
+  server_connection(const server_connection&) = delete;
+  server_connection& operator=(const server_connection&) = delete;
+  ~server_connection() { server_->remove_connection(this); }
+
+  const asio::any_io_executor& get_executor() const noexcept { return executor_; }
+
+  // Runs on the connection's strand.
+  void close() {
+    std::error_code ignored;
+    socket().close(ignored);
+  }
+
+  static asio::awaitable<void> run(std::shared_ptr<server_connection> self) {
+    try {
+      co_await self->serve();
+    } catch (const std::exception&) {
+      // A bug or an allocation failure in one connection must not take the server down.
+    }
+    self->close();
+  }
+
+ private:
+  enum class body_status { complete, malformed, too_large, closed };
+
+  asio::ip::tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  std::string_view pending() const noexcept { return {buffer_.data() + begin_, end_ - begin_}; }
+
+  asio::awaitable<void> serve();
+  asio::awaitable<void> read_more(std::error_code& ec);
+  asio::awaitable<void> write(const std::vector<asio::const_buffer>& buffers, std::error_code& ec);
+  asio::awaitable<body_status> read_body(http::message_parser& parser);
+  asio::awaitable<void> send(const request_state& rs, reply& rep, bool keep_alive, std::error_code& ec);
+  asio::awaitable<void> reject(const http::message_parser& parser, std::error_code parse_error);
+  asio::awaitable<void> linger();
+
+  std::shared_ptr<local_server_impl> server_;
+  asio::any_io_executor executor_;
+  std::optional<asio::ip::tcp::socket> plain_;
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
+  std::vector<char> buffer_;
+  std::size_t begin_ = 0;  // bytes in buffer_[begin_, end_) are read but not yet parsed
+  std::size_t end_ = 0;
+};
+
+struct in_flight_guard {
+  server_counters& counters;
+  explicit in_flight_guard(server_counters& c) : counters(c) { counters.enter(); }
+  in_flight_guard(const in_flight_guard&) = delete;
+  in_flight_guard& operator=(const in_flight_guard&) = delete;
+  ~in_flight_guard() { --counters.in_flight; }
+};
+
+inline asio::awaitable<void> server_connection::read_more(std::error_code& ec) {
+  begin_ = end_ = 0;
+  std::size_t n = 0;
+  auto buf = asio::buffer(buffer_);
+  if (tls_)
+    std::tie(ec, n) = co_await tls_->async_read_some(buf, as_tuple(asio::use_awaitable));
+  else
+    std::tie(ec, n) = co_await plain_->async_read_some(buf, as_tuple(asio::use_awaitable));
+  end_ = n;
+}
+
+inline asio::awaitable<void> server_connection::write(const std::vector<asio::const_buffer>& buffers,
+                                                      std::error_code& ec) {
+  std::size_t n = 0;
+  if (tls_)
+    std::tie(ec, n) = co_await asio::async_write(*tls_, buffers, as_tuple(asio::use_awaitable));
+  else
+    std::tie(ec, n) = co_await asio::async_write(*plain_, buffers, as_tuple(asio::use_awaitable));
+}
+
+inline asio::awaitable<server_connection::body_status> server_connection::read_body(http::message_parser& parser) {
+  std::error_code ec;
+  while (!parser.done()) {
+    if (begin_ == end_) {
+      co_await read_more(ec);
+      if (ec) co_return body_status::closed;
+    }
+    begin_ += parser.feed(pending(), ec);
+    if (ec) co_return ec == client_errc::response_too_large ? body_status::too_large : body_status::malformed;
+  }
+  co_return body_status::complete;
+}
+
+// Closing right after the last reply would turn unread request bytes into a TCP reset, which
+// can destroy the reply before the client reads it. So: stop sending, read and drop whatever
+// the client still sends until it closes (bounded by a timer), then close.
+inline asio::awaitable<void> server_connection::linger() {
+  std::error_code ec;
+  auto& s = socket();
+  s.shutdown(asio::socket_base::shutdown_send, ec);
+  if (!ec) {
+    asio::steady_timer timer(executor_, linger_timeout);
+    auto self = shared_from_this();
+    auto on_timeout = [self](std::error_code e) {
+      if (!e) self->close();
+    };
+    timer.async_wait(on_timeout);
+    std::vector<char> sink(16 * 1024);
+    std::size_t n = 0;
+    do {
+      std::tie(ec, n) = co_await s.async_read_some(asio::buffer(sink), as_tuple(asio::use_awaitable));
+    } while (!ec);
+    timer.cancel();
+  }
+  close();
+}
+
+inline asio::awaitable<void> server_connection::send(const request_state& rs, reply& rep, bool keep_alive,
+                                                     std::error_code& ec) {
+  http::response res;
+  res.status = rep.status;
+  res.headers.set("Server", "AliyunOSS");
+  res.headers.set("Date", oss::detail::http_date(std::chrono::system_clock::now()));
+  res.headers.set("x-oss-request-id", rs.request_id);
+  for (const auto& f : rep.headers) res.headers.add(f.name, f.value);
+  const bool bodiless_status = rep.status < 200 || rep.status == 204 || rep.status == 304;
+  if (!bodiless_status)
+    res.headers.set("Content-Length", std::to_string(rep.content_length ? *rep.content_length : rep.body.size()));
+  res.headers.set("Connection", keep_alive ? "keep-alive" : "close");
+  if (rep.status >= 400) ++server_->counters_.errors;
+
+  const std::string head = http::serialize_head(res);
+  const bool send_body = !rs.head && !bodiless_status;
+  std::vector<asio::const_buffer> buffers{asio::buffer(head)};
+  if (send_body && !rep.body.empty()) buffers.push_back(asio::buffer(rep.body));
+  co_await write(buffers, ec);
+  if (ec) co_return;
+  if (send_body) server_->counters_.bytes_sent += rep.body.size();
+  if (!send_body || !rep.object || !rep.object->file) co_return;
+
+  // GetObject: stream the file. A file shorter than its record ends the connection mid-body,
+  // so the client sees a truncated reply rather than wrong bytes.
+  std::FILE* file = rep.object->file;
+  if (std::fseek(file, static_cast<long>(rep.offset), SEEK_SET) != 0) {
+    ec = std::make_error_code(std::errc::io_error);
+    co_return;
+  }
+  std::vector<char> chunk(io_chunk);
+  std::uint64_t left = rep.length;
+  while (left > 0) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+    std::size_t got = std::fread(chunk.data(), 1, want, file);
+    if (got == 0) {
+      ec = std::make_error_code(std::errc::io_error);
+      co_return;
+    }
+    std::vector<asio::const_buffer> piece{asio::buffer(chunk.data(), got)};
+    co_await write(piece, ec);
+    if (ec) co_return;
+    left -= got;
+    server_->counters_.bytes_sent += got;
+  }
+}
+
+inline asio::awaitable<void> server_connection::reject(const http::message_parser& parser,
+                                                       std::error_code parse_error) {
+  request_state rs;
+  rs.request_id = server_->next_request_id();
+  rs.head = parser.header_done() && parser.method() == "HEAD";
+  server_error e;
+  if (parse_error == client_errc::response_too_large && !parser.header_done()) {
+    e = make_error(server_errc::invalid_request, "The request header exceeds 64 KiB.");
+    e.status = 431;
+  } else if (parse_error == client_errc::response_too_large) {
+    e = make_error(server_errc::invalid_argument, "The request body exceeds the 4 MiB this operation accepts.");
+  } else {
+    e = make_error(server_errc::invalid_request);
+  }
+  reply rep = server_->error_reply(rs, e);
+  std::error_code ec;
+  co_await send(rs, rep, false, ec);
+  co_await linger();
+}
+
+inline asio::awaitable<void> server_connection::serve() {
+  std::error_code ec;
+  if (tls_) {
+    std::tie(ec) = co_await tls_->async_handshake(asio::ssl::stream_base::server, as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+  }
+  http::message_parser parser(http::parser_kind::request, http::parser_limits{max_header_bytes, max_xml_body});
+  for (;;) {
+    while (!parser.header_done()) {
+      if (begin_ == end_) {
+        co_await read_more(ec);
+        if (ec) co_return;  // the client closed (or stop() did): nobody to answer
+      }
+      begin_ += parser.feed(pending(), ec);
+      if (ec) {
+        co_await reject(parser, ec);
+        co_return;
+      }
+    }
+
+    ++server_->counters_.requests;
+    in_flight_guard guard(server_->counters_);
+    request_state rs;
+    rs.method = parser.method();
+    rs.target = parser.target();
+    if (const std::string* host = parser.headers().find("host")) rs.host = *host;
+    rs.request_id = server_->next_request_id();
+    rs.head = rs.method == "HEAD";
+
+    reply rep;
+    bool keep_alive = parser.keep_alive();
+    if (auto error = server_->admit(rs, parser)) {
+      rep = server_->error_reply(rs, *error);
+      if (!parser.done()) {
+        if (parser.expects_continue()) {
+          // The client waits for a verdict before sending the body: refuse and close, so the
+          // body it may still send is not taken for the next request.
+          co_await send(rs, rep, false, ec);
+          co_await linger();
+          co_return;
+        }
+        // Drop the body so the connection stays usable for the next request.
+        auto drop = [](std::string_view) {};
+        parser.set_body_sink(drop);
+        auto status = co_await read_body(parser);
+        server_->counters_.bytes_received += parser.body_bytes();
+        if (status == body_status::closed) co_return;
+        if (status != body_status::complete) {
+          co_await reject(parser, make_error_code(client_errc::malformed_response));
+          co_return;
+        }
+      }
+    } else {
+      if (parser.expects_continue() && !parser.done()) {
+        static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+        std::vector<asio::const_buffer> interim{asio::buffer(continue_line)};
+        co_await write(interim, ec);
+        if (ec) co_return;
+      }
+      if (rs.writer) {
+        body_writer* writer = rs.writer.get();
+        auto sink = [writer](std::string_view bytes) { writer->write(bytes); };
+        parser.set_body_sink(sink);
+      }
+      auto status = co_await read_body(parser);
+      server_->counters_.bytes_received += parser.body_bytes();
+      if (status == body_status::closed) co_return;
+      if (status != body_status::complete) {
+        std::error_code parse_error = status == body_status::too_large ? make_error_code(client_errc::response_too_large)
+                                                                      : make_error_code(client_errc::malformed_response);
+        co_await reject(parser, parse_error);
+        co_return;
+      }
+      rep = server_->execute(rs, parser);
+    }
+
+    keep_alive = keep_alive && !server_->stopped();
+    co_await send(rs, rep, keep_alive, ec);
+    if (ec) co_return;
+    if (!keep_alive) {
+      co_await linger();
+      co_return;
+    }
+    parser.reset();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// local_server_impl: accepting, stopping
+
+inline asio::awaitable<void> local_server_impl::accept_loop(std::shared_ptr<local_server_impl> self) {
+  for (;;) {
+    // Each connection gets its own strand: connections run in parallel on a multi-threaded
+    // io_context, while one connection's socket is only ever touched by one thread at a time.
+    asio::any_io_executor strand = asio::make_strand(self->executor_);
+    auto [ec, socket] = co_await self->acceptor_.async_accept(strand, as_tuple(asio::use_awaitable));
+    if (self->stopped()) break;
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) break;
+      // Out of descriptors and the like: back off instead of spinning.
+      asio::steady_timer pause(self->acceptor_.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(as_tuple(asio::use_awaitable));
+      continue;
+    }
+    ++self->counters_.connections;
+    std::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    auto connection = std::make_shared<server_connection>(self, std::move(socket));
+    if (!self->add_connection(connection)) break;
+    asio::co_spawn(connection->get_executor(), server_connection::run(connection), asio::detached);
+  }
+}
+
+OSS_DECL void local_server_impl::stop() {
+  std::vector<std::shared_ptr<server_connection>> open;
+  {
+    std::lock_guard lock(connections_mutex_);
+    if (stopped_.exchange(true)) return;
+    for (auto& [ptr, weak] : connections_)
+      if (auto c = weak.lock()) open.push_back(std::move(c));
+  }
+  auto self = shared_from_this();
+  auto close_acceptor = [self] {
+    std::error_code ignored;
+    self->acceptor_.close(ignored);
+  };
+  asio::dispatch(acceptor_.get_executor(), close_acceptor);
+  for (auto& c : open) {
+    auto close_connection = [c] { c->close(); };
+    asio::dispatch(c->get_executor(), close_connection);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admission: everything decided from the request head, before any body byte is read
+
+OSS_DECL std::optional<server_error> local_server_impl::authenticate(const request_state& rs,
+                                                                     const http::fields& headers) {
+  if (options_.access_key_id.empty()) return std::nullopt;  // anonymous mode
+  const std::string* authorization = headers.find("authorization");
+  if (!authorization)
+    return make_error(server_errc::access_denied, "This server requires signed requests: the Authorization header is missing.");
+  auto parsed = oss::detail::parse_authorization(*authorization);
+  if (!parsed) return make_error(server_errc::invalid_argument, "Authorization header is invalid.");
+  if (parsed->access_key_id != options_.access_key_id) return make_error(server_errc::invalid_access_key_id);
+  if (!options_.security_token.empty()) {
+    const std::string* token = headers.find("x-oss-security-token");
+    if (!token || !oss::detail::constant_time_equal(*token, options_.security_token))
+      return make_error(server_errc::invalid_security_token);
+  }
+
+  // V4 dates the request with x-oss-date; V1 with Date, else x-oss-date (ali-oss sends only
+  // the latter; oss-protocol.md 2.3).
+  const std::string* date = nullptr;
+  std::optional<std::chrono::system_clock::time_point> when;
+  if (parsed->version == signature_version::v4) {
+    date = headers.find("x-oss-date");
+    if (date) when = parse_iso8601_basic(*date);
+  } else {
+    date = headers.find("date");
+    if (!date) date = headers.find("x-oss-date");
+    if (date) {
+      when = parse_http_date(*date);
+      if (!when) when = parse_iso8601_basic(*date);
+    }
+  }
+  if (!date)
+    return make_error(server_errc::access_denied,
+                      parsed->version == signature_version::v4 ? "V4 requests must carry an x-oss-date header."
+                                                               : "The request carries neither Date nor x-oss-date.",
+                      "0002-00000503");
+  if (!when) return make_error(server_errc::access_denied, "The request date is not in a valid format.", "0002-00000502");
+  auto now = std::chrono::system_clock::now();
+  auto skew = now > *when ? now - *when : *when - now;
+  if (skew > options_.max_clock_skew) {
+    auto e = make_error(server_errc::request_time_too_skewed);
+    e.extra.emplace_back("RequestTime", *date);
+    e.extra.emplace_back("ServerTime", iso8601_extended(now));
+    e.extra.emplace_back("MaxAllowedSkewMilliseconds",
+                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_clock_skew).count()));
+    return e;
+  }
+  if (parsed->version == signature_version::v4 && parsed->region != options_.region)
+    return make_error(server_errc::signature_does_not_match,
+                      "The region in the V4 Credential scope is not the region of this server.");
+
+  oss::detail::sign_input in{rs.method, rs.r.bucket, rs.r.key, rs.r.query, headers};
+  if (!oss::detail::verify_signature(in, *parsed, options_.access_key_secret))
+    return make_error(server_errc::signature_does_not_match);
+  return std::nullopt;
+}
+
+OSS_DECL std::optional<server_error> local_server_impl::admit(request_state& rs, const http::message_parser& parser) {
+  const http::fields& headers = parser.headers();
+  auto parsed_route = parse_route(rs.target, rs.host, options_.host);
+  if (!parsed_route) return make_error(server_errc::invalid_argument, "The request URI could not be parsed.");
+  rs.r = std::move(*parsed_route);
+  rs.op = classify(rs.method, rs.r);
+  if (rs.op != operation::unknown) ++counters_.operations[static_cast<int>(rs.op)];
+
+  if (rs.r.bucket.empty()) {
+    if (auto e = authenticate(rs, headers)) return e;
+    return make_error(server_errc::not_implemented, "The local server implements no service-level operation.");
+  }
+  if (!is_valid_bucket_name(rs.r.bucket)) return make_error(server_errc::invalid_bucket_name);
+  if (!allowed_buckets_.empty() && !allowed_buckets_.count(rs.r.bucket)) {
+    auto e = make_error(server_errc::no_such_bucket);
+    e.extra.emplace_back("BucketName", rs.r.bucket);
+    return e;
+  }
+  if (auto e = authenticate(rs, headers)) return e;
+
+  if (rs.op == operation::unknown) {
+    static constexpr std::string_view known[] = {"GET", "PUT", "HEAD", "DELETE", "POST"};
+    if (std::find(std::begin(known), std::end(known), rs.method) == std::end(known))
+      return make_error(server_errc::method_not_allowed);
+    return make_error(server_errc::not_implemented);
+  }
+  if (rs.op != operation::put_bucket && rs.op != operation::list_multipart_uploads) {
+    std::string problem = object_name_problem(rs.r.key);
+    if (!problem.empty()) {
+      const char* ec = rs.r.key.empty() ? "0016-00000001" : rs.r.key.size() > 1023 ? "0016-00000002" : "0016-00000005";
+      return make_error(server_errc::invalid_object_name, problem, ec);
+    }
+  }
+  if (store_.ensure_bucket(rs.r.bucket)) return make_error(server_errc::internal_error);
+  if (headers.find("x-oss-callback"))
+    return make_error(server_errc::not_implemented, "The local server does not make upload callbacks.");
+
+  switch (rs.op) {
+    case operation::put_object:
+    case operation::upload_part: {
+      if (headers.find("x-oss-copy-source"))
+        return make_error(server_errc::not_implemented, "CopyObject and UploadPartCopy are not implemented.");
+      if (!parser.chunked() && !parser.content_length()) return make_error(server_errc::missing_content_length);
+      if (parser.content_length() && *parser.content_length() > max_object_size)
+        return make_error(server_errc::entity_too_large);
+      if (rs.op == operation::upload_part) {
+        const std::string* id = rs.r.query_value("uploadId");
+        const std::string* number = rs.r.query_value("partNumber");
+        if (!id || !number) return make_error(server_errc::invalid_argument, "UploadPart needs both partNumber and uploadId.");
+        auto n = parse_decimal(*number);
+        if (!n || *n < 1 || *n > 10000)
+          return make_error(server_errc::invalid_argument, "Part number must be an integer between 1 and 10000, inclusive.");
+        rs.part_number = static_cast<int>(*n);
+        rs.upload_id = *id;
+        auto upload = store_.find_upload(rs.r.bucket, rs.upload_id);
+        if (!upload || upload->key != rs.r.key) {
+          auto e = make_error(server_errc::no_such_upload);
+          e.extra.emplace_back("UploadId", rs.upload_id);
+          return e;
+        }
+      } else {
+        if (auto e = collect_object_headers(headers, rs.object_headers, rs.forbid_overwrite)) return e;
+        if (rs.forbid_overwrite && store_.find_object(rs.r.bucket, rs.r.key))
+          return make_error(server_errc::file_already_exists);
+      }
+      rs.writer = store_.new_writer(rs.r.bucket);
+      break;
+    }
+    case operation::initiate_multipart_upload:
+      if (auto e = collect_object_headers(headers, rs.object_headers, rs.forbid_overwrite)) return e;
+      break;
+    case operation::complete_multipart_upload:
+      if (parser.content_length() && *parser.content_length() > max_xml_body)
+        return make_error(server_errc::invalid_argument, "The CompleteMultipartUpload body exceeds 4 MiB.");
+      break;
+    default:
+      break;
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution: the body is in; do the operation
+
+OSS_DECL reply local_server_impl::error_reply(const request_state& rs, const server_error& e) {
+  reply rep;
+  rep.status = e.status;
+  std::string code = e.code_text.empty() ? std::string(server_errc_code(e.code)) : e.code_text;
+  std::vector<std::pair<std::string_view, std::string_view>> extra;
+  for (const auto& [name, value] : e.extra) extra.emplace_back(name, value);
+  std::string host_id(rs.host.empty() ? std::string_view(options_.host) : host_without_port(rs.host));
+  rep.body = oss::detail::build_error_body(code, e.message, rs.request_id, host_id, e.ec, extra);
+  rep.headers.set("Content-Type", "application/xml");
+  rep.headers.set("x-oss-ec", e.ec);
+  // HEAD replies have no body, so OSS repeats the error document in a header.
+  if (rs.head) rep.headers.set("x-oss-err", oss::detail::base64_encode(rep.body.data(), rep.body.size()));
+  return rep;
+}
+
+namespace server_impl {
+
+inline std::optional<server_error> finish_body(body_writer& writer, const http::fields& headers) {
+  if (writer.finish()) return make_error(server_errc::internal_error);
+  if (writer.size() > max_object_size) return make_error(server_errc::entity_too_large);
+  if (const std::string* expected = headers.find("content-md5")) {
+    auto decoded = oss::detail::base64_decode(*expected);
+    if (!decoded || decoded->size() != writer.md5().size() ||
+        !std::equal(writer.md5().begin(), writer.md5().end(), reinterpret_cast<const unsigned char*>(decoded->data())))
+      return make_error(server_errc::invalid_digest);
+  }
+  return std::nullopt;
+}
+
+inline bool wants_url_encoding(const route& r) {
+  const std::string* e = r.query_value("encoding-type");
+  return e && *e == "url";
+}
+
+inline void set_etag_headers(reply& rep, const md5_digest& md5, std::uint64_t crc) {
+  rep.headers.set("ETag", "\"" + oss::detail::hex_upper(md5.data(), md5.size()) + "\"");
+  rep.headers.set("Content-MD5", oss::detail::base64_encode(md5.data(), md5.size()));
+  rep.headers.set("x-oss-hash-crc64ecma", std::to_string(crc));
+}
+
+// "bytes=a-b", "bytes=a-" or "bytes=-n" against an object of `size` bytes. nullopt: no usable
+// single range (OSS then returns the whole object); {size, 0}: unsatisfiable.
+inline std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(std::string_view v, std::uint64_t size) {
+  if (!v.starts_with("bytes=")) return std::nullopt;
+  v.remove_prefix(6);
+  auto dash = v.find('-');
+  if (dash == std::string_view::npos || v.find(',') != std::string_view::npos) return std::nullopt;
+  auto first = v.substr(0, dash);
+  auto last = v.substr(dash + 1);
+  if (first.empty()) {
+    auto n = parse_decimal(last);
+    if (!n) return std::nullopt;
+    if (*n == 0 || size == 0) return std::pair<std::uint64_t, std::uint64_t>{size, 0};
+    std::uint64_t len = std::min(*n, size);
+    return std::pair<std::uint64_t, std::uint64_t>{size - len, len};
+  }
+  auto a = parse_decimal(first);
+  if (!a) return std::nullopt;
+  std::uint64_t end = size == 0 ? 0 : size - 1;
+  if (!last.empty()) {
+    auto b = parse_decimal(last);
+    if (!b || *b < *a) return std::nullopt;
+    end = std::min(*b, end);
+  }
+  if (*a >= size) return std::pair<std::uint64_t, std::uint64_t>{size, 0};
+  return std::pair<std::uint64_t, std::uint64_t>{*a, end - *a + 1};
+}
+
+}  // namespace server_impl
+
+OSS_DECL reply local_server_impl::execute(request_state& rs, http::message_parser& parser) {
+  const http::fields& headers = parser.headers();
+  switch (rs.op) {
+    case operation::put_object:
+      return put_object(rs, parser);
+    case operation::get_object:
+      return get_object(rs, headers, false);
+    case operation::head_object:
+      return get_object(rs, headers, true);
+    case operation::delete_object: {
+      store_.delete_object(rs.r.bucket, rs.r.key);
+      reply rep;
+      rep.status = 204;
+      return rep;
+    }
+    case operation::initiate_multipart_upload:
+      return initiate(rs, headers);
+    case operation::upload_part:
+      return upload_part(rs, headers);
+    case operation::complete_multipart_upload:
+      return complete(rs, parser);
+    case operation::abort_multipart_upload: {
+      const std::string& id = *rs.r.query_value("uploadId");
+      if (auto ec = store_.abort_upload(rs.r.bucket, id, rs.r.key)) {
+        auto e = from_error_code(ec);
+        if (e.code == server_errc::no_such_upload) e.extra.emplace_back("UploadId", id);
+        return error_reply(rs, e);
+      }
+      reply rep;
+      rep.status = 204;
+      return rep;
+    }
+    case operation::list_parts:
+      return list_parts(rs);
+    case operation::list_multipart_uploads:
+      return list_uploads(rs);
+    case operation::put_bucket:
+      return reply{};
+    case operation::unknown:
+      break;
+  }
+  return error_reply(rs, make_error(server_errc::not_implemented));
+}
+
+inline reply local_server_impl::put_object(request_state& rs, http::message_parser& parser) {
+  body_writer& body = *rs.writer;
+  if (auto e = server_impl::finish_body(body, parser.headers())) return error_reply(rs, *e);
+  object_info object;
+  object.key = rs.r.key;
+  object.size = body.size();
+  object.etag = "\"" + oss::detail::hex_upper(body.md5().data(), body.md5().size()) + "\"";
+  object.crc64 = body.crc64();
+  object.content_md5 = oss::detail::base64_encode(body.md5().data(), body.md5().size());
+  object.object_type = "Normal";
+  object.last_modified_ms = store::now_ms();
+  object.headers = rs.object_headers;
+  if (auto ec = store_.put_object(rs.r.bucket, object, body, rs.forbid_overwrite))
+    return error_reply(rs, from_error_code(ec));
+  reply rep;
+  server_impl::set_etag_headers(rep, body.md5(), body.crc64());
+  return rep;
+}
+
+inline reply local_server_impl::get_object(request_state& rs, const http::fields& headers, bool head) {
+  auto no_such_key = [&] {
+    auto e = make_error(server_errc::no_such_key);
+    e.extra.emplace_back("Key", rs.r.key);
+    return error_reply(rs, e);
+  };
+  reply rep;
+  if (head) {
+    auto info = store_.find_object(rs.r.bucket, rs.r.key);
+    if (!info) return no_such_key();
+    add_object_headers(rep, *info);
+    rep.content_length = info->size;
+    return rep;
+  }
+  std::error_code ec;
+  auto reader = store_.open_object(rs.r.bucket, rs.r.key, ec);
+  if (!reader) return ec == server_errc::no_such_key ? no_such_key() : error_reply(rs, from_error_code(ec));
+  if (!reader->file)
+    return error_reply(rs, make_error(server_errc::not_implemented,
+                                      "The object was stored by a server running in discard mode: its bytes were not kept."));
+  add_object_headers(rep, reader->info);
+  const std::uint64_t size = reader->info.size;
+  rep.offset = 0;
+  rep.length = size;
+  if (const std::string* range = headers.find("range")) {
+    if (auto r = server_impl::parse_range(*range, size)) {
+      if (r->first >= size) {
+        auto e = make_error(server_errc::invalid_argument, "The requested range cannot be satisfied.", "0017-00000101");
+        e.status = 416;
+        e.code_text = "InvalidRange";
+        reply bad = error_reply(rs, e);
+        bad.headers.set("Content-Range", "bytes */" + std::to_string(size));
+        return bad;
+      }
+      rep.status = 206;
+      rep.offset = r->first;
+      rep.length = r->second;
+      rep.headers.set("Content-Range", "bytes " + std::to_string(r->first) + "-" +
+                                           std::to_string(r->first + r->second - 1) + "/" + std::to_string(size));
+    }
+  }
+  rep.content_length = rep.length;
+  rep.object = std::move(reader);
+  return rep;
+}
+
+inline reply local_server_impl::initiate(request_state& rs, const http::fields&) {
+  upload_info upload;
+  upload.key = rs.r.key;
+  upload.initiated_ms = store::now_ms();
+  upload.forbid_overwrite = rs.forbid_overwrite;
+  upload.headers = rs.object_headers;
+  std::error_code ec;
+  std::string id = store_.create_upload(rs.r.bucket, std::move(upload), ec);
+  if (ec) return error_reply(rs, from_error_code(ec));
+  reply rep;
+  rep.headers.set("Content-Type", "application/xml");
+  rep.body = oss::detail::build_initiate_result({rs.r.bucket, rs.r.key, id}, server_impl::wants_url_encoding(rs.r));
+  return rep;
+}
+
+inline reply local_server_impl::upload_part(request_state& rs, const http::fields& headers) {
+  body_writer& body = *rs.writer;
+  if (auto e = server_impl::finish_body(body, headers)) return error_reply(rs, *e);
+  if (auto ec = store_.put_part(rs.r.bucket, rs.upload_id, rs.r.key, rs.part_number, body)) {
+    auto e = from_error_code(ec);
+    if (e.code == server_errc::no_such_upload) e.extra.emplace_back("UploadId", rs.upload_id);
+    return error_reply(rs, e);
+  }
+  ++counters_.parts_uploaded;
+  reply rep;
+  server_impl::set_etag_headers(rep, body.md5(), body.crc64());
+  return rep;
+}
+
+inline reply local_server_impl::complete(request_state& rs, http::message_parser& parser) {
+  const http::fields& headers = parser.headers();
+  const std::string& id = *rs.r.query_value("uploadId");
+  const std::string& body = parser.body();
+  if (const std::string* expected = headers.find("content-md5")) {
+    auto digest = oss::detail::md5(body);
+    if (*expected != oss::detail::base64_encode(digest.data(), digest.size()))
+      return error_reply(rs, make_error(server_errc::invalid_digest));
+  }
+  const std::string* all = headers.find("x-oss-complete-all");
+  const bool complete_all = all && http::iequals(*all, "yes");
+  std::vector<part_selection> selection;
+  if (complete_all) {
+    if (!body.empty())
+      return error_reply(rs, make_error(server_errc::invalid_argument,
+                                        "With x-oss-complete-all: yes the request body must be empty.", "0042-00000216"));
+  } else {
+    std::vector<oss::detail::completed_part> parts;
+    std::error_code ec;
+    if (!oss::detail::parse_complete_body(body, parts, ec)) return error_reply(rs, make_error(server_errc::malformed_xml));
+    if (parts.empty())
+      return error_reply(rs, make_error(server_errc::malformed_xml, "The CompleteMultipartUpload body lists no part."));
+    for (auto& p : parts) selection.push_back({p.number, std::move(p.etag)});
+  }
+  const std::string* forbid = headers.find("x-oss-forbid-overwrite");
+  complete_outcome out;
+  std::string message;
+  if (auto ec = store_.complete_upload(rs.r.bucket, id, rs.r.key, selection, complete_all,
+                                       forbid && http::iequals(*forbid, "true"), out, message)) {
+    auto e = from_error_code(ec, message);
+    if (e.code == server_errc::no_such_upload) e.extra.emplace_back("UploadId", id);
+    return error_reply(rs, e);
+  }
+  std::string location = std::string(tls_ ? "https://" : "http://") + (rs.host.empty() ? options_.host : rs.host) + "/" +
+                         (rs.r.path_style ? rs.r.bucket + "/" : std::string()) + oss::detail::uri_encode(rs.r.key, true);
+  reply rep;
+  rep.headers.set("Content-Type", "application/xml");
+  rep.headers.set("ETag", out.object.etag);
+  rep.headers.set("x-oss-hash-crc64ecma", std::to_string(out.object.crc64));
+  rep.body = oss::detail::build_complete_result({location, rs.r.bucket, rs.r.key, out.object.etag},
+                                                server_impl::wants_url_encoding(rs.r));
+  return rep;
+}
+
+inline reply local_server_impl::list_parts(request_state& rs) {
+  const std::string& id = *rs.r.query_value("uploadId");
+  std::uint64_t max_parts = 1000;
+  std::uint64_t marker = 0;
+  if (const std::string* v = rs.r.query_value("max-parts")) {
+    auto n = parse_decimal(*v);
+    if (!n || *n == 0) return error_reply(rs, make_error(server_errc::invalid_argument, "max-parts must be between 1 and 1000."));
+    max_parts = std::min<std::uint64_t>(*n, 1000);
+  }
+  if (const std::string* v = rs.r.query_value("part-number-marker")) {
+    auto n = parse_decimal(*v);
+    if (!n) return error_reply(rs, make_error(server_errc::invalid_argument, "part-number-marker must be a part number."));
+    marker = *n;
+  }
+  auto parts = store_.list_parts(rs.r.bucket, id, rs.r.key);
+  if (!parts) {
+    auto e = make_error(server_errc::no_such_upload);
+    e.extra.emplace_back("UploadId", id);
+    return error_reply(rs, e);
+  }
+  oss::detail::list_parts_result result;
+  result.bucket = rs.r.bucket;
+  result.key = rs.r.key;
+  result.upload_id = id;
+  result.part_number_marker = static_cast<int>(std::min<std::uint64_t>(marker, 10000));
+  result.max_parts = static_cast<int>(max_parts);
+  result.next_part_number_marker = result.part_number_marker;
+  for (const auto& p : *parts) {
+    if (static_cast<std::uint64_t>(p.number) <= marker) continue;
+    if (result.parts.size() == max_parts) {
+      result.is_truncated = true;
+      break;
+    }
+    result.parts.push_back({p.number, p.etag(), p.size, p.crc64, iso_time_ms(p.last_modified_ms)});
+    result.next_part_number_marker = p.number;
+  }
+  reply rep;
+  rep.headers.set("Content-Type", "application/xml");
+  rep.body = oss::detail::build_list_parts_result(result, server_impl::wants_url_encoding(rs.r));
+  return rep;
+}
+
+inline reply local_server_impl::list_uploads(request_state& rs) {
+  auto param = [&](std::string_view name) {
+    const std::string* v = rs.r.query_value(name);
+    return v ? *v : std::string();
+  };
+  std::uint64_t max_uploads = 1000;
+  if (const std::string* v = rs.r.query_value("max-uploads")) {
+    auto n = parse_decimal(*v);
+    if (!n || *n == 0) return error_reply(rs, make_error(server_errc::invalid_argument, "max-uploads must be between 1 and 1000."));
+    max_uploads = std::min<std::uint64_t>(*n, 1000);
+  }
+  oss::detail::list_uploads_result result;
+  result.bucket = rs.r.bucket;
+  result.prefix = param("prefix");
+  result.delimiter = param("delimiter");
+  result.key_marker = param("key-marker");
+  result.upload_id_marker = param("upload-id-marker");
+  result.max_uploads = static_cast<int>(max_uploads);
+
+  // Entries in (key, upload id) order; with a delimiter, keys that contain it after the prefix
+  // roll up into one CommonPrefixes entry each, which counts once towards max-uploads.
+  std::size_t taken = 0;
+  for (const auto& u : store_.list_uploads(rs.r.bucket)) {
+    if (!u.key.starts_with(result.prefix)) continue;
+    std::string common;
+    if (!result.delimiter.empty()) {
+      auto pos = u.key.find(result.delimiter, result.prefix.size());
+      if (pos != std::string::npos) common = u.key.substr(0, pos + result.delimiter.size());
+    }
+    if (!common.empty()) {
+      if (!result.key_marker.empty() && common <= result.key_marker) continue;
+      if (!result.common_prefixes.empty() && result.common_prefixes.back() == common) continue;
+    } else if (!result.key_marker.empty()) {
+      if (u.key < result.key_marker) continue;
+      if (u.key == result.key_marker && (result.upload_id_marker.empty() || u.upload_id <= result.upload_id_marker))
+        continue;
+    }
+    if (taken == max_uploads) {
+      result.is_truncated = true;
+      break;
+    }
+    ++taken;
+    if (!common.empty()) {
+      result.common_prefixes.push_back(common);
+      result.next_key_marker = common;
+      result.next_upload_id_marker.clear();
+    } else {
+      result.uploads.push_back({u.key, u.upload_id, iso_time_ms(u.initiated_ms)});
+      result.next_key_marker = u.key;
+      result.next_upload_id_marker = u.upload_id;
+    }
+  }
+  reply rep;
+  rep.headers.set("Content-Type", "application/xml");
+  rep.body = oss::detail::build_list_uploads_result(result, server_impl::wants_url_encoding(rs.r));
+  return rep;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Public classes
+
+OSS_DECL local_server::local_server(asio::any_io_executor executor, local_server_options options)
+    : impl_(std::make_shared<detail::local_server_impl>(std::move(executor), std::move(options))) {}
+
+OSS_DECL local_server::~local_server() {
+  if (impl_) impl_->stop();
+}
+
+OSS_DECL void local_server::start() { impl_->start(); }
+OSS_DECL void local_server::stop() { impl_->stop(); }
+OSS_DECL std::uint16_t local_server::port() const noexcept { return impl_->port_; }
+OSS_DECL std::string local_server::endpoint() const { return impl_->endpoint(); }
+OSS_DECL const local_server_options& local_server::options() const noexcept { return impl_->options_; }
+OSS_DECL local_server_stats local_server::stats() const noexcept { return impl_->stats(); }
+OSS_DECL void local_server::reset_stats() noexcept { impl_->reset_stats(); }
+
+OSS_DECL local_server_thread::local_server_thread(local_server_options options, unsigned threads) {
+  server_ = std::make_unique<local_server>(io_.get_executor(), std::move(options));
+  server_->start();
+  threads = std::max(1u, threads);
+  for (unsigned i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      for (;;) {
+        try {
+          io_.run();
+          return;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "oss::testing::local_server: %s\n", e.what());
+        }
+      }
+    });
+  }
+}
+
+OSS_DECL local_server_thread::~local_server_thread() { stop(); }
+
+OSS_DECL void local_server_thread::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // run() returns once the acceptor and every connection have closed and their coroutines ended.
+  server_->stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+}  // namespace oss::testing
+
+#endif  // OSS_IMPL_LOCAL_SERVER_IPP

@@ -1,0 +1,162 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_IMPL_TRANSPORT_CONNECTION_IPP
+#define OSS_IMPL_TRANSPORT_CONNECTION_IPP
+
+#include <oss/detail/transport/connection.hpp>
+
+#include <asio/connect.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ssl/error.hpp>
+#include <asio/ssl/host_name_verification.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+namespace oss::detail::transport {
+
+namespace connection_detail {
+
+using resolve_channel = asio::experimental::concurrent_channel<void(std::error_code, asio::ip::tcp::resolver::results_type)>;
+
+// Name resolution runs on Asio's resolver thread and ignores cancellation slots, so awaiting
+// it directly would make the connect timeout wait for getaddrinfo. The lookup posts its result
+// into a channel instead; the channel wait is cancellable, and a late result is dropped
+// together with the state it keeps alive.
+struct resolve_state {
+  resolve_state(const asio::any_io_executor& ex) : resolver(ex), results(ex, 1) {}
+  asio::ip::tcp::resolver resolver;
+  resolve_channel results;
+};
+
+inline asio::awaitable<std::pair<std::error_code, asio::ip::tcp::resolver::results_type>> resolve(
+    asio::any_io_executor ex, const std::string& host, std::uint16_t port) {
+  using asio::experimental::as_tuple;
+  auto state = std::make_shared<resolve_state>(ex);
+  auto on_resolved = [state](std::error_code ec, asio::ip::tcp::resolver::results_type r) {
+    state->results.try_send(ec, std::move(r));
+  };
+  state->resolver.async_resolve(host, std::to_string(port), std::move(on_resolved));
+  auto [ec, results] = co_await state->results.async_receive(as_tuple(asio::use_awaitable));
+  co_return std::make_pair(ec, std::move(results));
+}
+
+inline std::error_code last_ssl_error() {
+  unsigned long e = ::ERR_get_error();
+  return std::error_code(static_cast<int>(e ? e : 1), asio::error::get_ssl_category());
+}
+
+}  // namespace connection_detail
+
+OSS_DECL connection::connection(asio::any_io_executor ex, endpoint ep) : ep_(std::move(ep)), ex_(std::move(ex)) {}
+
+OSS_DECL asio::ip::tcp::socket& connection::socket() noexcept {
+  return tls_ ? tls_->next_layer() : *plain_;
+}
+
+OSS_DECL asio::awaitable<std::error_code> connection::connect(asio::ssl::context& tls, bool verify_peer) {
+  using asio::experimental::as_tuple;
+  using tcp = asio::ip::tcp;
+
+  if (tls_ || plain_) co_return asio::error::already_connected;
+  if (ep_.tls)
+    tls_.emplace(ex_, tls);
+  else
+    plain_.emplace(ex_);
+
+  // IP literals skip the resolver thread altogether.
+  std::error_code ec;
+  asio::ip::address literal = asio::ip::make_address(ep_.host, ec);
+  const bool is_literal = !ec;
+  if (is_literal) {
+    tcp::endpoint target(literal, ep_.port);
+    auto [cec] = co_await socket().async_connect(target, as_tuple(asio::use_awaitable));
+    if (cec) co_return cec;
+  } else {
+    auto [rec, results] = co_await connection_detail::resolve(ex_, ep_.host, ep_.port);
+    if (rec) co_return rec;
+    auto [cec, chosen] = co_await asio::async_connect(socket(), results, as_tuple(asio::use_awaitable));
+    if (cec) co_return cec;
+  }
+  // Requests are written in one gather write and then we wait: Nagle would only add latency.
+  socket().set_option(tcp::no_delay(true), ec);
+
+  if (tls_) {
+    // SNI carries host names only (RFC 6066 3); literal IPs are matched against the
+    // certificate's IP SANs by host_name_verification.
+    if (!is_literal && ::SSL_set_tlsext_host_name(tls_->native_handle(), ep_.host.c_str()) != 1)
+      co_return connection_detail::last_ssl_error();
+    if (verify_peer) {
+      tls_->set_verify_mode(asio::ssl::verify_peer, ec);
+      if (!ec) tls_->set_verify_callback(asio::ssl::host_name_verification(ep_.host), ec);
+    } else {
+      tls_->set_verify_mode(asio::ssl::verify_none, ec);
+    }
+    if (ec) co_return ec;
+    auto [hec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, as_tuple(asio::use_awaitable));
+    if (hec) co_return hec;
+  }
+  co_return std::error_code{};
+}
+
+OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> connection::read_some(asio::mutable_buffer buf) {
+  using asio::experimental::as_tuple;
+  if (tls_) {
+    auto [ec, n] = co_await tls_->async_read_some(buf, as_tuple(asio::use_awaitable));
+    co_return std::make_pair(ec, n);
+  }
+  auto [ec, n] = co_await plain_->async_read_some(buf, as_tuple(asio::use_awaitable));
+  co_return std::make_pair(ec, n);
+}
+
+OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> connection::write_some(
+    const std::array<asio::const_buffer, 2>& bufs) {
+  using asio::experimental::as_tuple;
+  if (tls_) {
+    auto [ec, n] = co_await tls_->async_write_some(bufs, as_tuple(asio::use_awaitable));
+    co_return std::make_pair(ec, n);
+  }
+  auto [ec, n] = co_await plain_->async_write_some(bufs, as_tuple(asio::use_awaitable));
+  co_return std::make_pair(ec, n);
+}
+
+OSS_DECL void connection::close() noexcept {
+  if (!tls_ && !plain_) return;
+  std::error_code ignored;
+  socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket().close(ignored);
+}
+
+OSS_DECL bool connection::is_open() const noexcept {
+  if (tls_) return tls_->next_layer().is_open();
+  return plain_ && plain_->is_open();
+}
+
+OSS_DECL bool connection::readable_while_idle() noexcept {
+  if (!is_open()) return true;
+  // Between exchanges the peer has nothing to say: a readable socket means it closed (EOF,
+  // RST, TLS close_notify) or broke the protocol. Either way the connection is not reusable.
+  // A non-blocking peek tells without consuming anything (async operations are unaffected by
+  // the user-visible non-blocking flag, which is restored anyway).
+  auto& s = socket();
+  std::error_code ec, ignored;
+  const bool was_non_blocking = s.non_blocking();
+  s.non_blocking(true, ec);
+  if (ec) return true;
+  char probe = 0;
+  s.receive(asio::buffer(&probe, 1), asio::socket_base::message_peek, ec);
+  s.non_blocking(was_non_blocking, ignored);
+  return ec != asio::error::would_block && ec != asio::error::try_again;
+}
+
+}  // namespace oss::detail::transport
+
+#endif  // OSS_IMPL_TRANSPORT_CONNECTION_IPP

@@ -1,0 +1,46 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_SRC_HPP
+#define OSS_SRC_HPP
+
+/// \file
+/// The one translation unit of separate compilation: define OSS_SEPARATE_COMPILATION for every
+/// translation unit of the program and include this header in exactly one of them. Every
+/// non-template body of the library is compiled there once.
+
+#ifndef OSS_SEPARATE_COMPILATION
+#error "oss/src.hpp is for separate compilation: define OSS_SEPARATE_COMPILATION everywhere"
+#endif
+
+#include <oss/oss.hpp>
+#include <oss/testing/local_server.hpp>
+
+// L0 primitives
+#include <oss/impl/encoding.ipp>
+#include <oss/impl/crypto.ipp>
+#include <oss/impl/crc64.ipp>
+#include <oss/impl/error.ipp>
+#include <oss/impl/diagnostics.ipp>
+#include <oss/impl/xml.ipp>
+#include <oss/impl/documents.ipp>
+// L1 HTTP model, L2 transport
+#include <oss/impl/http_message.ipp>
+#include <oss/impl/http_parser.ipp>
+#include <oss/impl/transport_connection.ipp>
+#include <oss/impl/transport.ipp>
+// L3 signing
+#include <oss/impl/sign.ipp>
+// L4 operations
+#include <oss/impl/mime.ipp>
+#include <oss/detail/ops/impl/endpoint.ipp>
+#include <oss/detail/ops/impl/validate.ipp>
+#include <oss/detail/ops/impl/requests.ipp>
+#include <oss/detail/ops/impl/response.ipp>
+#include <oss/detail/ops/impl/retry.ipp>
+#include <oss/impl/client.ipp>
+// testing
+#include <oss/impl/local_routing.ipp>
+#include <oss/impl/local_store.ipp>
+#include <oss/impl/local_server.ipp>
+
+#endif  // OSS_SRC_HPP

@@ -1,0 +1,2 @@
+// The one translation unit of the separately compiled library (-Dseparate_compilation=true).
+#include <oss/src.hpp>
