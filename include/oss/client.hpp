@@ -139,9 +139,12 @@ class client {
   /// `opts` (metadata, MIME type, headers) is stored with the final object; `content_md5` is
   /// ignored here. Because a retried Initiate whose first reply was lost would leak an orphan
   /// upload, it is retried only when the server answered with a retryable error or the request
-  /// provably never left (name resolution failed, connection refused or unreachable; a timeout
-  /// is ambiguous and not retried). Each attempt uses a new connection, so the transport never
-  /// replays it on a keep-alive connection that died. Errors: validation codes,
+  /// provably never left: not one byte of it was written (name resolution failed, connection
+  /// refused or unreachable, TLS handshake failed, or the connect timeout expired). A stall
+  /// timeout or a dropped connection after the request went out is ambiguous and not retried,
+  /// although both report the same `client_errc::connection_timeout` or Asio code. Each attempt
+  /// opens a new connection (which afterwards joins the pool), so the transport never replays
+  /// it on a keep-alive connection that died. Errors: validation codes,
   /// `client_errc::missing_upload_id` when the reply holds no id, server codes.
   OSS_DECL asio::awaitable<std::string> initiate_multipart_upload(std::string name,
                                                                   const object_options& opts);
@@ -169,7 +172,7 @@ class client {
   /// When a retry follows a lost reply and the server then answers `NoSuchUpload`, the first
   /// attempt may have succeeded: the client checks with HEAD, and an object whose ETag names
   /// `parts.size()` parts counts as success (`complete_result::reconciled`). Like Initiate, each
-  /// attempt uses a new connection, so only this loop decides about repeating it. Errors:
+  /// attempt opens a new connection, so only this loop decides about repeating it. Errors:
   /// `server_errc::invalid_part`, `invalid_part_order`, `entity_too_small`, `no_such_upload`,
   /// `file_already_exists`, `callback_failed` (HTTP 203: the object exists).
   OSS_DECL asio::awaitable<complete_result> complete_multipart_upload(

@@ -19,6 +19,7 @@
 #include <oss/impl/encoding.ipp>
 #include <oss/impl/crypto.ipp>
 #include <oss/impl/crc64.ipp>
+#include <oss/impl/dates.ipp>
 #include <oss/impl/error.ipp>
 #include <oss/impl/diagnostics.ipp>
 #include <oss/impl/xml.ipp>

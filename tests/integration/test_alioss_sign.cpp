@@ -14,14 +14,7 @@
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -34,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-extern char** environ;
+#include "../support/process.hpp"
 
 namespace {
 
@@ -44,112 +37,6 @@ using oss::signature_version;
 
 // ---------------------------------------------------------------------------------------------
 // Running the oracle
-
-struct process_result {
-  bool started = false;
-  bool timed_out = false;
-  int exit_status = -1;  // waitpid status, decoded
-  std::string output;
-  std::string error;     // why it could not run
-};
-
-// Runs argv with `input` on stdin and collects stdout. One poll loop feeds stdin and drains
-// stdout, so neither side can block the other; the loop is bounded by a deadline.
-process_result run_process(const std::vector<std::string>& argv, std::string_view input,
-                           std::chrono::seconds limit) {
-  process_result result;
-  int in_pipe[2];
-  int out_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) != 0) {
-    result.error = std::string("pipe: ") + std::strerror(errno);
-    return result;
-  }
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-    result.error = std::string("pipe: ") + std::strerror(errno);
-    close(in_pipe[0]);
-    close(in_pipe[1]);
-    return result;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);   // dup2 clears O_CLOEXEC
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(in_pipe[0]);
-  close(out_pipe[1]);
-  if (rc != 0) {
-    result.error = "cannot start " + argv[0] + ": " + std::strerror(rc);
-    close(in_pipe[1]);
-    close(out_pipe[0]);
-    return result;
-  }
-  result.started = true;
-
-  // A child that exits early must not kill us with SIGPIPE while we still write.
-  struct sigaction ignore{};
-  struct sigaction previous{};
-  ignore.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &ignore, &previous);
-
-  int in_fd = in_pipe[1];
-  const int out_fd = out_pipe[0];
-  fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
-  fcntl(out_fd, F_SETFL, fcntl(out_fd, F_GETFL) | O_NONBLOCK);
-  std::size_t written = 0;
-  if (input.empty()) {
-    close(in_fd);
-    in_fd = -1;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  bool reading = true;
-  while (reading) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      result.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd fds[2];
-    nfds_t n = 0;
-    if (in_fd >= 0) fds[n++] = pollfd{in_fd, POLLOUT, 0};
-    fds[n++] = pollfd{out_fd, POLLIN, 0};
-    if (poll(fds, n, 1000) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (nfds_t i = 0; i < n; ++i) {
-      if (fds[i].revents == 0) continue;
-      if (fds[i].fd == in_fd) {
-        const std::size_t chunk = std::min<std::size_t>(input.size() - written, 65536);
-        const ssize_t k = write(in_fd, input.data() + written, chunk);
-        if (k > 0) written += static_cast<std::size_t>(k);
-        if ((k < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) {
-          close(in_fd);  // EOF tells the oracle to start
-          in_fd = -1;
-        }
-      } else {
-        char buf[65536];
-        const ssize_t k = read(out_fd, buf, sizeof buf);
-        if (k > 0)
-          result.output.append(buf, static_cast<std::size_t>(k));
-        else if (k == 0 || (errno != EAGAIN && errno != EINTR))
-          reading = false;
-      }
-    }
-  }
-  if (in_fd >= 0) close(in_fd);
-  close(out_fd);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  sigaction(SIGPIPE, &previous, nullptr);
-  return result;
-}
 
 struct oracle_reply {
   std::string version;                       // ali-oss package version
@@ -164,18 +51,18 @@ oracle_reply ask_oracle(const std::string& lines) {
   const std::filesystem::path dir(node_dir);
   REQUIRE_MESSAGE(std::filesystem::exists(dir / "node_modules" / "ali-oss" / "package.json"),
                   "ali-oss is not installed under " << dir.string() << " (run scripts/install-deps)");
-  const process_result run =
-      run_process({"node", (dir / "sign_oracle.js").string()}, lines, std::chrono::seconds(120));
-  REQUIRE_MESSAGE(run.started, run.error);
+  // Throws (failing the test with the reason) when node cannot be started.
+  const oss_test::process_result run =
+      oss_test::run_process({"node", (dir / "sign_oracle.js").string()}, lines, std::chrono::seconds(120));
   REQUIRE_MESSAGE(!run.timed_out, "node sign_oracle.js did not finish within 120 s");
-  REQUIRE_MESSAGE(run.exit_status == 0, "node sign_oracle.js exited with status " << run.exit_status);
+  REQUIRE_MESSAGE(run.exit_code == 0, "node sign_oracle.js exited with status " << run.exit_code);
 
   oracle_reply reply;
   std::size_t pos = 0;
-  while (pos < run.output.size()) {
-    std::size_t end = run.output.find('\n', pos);
-    if (end == std::string::npos) end = run.output.size();
-    const std::string_view line(run.output.data() + pos, end - pos);
+  while (pos < run.out.size()) {
+    std::size_t end = run.out.find('\n', pos);
+    if (end == std::string::npos) end = run.out.size();
+    const std::string_view line(run.out.data() + pos, end - pos);
     pos = end + 1;
     if (line.empty()) continue;
     boost::json::error_code ec;

@@ -4,6 +4,7 @@
 // that sits between the client and the local server.
 #include <oss/client.hpp>
 #include <oss/detail/crc64.hpp>
+#include <oss/detail/dates.hpp>
 #include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/parser.hpp>
@@ -21,6 +22,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -33,7 +35,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <ctime>
 #include <functional>
 #include <future>
 #include <memory>
@@ -301,6 +302,92 @@ class fault_proxy {
   bool stopped_ = false;
 };
 
+// A byte-level TCP relay on 127.0.0.1:0 in front of a local server, for faults below HTTP (it
+// sees only TLS records). The next `hold(n)` connections are accepted and then left alone:
+// never read, never answered, never forwarded, like a peer whose TLS handshake hangs. Every
+// other connection is relayed both ways. Runs on its own thread.
+class stalling_relay {
+ public:
+  explicit stalling_relay(std::uint16_t upstream_port)
+      : acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        upstream_(asio::ip::make_address("127.0.0.1"), upstream_port) {
+    auto accept = [this]() -> asio::awaitable<void> { co_await accept_loop(); };
+    asio::co_spawn(io_, std::move(accept), asio::detached);
+    thread_ = std::thread([this] {
+      io_.run();
+      finished_.set_value();
+    });
+  }
+  ~stalling_relay() {
+    asio::post(io_, [this] {
+      std::error_code ignored;
+      acceptor_.close(ignored);
+      for (auto& s : sockets_) s->close(ignored);
+    });
+    if (finished_.get_future().wait_for(10s) != std::future_status::ready) io_.stop();
+    thread_.join();
+  }
+
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  void hold(int connections) { hold_ = connections; }
+  int accepted() const { return accepted_; }
+
+ private:
+  using socket_ptr = std::shared_ptr<asio::ip::tcp::socket>;
+
+  asio::awaitable<void> accept_loop() {
+    while (true) {
+      auto [ec, socket] = co_await acceptor_.async_accept(as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      ++accepted_;
+      auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+      sockets_.push_back(s);
+      if (hold_ > 0) {
+        --hold_;
+        continue;
+      }
+      auto up = std::make_shared<asio::ip::tcp::socket>(io_);
+      sockets_.push_back(up);
+      auto relay_fn = [this, s, up]() -> asio::awaitable<void> { co_await relay(s, up); };
+      asio::co_spawn(io_, std::move(relay_fn), asio::detached);
+    }
+  }
+
+  // Copies until `from` ends, then passes the end on.
+  static asio::awaitable<void> pump(socket_ptr from, socket_ptr to) {
+    std::vector<char> buf(16 * 1024);
+    while (true) {
+      auto [rec, n] = co_await from->async_read_some(asio::buffer(buf), as_tuple(asio::use_awaitable));
+      if (rec) break;
+      auto [wec, w] = co_await asio::async_write(*to, asio::buffer(buf.data(), n), as_tuple(asio::use_awaitable));
+      (void)w;
+      if (wec) break;
+    }
+    std::error_code ignored;
+    to->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  }
+
+  asio::awaitable<void> relay(socket_ptr client, socket_ptr up) {
+    using namespace asio::experimental::awaitable_operators;
+    auto [ec] = co_await up->async_connect(upstream_, as_tuple(asio::use_awaitable));
+    if (ec) {
+      std::error_code ignored;
+      client->close(ignored);
+      co_return;
+    }
+    co_await (pump(client, up) && pump(up, client));
+  }
+
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::ip::tcp::endpoint upstream_;
+  std::vector<socket_ptr> sockets_;  // touched on the relay thread only
+  std::atomic<int> hold_{0};
+  std::atomic<int> accepted_{0};
+  std::promise<void> finished_;
+  std::thread thread_;
+};
+
 http::response error_reply(int status, std::string_view code, std::string_view message,
                            std::span<const std::pair<std::string_view, std::string_view>> extra = {}) {
   http::response r;
@@ -309,15 +396,6 @@ http::response error_reply(int status, std::string_view code, std::string_view m
   r.headers.set("x-oss-request-id", "PROXY-REQ-1");
   r.body = oss::detail::build_error_body(code, message, "PROXY-REQ-1", "proxy.local", "0000-00000000", extra);
   return r;
-}
-
-std::string iso8601_extended(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-  return buf;
 }
 
 // Parts of at least 100 KiB (OSS's minimum for every part but the last).
@@ -716,27 +794,9 @@ TEST_CASE("request builders refuse bad part numbers, upload ids and part lists")
 }
 
 TEST_CASE("server clock from Date and ServerTime") {
+  // The date parsers themselves are tested in tests/unit/test_sign.cpp.
   using namespace oss::detail;
-  auto t = parse_http_date("Wed, 28 Dec 2022 10:27:41 GMT");
-  REQUIRE(t);
-  CHECK(std::chrono::system_clock::to_time_t(*t) == 1672223261);
   auto now = std::chrono::system_clock::now();
-  auto rounded = std::chrono::time_point_cast<std::chrono::seconds>(now);
-  CHECK(parse_http_date(http_date(now)) == rounded);
-  for (std::string bad : {"", "Wed, 28 Dec 2022 10:27:41 UTC", "Wed, 28 Foo 2022 10:27:41 GMT",
-                          "Wed, 31 Feb 2022 10:27:41 GMT", "Wed, 28 Dec 2022 25:27:41 GMT",
-                          "Wed, 2a Dec 2022 10:27:41 GMT"}) {
-    CAPTURE(bad);
-    CHECK_FALSE(parse_http_date(bad));
-  }
-  auto iso = parse_iso8601_utc("2022-12-28T10:27:41.000Z");
-  REQUIRE(iso);
-  CHECK(std::chrono::system_clock::to_time_t(*iso) == 1672223261);
-  CHECK(parse_iso8601_utc("2022-12-28T10:27:41Z") == iso);
-  CHECK_FALSE(parse_iso8601_utc("2022-12-28 10:27:41Z"));
-  CHECK_FALSE(parse_iso8601_utc("2022-13-28T10:27:41Z"));
-  CHECK_FALSE(parse_iso8601_utc("2022-12-28T10:27:41.Z"));
-
   http::response reply;
   reply.headers.set("Date", http_date(now + 600s));
   auto offset = server_clock_offset(reply, "", now);
@@ -1228,6 +1288,35 @@ TEST_CASE("keep-alive: sequential requests reuse one connection") {
   CHECK(stats.connections == 1);
 }
 
+TEST_CASE("keep-alive: Initiate and Complete open a connection of their own, which is then reused") {
+  // Setup: one connection at most, so a fresh connection must replace the idle one.
+  local_env env;
+  asio::io_context io;
+  auto opts = base_options(env.server.endpoint());
+  opts.max_connections = 1;
+  oss::client client(io.get_executor(), opts);
+  const std::string data(1000, 'f');
+  env.server.reset_stats();
+
+  // Run
+  oss::complete_result done;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    co_await client.put_object("fresh/a", asio::buffer(data));             // connection 1
+    std::string id = co_await client.initiate_multipart_upload("fresh/b");  // 2 (1 is closed)
+    auto part = co_await client.upload_part("fresh/b", id, 1, asio::buffer(data));  // 2 again
+    std::vector<oss::completed_part> parts{{1, part.etag}};
+    done = co_await client.complete_multipart_upload("fresh/b", id, parts);  // 3 (2 is closed)
+    co_await client.head("fresh/b");                                          // 3 again
+  });
+
+  // Check
+  CHECK(done.etag.find("-1") != std::string::npos);
+  auto stats = env.server.stats();
+  CHECK(stats.requests == 5);
+  CHECK(stats.connections == 3);
+  CHECK(stats.errors == 0);
+}
+
 TEST_CASE("get_object refuses objects above max_get_object_size and the client stays usable") {
   local_env env;
   asio::io_context io;
@@ -1469,7 +1558,7 @@ TEST_CASE("RequestTimeTooSkewed: the client adopts the server clock and re-signs
       proxy_action a;
       if (index == 0) {
         auto server_now = std::chrono::system_clock::now() + server_ahead;
-        std::string iso = iso8601_extended(server_now);
+        std::string iso = oss::detail::iso8601_extended(server_now);
         std::pair<std::string_view, std::string_view> extra[] = {{"ServerTime", iso}};
         a.what = proxy_action::kind::respond;
         a.canned = error_reply(403, "RequestTimeTooSkewed",
@@ -1663,6 +1752,55 @@ TEST_CASE("Initiate is retried when the server refused it, never after a lost re
   });
 }
 
+TEST_CASE("Initiate is retried after a connect timeout: no byte of it left the client") {
+  // Setup: HTTPS through a TCP relay whose held connections accept TCP and never answer the TLS
+  // handshake, so the connect timeout fires before a request byte is written. The error code
+  // is the same connection_timeout as a lost reply's; only the transport's report tells them
+  // apart.
+  oss_test::temp_dir certs;
+  const std::string cert = (certs / "cert.pem").string();
+  const std::string key = (certs / "key.pem").string();
+  auto gen = oss_test::run_process({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
+                                    cert, "-days", "2", "-subj", "/CN=localhost", "-addext",
+                                    "subjectAltName=DNS:localhost"},
+                                   "");
+  REQUIRE(gen.exit_code == 0);
+  local_env env(with_tls(cert, key));
+  stalling_relay relay(env.server.port());
+  asio::io_context io;
+  auto opts = base_options(local_endpoint(relay.port(), "127.0.0.1", true));
+  opts.verify_tls = false;  // the certificate names localhost; 127.0.0.1 keeps the relay on IPv4
+  // Long enough for a relayed handshake on a loaded machine; each held attempt waits it out.
+  opts.connect_timeout = 500ms;
+  opts.max_attempts = 3;
+  oss::client client(io.get_executor(), opts);
+  env.server.reset_stats();
+
+  // Run
+  std::string id;
+  std::error_code ec;
+  oss::diagnostics diag;
+  std::size_t uploads = 0;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    relay.hold(1);
+    oss::object_options none;
+    id = co_await client.initiate_multipart_upload("retried.bin", none);
+    relay.hold(3);
+    co_await client.initiate_multipart_upload("never.bin", none, ec, diag);
+    uploads = (co_await client.list_multipart_uploads()).uploads.size();
+  });
+
+  // Check
+  CHECK_FALSE(id.empty());
+  CHECK(ec == oss::client_errc::connection_timeout);
+  CHECK(diag.attempts == 3);
+  CHECK(diag.client_message.find("orphan") == std::string::npos);
+  CHECK(relay.accepted() == 1 + 1 + 3 + 1);  // held, relayed, 3 held, relayed
+  CHECK(env.server.stats().initiate_multipart_upload == 1);
+  CHECK(uploads == 1);
+}
+
 TEST_CASE("timeouts and cancellation") {
   local_env env;
   fault_proxy proxy(env.server.port(), [](int, const seen_request&) {
@@ -1687,6 +1825,24 @@ TEST_CASE("timeouts and cancellation") {
       CHECK(diag.attempts == 2);
     });
     CHECK(proxy.requests().size() == 2);
+  }
+
+  SUBCASE("a stalled Initiate times out and is not retried: its request was written") {
+    asio::io_context io;
+    auto opts = base_options(proxy.endpoint());
+    opts.stall_timeout = 150ms;
+    opts.max_attempts = 3;
+    oss::client client(io.get_executor(), opts);
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      std::error_code ec;
+      oss::diagnostics diag;
+      oss::object_options none;
+      co_await client.initiate_multipart_upload("stall.bin", none, ec, diag);
+      CHECK(ec == oss::client_errc::connection_timeout);
+      CHECK(diag.attempts == 1);
+      CHECK(diag.client_message.find("orphan") != std::string::npos);
+    });
+    CHECK(proxy.requests().size() == 1);
   }
 
   SUBCASE("terminal cancellation ends a request in flight") {

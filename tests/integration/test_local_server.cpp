@@ -368,10 +368,10 @@ TEST_CASE("local_server routing: path style, virtual-hosted and operations") {
   CHECK(object_name_problem("\xE4\xBD\xA0\xF0\x9F\x98\x80").empty());
 }
 
-TEST_CASE("local_server dates and record format round trip") {
+TEST_CASE("local_server record format round trip") {
+  // The date forms the server reads and writes are tested in tests/unit/test_sign.cpp.
   using namespace oss::testing::detail;
   // Setup
-  auto t = std::chrono::system_clock::time_point(std::chrono::seconds(1672223261));  // 2022-12-28 10:27:41
   record r;
   std::string nasty = "line1\nline2\r\t\\x\x01\x7f end \xE4\xBD\xA0";
   r.add("key", nasty);
@@ -382,11 +382,6 @@ TEST_CASE("local_server dates and record format round trip") {
   auto back = parse_record("magic 1", text);
 
   // Check
-  CHECK(parse_http_date("Wed, 28 Dec 2022 10:27:41 GMT") == t);
-  CHECK(parse_iso8601_basic("20221228T102741Z") == t);
-  CHECK(iso8601_extended(t + std::chrono::milliseconds(7)) == "2022-12-28T10:27:41.007Z");
-  CHECK_FALSE(parse_http_date("Wed, 28 Dec 2022 10:27:41 UTC"));
-  CHECK_FALSE(parse_iso8601_basic("20221328T102741Z"));
   CHECK(std::count(text.begin(), text.end(), '\n') == 3);  // the escaped key added no line
   REQUIRE(back);
   CHECK(*back->find("key") == nasty);
@@ -442,7 +437,7 @@ TEST_CASE("PutObject, GetObject, HeadObject and DeleteObject") {
   CHECK(head.header("Cache-Control") == "no-cache");
   CHECK(head.header("Content-Disposition") == "attachment");
   CHECK(head.header("x-oss-storage-class") == "IA");
-  CHECK(oss::testing::detail::parse_http_date(head.header("Last-Modified")));
+  CHECK(oss::detail::parse_http_date(head.header("Last-Modified")));
   CHECK(del.status == 204);
   check_error(get_after, 404, "NoSuchKey");
   CHECK(get_after.error().ec == "0026-00000001");

@@ -649,11 +649,12 @@ TEST_CASE("transport: a reused connection closed before any reply byte is retrie
 
   // Run
   std::error_code e1, e2;
+  transport::exchange_report r1, r2;
   std::string b2;
   f.run([&]() -> awaitable<void> {
     transport::exchange_options eo;
-    co_await pool.exchange(ep, make_request("PUT", "/one"), asio::buffer(payload), eo, e1);
-    auto r = co_await pool.exchange(ep, make_request("PUT", "/two"), asio::buffer(payload), eo, e2);
+    co_await pool.exchange(ep, make_request("PUT", "/one"), asio::buffer(payload), eo, e1, r1);
+    auto r = co_await pool.exchange(ep, make_request("PUT", "/two"), asio::buffer(payload), eo, e2, r2);
     b2 = r.body;
   });
 
@@ -661,6 +662,13 @@ TEST_CASE("transport: a reused connection closed before any reply byte is retrie
   CHECK_FALSE(e1);
   CHECK_FALSE(e2);
   CHECK(b2 == "first");  // served by the fresh connection's first reply
+  // The report counts what went out: the head the transport completed, then the body; the
+  // replayed request twice.
+  http::request sent = make_request("PUT", "/one");
+  sent.headers.add("Host", "127.0.0.1:" + std::to_string(server.port()));
+  sent.headers.add("Content-Length", std::to_string(payload.size()));
+  CHECK(r1.request_bytes_written == http::serialize_head(sent).size() + payload.size());
+  CHECK(r2.request_bytes_written == 2 * r1.request_bytes_written);
   auto c = pool.counters();
   CHECK(c.stale_retries == 1);
   CHECK(c.connections_opened == 2);
@@ -721,16 +729,21 @@ TEST_CASE("transport: fresh connections and second failures are not retried") {
     opts.stall_timeout = 100ms;
     transport::connection_pool pool(f.io.get_executor(), f.client_tls, opts);
     std::error_code e1, e2;
+    transport::exchange_report r1, r2;
     f.run([&]() -> awaitable<void> {
       transport::exchange_options eo;
       auto ep = f.plain_endpoint(server);
-      co_await pool.exchange(ep, make_request("GET", "/"), asio::const_buffer(), eo, e1);
-      co_await pool.exchange(ep, make_request("GET", "/"), asio::const_buffer(), eo, e2);
+      co_await pool.exchange(ep, make_request("GET", "/"), asio::const_buffer(), eo, e1, r1);
+      co_await pool.exchange(ep, make_request("GET", "/"), asio::const_buffer(), eo, e2, r2);
     });
     CHECK_FALSE(e1);
     CHECK(e2 == client_errc::connection_timeout);
     CHECK(server.accepted == 1);
     CHECK(pool.counters().stale_retries == 0);
+    // A stall after the request went out: the same error as a connect timeout, but the report
+    // shows the request left (the watchdog's win does not lose the count).
+    CHECK(r1.request_bytes_written > 0);
+    CHECK(r2.request_bytes_written == r1.request_bytes_written);
   }
 }
 
@@ -838,13 +851,15 @@ TEST_CASE("transport: network, framing and size errors") {
     }
     transport::connection_pool pool(f.io.get_executor(), f.client_tls, fast_options());
     std::error_code ec;
+    transport::exchange_report report;
     f.run([&]() -> awaitable<void> {
       transport::exchange_options eo;
       transport::endpoint ep{false, "127.0.0.1", closed_port};
-      co_await pool.exchange(ep, make_request("GET", "/"), asio::const_buffer(), eo, ec);
+      co_await pool.exchange(ep, make_request("GET", "/"), asio::const_buffer(), eo, ec, report);
     });
     CHECK(ec == asio::error::connection_refused);
     CHECK(pool.counters().connections_opened == 0);
+    CHECK(report.request_bytes_written == 0);
   }
   SUBCASE("a malformed reply drops the connection") {
     fixture f;
@@ -1033,16 +1048,20 @@ TEST_CASE("transport: connect timeout covers the TLS handshake") {
   opts.stall_timeout = 10s;
   transport::connection_pool pool(f.io.get_executor(), f.client_tls, opts);
   std::error_code ec;
+  transport::exchange_report report;
+  report.request_bytes_written = 12345;  // must be reset
 
   f.run([&]() -> awaitable<void> {
     transport::exchange_options eo;
     transport::endpoint ep{true, "127.0.0.1", server.port()};
-    co_await pool.exchange(ep, make_request("GET", "/"), asio::const_buffer(), eo, ec);
+    std::string body = "never sent";
+    co_await pool.exchange(ep, make_request("PUT", "/"), asio::buffer(body), eo, ec, report);
   });
 
   CHECK(ec == client_errc::connection_timeout);
   CHECK(server.accepted == 1);
   CHECK(pool.counters().connections_opened == 0);
+  CHECK(report.request_bytes_written == 0);  // the request provably never left
 }
 
 TEST_CASE("transport: the caller's cancellation also stops a connect in progress") {

@@ -2,9 +2,11 @@
 // Distributed under the MIT licence (see LICENSE).
 //
 // OSS V1 and V4 signing against every vector of oss-protocol.md 2.3 and 2.5 (go1/go2/cpp SDK
-// tests plus the derived multipart rows), Authorization parsing and server-side verification.
+// tests plus the derived multipart rows), Authorization parsing and server-side verification,
+// and the date forms signing depends on (oss/detail/dates.hpp).
 // These are fake credentials ("ak"/"sk"), so comparing full signatures in test output is safe.
 
+#include <oss/detail/dates.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/sign.hpp>
 
@@ -85,7 +87,7 @@ constexpr std::string_view v4_vector_key = "1234+-/123/1.txt";
 
 }  // namespace
 
-TEST_CASE("http_date and iso8601_basic format UTC times") {
+TEST_CASE("http_date, iso8601_basic and iso8601_extended format UTC times") {
   // Run / Check
   CHECK(http_date(at(time_1228)) == date_1228);
   CHECK(iso8601_basic(at(time_1228)) == "20221228T102741Z");
@@ -96,6 +98,85 @@ TEST_CASE("http_date and iso8601_basic format UTC times") {
   CHECK(http_date(at(946684799)) == "Fri, 31 Dec 1999 23:59:59 GMT");
   // Fractions of a second are dropped, never rounded up.
   CHECK(iso8601_basic(at(time_1228) + std::chrono::milliseconds(999)) == "20221228T102741Z");
+  CHECK(http_date(at(time_1228) + std::chrono::milliseconds(999)) == date_1228);
+  CHECK(iso8601_extended(at(time_1228) + std::chrono::milliseconds(7)) == "2022-12-28T10:27:41.007Z");
+  CHECK(iso8601_extended(at(0)) == "1970-01-01T00:00:00.000Z");
+  CHECK(iso8601_extended(at(1709251199) + std::chrono::microseconds(999'999)) == "2024-02-29T23:59:59.999Z");
+  // Before the epoch the calendar still counts forward from midnight.
+  CHECK(http_date(at(-1)) == "Wed, 31 Dec 1969 23:59:59 GMT");
+  CHECK(iso8601_extended(at(-1) + std::chrono::milliseconds(250)) == "1969-12-31T23:59:59.250Z");
+}
+
+TEST_CASE("date parsers read what the formatters write") {
+  // Setup
+  const auto t = at(time_1228);
+
+  // Run / Check
+  CHECK(parse_http_date(date_1228) == t);
+  CHECK(parse_iso8601_basic("20221228T102741Z") == t);
+  CHECK(parse_iso8601_extended("2022-12-28T10:27:41.000Z") == t);
+  CHECK(parse_iso8601_extended("2022-12-28T10:27:41Z") == t);
+  CHECK(parse_iso8601_extended("2022-12-28T10:27:41.007Z") == t + std::chrono::milliseconds(7));
+  CHECK(parse_iso8601_extended("2022-12-28T10:27:41.5Z") == t + std::chrono::milliseconds(500));
+  // Digits beyond milliseconds are dropped.
+  CHECK(parse_iso8601_extended("2022-12-28T10:27:41.123999Z") == t + std::chrono::milliseconds(123));
+  auto from_header = parse_http_date("Wed, 28 Dec 2022 10:27:41 GMT");
+  REQUIRE(from_header);
+  CHECK(std::chrono::system_clock::to_time_t(*from_header) == 1672223261);
+  CHECK(parse_http_date("Thu, 29 Feb 2024 23:59:59 GMT") == at(1709251199));
+  // A leap second is a valid reading (it lands on the next second).
+  CHECK(parse_http_date("Sat, 31 Dec 2016 23:59:60 GMT") == at(1483228800));
+  // The weekday is not checked against the date.
+  CHECK(parse_http_date("Mon, 28 Dec 2022 10:27:41 GMT") == t);
+
+  // Round trips, from now (whole seconds for the first two, milliseconds for the third).
+  const auto now = std::chrono::system_clock::now();
+  CHECK(parse_http_date(http_date(now)) == std::chrono::time_point_cast<std::chrono::seconds>(now));
+  CHECK(parse_iso8601_basic(iso8601_basic(now)) == std::chrono::time_point_cast<std::chrono::seconds>(now));
+  CHECK(parse_iso8601_extended(iso8601_extended(now)) ==
+        std::chrono::time_point_cast<std::chrono::milliseconds>(now));
+  for (std::int64_t s : {std::int64_t{0}, std::int64_t{951782400}, std::int64_t{4102444799}}) {
+    CAPTURE(s);
+    CHECK(parse_http_date(http_date(at(s))) == at(s));
+    CHECK(parse_iso8601_basic(iso8601_basic(at(s))) == at(s));
+    CHECK(parse_iso8601_extended(iso8601_extended(at(s))) == at(s));
+  }
+}
+
+TEST_CASE("date parsers refuse anything but the exact layout") {
+  for (std::string bad : {"", "Wed, 28 Dec 2022 10:27:41 UTC", "Wed, 28 Foo 2022 10:27:41 GMT",
+                          "Wed, 31 Feb 2022 10:27:41 GMT", "Wed, 28 Dec 2022 25:27:41 GMT",
+                          "Wed, 2a Dec 2022 10:27:41 GMT", "Wed, 28 Dec 2022 10:27:41 GMT ",
+                          " Wed, 28 Dec 2022 10:27:41 GMT", "Wed, 28 Dec 2022 10:27:41 gmt",
+                          "Wed, 28 dec 2022 10:27:41 GMT", "Xyz, 28 Dec 2022 10:27:41 GMT",
+                          "Wed,28 Dec 2022 10:27:41 GMT ", "Wed, 00 Dec 2022 10:27:41 GMT",
+                          "Wed, 28 Dec 2022 10:60:41 GMT", "Wed, 28 Dec 2022 10:27:61 GMT",
+                          "Wed, 28 Dec 2022 10-27-41 GMT", "Wed, 28 Dec -022 10:27:41 GMT",
+                          "Wed, +8 Dec 2022 10:27:41 GMT", "Wed, 29 Feb 2023 10:27:41 GMT",
+                          "Wednesday, 28-Dec-22 10:27:41 GMT", "Wed Dec 28 10:27:41 2022",
+                          "20221228T102741Z", "2022-12-28T10:27:41Z"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_http_date(bad));
+  }
+  for (std::string bad : {"", "20221328T102741Z", "20221228T102741", "20221228t102741Z", "20221228T102741z",
+                          "20221228 102741Z", "2022122T8102741Z", "20221232T102741Z", "20221228T242741Z",
+                          "20221228T106041Z", "20221228T102761Z", "20230229T102741Z", "-0221228T102741Z",
+                          "20221228T10274 Z", "20221228T102741Z ", "2022-12-28T10:27:41Z",
+                          "20221228T102741.000Z"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_iso8601_basic(bad));
+  }
+  for (std::string bad : {"", "2022-12-28 10:27:41Z", "2022-13-28T10:27:41Z", "2022-12-28T10:27:41.Z",
+                          "2022-12-28T10:27:41", "2022-12-28T10:27:41.000", "2022-12-28t10:27:41Z",
+                          "2022-12-28T10:27:41z", "2022-12-28T10:27:41.00aZ", "2022-12-28T10:27:41,000Z",
+                          "2022-12-28T10:27:41+08:00", "2022-12-28T10:27:41.000+00:00",
+                          "2022-02-30T10:27:41Z", "2022-12-00T10:27:41Z", "2022-00-28T10:27:41Z",
+                          "2022-12-28T24:27:41Z", "2022-12-28T10:60:41Z", "2022-12-28T10:27:61Z",
+                          "2022/12/28T10:27:41Z", "22-12-28T10:27:41.000Z", "2022-12-28T10:27:4Z",
+                          " 2022-12-28T10:27:41Z", "2022-12-28T10:27:41Z ", "20221228T102741Z"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_iso8601_extended(bad));
+  }
 }
 
 TEST_CASE("standard_region strips only a leading oss-") {

@@ -7,6 +7,7 @@
 
 #include <oss/credentials.hpp>
 #include <oss/detail/crypto.hpp>
+#include <oss/detail/dates.hpp>  // http_date (V1 Date), iso8601_basic (V4 x-oss-date)
 #include <oss/detail/http/message.hpp>
 
 #include <chrono>
@@ -63,11 +64,6 @@ OSS_DECL sha256_digest v4_signing_key(std::string_view secret, std::string_view 
 // Lower-hex V4 signature of `in`, dated by its x-oss-date header.
 OSS_DECL std::string v4_signature(const sign_input& in, std::string_view secret, std::string_view region,
                                   std::span<const std::string> additional_headers = {});
-
-// "Wed, 28 Dec 2022 10:27:41 GMT" (RFC 1123, always GMT, English names).
-OSS_DECL std::string http_date(std::chrono::system_clock::time_point t);
-// "20221228T102741Z" (ISO 8601 basic, UTC), the V4 x-oss-date.
-OSS_DECL std::string iso8601_basic(std::chrono::system_clock::time_point t);
 
 // The region id used in V4 scopes: ali-oss style "oss-cn-hangzhou" becomes "cn-hangzhou"; a
 // name without the prefix is returned unchanged.

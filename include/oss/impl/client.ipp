@@ -80,11 +80,12 @@ class client_impl {
       own_tls_->set_verify_mode(options_.verify_tls ? asio::ssl::verify_peer : asio::ssl::verify_none);
       tls_ = own_tls_.get();
     }
-    transport_options_.connect_timeout = options_.connect_timeout;
-    transport_options_.stall_timeout = options_.stall_timeout;
-    transport_options_.max_connections_per_endpoint = options_.max_connections;
-    transport_options_.verify_peer = options_.verify_tls;
-    pool_ = std::make_unique<transport::connection_pool>(ex_, *tls_, transport_options_);
+    transport::transport_options topts;
+    topts.connect_timeout = options_.connect_timeout;
+    topts.stall_timeout = options_.stall_timeout;
+    topts.max_connections_per_endpoint = options_.max_connections;
+    topts.verify_peer = options_.verify_tls;
+    pool_ = std::make_unique<transport::connection_pool>(ex_, *tls_, topts);
   }
 
   // Sends `op` with up to max_attempts attempts and returns the successful reply; on failure
@@ -99,7 +100,6 @@ class client_impl {
   std::string user_agent_;
   std::unique_ptr<asio::ssl::context> own_tls_;
   asio::ssl::context* tls_ = nullptr;
-  transport::transport_options transport_options_;
   std::unique_ptr<transport::connection_pool> pool_;
   // Server time minus local time. Atomic: operations on several threads read it while a
   // RequestTimeTooSkewed reply updates it; any recent value is good enough.
@@ -124,6 +124,7 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
   transport::exchange_options xopts;
   xopts.head_request = op.head;
   xopts.max_response_body = op.max_response_body;
+  xopts.fresh_connection = op.fresh_connection;
 
   for (int attempt = 1;; ++attempt) {
     reset_attempt(diag, op, attempt);
@@ -143,21 +144,18 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
     sign_request(req, options_.bucket, op.key, op.query, options_.creds, options_.signature,
                  endpoint_.region, now);
 
-    // A pool of its own has no idle connection to reuse: see op_request::fresh_connection.
-    std::unique_ptr<transport::connection_pool> one_shot;
-    if (op.fresh_connection)
-      one_shot = std::make_unique<transport::connection_pool>(ex_, *tls_, transport_options_);
-    transport::connection_pool& pool = one_shot ? *one_shot : *pool_;
     std::error_code xec;
-    http::response reply = co_await pool.exchange(target_, req, op.payload(), xopts, xec);
-    one_shot.reset();
+    transport::exchange_report report;
+    http::response reply = co_await pool_->exchange(target_, req, op.payload(), xopts, xec, report);
 
     retry_class cls = retry_class::fatal;
     if (xec) {
       ec = xec;
       if (xec == asio::error::operation_aborted) co_return http::response{};
       cls = classify(xec, 0);
-      const bool maybe_sent = !failed_before_sending(xec);
+      // Not one request byte written (refused, unresolvable, TLS handshake failed or timed out):
+      // the server cannot have acted on it, so even Initiate may try again.
+      const bool maybe_sent = report.request_bytes_written > 0;
       if (maybe_sent) {
         if (!op.retry_after_sending && cls != retry_class::fatal) {
           cls = retry_class::fatal;

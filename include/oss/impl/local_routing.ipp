@@ -10,9 +10,7 @@
 
 #include <asio/ip/address.hpp>
 
-#include <array>
 #include <charconv>
-#include <cstdio>
 
 namespace oss::testing::detail {
 
@@ -181,70 +179,6 @@ OSS_DECL std::optional<std::uint64_t> parse_decimal(std::string_view s) noexcept
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
   return v;
-}
-
-namespace routing_impl {
-
-inline bool digits(std::string_view s, int& out) noexcept {
-  out = 0;
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  return true;
-}
-
-inline std::optional<std::chrono::system_clock::time_point> make_time(int y, int mo, int d, int h, int mi,
-                                                                      int s) noexcept {
-  using namespace std::chrono;
-  year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-  if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
-  return sys_days{ymd} + hours{h} + minutes{mi} + seconds{s};
-}
-
-}  // namespace routing_impl
-
-OSS_DECL std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s) noexcept {
-  // "Wed, 28 Dec 2022 10:27:41 GMT"
-  static constexpr std::array<std::string_view, 12> months{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
-      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
-    return std::nullopt;
-  int d = 0, y = 0, h = 0, mi = 0, sec = 0, mo = 0;
-  for (std::size_t i = 0; i < months.size(); ++i)
-    if (s.substr(8, 3) == months[i]) mo = static_cast<int>(i) + 1;
-  if (mo == 0 || !routing_impl::digits(s.substr(5, 2), d) || !routing_impl::digits(s.substr(12, 4), y) ||
-      !routing_impl::digits(s.substr(17, 2), h) || !routing_impl::digits(s.substr(20, 2), mi) ||
-      !routing_impl::digits(s.substr(23, 2), sec))
-    return std::nullopt;
-  return routing_impl::make_time(y, mo, d, h, mi, sec);
-}
-
-OSS_DECL std::optional<std::chrono::system_clock::time_point> parse_iso8601_basic(std::string_view s) noexcept {
-  // "20221228T102741Z"
-  if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z') return std::nullopt;
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
-  if (!routing_impl::digits(s.substr(0, 4), y) || !routing_impl::digits(s.substr(4, 2), mo) ||
-      !routing_impl::digits(s.substr(6, 2), d) || !routing_impl::digits(s.substr(9, 2), h) ||
-      !routing_impl::digits(s.substr(11, 2), mi) || !routing_impl::digits(s.substr(13, 2), sec))
-    return std::nullopt;
-  return routing_impl::make_time(y, mo, d, h, mi, sec);
-}
-
-OSS_DECL std::string iso8601_extended(std::chrono::system_clock::time_point t) {
-  using namespace std::chrono;
-  auto ms = floor<milliseconds>(t);
-  auto day_start = floor<days>(ms);
-  year_month_day ymd{day_start};
-  hh_mm_ss hms{ms - day_start};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
-  return buf;
 }
 
 }  // namespace oss::testing::detail

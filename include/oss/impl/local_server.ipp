@@ -6,6 +6,7 @@
 #include <oss/testing/local_server.hpp>
 
 #include <oss/detail/crypto.hpp>
+#include <oss/detail/dates.hpp>
 #include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
@@ -275,7 +276,7 @@ inline void add_object_headers(reply& rep, const object_info& o) {
 }
 
 inline std::string iso_time_ms(std::int64_t ms) {
-  return iso8601_extended(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+  return oss::detail::iso8601_extended(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
 }
 
 class server_connection;
@@ -773,13 +774,13 @@ OSS_DECL std::optional<server_error> local_server_impl::authenticate(const reque
   std::optional<std::chrono::system_clock::time_point> when;
   if (parsed->version == signature_version::v4) {
     date = headers.find("x-oss-date");
-    if (date) when = parse_iso8601_basic(*date);
+    if (date) when = oss::detail::parse_iso8601_basic(*date);
   } else {
     date = headers.find("date");
     if (!date) date = headers.find("x-oss-date");
     if (date) {
-      when = parse_http_date(*date);
-      if (!when) when = parse_iso8601_basic(*date);
+      when = oss::detail::parse_http_date(*date);
+      if (!when) when = oss::detail::parse_iso8601_basic(*date);
     }
   }
   if (!date)
@@ -793,7 +794,7 @@ OSS_DECL std::optional<server_error> local_server_impl::authenticate(const reque
   if (skew > options_.max_clock_skew) {
     auto e = make_error(server_errc::request_time_too_skewed);
     e.extra.emplace_back("RequestTime", *date);
-    e.extra.emplace_back("ServerTime", iso8601_extended(now));
+    e.extra.emplace_back("ServerTime", oss::detail::iso8601_extended(now));
     e.extra.emplace_back("MaxAllowedSkewMilliseconds",
                          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_clock_skew).count()));
     return e;

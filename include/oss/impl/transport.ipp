@@ -37,7 +37,8 @@
 //  3. Write head + body with gather writes and read the response into the parser, racing the
 //     whole I/O against a stall watchdog that fires when no byte moved for stall_timeout. One
 //     race per exchange (not per operation) keeps multi-GiB TLS bodies cheap: each 16 KiB
-//     record only stamps the progress clock.
+//     record only stamps the progress clock (and adds to the request bytes written, which the
+//     caller gets in exchange_report).
 //  4. Keep the connection only after a complete keep-alive response with no stray bytes; close it
 //     after anything else. A reused connection that failed before any response byte is retried
 //     once on a fresh connection (the server closed it while it sat idle).
@@ -68,6 +69,9 @@ struct endpoint_state {
 struct progress {
   std::atomic<clock::rep> last{clock::now().time_since_epoch().count()};
   std::atomic<bool> timed_out{false};
+  // Request bytes the socket accepted. Kept here, not in io_result: when the watchdog wins the
+  // race the I/O coroutine's result is lost, and this count is exactly what the caller needs then.
+  std::atomic<std::uint64_t> written{0};
   void touch() noexcept { last.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
   clock::time_point last_time() const noexcept {
     return clock::time_point(clock::duration(last.load(std::memory_order_relaxed)));
@@ -79,6 +83,7 @@ struct io_result {
   http::response response;
   bool keep_alive = false;
   bool stale = false;  // failed before any response byte in a way a dead idle connection fails
+  std::uint64_t written = 0;  // request bytes the socket accepted (set by transfer, from progress)
 };
 
 // How a connection the peer already closed fails when we use it again.
@@ -171,7 +176,10 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
     while (written < total) {
       auto pending = unsent(head_buf, body, written);
       auto [wec, n] = co_await c.write_some(pending);
-      if (n > 0) prog.touch();
+      if (n > 0) {
+        prog.touch();
+        prog.written.fetch_add(n, std::memory_order_relaxed);
+      }
       written += n;
       if (wec) {
         write_ec = wec;
@@ -367,6 +375,7 @@ struct connection_pool::impl {
       r = std::move(std::get<0>(raced));
     else
       r.ec = asio::error::operation_aborted;
+    r.written = prog.written.load(std::memory_order_relaxed);
     if (prog.timed_out) {
       r.ec = client_errc::connection_timeout;
       r.stale = false;
@@ -378,8 +387,10 @@ struct connection_pool::impl {
   }
 
   asio::awaitable<http::response> exchange(const endpoint& ep, const http::request& req, asio::const_buffer body,
-                                           const exchange_options& eo, std::error_code& ec) {
+                                           const exchange_options& eo, std::error_code& ec,
+                                           exchange_report& report) {
     ec.clear();
+    report = exchange_report{};
     // Bugs above (bad header, mismatched length) throw here, before any I/O.
     const std::string head = pool_detail::build_head(ep, req, body.size());
     const bool head_request = eo.head_request || req.method == "HEAD";
@@ -404,6 +415,7 @@ struct connection_pool::impl {
           l.counted = true;
         }
         pool_detail::io_result r = co_await transfer(*l.conn, head, body, eo, head_request);
+        report.request_bytes_written += r.written;
         ec = r.ec;
         if (!ec) {
           if (r.keep_alive) give_back(es, std::move(l.conn));
@@ -430,9 +442,17 @@ OSS_DECL connection_pool::~connection_pool() { impl_->close_idle(); }
 OSS_DECL asio::awaitable<http::response> connection_pool::exchange(const endpoint& ep, const http::request& req,
                                                                    asio::const_buffer body,
                                                                    const exchange_options& opts, std::error_code& ec) {
+  exchange_report ignored;
+  co_return co_await exchange(ep, req, body, opts, ec, ignored);
+}
+
+OSS_DECL asio::awaitable<http::response> connection_pool::exchange(const endpoint& ep, const http::request& req,
+                                                                   asio::const_buffer body,
+                                                                   const exchange_options& opts, std::error_code& ec,
+                                                                   exchange_report& report) {
   // The coroutine keeps the state alive even if the pool object goes away mid-flight.
   std::shared_ptr<impl> self = impl_;
-  co_return co_await self->exchange(ep, req, body, opts, ec);
+  co_return co_await self->exchange(ep, req, body, opts, ec, report);
 }
 
 OSS_DECL void connection_pool::close_idle() { impl_->close_idle(); }

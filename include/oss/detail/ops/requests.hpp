@@ -36,12 +36,14 @@ struct op_request {
   bool head = false;           // HEAD: the reply has no body
   bool xml_reply = false;      // a 2xx body is an XML document; an <Error> root is a failure
   // False for InitiateMultipartUpload: a retry after the request may have reached the server
-  // could create a second, orphaned upload (oss-protocol.md 3.1).
+  // could create a second, orphaned upload (oss-protocol.md 3.1). A failure before any request
+  // byte was written (transport::exchange_report) is retried all the same.
   bool retry_after_sending = true;
-  // Send on a new connection, never on a pooled keep-alive one. The transport replays a request
-  // whose reused connection died before the first reply byte; for Initiate and Complete that
-  // replay could act twice (the server may have processed the first copy), so these two calls,
-  // made once per upload, pay for a fresh connection instead.
+  // transport::exchange_options::fresh_connection: send on a newly opened connection, never an
+  // idle pooled one. The transport replays a request whose reused connection died before the
+  // first reply byte; for Initiate and Complete that replay could act twice (the server may
+  // have processed the first copy), so these two calls, made once per upload, pay for a
+  // handshake instead. The connection then joins the pool like any other.
   bool fresh_connection = false;
   std::optional<std::uint64_t> sent_crc64;  // CRC-64 of the payload, checked against the reply
   bool verify_body_crc64 = false;           // GetObject: check the body against the reply's CRC

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <optional>
 #include <string_view>
-#include <system_error>
 
 // The sans-io half of the retry loop: how long to wait, and what the server's clock says.
 namespace oss::detail {
@@ -24,26 +23,12 @@ OSS_DECL std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milli
                                                  std::chrono::milliseconds max,
                                                  double random) noexcept;
 
-// "Wed, 28 Dec 2022 10:27:41 GMT" (RFC 1123, the HTTP Date header). nullopt when malformed.
-OSS_DECL std::optional<std::chrono::system_clock::time_point> parse_http_date(
-    std::string_view text) noexcept;
-
-// "2022-12-28T10:27:41.000Z" or "2022-12-28T10:27:41Z" (the ServerTime of an OSS error body;
-// fractions are ignored). nullopt when malformed.
-OSS_DECL std::optional<std::chrono::system_clock::time_point> parse_iso8601_utc(
-    std::string_view text) noexcept;
-
-// Server time minus `local_now`, from a RequestTimeTooSkewed reply: the Date header when it
-// parses, else the ServerTime of the error body (`server_time`, may be empty). nullopt when
-// neither gives a time.
+// Server time minus `local_now`, from a RequestTimeTooSkewed reply: the Date header (RFC 1123)
+// when it parses, else the ServerTime of the error body (`server_time`, ISO 8601 extended, may be
+// empty). nullopt when neither gives a time.
 OSS_DECL std::optional<std::chrono::milliseconds> server_clock_offset(
     const http::response& reply, std::string_view server_time,
     std::chrono::system_clock::time_point local_now) noexcept;
-
-// Whether a transport error proves the request never reached the server (nothing was sent):
-// name resolution failed, the connection was refused or unreachable. Used for the one request
-// that must not be repeated blindly, InitiateMultipartUpload.
-OSS_DECL bool failed_before_sending(std::error_code ec) noexcept;
 
 }  // namespace oss::detail
 

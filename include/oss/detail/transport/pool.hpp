@@ -59,6 +59,17 @@ struct exchange_options {
   bool fresh_connection = false;
 };
 
+// What one exchange did on the wire, besides its outcome. The error code alone cannot say
+// whether the server may have seen the request: client_errc::connection_timeout, for one, is
+// both "the TLS handshake never finished" and "the reply never came".
+struct exchange_report {
+  // Request bytes (head and body) the socket accepted, summed over every attempt of the
+  // exchange (a replay after a stale connection included). 0 proves that no byte of the request
+  // left this process, whatever the error: the exchange failed while resolving, connecting or
+  // in the TLS handshake (or their timeout), so the server cannot have acted on it.
+  std::uint64_t request_bytes_written = 0;
+};
+
 // Monotonic counters, for tests and diagnostics.
 struct pool_counters {
   std::uint64_t connections_opened = 0;   // TCP (+TLS) connections established
@@ -108,6 +119,10 @@ class connection_pool {
   OSS_DECL asio::awaitable<http::response> exchange(const endpoint& ep, const http::request& req,
                                                     asio::const_buffer body, const exchange_options& opts,
                                                     std::error_code& ec);
+  // The same, also filling `report` (reset first), on success and on every error.
+  OSS_DECL asio::awaitable<http::response> exchange(const endpoint& ep, const http::request& req,
+                                                    asio::const_buffer body, const exchange_options& opts,
+                                                    std::error_code& ec, exchange_report& report);
 
   // Closes every idle connection (busy ones close when their exchange ends).
   OSS_DECL void close_idle();

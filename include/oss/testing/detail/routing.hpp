@@ -5,7 +5,6 @@
 
 #include <oss/detail/config.hpp>
 
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -69,18 +68,6 @@ OSS_DECL std::string object_name_problem(std::string_view key);
 
 // Strict unsigned decimal (no sign, no spaces), nullopt on junk or overflow.
 OSS_DECL std::optional<std::uint64_t> parse_decimal(std::string_view s) noexcept;
-
-// --- Dates ------------------------------------------------------------------------------------
-// PRIVATE HELPERS: the sign helper's header offers only the formatting side (http_date,
-// iso8601_basic); the server also needs to read dates (clock-skew check) and to write the
-// ISO 8601 form of XML documents. To move into oss/detail/sign.hpp (or a dates header) later.
-
-// "Wed, 28 Dec 2022 10:27:41 GMT" (RFC 1123; RFC 850 and asctime forms are not accepted).
-OSS_DECL std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view s) noexcept;
-// "20221228T102741Z".
-OSS_DECL std::optional<std::chrono::system_clock::time_point> parse_iso8601_basic(std::string_view s) noexcept;
-// "2022-12-28T10:27:41.000Z" (LastModified, Initiated, ServerTime).
-OSS_DECL std::string iso8601_extended(std::chrono::system_clock::time_point t);
 
 }  // namespace oss::testing::detail
 
