@@ -110,15 +110,28 @@ class client {
 
   /// PutObject: stores `body` as object `name` in one request.
   ///
-  /// Completes with the ETag and the CRC-64 of the body once the server confirmed both. Errors:
-  /// validation codes (see class notes), `client_errc::crc64_mismatch` when the server's CRC
-  /// differs (retried first), server codes such as `access_denied`, `file_already_exists`
-  /// (`x-oss-forbid-overwrite`). `body` and `opts` must stay valid until completion.
+  /// Completes with the ETag, the CRC-64 of the body and the reply's request id once the server
+  /// confirmed ETag and CRC. Errors: validation codes (see class notes),
+  /// `client_errc::crc64_mismatch` when the server's CRC differs (retried first), server codes
+  /// such as `access_denied`, `file_already_exists` (`x-oss-forbid-overwrite`), `invalid_digest`
+  /// (Content-MD5). `body` and `opts` must stay valid until completion.
+  ///
+  /// The forms with `digests` take the body's CRC-64 and MD5 from the caller when set (see
+  /// `body_digests`), so a caller that hashed the bytes while reading them, off the event loop,
+  /// spares the client a second pass on its thread. The other forms compute the CRC-64, and the
+  /// MD5 when `opts.content_md5`, on the thread that runs the operation.
   OSS_DECL asio::awaitable<put_result> put_object(std::string name, asio::const_buffer body,
                                                   const object_options& opts);
   OSS_DECL asio::awaitable<put_result> put_object(std::string name, asio::const_buffer body);
   OSS_DECL asio::awaitable<put_result> put_object(std::string name, asio::const_buffer body,
                                                   const object_options& opts, std::error_code& ec,
+                                                  diagnostics& diag);
+  OSS_DECL asio::awaitable<put_result> put_object(std::string name, asio::const_buffer body,
+                                                  const object_options& opts,
+                                                  body_digests digests);
+  OSS_DECL asio::awaitable<put_result> put_object(std::string name, asio::const_buffer body,
+                                                  const object_options& opts,
+                                                  body_digests digests, std::error_code& ec,
                                                   diagnostics& diag);
 
   /// GetObject: the whole object in memory, at most `options().max_get_object_size` bytes
@@ -155,10 +168,16 @@ class client {
                                                                   diagnostics& diag);
 
   /// UploadPart: uploads `body` as part `part_number` (1..10000) of `upload_id`. Re-uploading a
-  /// number replaces that part, so the request is retried freely. Completes with the part's ETag
-  /// and CRC-64. Errors: `client_errc::missing_etag`, `crc64_mismatch` (after retries),
-  /// `server_errc::no_such_upload` (the upload was completed or aborted), `invalid_digest` (with
-  /// `content_md5`). `diag.part_number` names the part. `body` must stay valid until completion.
+  /// number replaces that part, so the request is retried freely. Completes with the part's
+  /// ETag, CRC-64 and the reply's request id. Errors: `client_errc::missing_etag`,
+  /// `crc64_mismatch` (after retries), `server_errc::no_such_upload` (the upload was completed
+  /// or aborted), `invalid_digest` (with Content-MD5). `diag.part_number` names the part. `body`
+  /// must stay valid until completion.
+  ///
+  /// `content_md5`: compute the body's MD5 and send it as `Content-MD5`. The forms with
+  /// `digests` instead take the CRC-64 and the MD5 from the caller when set (see
+  /// `body_digests`; Content-MD5 is sent exactly when `digests.md5` is set): what
+  /// `multipart_upload` uses, hashing each part on its file threads while reading it.
   OSS_DECL asio::awaitable<part_result> upload_part(std::string name, std::string upload_id,
                                                     int part_number, asio::const_buffer body,
                                                     bool content_md5 = false);
@@ -166,12 +185,20 @@ class client {
                                                     int part_number, asio::const_buffer body,
                                                     bool content_md5, std::error_code& ec,
                                                     diagnostics& diag);
+  OSS_DECL asio::awaitable<part_result> upload_part(std::string name, std::string upload_id,
+                                                    int part_number, asio::const_buffer body,
+                                                    body_digests digests);
+  OSS_DECL asio::awaitable<part_result> upload_part(std::string name, std::string upload_id,
+                                                    int part_number, asio::const_buffer body,
+                                                    body_digests digests, std::error_code& ec,
+                                                    diagnostics& diag);
 
   /// CompleteMultipartUpload: joins `parts` (any order; sent sorted by number, duplicates
-  /// refused) into the object. A `200` reply whose body is an `<Error>` counts as that error.
-  /// When a retry follows a lost reply and the server then answers `NoSuchUpload`, the first
-  /// attempt may have succeeded: the client checks with HEAD, and an object whose ETag names
-  /// `parts.size()` parts counts as success (`complete_result::reconciled`). Like Initiate, each
+  /// refused) into the object, and completes with its ETag, CRC-64 and the reply's request id.
+  /// A `200` reply whose body is an `<Error>` counts as that error. When a retry follows a lost
+  /// reply and the server then answers `NoSuchUpload`, the first attempt may have succeeded:
+  /// the client checks with HEAD, and an object whose ETag names `parts.size()` parts counts as
+  /// success (`complete_result::reconciled`, with the HEAD's request id). Like Initiate, each
   /// attempt opens a new connection, so only this loop decides about repeating it. Errors:
   /// `server_errc::invalid_part`, `invalid_part_order`, `entity_too_small`, `no_such_upload`,
   /// `file_already_exists`, `callback_failed` (HTTP 203: the object exists).

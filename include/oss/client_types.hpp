@@ -7,6 +7,7 @@
 
 #include <oss/credentials.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -156,8 +157,26 @@ struct object_options {
   std::vector<std::pair<std::string, std::string>> headers;
 
   /// Also send `Content-MD5` so the server rejects a body damaged in flight. Costs one MD5 pass
-  /// over the body (about 0.7 GB/s per core); the CRC-64 check is always on.
+  /// over the body (about 0.7 GB/s per core) on the calling thread, unless the MD5 is passed in
+  /// `body_digests::md5`; the CRC-64 check is always on.
   bool content_md5 = false;
+};
+
+/// Integrity values of a body that the caller computed already, typically in the same pass that
+/// read the bytes (on a file thread), for the `put_object` and `upload_part` overloads that take
+/// them. The client then uses them instead of hashing the body again on its own thread. A wrong
+/// value never passes silently: it fails the request as described per field.
+struct body_digests {
+  /// CRC-64/ECMA of the body (`crc64(0, body)`). Set: the client trusts it instead of computing
+  /// it, compares it with the server's `x-oss-hash-crc64ecma` (a difference is
+  /// `client_errc::crc64_mismatch`, retried first like any mismatch) and returns it as the
+  /// result's `crc64`. Empty: computed from the body.
+  std::optional<std::uint64_t> crc64;
+  /// MD5 of the body, the raw 16 bytes. Set: sent (base64) as `Content-MD5`, and the server
+  /// refuses a body that does not match with `server_errc::invalid_digest`. Empty: no
+  /// `Content-MD5` for `upload_part`; for `put_object` one is computed when
+  /// `object_options::content_md5` asks for it.
+  std::optional<std::array<unsigned char, 16>> md5;
 };
 
 /// Reply of `put_object`.
@@ -166,6 +185,8 @@ struct put_result {
   std::string etag;
   /// CRC-64/ECMA of the body; verified against the server's `x-oss-hash-crc64ecma`.
   std::uint64_t crc64 = 0;
+  /// `x-oss-request-id` of the reply (empty when the server sent none): quote it to support.
+  std::string request_id;
 };
 
 /// Reply of `head`: the object's size, identity and stored metadata.
@@ -194,6 +215,8 @@ struct part_result {
   std::string etag;
   /// CRC-64/ECMA of the part; verified against the server's `x-oss-hash-crc64ecma`.
   std::uint64_t crc64 = 0;
+  /// `x-oss-request-id` of the reply (empty when the server sent none).
+  std::string request_id;
 };
 
 /// One entry of the Complete request.
@@ -210,6 +233,9 @@ struct complete_result {
   /// True when the reply of a retried Complete was lost and the result was rebuilt from HEAD:
   /// `location` is then empty.
   bool reconciled = false;
+  /// `x-oss-request-id` of the Complete reply, or of the HEAD reply when `reconciled` (empty
+  /// when the server sent none).
+  std::string request_id;
 };
 
 /// Paging of `list_parts`.

@@ -4,6 +4,7 @@
 // that sits between the client and the local server.
 #include <oss/client.hpp>
 #include <oss/detail/crc64.hpp>
+#include <oss/detail/crypto.hpp>
 #include <oss/detail/dates.hpp>
 #include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
@@ -763,6 +764,43 @@ TEST_CASE("request builders refuse bad part numbers, upload ids and part lists")
   CHECK(op.sent_crc64 == crc_of(data));
   REQUIRE(op.headers.size() == 1);
   CHECK(op.headers[0].second == content_md5_of(body));
+
+  // Digests the caller computed are taken as they are, not computed again.
+  oss::body_digests given;
+  given.crc64 = 42;
+  given.md5 = md5("not the body");
+  REQUIRE_FALSE(make_upload_part("k", "id", 1, body, false, given, op, problem));
+  CHECK(op.sent_crc64 == 42u);
+  REQUIRE(op.headers.size() == 1);
+  CHECK(op.headers[0].first == "Content-MD5");
+  CHECK(op.headers[0].second == base64_encode(given.md5->data(), given.md5->size()));
+  oss::body_digests crc_only;
+  crc_only.crc64 = 7;
+  REQUIRE_FALSE(make_upload_part("k", "id", 1, body, false, crc_only, op, problem));
+  CHECK(op.sent_crc64 == 7u);
+  CHECK(op.headers.empty());
+  REQUIRE_FALSE(make_upload_part("k", "id", 1, body, true, crc_only, op, problem));
+  REQUIRE(op.headers.size() == 1);
+  CHECK(op.headers[0].second == content_md5_of(body));  // asked for, not given: computed
+  const oss::body_digests nothing;
+  REQUIRE_FALSE(make_upload_part("k", "id", 1, body, false, nothing, op, problem));
+  CHECK(op.sent_crc64 == crc_of(data));
+  CHECK(make_upload_part("k", "id", 0, body, false, given, op, problem) == std::errc::invalid_argument);
+  oss::object_options with_md5;
+  with_md5.content_md5 = true;
+  REQUIRE_FALSE(make_put_object("k", body, with_md5, given, op, problem));
+  CHECK(op.sent_crc64 == 42u);
+  auto md5_header = [&]() -> std::string {
+    for (const auto& [n, v] : op.headers)
+      if (n == "Content-MD5") return v;
+    return "<absent>";
+  };
+  CHECK(md5_header() == base64_encode(given.md5->data(), given.md5->size()));
+  REQUIRE_FALSE(make_put_object("k", body, with_md5, crc_only, op, problem));
+  CHECK(md5_header() == content_md5_of(body));
+  REQUIRE_FALSE(make_put_object("k", body, oss::object_options{}, crc_only, op, problem));
+  CHECK(md5_header() == "<absent>");
+  CHECK(op.sent_crc64 == 7u);
 
   std::vector<oss::completed_part> parts;
   CHECK(make_complete("k", "id", parts, op, problem) == std::errc::invalid_argument);
@@ -1635,6 +1673,146 @@ TEST_CASE("integrity: CRC-64 mismatches are retried then reported; a part withou
   });
 }
 
+TEST_CASE("request ids: put, part and complete results carry their reply's x-oss-request-id") {
+  // Setup: a pass-through proxy that notes the request id of every reply, in request order.
+  local_env env;
+  std::mutex ids_mutex;
+  std::vector<std::string> reply_ids;
+  fault_proxy proxy(env.server.port(), [&](int, const seen_request&) {
+    proxy_action a;
+    a.edit = [&](http::response& reply) {
+      const std::string* id = reply.headers.find("x-oss-request-id");
+      std::lock_guard lock(ids_mutex);
+      reply_ids.push_back(id ? *id : std::string());
+    };
+    return a;
+  });
+  asio::io_context io;
+  oss::client client(io.get_executor(), base_options(proxy.endpoint()));
+  const std::string data = oss_test::random_bytes(102'400 + 500, 31);
+  const auto chunks = split(data, 102'400);
+  oss::put_result put;
+  std::vector<oss::part_result> parts;
+  oss::complete_result complete;
+
+  // Run
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::object_options none;
+    put = co_await client.put_object("ids/small.txt", asio::buffer(data), none);
+    std::string id = co_await client.initiate_multipart_upload("ids/big.bin", none);
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      oss::part_result p = co_await client.upload_part("ids/big.bin", id, static_cast<int>(i + 1),
+                                                       asio::buffer(chunks[i]));
+      parts.push_back(std::move(p));
+    }
+    std::vector<oss::completed_part> listed;
+    for (const auto& p : parts) listed.push_back({p.part_number, p.etag});
+    complete = co_await client.complete_multipart_upload("ids/big.bin", id, listed);
+  });
+
+  // Check: put, initiate, part 1, part 2, complete; each result holds its own reply's id.
+  std::lock_guard lock(ids_mutex);
+  REQUIRE(reply_ids.size() == 5);
+  CHECK(put.request_id == reply_ids[0]);
+  REQUIRE(parts.size() == 2);
+  CHECK(parts[0].request_id == reply_ids[2]);
+  CHECK(parts[1].request_id == reply_ids[3]);
+  CHECK(complete.request_id == reply_ids[4]);
+  CHECK_FALSE(complete.reconciled);
+  const std::set<std::string> distinct(reply_ids.begin(), reply_ids.end());
+  CHECK(distinct.size() == 5);  // the local server numbers every reply
+  CHECK_FALSE(distinct.contains(""));
+}
+
+TEST_CASE("precomputed digests: the client sends and checks them instead of hashing the body") {
+  // Setup: a proxy that only watches, to see which Content-MD5 left the client.
+  local_env env;
+  fault_proxy proxy(env.server.port(), {});
+  asio::io_context io;
+  auto opts = base_options(proxy.endpoint());
+  opts.max_attempts = 2;
+  oss::client client(io.get_executor(), opts);
+  const std::string data = oss_test::random_bytes(120'000, 32);
+  const auto body_md5 = oss::detail::md5(data);
+  const std::string body_md5_text = oss::detail::base64_encode(body_md5.data(), body_md5.size());
+  auto last_content_md5 = [&]() -> std::string {
+    const auto seen = proxy.requests();
+    if (seen.empty()) return "<no request>";
+    const std::string* v = seen.back().headers.find("Content-MD5");
+    return v ? *v : "<absent>";
+  };
+
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::object_options none;
+    std::string id = co_await client.initiate_multipart_upload("digests.bin", none);
+    std::error_code ec;
+    oss::diagnostics diag;
+
+    // Right values: sent as given, and the result reports the given CRC.
+    oss::body_digests right;
+    right.crc64 = crc_of(data);
+    right.md5 = body_md5;
+    oss::part_result part = co_await client.upload_part("digests.bin", id, 1, asio::buffer(data), right);
+    CHECK(part.crc64 == crc_of(data));
+    CHECK(last_content_md5() == body_md5_text);
+    CHECK_FALSE(part.request_id.empty());
+
+    // A CRC alone sends no Content-MD5.
+    oss::body_digests crc_only;
+    crc_only.crc64 = crc_of(data);
+    co_await client.upload_part("digests.bin", id, 2, asio::buffer(data), crc_only, ec, diag);
+    CHECK_FALSE(ec);
+    CHECK(last_content_md5() == "<absent>");
+
+    // A wrong CRC is the client's mismatch with the server's CRC (retried like any mismatch),
+    // which proves the given value is the one compared.
+    oss::body_digests wrong_crc = right;
+    *wrong_crc.crc64 ^= 1;
+    const std::size_t before = proxy.requests().size();
+    co_await client.upload_part("digests.bin", id, 3, asio::buffer(data), wrong_crc, ec, diag);
+    CHECK(ec == oss::client_errc::crc64_mismatch);
+    CHECK(diag.part_number == 3);
+    CHECK(diag.attempts == 2);
+    CHECK(proxy.requests().size() == before + 2);
+    CHECK(diag.client_message.find(std::to_string(*wrong_crc.crc64)) != std::string::npos);
+
+    // A wrong MD5 reaches the server, which refuses the body: InvalidDigest (retried, as it
+    // usually means damage in flight).
+    oss::body_digests wrong_md5 = right;
+    (*wrong_md5.md5)[0] ^= 0xff;
+    co_await client.upload_part("digests.bin", id, 4, asio::buffer(data), wrong_md5, ec, diag);
+    CHECK(ec == oss::server_errc::invalid_digest);
+    CHECK(diag.code == "InvalidDigest");
+    CHECK(diag.attempts == 2);
+    CHECK(last_content_md5() == oss::detail::base64_encode(wrong_md5.md5->data(), wrong_md5.md5->size()));
+
+    // The throwing form reports the same.
+    bool threw = false;
+    try {
+      co_await client.upload_part("digests.bin", id, 5, asio::buffer(data), wrong_md5);
+    } catch (const oss::error& e) {
+      threw = e.code() == oss::server_errc::invalid_digest;
+    }
+    CHECK(threw);
+    co_await client.abort_multipart_upload("digests.bin", id);
+
+    // PutObject: the same rules; a Content-MD5 asked for but not given is computed.
+    oss::put_result put = co_await client.put_object("digests.txt", asio::buffer(data), none, right);
+    CHECK(put.crc64 == crc_of(data));
+    CHECK(last_content_md5() == body_md5_text);
+    co_await client.put_object("digests.txt", asio::buffer(data), none, wrong_md5, ec, diag);
+    CHECK(ec == oss::server_errc::invalid_digest);
+    co_await client.put_object("digests.txt", asio::buffer(data), none, wrong_crc, ec, diag);
+    CHECK(ec == oss::client_errc::crc64_mismatch);
+    CHECK(diag.operation == "PutObject");
+    oss::object_options md5_on;
+    md5_on.content_md5 = true;
+    put = co_await client.put_object("digests.txt", asio::buffer(data), md5_on, crc_only);
+    CHECK(last_content_md5() == body_md5_text);
+    CHECK(co_await client.get_object("digests.txt") == data);
+  });
+}
+
 TEST_CASE("Complete: a 200 reply with an <Error> body is an error, and is retried") {
   local_env env;
   std::atomic<int> hide_errors{1};
@@ -1676,11 +1854,19 @@ TEST_CASE("Complete: a 200 reply with an <Error> body is an error, and is retrie
 TEST_CASE("Complete: a lost reply followed by NoSuchUpload is reconciled with HEAD") {
   local_env env;
   std::atomic<int> lose{1};
+  std::mutex head_mutex;
+  std::string head_request_id;
   fault_proxy proxy(env.server.port(), [&](int, const seen_request& r) {
     proxy_action a;
     if (r.method == "POST" && r.target.find("uploadId=") != std::string::npos && lose > 0) {
       --lose;
       a.what = proxy_action::kind::drop_after_forward;
+    }
+    if (r.method == "HEAD") {
+      a.edit = [&](http::response& reply) {
+        std::lock_guard lock(head_mutex);
+        if (const std::string* id = reply.headers.find("x-oss-request-id")) head_request_id = *id;
+      };
     }
     return a;
   });
@@ -1703,6 +1889,12 @@ TEST_CASE("Complete: a lost reply followed by NoSuchUpload is reconciled with HE
     CHECK(done.crc64 == crc_of(data));
     CHECK(proxy.count("POST", "uploadId=") == 2);
     CHECK(proxy.count("HEAD", "lost.bin") == 1);
+    {
+      // The HEAD reply is the one that proved the object.
+      std::lock_guard lock(head_mutex);
+      CHECK_FALSE(done.request_id.empty());
+      CHECK(done.request_id == head_request_id);
+    }
 
     // A NoSuchUpload that no earlier attempt explains stays an error.
     std::error_code ec;

@@ -93,6 +93,16 @@ class client_impl {
   asio::awaitable<http::response> execute(const op_request& op, std::error_code& ec,
                                           diagnostics& diag, execute_info& info);
 
+  // PutObject and UploadPart behind every public form: `given` holds what the caller hashed
+  // already, the flag asks for a Content-MD5 computed here (see make_put_object).
+  asio::awaitable<put_result> put_object(std::string_view name, asio::const_buffer body,
+                                         const object_options& opts, const body_digests& given,
+                                         std::error_code& ec, diagnostics& diag);
+  asio::awaitable<part_result> upload_part(std::string_view name, std::string_view upload_id,
+                                           int part_number, asio::const_buffer body,
+                                           bool content_md5, const body_digests& given,
+                                           std::error_code& ec, diagnostics& diag);
+
   asio::any_io_executor ex_;
   client_options options_;
   service_endpoint endpoint_;
@@ -231,6 +241,52 @@ inline oss::list_parts_result to_public(detail::list_parts_result&& doc) {
   return r;
 }
 
+inline asio::awaitable<put_result> client_impl::put_object(std::string_view name,
+                                                          asio::const_buffer body,
+                                                          const object_options& opts,
+                                                          const body_digests& given,
+                                                          std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_put_object(name, body, opts, given, op, problem)) {
+    reject(ec, diag, bad, "PutObject", std::move(problem));
+    co_return put_result{};
+  }
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+  if (ec) co_return put_result{};
+  put_result r;
+  r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
+  r.crc64 = *op.sent_crc64;
+  r.request_id = reply_request_id(reply);
+  co_return r;
+}
+
+inline asio::awaitable<part_result> client_impl::upload_part(std::string_view name,
+                                                            std::string_view upload_id,
+                                                            int part_number, asio::const_buffer body,
+                                                            bool content_md5,
+                                                            const body_digests& given,
+                                                            std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_upload_part(name, upload_id, part_number, body, content_md5, given, op, problem)) {
+    reject(ec, diag, bad, "UploadPart", std::move(problem), part_number);
+    co_return part_result{};
+  }
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+  if (ec) co_return part_result{};
+  part_result r;
+  r.part_number = part_number;
+  r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
+  r.crc64 = *op.sent_crc64;
+  r.request_id = reply_request_id(reply);
+  co_return r;
+}
+
 }  // namespace detail
 
 OSS_DECL client::client(asio::any_io_executor ex, client_options options)
@@ -258,19 +314,24 @@ OSS_DECL std::chrono::milliseconds client::clock_offset() const noexcept {
 OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
                                                         const object_options& opts,
                                                         std::error_code& ec, diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_put_object(name, body, opts, op, problem)) {
-    detail::reject(ec, diag, bad, "PutObject", std::move(problem));
-    co_return put_result{};
-  }
-  detail::execute_info info;
-  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
-  if (ec) co_return put_result{};
-  put_result r;
-  r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
-  r.crc64 = *op.sent_crc64;
+  const body_digests none;
+  co_return co_await impl_->put_object(name, body, opts, none, ec, diag);
+}
+
+OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
+                                                        const object_options& opts,
+                                                        body_digests digests, std::error_code& ec,
+                                                        diagnostics& diag) {
+  co_return co_await impl_->put_object(name, body, opts, digests, ec, diag);
+}
+
+OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
+                                                        const object_options& opts,
+                                                        body_digests digests) {
+  std::error_code ec;
+  diagnostics diag;
+  put_result r = co_await put_object(std::move(name), body, opts, digests, ec, diag);
+  if (ec) throw_error(ec, diag);
   co_return r;
 }
 
@@ -394,20 +455,25 @@ OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std:
                                                           int part_number, asio::const_buffer body,
                                                           bool content_md5, std::error_code& ec,
                                                           diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_upload_part(name, upload_id, part_number, body, content_md5, op, problem)) {
-    detail::reject(ec, diag, bad, "UploadPart", std::move(problem), part_number);
-    co_return part_result{};
-  }
-  detail::execute_info info;
-  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
-  if (ec) co_return part_result{};
-  part_result r;
-  r.part_number = part_number;
-  r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
-  r.crc64 = *op.sent_crc64;
+  const body_digests none;
+  co_return co_await impl_->upload_part(name, upload_id, part_number, body, content_md5, none, ec, diag);
+}
+
+OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
+                                                          int part_number, asio::const_buffer body,
+                                                          body_digests digests, std::error_code& ec,
+                                                          diagnostics& diag) {
+  co_return co_await impl_->upload_part(name, upload_id, part_number, body, false, digests, ec, diag);
+}
+
+OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
+                                                          int part_number, asio::const_buffer body,
+                                                          body_digests digests) {
+  std::error_code ec;
+  diagnostics diag;
+  part_result r = co_await upload_part(std::move(name), std::move(upload_id), part_number, body,
+                                       digests, ec, diag);
+  if (ec) throw_error(ec, diag);
   co_return r;
 }
 
@@ -459,6 +525,7 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
         r.etag = meta.etag;
         r.crc64 = meta.crc64;
         r.reconciled = true;
+        r.request_id = detail::reply_request_id(head_reply);
         co_return r;
       }
     }
@@ -488,6 +555,7 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
     diag.client_message = "the Complete reply's x-oss-hash-crc64ecma is not a decimal number";
     co_return complete_result{};
   }
+  r.request_id = detail::reply_request_id(reply);
   co_return r;
 }
 

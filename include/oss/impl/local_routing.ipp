@@ -122,54 +122,11 @@ OSS_DECL std::string_view operation_name(operation op) noexcept {
   return "Unknown";
 }
 
-OSS_DECL bool is_valid_bucket_name(std::string_view name) noexcept {
-  if (name.size() < 3 || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  return true;
-}
-
-OSS_DECL bool is_valid_utf8(std::string_view s) noexcept {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += len;
-  }
-  return true;
-}
-
 OSS_DECL std::string object_name_problem(std::string_view key) {
   if (key.empty()) return "The object name must not be empty.";
-  if (key.size() > 1023) return "The object name must be at most 1023 bytes long.";
+  if (key.size() > oss::detail::max_object_name_bytes) return "The object name must be at most 1023 bytes long.";
   if (key.front() == '/' || key.front() == '\\') return "The object name must not start with '/' or '\\'.";
-  if (!is_valid_utf8(key)) return "The object name must be valid UTF-8.";
+  if (!oss::detail::is_valid_utf8(key)) return "The object name must be valid UTF-8.";
   return {};
 }
 

@@ -296,7 +296,7 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
     if (options_.tls_cert_file.empty() != options_.tls_key_file.empty())
       throw std::invalid_argument("local_server: set both tls_cert_file and tls_key_file, or neither");
     for (const auto& b : options_.buckets) {
-      if (!is_valid_bucket_name(b)) throw std::invalid_argument("local_server: invalid bucket name: " + b);
+      if (!oss::detail::is_valid_bucket_name(b)) throw std::invalid_argument("local_server: invalid bucket name: " + b);
       allowed_buckets_.insert(b);
     }
     for (const auto& b : allowed_buckets_) {
@@ -821,7 +821,7 @@ OSS_DECL std::optional<server_error> local_server_impl::admit(request_state& rs,
     if (auto e = authenticate(rs, headers)) return e;
     return make_error(server_errc::not_implemented, "The local server implements no service-level operation.");
   }
-  if (!is_valid_bucket_name(rs.r.bucket)) return make_error(server_errc::invalid_bucket_name);
+  if (!oss::detail::is_valid_bucket_name(rs.r.bucket)) return make_error(server_errc::invalid_bucket_name);
   if (!allowed_buckets_.empty() && !allowed_buckets_.count(rs.r.bucket)) {
     auto e = make_error(server_errc::no_such_bucket);
     e.extra.emplace_back("BucketName", rs.r.bucket);

@@ -55,9 +55,16 @@ struct op_request {
 };
 
 // Each builder fills `out` or returns the validation error (with `problem` explaining it).
+//
+// PutObject and UploadPart: `out.sent_crc64` is `given.crc64`, else computed over `body`;
+// Content-MD5 is `given.md5`, else computed when `opts.content_md5` / `content_md5` asks for it.
+// The forms without `given` compute whatever is needed.
 OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buffer body,
                                          const object_options& opts, op_request& out,
                                          std::string& problem);
+OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buffer body,
+                                         const object_options& opts, const body_digests& given,
+                                         op_request& out, std::string& problem);
 OSS_DECL std::error_code make_get_object(std::string_view name, std::uint64_t max_size,
                                          op_request& out, std::string& problem);
 OSS_DECL std::error_code make_head_object(std::string_view name, op_request& out,
@@ -67,6 +74,10 @@ OSS_DECL std::error_code make_initiate(std::string_view name, const object_optio
 OSS_DECL std::error_code make_upload_part(std::string_view name, std::string_view upload_id,
                                           int part_number, asio::const_buffer body,
                                           bool content_md5, op_request& out, std::string& problem);
+OSS_DECL std::error_code make_upload_part(std::string_view name, std::string_view upload_id,
+                                          int part_number, asio::const_buffer body,
+                                          bool content_md5, const body_digests& given,
+                                          op_request& out, std::string& problem);
 // Sorts `parts` by number; refuses an empty list, duplicates, numbers outside 1..10000 and
 // empty ETags (std::errc::invalid_argument).
 OSS_DECL std::error_code make_complete(std::string_view name, std::string_view upload_id,

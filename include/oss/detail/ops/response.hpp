@@ -33,6 +33,10 @@ namespace oss::detail {
 OSS_DECL std::error_code check_reply(const op_request& op, const http::response& reply,
                                      diagnostics& diag, error_body& body);
 
+// The reply's x-oss-request-id as the results carry it (sanitised like diagnostics::request_id),
+// empty when absent.
+OSS_DECL std::string reply_request_id(const http::response& reply);
+
 // The decimal value of x-oss-hash-crc64ecma: nullopt when absent; `malformed` set when present
 // but not a decimal uint64.
 OSS_DECL std::optional<std::uint64_t> reply_crc64(const http::response& reply, bool& malformed);

@@ -5,6 +5,8 @@
 
 #include <oss/detail/config.hpp>
 
+#include <oss/detail/ops/validate.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,7 +15,8 @@
 #include <vector>
 
 // Sans-io decisions of the local server: which bucket, key and operation a request names, and
-// the name rules OSS applies to them.
+// the name rules OSS applies to them. The rules themselves (oss::detail::is_valid_bucket_name,
+// is_valid_utf8) are the client's, from ops/validate.hpp, so both sides agree on every name.
 namespace oss::testing::detail {
 
 enum class operation {
@@ -58,10 +61,6 @@ OSS_DECL bool is_path_style_host(std::string_view host_only, std::string_view co
 OSS_DECL operation classify(std::string_view method, const route& r) noexcept;
 OSS_DECL std::string_view operation_name(operation op) noexcept;
 
-// 3..63 characters of [a-z0-9-], not starting or ending with '-'.
-OSS_DECL bool is_valid_bucket_name(std::string_view name) noexcept;
-// Well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
-OSS_DECL bool is_valid_utf8(std::string_view s) noexcept;
 // OSS object names: 1..1023 bytes of UTF-8, not starting with '/' or '\'. Empty when valid,
 // else the reason.
 OSS_DECL std::string object_name_problem(std::string_view key);

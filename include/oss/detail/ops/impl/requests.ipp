@@ -44,6 +44,17 @@ inline std::uint64_t crc_of(asio::const_buffer b) noexcept {
   return crc64(0, b.data(), b.size());
 }
 
+// The integrity half of PutObject / UploadPart: values the caller computed are taken as they
+// are, the rest costs one pass over the body each.
+inline void set_body_integrity(op_request& out, asio::const_buffer body, bool content_md5,
+                               const body_digests& given) {
+  if (given.md5)
+    out.headers.emplace_back("Content-MD5", base64_encode(given.md5->data(), given.md5->size()));
+  else if (content_md5)
+    out.headers.emplace_back("Content-MD5", content_md5_of(body));
+  out.sent_crc64 = given.crc64 ? *given.crc64 : crc_of(body);
+}
+
 }  // namespace requests_impl
 
 OSS_DECL std::string content_md5_of(asio::const_buffer data) {
@@ -52,8 +63,8 @@ OSS_DECL std::string content_md5_of(asio::const_buffer data) {
 }
 
 OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buffer body,
-                                         const object_options& opts, op_request& out,
-                                         std::string& problem) {
+                                         const object_options& opts, const body_digests& given,
+                                         op_request& out, std::string& problem) {
   if (auto ec = check_object_name(name, problem)) return ec;
   out = {};
   if (auto ec = object_headers(name, opts, true, out.headers, problem)) return ec;
@@ -61,9 +72,15 @@ OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buff
   out.method = "PUT";
   out.key = std::string(name);
   out.body = body;
-  if (opts.content_md5) out.headers.emplace_back("Content-MD5", content_md5_of(body));
-  out.sent_crc64 = requests_impl::crc_of(body);
+  requests_impl::set_body_integrity(out, body, opts.content_md5, given);
   return {};
+}
+
+OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buffer body,
+                                         const object_options& opts, op_request& out,
+                                         std::string& problem) {
+  const body_digests none;
+  return make_put_object(name, body, opts, none, out, problem);
 }
 
 OSS_DECL std::error_code make_get_object(std::string_view name, std::uint64_t max_size,
@@ -108,6 +125,14 @@ OSS_DECL std::error_code make_initiate(std::string_view name, const object_optio
 OSS_DECL std::error_code make_upload_part(std::string_view name, std::string_view upload_id,
                                           int part_number, asio::const_buffer body,
                                           bool content_md5, op_request& out, std::string& problem) {
+  const body_digests none;
+  return make_upload_part(name, upload_id, part_number, body, content_md5, none, out, problem);
+}
+
+OSS_DECL std::error_code make_upload_part(std::string_view name, std::string_view upload_id,
+                                          int part_number, asio::const_buffer body,
+                                          bool content_md5, const body_digests& given,
+                                          op_request& out, std::string& problem) {
   if (auto ec = check_object_name(name, problem)) return ec;
   if (auto ec = requests_impl::check_upload_id(upload_id, problem)) return ec;
   if (auto ec = requests_impl::check_part_number(part_number, problem)) return ec;
@@ -119,8 +144,7 @@ OSS_DECL std::error_code make_upload_part(std::string_view name, std::string_vie
   out.query.emplace_back("uploadId", std::string(upload_id));
   out.part_number = part_number;
   out.body = body;
-  if (content_md5) out.headers.emplace_back("Content-MD5", content_md5_of(body));
-  out.sent_crc64 = requests_impl::crc_of(body);
+  requests_impl::set_body_integrity(out, body, content_md5, given);
   return {};
 }
 

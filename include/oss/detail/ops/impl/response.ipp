@@ -42,12 +42,16 @@ OSS_DECL std::optional<std::uint64_t> reply_crc64(const http::response& reply, b
   return v;
 }
 
+OSS_DECL std::string reply_request_id(const http::response& reply) {
+  const std::string* id = reply.headers.find("x-oss-request-id");
+  return id ? sanitize_text(*id, max_id_bytes) : std::string();
+}
+
 OSS_DECL std::error_code check_reply(const op_request& op, const http::response& reply,
                                      diagnostics& diag, error_body& body) {
   body = {};
   diag.http_status = reply.status;
-  if (const std::string* id = reply.headers.find("x-oss-request-id"))
-    diag.request_id = sanitize_text(*id, max_id_bytes);
+  diag.request_id = reply_request_id(reply);
   if (const std::string* ec = reply.headers.find("x-oss-ec")) diag.ec = sanitize_text(*ec, max_id_bytes);
 
   bool success_status = reply.status >= 200 && reply.status <= 299 && reply.status != 203;
