@@ -5,11 +5,16 @@
 
 /// \file
 /// Every public header of the library, for users (the library itself never includes it).
-/// The local test server is separate: `<oss/testing/local_server.hpp>`.
+/// The local test server is separate: `<oss/testing/local_server.hpp>`. The checkpoint uses
+/// Boost.JSON: include `<oss/json_impl.hpp>` in exactly one translation unit, or link
+/// `-lboost_json`.
 
+#include <oss/checkpoint.hpp>
 #include <oss/client.hpp>
 #include <oss/credentials.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
+#include <oss/multipart_upload.hpp>
+#include <oss/progress.hpp>
 
 #endif  // OSS_OSS_HPP

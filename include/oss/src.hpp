@@ -39,6 +39,9 @@
 #include <oss/detail/ops/impl/response.ipp>
 #include <oss/detail/ops/impl/retry.ipp>
 #include <oss/impl/client.ipp>
+// L5 orchestration
+#include <oss/impl/checkpoint.ipp>
+#include <oss/impl/multipart_upload.ipp>
 // testing
 #include <oss/impl/local_routing.ipp>
 #include <oss/impl/local_store.ipp>

@@ -1,0 +1,144 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_CHECKPOINT_HPP
+#define OSS_CHECKPOINT_HPP
+
+#include <oss/detail/config.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+/// \file
+/// `oss::checkpoint`: the resumable state of a multipart upload, and its JSON file.
+///
+/// **Boost.JSON.** The checkpoint file is JSON, read and written with Boost.JSON, which is not
+/// header-only. A program that uses this header (or `multipart_upload.hpp`, which includes it)
+/// must provide Boost.JSON's implementation exactly once: either include
+/// `<oss/json_impl.hpp>` in exactly one of its translation units, or link the compiled library
+/// (`-lboost_json`, meson `dependency('boost', modules : ['json'])`). Doing neither fails at
+/// link time with `undefined reference to boost::json::...`; doing the first twice fails with
+/// `multiple definition of boost::json::...`. The library itself never includes
+/// `<boost/json/src.hpp>`.
+///
+/// **File format** (design.md section 4), one JSON object:
+/// \code{.json}
+/// { "version": 1, "kind": "oss-multipart-upload",
+///   "endpoint": "https://oss-cn-hangzhou.aliyuncs.com", "bucket": "b", "name": "videos/a.mp4",
+///   "file": "/data/a.mp4", "fileSize": 734003200, "fileMtimeNs": 1732550400123456789,
+///   "partSize": 8388608, "uploadId": "0004B9895DBBB6EC98E36",
+///   "doneParts": [ { "number": 1, "etag": "\"95714944FBE90D6B77FE6BA931A5A99E\"",
+///                    "size": 8388608, "crc64": "11051210869376104954" } ] }
+/// \endcode
+/// It is a superset of the checkpoint object of ali-oss `multipartUpload` (same field names), so
+/// ali-oss can read ours, and a checkpoint that ali-oss wrote (no `version`, `kind`, `endpoint`,
+/// `bucket`, `fileMtimeNs`, part sizes or CRCs) is accepted: it loads with `version == 0` and
+/// its parts are confirmed against ListParts before they count. `crc64` is a decimal string
+/// because JSON numbers lose precision above 2^53 in most readers. There are never secrets in a
+/// checkpoint: no access key, no token, no signature.
+namespace oss {
+
+/// One part the server has confirmed (UploadPart or ListParts).
+struct part_record {
+  /// Part number, 1..10000.
+  int number = 0;
+  /// The part ETag exactly as the server returned it, quotes included.
+  std::string etag;
+  /// Bytes in the part. 0 in a checkpoint imported from ali-oss (unknown there).
+  std::uint64_t size = 0;
+  /// CRC-64/ECMA of the part's bytes. 0 in a checkpoint imported from ali-oss (unknown there).
+  std::uint64_t crc64 = 0;
+};
+
+/// The state needed to resume a multipart upload: which upload, of which data, to where, and
+/// which parts are done. Plain data: copy it, store it, hand it back through
+/// `upload_options::checkpoint` to resume.
+struct checkpoint {
+  /// Format version: 1 for checkpoints written by this library, 0 for one imported from
+  /// ali-oss (then `endpoint`, `bucket`, `file_mtime_ns` and the parts' sizes and CRCs are
+  /// unknown and left empty/0).
+  int version = 1;
+  /// Always "oss-multipart-upload" (the only kind so far).
+  std::string kind = "oss-multipart-upload";
+  /// The client's endpoint URL (`client::endpoint_url()`), e.g. "https://oss-cn-hangzhou.aliyuncs.com".
+  std::string endpoint;
+  /// The bucket.
+  std::string bucket;
+  /// The object name (key).
+  std::string name;
+  /// Absolute path of the uploaded file; empty for in-memory and stream sources.
+  std::string file;
+  /// Size of the source in bytes when the upload began; 0 for streams of unknown length.
+  std::uint64_t file_size = 0;
+  /// Modification time of the file (nanoseconds since the Unix epoch) when the upload began;
+  /// 0 for in-memory and stream sources.
+  std::int64_t file_mtime_ns = 0;
+  /// Bytes per part (the last part may be shorter).
+  std::uint64_t part_size = 0;
+  /// The server's upload id.
+  std::string upload_id;
+  /// Parts done so far, in the order they finished (not sorted).
+  std::vector<part_record> done_parts;
+};
+
+/// The `kind` of multipart-upload checkpoints.
+inline constexpr std::string_view checkpoint_kind = "oss-multipart-upload";
+
+/// Reads the checkpoint stored at `path`.
+///
+/// Errors (the file is never modified): `std::errc::no_such_file_or_directory` when there is
+/// no file; the OS error when it cannot be read; `client_errc::checkpoint_corrupt` when it is
+/// not JSON, is larger than 64 MiB, has an unknown `version` or `kind`, lacks a required field,
+/// or has a field of the wrong type or range. A checkpoint without `version` is read as an
+/// ali-oss checkpoint (`version == 0`). Returns a default checkpoint on error.
+OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path, std::error_code& ec);
+
+/// As above, but throws `oss::error` on failure.
+OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path);
+
+/// Writes `cp` to `path` atomically and durably: a temporary file in the same folder (mode
+/// 0600), written, fsync'ed, renamed over `path`, then the folder fsync'ed. A crash leaves
+/// either the old or the new file, never a torn one. The folder must exist. Errors are the
+/// OS's (`ec`); on error `path` is unchanged and no temporary file is left behind.
+OSS_DECL void save_checkpoint(const std::filesystem::path& path, const checkpoint& cp,
+                              std::error_code& ec);
+
+/// As above, but throws `oss::error` on failure.
+OSS_DECL void save_checkpoint(const std::filesystem::path& path, const checkpoint& cp);
+
+/// The JSON text of `cp` (the format above), as `save_checkpoint` writes it.
+OSS_DECL std::string checkpoint_to_json(const checkpoint& cp);
+
+/// Parses JSON text into a checkpoint with the rules of `load_checkpoint`
+/// (`client_errc::checkpoint_corrupt` on any problem).
+OSS_DECL checkpoint checkpoint_from_json(std::string_view json, std::error_code& ec);
+
+namespace detail {
+
+// load_checkpoint and checkpoint_from_json that also say what is wrong (`problem`: which field,
+// why), for diagnostics::client_message. `problem` never quotes file contents.
+OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path, std::error_code& ec,
+                                    std::string& problem);
+OSS_DECL checkpoint checkpoint_from_json(std::string_view json, std::error_code& ec,
+                                         std::string& problem);
+
+// The file part of save_checkpoint: writes `text` to `path` atomically and durably. Lets the
+// orchestrator serialise on its strand and do the blocking I/O elsewhere.
+OSS_DECL void write_file_atomically(const std::filesystem::path& path, std::string_view text,
+                                    std::error_code& ec);
+
+// Largest checkpoint file accepted: 10 000 parts take about 1.5 MB, so anything this big is
+// not a checkpoint.
+inline constexpr std::uint64_t max_checkpoint_bytes = 64ull << 20;
+
+}  // namespace detail
+}  // namespace oss
+
+#ifdef OSS_HEADER_ONLY
+#include <oss/impl/checkpoint.ipp>
+#endif
+
+#endif  // OSS_CHECKPOINT_HPP

@@ -1,0 +1,155 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_DETAIL_MULTIPART_PLAN_HPP
+#define OSS_DETAIL_MULTIPART_PLAN_HPP
+
+#include <oss/detail/config.hpp>
+
+#include <oss/checkpoint.hpp>
+#include <oss/client_types.hpp>
+#include <oss/detail/crc64.hpp>
+#include <oss/detail/crypto.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+// The decisions of the orchestrator that need no I/O: part planning, progress arithmetic,
+// reconciling a checkpoint with ListParts, and the whole-object CRC. Kept apart so that they
+// can be tested without sockets.
+namespace oss::detail::multipart {
+
+inline constexpr std::uint64_t min_part_size = 100 * 1024;  // oss-protocol.md section 4
+inline constexpr std::uint64_t max_part_size = 5ull << 30;
+inline constexpr std::uint32_t max_parts = 10000;
+
+// The part size used for `size` bytes: `requested`, raised to ceil(size / 10000) when more
+// parts would be needed (ali-oss's rule, oss-protocol.md section 4). 0 when even 5 GiB parts
+// cannot cover `size` in 10 000 parts. `requested` must already be within the limits.
+inline std::uint64_t effective_part_size(std::uint64_t size, std::uint64_t requested) noexcept {
+  std::uint64_t part = requested;
+  if (size / max_parts >= part) part = size / max_parts + (size % max_parts != 0 ? 1 : 0);
+  return part > max_part_size ? 0 : part;
+}
+
+inline std::uint32_t part_count(std::uint64_t size, std::uint64_t part) noexcept {
+  return static_cast<std::uint32_t>(size / part + (size % part != 0 ? 1 : 0));
+}
+
+inline std::uint64_t part_offset(std::uint64_t part, int number) noexcept {
+  return static_cast<std::uint64_t>(number - 1) * part;
+}
+
+// Length of part `number` (1-based) of a `size`-byte source.
+inline std::uint64_t part_length(std::uint64_t size, std::uint64_t part, int number) noexcept {
+  const std::uint64_t offset = part_offset(part, number);
+  return offset >= size ? 0 : std::min(part, size - offset);
+}
+
+// bytes_done / bytes_total, kept below 1.0: exactly 1.0 is reserved for the event after
+// Complete, so a handler that sees 1.0 knows the object exists.
+inline double progress_fraction(std::uint64_t done, std::uint64_t total) noexcept {
+  if (total == 0) return 0.0;
+  const double f = static_cast<double>(done) / static_cast<double>(total);
+  const double below_one = std::nextafter(1.0, 0.0);
+  return f < below_one ? f : below_one;
+}
+
+// ETags compare without quotes and case: OSS sends `"HEX"`, some tools store HEX or hex.
+inline bool same_etag(std::string_view a, std::string_view b) noexcept {
+  auto strip = [](std::string_view s) {
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    return s;
+  };
+  a = strip(a);
+  b = strip(b);
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
+    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// CRC-64 of the object made of `parts` (sorted by number, contiguous), from the part CRCs
+// (oss-protocol.md section 6.3).
+inline std::uint64_t combine_part_crcs(std::span<const part_record> sorted_parts) noexcept {
+  std::uint64_t crc = 0;
+  for (const auto& p : sorted_parts) crc = crc64_combine(crc, p.crc64, p.size);
+  return crc;
+}
+
+// The integrity values of one part, computed on the file executor right where its bytes are read
+// (or, for memory and stream sources, where they are first touched), and handed to the client
+// so that UploadPart / PutObject do not hash the body again on the event loop: the CRC-64
+// always, the MD5 for Content-MD5 when `with_md5`. The part is walked in slices small enough to
+// stay in the CPU cache from the first digest to the second, so the memory is read once.
+inline body_digests digest_part(const std::byte* data, std::size_t len, bool with_md5) {
+  constexpr std::size_t slice = 256 * 1024;
+  std::uint64_t crc = 0;
+  std::optional<md5_hasher> hasher;
+  if (with_md5) hasher.emplace();
+  for (std::size_t done = 0; done < len;) {
+    const std::size_t n = std::min(slice, len - done);
+    crc = crc64(crc, data + done, n);
+    if (hasher) hasher->update(data + done, n);
+    done += n;
+  }
+  body_digests d;
+  d.crc64 = crc;
+  if (hasher) d.md5 = hasher->finish();
+  return d;
+}
+
+inline void sort_parts(std::vector<part_record>& parts) {
+  std::sort(parts.begin(), parts.end(),
+            [](const part_record& a, const part_record& b) { return a.number < b.number; });
+}
+
+// Which of a checkpoint's parts the server still holds as recorded (oss-protocol.md 8.4: a
+// local record that disagrees with the server must not be trusted). A part counts when the
+// server lists it with the same ETag and the expected size, and, when both sides know it, the
+// same CRC-64. The CRC kept is the server's (aliyun-oss-ios-sdk #286), else the recorded one;
+// a part whose CRC nobody knows (ali-oss checkpoint, server without CRCs) is sent again,
+// because the whole-object check needs it.
+//
+// `expected_size(number)` gives the size part `number` must have, or 0 when the source's size
+// is unknown (streams: then the recorded size must be 1..part_size).
+template <typename ExpectedSize>
+std::vector<part_record> reconcile_parts(const checkpoint& cp, std::span<const part_info> server,
+                                         std::uint64_t part_size, ExpectedSize expected_size) {
+  std::map<int, const part_info*> by_number;
+  for (const auto& s : server) by_number[s.part_number] = &s;
+  std::vector<part_record> confirmed;
+  for (const auto& p : cp.done_parts) {
+    auto it = by_number.find(p.number);
+    if (it == by_number.end()) continue;
+    const part_info& s = *it->second;
+    if (!same_etag(s.etag, p.etag)) continue;
+    std::uint64_t want = expected_size(p.number);
+    if (want == 0) {
+      if (p.size == 0 || p.size > part_size) continue;
+      want = p.size;
+    }
+    if (s.size != want) continue;
+    const bool recorded_crc = cp.version >= 1;
+    if (recorded_crc && p.size != want) continue;
+    if (recorded_crc && s.crc64 && *s.crc64 != p.crc64) continue;
+    if (!recorded_crc && !s.crc64) continue;
+    confirmed.push_back(part_record{p.number, s.etag, want, s.crc64 ? *s.crc64 : p.crc64});
+  }
+  sort_parts(confirmed);
+  return confirmed;
+}
+
+}  // namespace oss::detail::multipart
+
+#endif  // OSS_DETAIL_MULTIPART_PLAN_HPP

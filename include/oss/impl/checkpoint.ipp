@@ -1,0 +1,421 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_IMPL_CHECKPOINT_IPP
+#define OSS_IMPL_CHECKPOINT_IPP
+
+#include <oss/checkpoint.hpp>
+
+#include <oss/diagnostics.hpp>
+#include <oss/error.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace oss {
+
+namespace detail {
+
+namespace checkpoint_impl {
+
+namespace json = boost::json;
+
+inline std::error_code corrupt(std::string& problem, std::string why) {
+  problem = std::move(why);
+  return make_error_code(client_errc::checkpoint_corrupt);
+}
+
+// Numbers: ali-oss writes JavaScript numbers, which a JSON writer may render as 1048576 or
+// 1048576.0; accept integral doubles in the exactly representable range, nothing fractional.
+inline std::optional<std::uint64_t> to_u64(const json::value& v) {
+  if (v.is_uint64()) return v.get_uint64();
+  if (v.is_int64()) {
+    if (v.get_int64() < 0) return std::nullopt;
+    return static_cast<std::uint64_t>(v.get_int64());
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (d >= 0 && d <= 9007199254740992.0 && std::floor(d) == d) return static_cast<std::uint64_t>(d);
+  }
+  return std::nullopt;
+}
+
+inline std::optional<std::int64_t> to_i64(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<std::int64_t>(v.get_uint64());
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (std::fabs(d) <= 9007199254740992.0 && std::floor(d) == d) return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+// Reads the fields of one JSON object, remembering the first problem.
+class reader {
+ public:
+  reader(const json::object& obj, std::string where) : obj_(obj), where_(std::move(where)) {}
+
+  bool has(std::string_view key) const { return obj_.contains(key); }
+
+  std::string str(std::string_view key, bool allow_empty = true) {
+    const json::value* v = find(key);
+    if (!v) return {};
+    if (!v->is_string()) return fail(key, "is not a string"), std::string{};
+    if (!allow_empty && v->get_string().empty()) return fail(key, "is empty"), std::string{};
+    return std::string(v->get_string());
+  }
+
+  std::uint64_t u64(std::string_view key) {
+    const json::value* v = find(key);
+    if (!v) return 0;
+    auto n = to_u64(*v);
+    if (!n) return fail(key, "is not a non-negative integer"), 0;
+    return *n;
+  }
+
+  std::int64_t i64(std::string_view key) {
+    const json::value* v = find(key);
+    if (!v) return 0;
+    auto n = to_i64(*v);
+    if (!n) return fail(key, "is not an integer"), 0;
+    return *n;
+  }
+
+  // A uint64 written as a decimal string (CRC-64 values exceed 2^53).
+  std::uint64_t decimal_string(std::string_view key) {
+    const json::value* v = find(key);
+    if (!v) return 0;
+    if (!v->is_string()) return fail(key, "is not a decimal string"), 0;
+    const json::string& s = v->get_string();
+    std::uint64_t n = 0;
+    auto [end, err] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (s.empty() || err != std::errc{} || end != s.data() + s.size())
+      return fail(key, "is not a decimal string of a 64-bit number"), 0;
+    return n;
+  }
+
+  const json::array* array(std::string_view key) {
+    const json::value* v = find(key);
+    if (!v) return nullptr;
+    if (!v->is_array()) return fail(key, "is not an array"), nullptr;
+    return &v->get_array();
+  }
+
+  bool ok() const { return problem_.empty(); }
+  const std::string& problem() const { return problem_; }
+  void fail(std::string_view key, std::string_view why) {
+    if (problem_.empty()) problem_ = "field '" + where_ + std::string(key) + "' " + std::string(why);
+  }
+
+ private:
+  const json::value* find(std::string_view key) {
+    const json::value* v = obj_.if_contains(key);
+    if (!v) fail(key, "is missing");
+    return v;
+  }
+
+  const json::object& obj_;
+  std::string where_;
+  std::string problem_;
+};
+
+inline std::error_code errno_code() { return {errno, std::system_category()}; }
+
+inline int close_keep_errno(int fd) {
+  const int saved = errno;
+  const int r = ::close(fd);
+  errno = saved;
+  return r;
+}
+
+}  // namespace checkpoint_impl
+
+OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code& ec,
+                                         std::string& problem) {
+  namespace json = boost::json;
+  using namespace checkpoint_impl;
+  ec.clear();
+  problem.clear();
+
+  std::error_code parse_ec;
+  json::value root = json::parse(text, parse_ec);
+  if (parse_ec) {
+    ec = corrupt(problem, "the checkpoint is not valid JSON");
+    return {};
+  }
+  if (!root.is_object()) {
+    ec = corrupt(problem, "the checkpoint is not a JSON object");
+    return {};
+  }
+  const json::object& obj = root.get_object();
+  reader r(obj, "");
+  checkpoint cp;
+
+  // No `version`: a checkpoint written by ali-oss (oss-protocol.md 7.2), which knows only the
+  // fields read in the else branch.
+  if (r.has("version")) {
+    const json::value& v = obj.at("version");
+    auto version = to_i64(v);
+    if (!version || *version != 1) {
+      ec = corrupt(problem, "unknown checkpoint version (this library writes version 1)");
+      return {};
+    }
+    cp.version = 1;
+    cp.kind = r.str("kind");
+    if (r.ok() && cp.kind != checkpoint_kind) {
+      ec = corrupt(problem, "unknown checkpoint kind (expected \"oss-multipart-upload\")");
+      return {};
+    }
+    cp.endpoint = r.str("endpoint");
+    cp.bucket = r.str("bucket");
+    cp.file_mtime_ns = r.i64("fileMtimeNs");
+  } else {
+    cp.version = 0;
+    cp.kind = std::string(checkpoint_kind);
+    if (r.has("kind")) {
+      // Someone else's format that happens to lack a version.
+      ec = corrupt(problem, "a checkpoint with a kind but no version");
+      return {};
+    }
+  }
+  cp.name = r.str("name", false);
+  cp.file = r.str("file");
+  cp.file_size = r.u64("fileSize");
+  cp.part_size = r.u64("partSize");
+  cp.upload_id = r.str("uploadId", false);
+  const json::array* parts = r.array("doneParts");
+  if (!r.ok()) {
+    ec = corrupt(problem, r.problem());
+    return {};
+  }
+  if (cp.part_size == 0) {
+    ec = corrupt(problem, "field 'partSize' is 0");
+    return {};
+  }
+
+  std::set<int> seen;
+  for (std::size_t i = 0; i < parts->size(); ++i) {
+    const json::value& pv = (*parts)[i];
+    const std::string where = "doneParts[" + std::to_string(i) + "].";
+    if (!pv.is_object()) {
+      ec = corrupt(problem, "field 'doneParts[" + std::to_string(i) + "]' is not an object");
+      return {};
+    }
+    reader pr(pv.get_object(), where);
+    part_record part;
+    const std::uint64_t number = pr.u64("number");
+    part.etag = pr.str("etag", false);
+    if (cp.version >= 1) {
+      part.size = pr.u64("size");
+      part.crc64 = pr.decimal_string("crc64");
+    }
+    if (!pr.ok()) {
+      ec = corrupt(problem, pr.problem());
+      return {};
+    }
+    if (number < 1 || number > 10000) {
+      ec = corrupt(problem, "field '" + where + "number' is outside 1..10000");
+      return {};
+    }
+    part.number = static_cast<int>(number);
+    if (!seen.insert(part.number).second) {
+      // ali-oss may record a part twice (a part that finished after an error was reported);
+      // both entries name the same server part, the later one being the newer upload.
+      if (cp.version >= 1) {
+        ec = corrupt(problem, "part " + std::to_string(part.number) + " is listed twice");
+        return {};
+      }
+      for (auto& existing : cp.done_parts)
+        if (existing.number == part.number) existing = part;
+      continue;
+    }
+    cp.done_parts.push_back(std::move(part));
+  }
+  return cp;
+}
+
+OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path, std::error_code& ec,
+                                    std::string& problem) {
+  using namespace checkpoint_impl;
+  ec.clear();
+  problem.clear();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ec = errno_code();
+    problem = "cannot open the checkpoint file";
+    return {};
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ec = errno_code();
+    close_keep_errno(fd);
+    problem = "cannot stat the checkpoint file";
+    return {};
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close_keep_errno(fd);
+    ec = corrupt(problem, "the checkpoint path is not a regular file");
+    return {};
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > max_checkpoint_bytes) {
+    close_keep_errno(fd);
+    ec = corrupt(problem, "the checkpoint file is larger than 64 MiB");
+    return {};
+  }
+  std::string text;
+  char chunk[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ec = errno_code();
+      close_keep_errno(fd);
+      problem = "cannot read the checkpoint file";
+      return {};
+    }
+    if (n == 0) break;
+    text.append(chunk, static_cast<std::size_t>(n));
+    if (text.size() > max_checkpoint_bytes) {
+      close_keep_errno(fd);
+      ec = corrupt(problem, "the checkpoint file is larger than 64 MiB");
+      return {};
+    }
+  }
+  ::close(fd);
+  return checkpoint_from_json(text, ec, problem);
+}
+
+}  // namespace detail
+
+OSS_DECL std::string checkpoint_to_json(const checkpoint& cp) {
+  namespace json = boost::json;
+  json::object obj;
+  obj["version"] = 1;
+  obj["kind"] = checkpoint_kind;
+  obj["endpoint"] = cp.endpoint;
+  obj["bucket"] = cp.bucket;
+  obj["name"] = cp.name;
+  obj["file"] = cp.file;
+  obj["fileSize"] = cp.file_size;
+  obj["fileMtimeNs"] = cp.file_mtime_ns;
+  obj["partSize"] = cp.part_size;
+  obj["uploadId"] = cp.upload_id;
+  json::array parts;
+  parts.reserve(cp.done_parts.size());
+  for (const auto& p : cp.done_parts) {
+    json::object po;
+    po["number"] = p.number;
+    po["etag"] = p.etag;
+    po["size"] = p.size;
+    po["crc64"] = std::to_string(p.crc64);
+    parts.emplace_back(std::move(po));
+  }
+  obj["doneParts"] = std::move(parts);
+  std::string text = json::serialize(obj);
+  text += '\n';
+  return text;
+}
+
+OSS_DECL checkpoint checkpoint_from_json(std::string_view json, std::error_code& ec) {
+  std::string problem;
+  return detail::checkpoint_from_json(json, ec, problem);
+}
+
+OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path, std::error_code& ec) {
+  std::string problem;
+  return detail::load_checkpoint(path, ec, problem);
+}
+
+OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::string problem;
+  checkpoint cp = detail::load_checkpoint(path, ec, problem);
+  if (ec) {
+    diagnostics diag;
+    diag.operation = "load_checkpoint";
+    diag.client_message = problem + " (" + path.string() + ")";
+    throw_error(ec, diag);
+  }
+  return cp;
+}
+
+OSS_DECL void save_checkpoint(const std::filesystem::path& path, const checkpoint& cp,
+                              std::error_code& ec) {
+  detail::write_file_atomically(path, checkpoint_to_json(cp), ec);
+}
+
+namespace detail {
+
+OSS_DECL void write_file_atomically(const std::filesystem::path& path, std::string_view text,
+                                    std::error_code& ec) {
+  using checkpoint_impl::close_keep_errno;
+  using checkpoint_impl::errno_code;
+  ec.clear();
+
+  std::filesystem::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  // Same folder as the target, so the rename stays within one file system and is atomic.
+  std::string temp = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    ec = errno_code();
+    return;
+  }
+  auto fail = [&](int open_fd) {
+    ec = errno_code();
+    if (open_fd >= 0) close_keep_errno(open_fd);
+    ::unlink(temp.c_str());
+  };
+  // mkostemp already creates 0600; say so explicitly in case a future libc differs.
+  if (::fchmod(fd, S_IRUSR | S_IWUSR) != 0) return fail(fd);
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(fd);
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) return fail(fd);
+  if (::close(fd) != 0) return fail(-1);
+  if (::rename(temp.c_str(), path.c_str()) != 0) return fail(-1);
+  // The rename is only durable once the folder's entry is on disk too.
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    const int r = ::fsync(dfd);
+    if (r != 0 && errno != EINVAL && errno != EROFS) ec = errno_code();
+    ::close(dfd);
+  }
+}
+
+}  // namespace detail
+
+OSS_DECL void save_checkpoint(const std::filesystem::path& path, const checkpoint& cp) {
+  std::error_code ec;
+  save_checkpoint(path, cp, ec);
+  if (ec) {
+    diagnostics diag;
+    diag.operation = "save_checkpoint";
+    diag.client_message = "cannot write the checkpoint file " + path.string();
+    throw_error(ec, diag);
+  }
+}
+
+}  // namespace oss
+
+#endif  // OSS_IMPL_CHECKPOINT_IPP

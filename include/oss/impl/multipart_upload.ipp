@@ -1,0 +1,1259 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_IMPL_MULTIPART_UPLOAD_IPP
+#define OSS_IMPL_MULTIPART_UPLOAD_IPP
+
+#include <oss/multipart_upload.hpp>
+
+#include <oss/detail/crc64.hpp>
+#include <oss/detail/http/message.hpp>
+#include <oss/detail/multipart/plan.hpp>
+#include <oss/detail/ops/validate.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_state.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/execution/outstanding_work.hpp>
+#include <asio/post.hpp>
+#include <asio/prefer.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// See impl/client.ipp: GCC 12 pairs Asio's coroutine frame allocator with the wrong delete.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace oss {
+
+namespace detail {
+
+namespace multipart {
+
+// Blocking work handed to the file executor returns one of these; every member is trivially
+// destructible, so the jobs' lambdas are safe in co_await expressions on GCC 12.
+struct read_outcome {
+  int error = 0;              // errno of a failed pread
+  bool short_read = false;    // the file ended early: it shrank during the upload
+  body_digests digests;       // of the bytes read, when neither of the above
+};
+
+// Fills `buf` with `len` bytes of `fd` from `offset`, then digests them (see digest_part).
+inline read_outcome read_part(int fd, std::byte* buf, std::uint64_t len, std::uint64_t offset,
+                              bool with_md5) {
+  read_outcome r;
+  std::uint64_t got = 0;
+  while (got < len) {
+    const ssize_t n = ::pread(fd, buf + got, static_cast<std::size_t>(len - got),
+                              static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      r.error = errno;
+      return r;
+    }
+    if (n == 0) {
+      r.short_read = true;
+      return r;
+    }
+    got += static_cast<std::uint64_t>(n);
+  }
+  r.digests = digest_part(buf, static_cast<std::size_t>(len), with_md5);
+  return r;
+}
+
+inline std::int64_t mtime_ns_of(const struct stat& st) noexcept {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+inline std::string normal_path(const std::filesystem::path& p) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(p, ec);
+  return (ec ? p : abs).lexically_normal().string();
+}
+
+// One upload. Lives in the frame of run_multipart_upload; every member below is touched only
+// on the upload's strand (the workers are coroutines on that strand), so nothing is locked.
+// Blocking work (pread, CRC, checkpoint writes) runs on the file executor and its results come
+// back to the strand.
+//
+// Stop rules, in one place:
+//  - The first error that the client's retries could not fix sets `stop_` and records the
+//    error; every running worker's cancellation signal gets a terminal emit, which cancels
+//    the request it has in flight. Later errors are consequences and are dropped.
+//  - Cancellation by the caller does the same, but the outcome is operation_aborted.
+//  - The progress handler throwing does the same; its exception is the outcome.
+//  - Once every worker has ended, the checkpoint is written a last time (parts finished meanwhile
+//    included), so calling again resumes. Only `abort_on_failure` (and only for failures, not
+//    cancellation) gives the upload up on the server.
+class upload_run {
+ public:
+  upload_run(client& c, std::string& name, upload_source& source, upload_options& opts,
+             upload_outcome& out, asio::any_io_executor strand)
+      : client_(c), name_(name), source_(source), opts_(opts), out_(out), strand_(strand),
+        wake_(strand, asio::steady_timer::time_point::max()) {}
+
+  ~upload_run() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  upload_run(const upload_run&) = delete;
+  upload_run& operator=(const upload_run&) = delete;
+
+  asio::awaitable<void> run();
+
+ private:
+  // ---- steps ----
+  bool validate();
+  asio::awaitable<bool> load_checkpoint_option();
+  bool check_checkpoint(const checkpoint& cp);
+  asio::awaitable<bool> reconcile();
+  asio::awaitable<bool> completed_before();
+  asio::awaitable<void> finish_completed_before();
+  asio::awaitable<bool> initiate();
+  asio::awaitable<void> put_small(std::span<const std::byte> body,
+                                  std::optional<body_digests> digests);
+  asio::awaitable<void> run_workers();
+  asio::awaitable<void> worker(std::size_t index);
+  asio::awaitable<bool> next_stream_part(std::size_t index, int& number, std::uint64_t& len);
+  asio::awaitable<void> send_part(int number, const std::byte* data, std::uint64_t len,
+                                  const body_digests& digests);
+  asio::awaitable<void> finish_parts();
+  asio::awaitable<void> complete();
+  asio::awaitable<void> end_with_failure();
+
+  // ---- shared state helpers ----
+  asio::awaitable<void> wait() {
+    co_await wake_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  void notify() { wake_.cancel(); }
+  bool caller_cancelled() const {
+    return outer_cancel_ && outer_cancel_->cancelled() != asio::cancellation_type::none;
+  }
+  void stop_all();
+  void fail(std::error_code ec, diagnostics diag);
+  void fail(std::error_code ec, std::string message, int part_number = 0);
+  void record(part_record rec);
+  asio::awaitable<void> persist();
+  asio::awaitable<void> save_now();
+  asio::awaitable<void> report(progress_stage stage, const std::optional<part_record>& part,
+                               std::string_view request_id);
+  asio::awaitable<void> report_part(const part_record& rec, std::string_view request_id);
+
+  // Runs `f()` on the file executor and resumes on the calling coroutine's executor.
+  //
+  // Not `co_spawn(file_ex_, ...)`: co_spawn links the caller's cancellation slot to the new
+  // coroutine, so stopping a worker would write that coroutine's cancellation state on the
+  // strand while it runs on a pool thread (a data race ThreadSanitizer reports). A blocking job
+  // cannot be interrupted anyway, so this operation takes no cancellation at all; it keeps the
+  // caller's executor busy (outstanding work) until its handler has been dispatched there.
+  // Boxed so that a job returning std::error_code is not taken for a failing completion.
+  template <typename T>
+  struct job_result {
+    T value;
+  };
+
+  template <typename F>
+  asio::awaitable<std::invoke_result_t<F&>> on_file_executor(F f) {
+    using result_type = std::invoke_result_t<F&>;
+    using boxed = job_result<result_type>;
+    auto initiation = [this](auto handler, F job) {
+      auto home = asio::prefer(asio::get_associated_executor(handler, strand_),
+                               asio::execution::outstanding_work.tracked);
+      auto run = [handler = std::move(handler), job, home]() mutable {
+        boxed r{job()};
+        auto deliver = [handler = std::move(handler), r = std::move(r)]() mutable {
+          std::move(handler)(std::move(r));
+        };
+        asio::dispatch(home, std::move(deliver));
+      };
+      asio::post(file_ex_, std::move(run));
+    };
+    boxed r = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(boxed)>(
+        std::move(initiation), asio::use_awaitable, f);
+    co_return std::move(r.value);
+  }
+
+  std::uint64_t total_known() const { return size_known_ ? size_ : 0; }
+  bool is_file() const { return source_.type() == upload_source::kind::file; }
+  bool is_stream() const { return source_.type() == upload_source::kind::stream; }
+  std::byte* buffer(std::size_t index);
+
+  // ---- inputs ----
+  client& client_;
+  std::string& name_;
+  upload_source& source_;
+  upload_options& opts_;
+  upload_outcome& out_;
+  asio::any_io_executor strand_;
+  std::optional<asio::cancellation_state> outer_cancel_;
+  object_options object_opts_;
+
+  // ---- source facts ----
+  int fd_ = -1;
+  std::string abs_path_;
+  std::uint64_t size_ = 0;
+  bool size_known_ = false;
+  std::int64_t mtime_ns_ = 0;
+  std::uint64_t part_size_ = 0;
+  std::uint32_t parts_total_ = 0;  // 0 while a stream's length is unknown
+
+  // ---- checkpoint ----
+  std::optional<std::filesystem::path> cp_path_;
+  bool have_checkpoint_ = false;  // resuming from cp_
+  std::optional<object_meta> completed_object_;  // the checkpoint's upload was completed already
+  checkpoint cp_;
+  std::uint64_t cp_version_ = 0;     // bumped on every change of cp_
+  std::uint64_t saved_version_ = 0;  // the version the file holds
+  bool saving_ = false;
+  bool save_failed_ = false;
+
+  // ---- scheduling ----
+  std::vector<int> todo_;
+  std::size_t next_todo_ = 0;
+  std::vector<std::unique_ptr<std::byte[]>> buffers_;
+  // Stream sources: one reader at a time, in part order.
+  bool stream_busy_ = false;
+  bool stream_eof_ = false;
+  int next_stream_number_ = 1;
+  std::uint64_t stream_bytes_read_ = 0;
+  std::uint64_t prefetched_len_ = 0;  // part 1, read before the workers start, in buffer 0
+  bool prefetched_ = false;
+  std::vector<part_record> stream_candidates_;  // resumed parts to verify by re-reading
+  std::set<int> stream_done_;                   // parts verified or sent by this run
+
+  // ---- workers ----
+  std::size_t running_ = 0;
+  std::unique_ptr<asio::cancellation_signal[]> signals_;
+  std::vector<bool> worker_running_;
+  bool stop_ = false;
+  bool cancelled_ = false;
+  bool failed_ = false;
+  std::error_code first_ec_;
+  diagnostics first_diag_;
+  std::exception_ptr user_exception_;
+  std::exception_ptr unexpected_;
+
+  // ---- progress ----
+  bool progress_busy_ = false;
+  bool completed_reported_ = false;
+  std::uint64_t bytes_done_ = 0;
+  std::uint32_t parts_done_ = 0;
+  std::uint64_t bytes_uploaded_ = 0;
+  std::uint32_t parts_uploaded_ = 0;
+
+  // Declared last: destroyed first, joining its threads while the state above is still alive.
+  asio::steady_timer wake_;
+  asio::any_io_executor file_ex_;
+  std::optional<asio::thread_pool> own_pool_;
+};
+
+inline std::byte* upload_run::buffer(std::size_t index) {
+  if (!buffers_[index]) {
+    const std::uint64_t len = size_known_ ? std::min(part_size_, size_) : part_size_;
+    buffers_[index] = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(std::max<std::uint64_t>(len, 1)));
+  }
+  return buffers_[index].get();
+}
+
+inline void upload_run::stop_all() {
+  if (stop_) return;
+  stop_ = true;
+  for (std::size_t i = 0; i < worker_running_.size(); ++i)
+    if (worker_running_[i]) signals_[i].emit(asio::cancellation_type::terminal);
+  notify();
+}
+
+inline void upload_run::fail(std::error_code ec, diagnostics diag) {
+  if (!stop_) {
+    // A request the caller's cancellation aborted is a cancellation, not a failure: it must not
+    // trigger abort_on_failure.
+    if (ec == asio::error::operation_aborted && caller_cancelled() && !user_exception_) {
+      cancelled_ = true;
+    } else {
+      failed_ = true;
+      first_ec_ = ec;
+      first_diag_ = std::move(diag);
+    }
+  }
+  stop_all();
+}
+
+inline void upload_run::fail(std::error_code ec, std::string message, int part_number) {
+  diagnostics diag;
+  diag.operation = "multipart_upload";
+  diag.part_number = part_number;
+  diag.client_message = std::move(message);
+  fail(ec, std::move(diag));
+}
+
+// ---- 1. validation -------------------------------------------------------------------------
+
+inline bool upload_run::validate() {
+  auto reject = [&](std::error_code ec, std::string message) {
+    fail(ec, std::move(message));
+    return false;
+  };
+  if (opts_.parallel < 1) return reject(client_errc::invalid_parallel, "parallel must be at least 1");
+  if (opts_.part_size < min_part_size || opts_.part_size > max_part_size)
+    return reject(client_errc::invalid_part_size,
+                  "part_size is " + std::to_string(opts_.part_size) +
+                      " bytes; it must be within 102400 (100 KiB) .. 5368709120 (5 GiB)");
+  std::string problem;
+  if (auto ec = check_object_name(name_, problem)) return reject(ec, std::move(problem));
+  object_opts_.meta = opts_.meta;
+  object_opts_.mime = opts_.mime;
+  object_opts_.headers = opts_.headers;
+  object_opts_.content_md5 = opts_.content_md5;
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (auto ec = object_headers(name_, object_opts_, true, headers, problem))
+    return reject(ec, std::move(problem));
+
+  switch (source_.type()) {
+    case upload_source::kind::file: {
+      const std::filesystem::path& path = *source_.file();
+      // O_NONBLOCK: opening a FIFO must not hang before we can tell it is not a regular file.
+      fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+      if (fd_ < 0) {
+        const int err = errno;
+        if (err == ENOENT || err == ENOTDIR || path.empty())
+          return reject(client_errc::file_not_found, "no file at " + path.string());
+        return reject(client_errc::file_not_readable,
+                      "cannot open " + path.string() + ": " + std::generic_category().message(err));
+      }
+      struct stat st {};
+      if (::fstat(fd_, &st) != 0)
+        return reject(client_errc::file_not_readable, "cannot stat " + path.string());
+      if (!S_ISREG(st.st_mode))
+        return reject(client_errc::not_a_regular_file, path.string() + " is not a regular file");
+      size_ = static_cast<std::uint64_t>(st.st_size);
+      size_known_ = true;
+      mtime_ns_ = mtime_ns_of(st);
+      abs_path_ = normal_path(path);
+      break;
+    }
+    case upload_source::kind::buffer:
+      size_ = source_.buffer()->data.size();
+      size_known_ = true;
+      break;
+    case upload_source::kind::stream:
+      if (!source_.stream()->read)
+        return reject(std::make_error_code(std::errc::invalid_argument), "the stream_source has no reader");
+      break;
+  }
+
+  part_size_ = opts_.part_size;
+  if (size_known_) {
+    part_size_ = effective_part_size(size_, opts_.part_size);
+    if (part_size_ == 0)
+      return reject(client_errc::too_many_parts,
+                    "the source is larger than 10000 parts of 5 GiB");
+    parts_total_ = part_count(size_, part_size_);
+  }
+
+  if (const auto* file = opts_.checkpoint.file()) {
+    std::filesystem::path dir = file->parent_path();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+      return reject(std::make_error_code(std::errc::no_such_file_or_directory),
+                    "the checkpoint's folder " + dir.string() + " does not exist");
+    cp_path_ = *file;
+  }
+  return true;
+}
+
+// ---- 2. checkpoint -------------------------------------------------------------------------
+
+inline asio::awaitable<bool> upload_run::load_checkpoint_option() {
+  if (const auto* memory = opts_.checkpoint.memory()) {
+    cp_ = *memory;
+    have_checkpoint_ = true;
+  } else if (cp_path_) {
+    struct loaded {
+      checkpoint cp;
+      std::error_code ec;
+      std::string problem;
+    };
+    const std::filesystem::path* path = &*cp_path_;
+    auto job = [path] {
+      loaded l;
+      l.cp = detail::load_checkpoint(*path, l.ec, l.problem);
+      return l;
+    };
+    loaded l = co_await on_file_executor(std::move(job));
+    if (l.ec == std::errc::no_such_file_or_directory) co_return true;  // a new upload
+    if (l.ec) {
+      diagnostics diag;
+      diag.operation = "load_checkpoint";
+      diag.client_message = l.problem + " (" + cp_path_->string() + ")";
+      fail(l.ec, std::move(diag));
+      co_return false;
+    }
+    cp_ = std::move(l.cp);
+    have_checkpoint_ = true;
+  } else {
+    co_return true;
+  }
+  co_return check_checkpoint(cp_);
+}
+
+inline bool upload_run::check_checkpoint(const checkpoint& cp) {
+  auto mismatch = [&](std::error_code ec, std::string why) {
+    diagnostics diag;
+    diag.operation = "multipart_upload";
+    diag.client_message = "the checkpoint" +
+                          (cp_path_ ? " " + cp_path_->string() : std::string()) +
+                          " belongs to another upload: " + why +
+                          " (it was left untouched; use another checkpoint path, or delete it)";
+    fail(ec, std::move(diag));
+    return false;
+  };
+  const auto m = make_error_code(client_errc::checkpoint_mismatch);
+  if (cp.kind != checkpoint_kind) return mismatch(m, "it is not a multipart-upload checkpoint");
+  if (cp.version >= 1) {
+    if (cp.endpoint != client_.endpoint_url())
+      return mismatch(m, "it is for endpoint " + cp.endpoint + ", the client uses " + client_.endpoint_url());
+    if (cp.bucket != client_.options().bucket)
+      return mismatch(m, "it is for bucket " + cp.bucket + ", the client uses " + client_.options().bucket);
+  }
+  if (cp.name != name_) return mismatch(m, "it is for object " + cp.name + ", not " + name_);
+  if (is_file()) {
+    if (cp.file.empty() || normal_path(cp.file) != abs_path_)
+      return mismatch(m, "it is for file " + (cp.file.empty() ? "(none)" : cp.file) + ", not " + abs_path_);
+  } else if (!cp.file.empty()) {
+    return mismatch(m, "it is for file " + cp.file + ", not an in-memory or stream source");
+  }
+  if (cp.part_size != part_size_)
+    return mismatch(m, "it uses part size " + std::to_string(cp.part_size) + ", this call " +
+                           std::to_string(part_size_) + " (pass .part_size = " +
+                           std::to_string(cp.part_size) + ")");
+  const auto changed = make_error_code(client_errc::file_changed);
+  if (size_known_ && cp.file_size != size_)
+    return mismatch(changed, "the source had " + std::to_string(cp.file_size) + " bytes, now " +
+                                 std::to_string(size_));
+  if (is_stream() && cp.file_size != 0)
+    return mismatch(m, "it is for a source of known size, not a stream");
+  if (is_file() && cp.version >= 1 && cp.file_mtime_ns != mtime_ns_)
+    return mismatch(changed, "the file was modified since the upload began");
+  if (cp.upload_id.empty()) return mismatch(m, "it names no upload id");
+  return true;
+}
+
+inline asio::awaitable<bool> upload_run::reconcile() {
+  std::error_code ec;
+  diagnostics diag;
+  oss::list_parts_result listed = co_await client_.list_all_parts(name_, cp_.upload_id, ec, diag);
+  if (ec == server_errc::no_such_upload) {
+    if (co_await completed_before()) co_return true;
+    if (opts_.restart_if_vanished) {
+      have_checkpoint_ = false;  // the old upload is gone: start over and replace the record
+      co_return true;
+    }
+    diag.client_message = "the server no longer knows upload " + cp_.upload_id +
+                          " (aborted, completed or expired); set restart_if_vanished to start "
+                          "a new upload, or delete the checkpoint";
+    fail(client_errc::upload_vanished, std::move(diag));
+    co_return false;
+  }
+  if (ec) {
+    fail(ec, std::move(diag));
+    co_return false;
+  }
+  const std::uint64_t size = size_;
+  const std::uint64_t part = part_size_;
+  const bool known = size_known_;
+  auto expected = [size, part, known](int number) -> std::uint64_t {
+    return known ? part_length(size, part, number) : 0;
+  };
+  std::vector<part_record> confirmed = reconcile_parts(cp_, listed.parts, part_size_, expected);
+  if (known) {
+    // A part beyond the source's end cannot belong to it.
+    std::erase_if(confirmed, [&](const part_record& p) { return p.number > static_cast<int>(parts_total_); });
+  }
+  cp_.version = 1;
+  cp_.kind = std::string(checkpoint_kind);
+  cp_.endpoint = client_.endpoint_url();
+  cp_.bucket = client_.options().bucket;
+  cp_.file = abs_path_;
+  cp_.file_mtime_ns = mtime_ns_;
+  cp_.file_size = known ? size_ : 0;
+  cp_.done_parts = std::move(confirmed);
+  if (is_stream()) stream_candidates_ = cp_.done_parts;
+  ++cp_version_;
+  co_return true;
+}
+
+// The upload id is gone. If the checkpoint holds every part and the object under the name is
+// exactly those parts (part count, size, CRC-64), a Complete whose reply was lost, or that was
+// cancelled after the server acted on it, finished the upload already: report that success
+// instead of a vanished upload (design.md 4, "Complete that loses its reply is reconciled").
+inline asio::awaitable<bool> upload_run::completed_before() {
+  if (cp_.version < 1 || !size_known_ || cp_.done_parts.size() != parts_total_) co_return false;
+  std::vector<part_record> parts = cp_.done_parts;
+  sort_parts(parts);
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].number != static_cast<int>(i + 1)) co_return false;
+    total += parts[i].size;
+  }
+  if (total != size_) co_return false;
+  std::error_code ec;
+  diagnostics diag;
+  oss::object_meta meta = co_await client_.head(name_, ec, diag);
+  if (ec || meta.size != size_ || !meta.crc64 || *meta.crc64 != combine_part_crcs(parts) ||
+      meta.part_count() != static_cast<int>(parts_total_))
+    co_return false;
+  completed_object_ = std::move(meta);
+  co_return true;
+}
+
+inline asio::awaitable<void> upload_run::finish_completed_before() {
+  std::vector<part_record> parts = cp_.done_parts;
+  sort_parts(parts);
+  if (cp_path_) {
+    const std::filesystem::path* path = &*cp_path_;
+    auto job = [path] {
+      std::error_code rm_ec;
+      std::filesystem::remove(*path, rm_ec);
+      return rm_ec;
+    };
+    co_await on_file_executor(std::move(job));
+  }
+  upload_result& res = out_.result;
+  res.name = name_;
+  res.etag = completed_object_->etag;
+  res.upload_id = cp_.upload_id;
+  res.size = size_;
+  res.crc64 = combine_part_crcs(parts);
+  res.parts = parts_total_;
+  res.resumed = true;
+  // The HEAD that proved the object is this call's last word with the server.
+  for (const auto& [header, value] : completed_object_->headers)
+    if (http::iequals(header, "x-oss-request-id")) res.request_id = sanitize_text(value, max_id_bytes);
+  bytes_done_ = size_;
+  parts_done_ = parts_total_;
+  const std::optional<part_record> none;
+  co_await report(progress_stage::completed, none, res.request_id);
+  completed_reported_ = true;
+}
+
+// ---- 4. initiate ---------------------------------------------------------------------------
+
+inline asio::awaitable<bool> upload_run::initiate() {
+  std::error_code ec;
+  diagnostics diag;
+  std::string upload_id = co_await client_.initiate_multipart_upload(name_, object_opts_, ec, diag);
+  if (ec) {
+    fail(ec, std::move(diag));
+    co_return false;
+  }
+  cp_ = checkpoint{};
+  cp_.endpoint = client_.endpoint_url();
+  cp_.bucket = client_.options().bucket;
+  cp_.name = name_;
+  cp_.file = abs_path_;
+  cp_.file_size = size_known_ ? size_ : 0;
+  cp_.file_mtime_ns = mtime_ns_;
+  cp_.part_size = part_size_;
+  cp_.upload_id = std::move(upload_id);
+  ++cp_version_;
+  co_return true;
+}
+
+// ---- 3. small input ------------------------------------------------------------------------
+
+// `digests`: those of the file read, else computed here (memory and stream sources).
+inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> body,
+                                                   std::optional<body_digests> digests) {
+  const std::optional<part_record> none;
+  co_await report(progress_stage::started, none, std::string_view());
+  if (stop_) co_return;
+  if (!digests) {
+    const std::byte* data = body.data();
+    const std::size_t len = body.size();
+    const bool with_md5 = opts_.content_md5;
+    auto job = [data, len, with_md5] { return digest_part(data, len, with_md5); };
+    digests = co_await on_file_executor(std::move(job));
+  }
+  std::error_code ec;
+  diagnostics diag;
+  const asio::const_buffer payload(body.data(), body.size());
+  // The server's CRC is checked against the one computed while reading: bytes that changed
+  // since then fail with crc64_mismatch.
+  oss::put_result r = co_await client_.put_object(name_, payload, object_opts_, *digests, ec, diag);
+  if (ec) {
+    fail(ec, std::move(diag));
+    co_return;
+  }
+  const std::uint64_t crc = r.crc64;
+  bytes_done_ = body.size();
+  parts_done_ = 1;
+  parts_total_ = 1;
+  bytes_uploaded_ = body.size();
+  parts_uploaded_ = 1;
+  size_ = body.size();
+  size_known_ = true;
+  upload_result& res = out_.result;
+  res.name = name_;
+  res.etag = r.etag;
+  res.size = body.size();
+  res.crc64 = crc;
+  res.parts = 1;
+  res.multipart = false;
+  res.bytes_uploaded = body.size();
+  res.parts_uploaded = 1;
+  res.request_id = r.request_id;
+  co_await report(progress_stage::completed, none, res.request_id);
+  completed_reported_ = true;
+}
+
+// ---- 5. parts --------------------------------------------------------------------------------
+
+inline void upload_run::record(part_record rec) {
+  auto it = std::find_if(cp_.done_parts.begin(), cp_.done_parts.end(),
+                         [&](const part_record& p) { return p.number == rec.number; });
+  if (it != cp_.done_parts.end())
+    *it = std::move(rec);
+  else
+    cp_.done_parts.push_back(std::move(rec));
+  ++cp_version_;
+}
+
+// Makes the checkpoint file hold everything recorded so far. Writes are serialised: while one
+// is running, later parts wait and the next write covers all of them (group commit), so a
+// burst of finished parts costs one fsync, and an older snapshot never overwrites a newer one.
+inline asio::awaitable<void> upload_run::persist() {
+  if (!cp_path_) co_return;
+  const std::uint64_t mine = cp_version_;
+  while (saved_version_ < mine && !save_failed_ && !stop_) {
+    if (saving_)
+      co_await wait();
+    else
+      co_await save_now();
+  }
+}
+
+inline asio::awaitable<void> upload_run::save_now() {
+  saving_ = true;
+  const std::uint64_t version = cp_version_;
+  const std::string text = checkpoint_to_json(cp_);
+  const std::filesystem::path* path = &*cp_path_;
+  const std::string* body = &text;
+  auto job = [path, body] {
+    std::error_code ec;
+    write_file_atomically(*path, *body, ec);
+    return ec;
+  };
+  const std::error_code ec = co_await on_file_executor(std::move(job));
+  saving_ = false;
+  if (ec) {
+    save_failed_ = true;
+    diagnostics diag;
+    diag.operation = "save_checkpoint";
+    diag.client_message = "cannot write the checkpoint file " + cp_path_->string();
+    fail(ec, std::move(diag));
+  } else {
+    saved_version_ = std::max(saved_version_, version);
+  }
+  notify();
+}
+
+inline asio::awaitable<void> upload_run::report(progress_stage stage,
+                                                const std::optional<part_record>& part,
+                                                std::string_view request_id) {
+  if (!opts_.progress) co_return;
+  const bool done = stage == progress_stage::completed;
+  progress_event e{
+      done ? 1.0 : (size_known_ ? progress_fraction(bytes_done_, size_) : 0.0),
+      bytes_done_,
+      total_known(),
+      part ? part->size : 0,
+      parts_done_,
+      parts_total_,
+      part,
+      cp_,
+      request_id,
+      stage,
+  };
+  try {
+    if (!opts_.progress.call_sync(e)) co_await opts_.progress(e);
+  } catch (...) {
+    // During a stop the handler's own awaits are cancelled too: that is not its failure.
+    if (!stop_ && caller_cancelled()) {
+      cancelled_ = true;
+      stop_all();
+    } else if (!stop_ && !user_exception_) {
+      user_exception_ = std::current_exception();
+      diagnostics diag;
+      diag.operation = "progress";
+      diag.part_number = part ? part->number : 0;
+      diag.client_message = "the progress handler threw an exception; the upload was stopped";
+      fail(asio::error::operation_aborted, std::move(diag));
+    }
+  }
+}
+
+// Reports one finished part: one handler call at a time, in the order parts became durable.
+inline asio::awaitable<void> upload_run::report_part(const part_record& rec,
+                                                     std::string_view request_id) {
+  while (progress_busy_ && !stop_) co_await wait();
+  if (stop_) co_return;
+  progress_busy_ = true;
+  bytes_done_ += rec.size;
+  ++parts_done_;
+  const std::optional<part_record> part = rec;
+  co_await report(progress_stage::part_done, part, request_id);
+  progress_busy_ = false;
+  notify();
+}
+
+inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* data,
+                                                   std::uint64_t len, const body_digests& digests) {
+  std::error_code ec;
+  diagnostics diag;
+  const asio::const_buffer body(data, static_cast<std::size_t>(len));
+  // The client compares the server's CRC with the one computed while reading the part, so
+  // bytes that changed since (a buffer source the caller touched) fail with crc64_mismatch.
+  oss::part_result r = co_await client_.upload_part(name_, cp_.upload_id, number, body, digests, ec, diag);
+  if (ec) {
+    // After a stop, a cancelled or failing part is a consequence, not the cause.
+    if (!stop_) fail(ec, std::move(diag));
+    co_return;
+  }
+  record(part_record{number, std::move(r.etag), len, r.crc64});
+  if (is_stream()) stream_done_.insert(number);
+  bytes_uploaded_ += len;
+  ++parts_uploaded_;
+  co_await persist();
+  if (stop_) co_return;
+  const part_record& rec = *std::find_if(cp_.done_parts.begin(), cp_.done_parts.end(),
+                                         [&](const part_record& p) { return p.number == number; });
+  const part_record copy = rec;
+  co_await report_part(copy, r.request_id);
+}
+
+// Takes the next part of a stream and reads it into the worker's buffer. Reads are serialised
+// (a stream has one position) and happen in part order.
+inline asio::awaitable<bool> upload_run::next_stream_part(std::size_t index, int& number,
+                                                          std::uint64_t& len) {
+  if (index == 0 && prefetched_) {
+    prefetched_ = false;
+    number = 1;
+    len = prefetched_len_;
+    co_return true;
+  }
+  while (stream_busy_ && !stop_) co_await wait();
+  if (stop_ || stream_eof_) co_return false;
+  if (next_stream_number_ > static_cast<int>(max_parts)) {
+    fail(client_errc::too_many_parts,
+         "the stream is longer than 10000 parts of " + std::to_string(part_size_) +
+             " bytes; use a larger part_size");
+    co_return false;
+  }
+  stream_busy_ = true;
+  number = next_stream_number_++;
+  std::byte* buf = buffer(index);
+  std::uint64_t got = 0;
+  stream_source& stream = *source_.stream();
+  try {
+    while (got < part_size_ && !stop_) {
+      const asio::mutable_buffer room(buf + got, static_cast<std::size_t>(part_size_ - got));
+      const std::size_t n = co_await stream.read(room);
+      if (n == 0) {
+        stream_eof_ = true;
+        break;
+      }
+      if (n > part_size_ - got) {
+        stream_busy_ = false;
+        notify();
+        fail(std::make_error_code(std::errc::invalid_argument),
+             "the stream reader reported more bytes than the buffer holds", number);
+        co_return false;
+      }
+      got += n;
+    }
+  } catch (const std::system_error& e) {
+    stream_busy_ = false;
+    notify();
+    if (!stop_) {
+      diagnostics diag;
+      diag.operation = "read_stream";
+      diag.part_number = number;
+      diag.client_message = "reading the stream failed";
+      fail(e.code(), std::move(diag));
+    }
+    co_return false;
+  } catch (...) {
+    stream_busy_ = false;
+    notify();
+    if (!stop_) {
+      user_exception_ = std::current_exception();
+      fail(asio::error::operation_aborted, "the stream reader threw an exception", number);
+    }
+    co_return false;
+  }
+  stream_bytes_read_ += got;
+  stream_busy_ = false;
+  notify();
+  if (stop_) co_return false;
+  if (stream_eof_) {
+    // The length is known now: a last part of 0 bytes ends the part list one earlier.
+    size_ = stream_bytes_read_;
+    size_known_ = true;
+    parts_total_ = static_cast<std::uint32_t>(got == 0 ? number - 1 : number);
+  }
+  len = got;
+  co_return got > 0;
+}
+
+inline asio::awaitable<void> upload_run::worker(std::size_t index) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  while (!stop_) {
+    int number = 0;
+    std::uint64_t len = 0;
+    const std::byte* data = nullptr;
+    body_digests digests;
+    const bool with_md5 = opts_.content_md5;
+    if (is_stream()) {
+      if (!co_await next_stream_part(index, number, len)) break;
+      std::byte* buf = buffer(index);
+      auto job = [buf, len, with_md5] {
+        return digest_part(buf, static_cast<std::size_t>(len), with_md5);
+      };
+      digests = co_await on_file_executor(std::move(job));
+      data = buf;
+      if (stop_) break;
+      // Resuming a stream: a part the server holds with this size and CRC is not sent again.
+      auto cand = std::find_if(stream_candidates_.begin(), stream_candidates_.end(),
+                               [&](const part_record& p) { return p.number == number; });
+      if (cand != stream_candidates_.end() && cand->size == len && cand->crc64 == *digests.crc64) {
+        stream_done_.insert(number);
+        const part_record copy = *cand;
+        co_await report_part(copy, std::string_view());
+        continue;
+      }
+    } else {
+      if (next_todo_ >= todo_.size()) break;
+      number = todo_[next_todo_++];
+      len = part_length(size_, part_size_, number);
+      const std::uint64_t offset = part_offset(part_size_, number);
+      if (is_file()) {
+        std::byte* buf = buffer(index);
+        const int fd = fd_;
+        auto job = [fd, buf, len, offset, with_md5] { return read_part(fd, buf, len, offset, with_md5); };
+        const read_outcome r = co_await on_file_executor(std::move(job));
+        if (stop_) break;
+        if (r.error != 0) {
+          fail(client_errc::file_not_readable,
+               "reading part " + std::to_string(number) + " failed: " +
+                   std::generic_category().message(r.error),
+               number);
+          break;
+        }
+        if (r.short_read) {
+          fail(client_errc::file_changed,
+               "the file became shorter while it was being uploaded", number);
+          break;
+        }
+        data = buf;
+        digests = r.digests;
+      } else {
+        const std::byte* view = source_.buffer()->data.data() + offset;
+        auto job = [view, len, with_md5] {
+          return digest_part(view, static_cast<std::size_t>(len), with_md5);
+        };
+        digests = co_await on_file_executor(std::move(job));
+        data = view;
+        if (stop_) break;
+      }
+    }
+    co_await send_part(number, data, len, digests);
+  }
+}
+
+inline asio::awaitable<void> upload_run::run_workers() {
+  std::size_t count = opts_.parallel;
+  if (!is_stream()) count = std::min(count, todo_.size());
+  if (count == 0) co_return;
+  buffers_.resize(count);
+  signals_ = std::make_unique<asio::cancellation_signal[]>(count);
+  worker_running_.assign(count, true);
+  running_ = count;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto on_done = [this, i](std::exception_ptr e) {
+      worker_running_[i] = false;
+      --running_;
+      if (e && !unexpected_) {
+        unexpected_ = e;
+        stop_all();
+      }
+      notify();
+    };
+    asio::co_spawn(strand_, worker(i), asio::bind_cancellation_slot(signals_[i].slot(), std::move(on_done)));
+  }
+  // The caller's cancellation reaches this wait; it becomes a stop of every worker.
+  while (running_ > 0) {
+    co_await wait();
+    if (!stop_ && caller_cancelled()) {
+      cancelled_ = true;
+      stop_all();
+    }
+  }
+}
+
+// ---- 6. complete ---------------------------------------------------------------------------
+
+inline asio::awaitable<void> upload_run::complete() {
+  if (is_file()) {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || static_cast<std::uint64_t>(st.st_size) != size_ ||
+        mtime_ns_of(st) != mtime_ns_) {
+      fail(client_errc::file_changed,
+           "the file was modified during the upload; its parts may mix old and new content");
+      co_return;
+    }
+  }
+  std::vector<part_record> parts = cp_.done_parts;
+  sort_parts(parts);
+  if (is_stream()) {
+    // Only parts this run read from the stream belong to the object.
+    std::erase_if(parts, [&](const part_record& p) { return !stream_done_.contains(p.number); });
+  }
+  // Every part 1..N exactly once, or the object would have a hole.
+  bool contiguous = parts.size() == parts_total_;
+  for (std::size_t i = 0; contiguous && i < parts.size(); ++i)
+    contiguous = parts[i].number == static_cast<int>(i + 1);
+  if (!contiguous || parts.empty()) {
+    fail(std::make_error_code(std::errc::state_not_recoverable),
+         "internal error: the part list is incomplete before Complete");
+    co_return;
+  }
+  std::uint64_t object_size = 0;
+  for (const auto& p : parts) object_size += p.size;
+  const std::uint64_t expected_crc = combine_part_crcs(parts);
+
+  std::vector<oss::completed_part> listed;
+  listed.reserve(parts.size());
+  for (const auto& p : parts) listed.push_back(oss::completed_part{p.number, p.etag});
+  std::error_code ec;
+  diagnostics diag;
+  oss::complete_result r = co_await client_.complete_multipart_upload(name_, cp_.upload_id, listed, ec, diag);
+  if (ec) {
+    fail(ec, std::move(diag));
+    co_return;
+  }
+  std::optional<std::uint64_t> server_crc = r.crc64;
+  if (!server_crc) {
+    // OSS always sends the CRC when every part had one; ask once more before giving up on it.
+    std::error_code head_ec;
+    diagnostics head_diag;
+    oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
+    if (!head_ec) server_crc = meta.crc64;
+  }
+  if (server_crc && *server_crc != expected_crc) {
+    diagnostics d;
+    d.operation = "CompleteMultipartUpload";
+    d.client_message = "the object was created, but its CRC-64 (" + std::to_string(*server_crc) +
+                       ") differs from the combination of the parts' (" +
+                       std::to_string(expected_crc) + "): the stored object is not the source";
+    // The upload id is consumed: the checkpoint can no longer resume anything.
+    if (cp_path_) {
+      std::error_code rm_ec;
+      std::filesystem::remove(*cp_path_, rm_ec);
+    }
+    fail(client_errc::crc64_mismatch, std::move(d));
+    co_return;
+  }
+  if (cp_path_) {
+    const std::filesystem::path* path = &*cp_path_;
+    auto job = [path] {
+      std::error_code rm_ec;
+      std::filesystem::remove(*path, rm_ec);
+      return rm_ec;
+    };
+    co_await on_file_executor(std::move(job));
+  }
+  upload_result& res = out_.result;
+  res.name = name_;
+  res.etag = r.etag;
+  res.upload_id = cp_.upload_id;
+  res.size = object_size;
+  res.crc64 = expected_crc;
+  res.parts = static_cast<std::uint32_t>(parts.size());
+  res.multipart = true;
+  res.resumed = have_checkpoint_;
+  res.bytes_uploaded = bytes_uploaded_;
+  res.parts_uploaded = parts_uploaded_;
+  res.request_id = r.request_id;
+  bytes_done_ = object_size;
+  parts_done_ = static_cast<std::uint32_t>(parts.size());
+  const std::optional<part_record> none;
+  // Success is decided: neither a cancellation now nor the handler can undo the object.
+  const bool was_stopped = stop_;
+  co_await report(progress_stage::completed, none, res.request_id);
+  if (!was_stopped && stop_) {
+    // The handler threw at 1.0: the object exists, the exception still reaches the caller.
+    failed_ = false;
+  }
+  completed_reported_ = true;
+}
+
+inline asio::awaitable<void> upload_run::finish_parts() {
+  const std::optional<part_record> none;
+  if (cp_path_) {
+    co_await save_now();
+    if (stop_) co_return;
+  }
+  bytes_done_ = 0;
+  parts_done_ = 0;
+  for (const auto& p : cp_.done_parts) {
+    if (is_stream()) continue;  // a stream's parts count once re-read and verified
+    bytes_done_ += p.size;
+    ++parts_done_;
+  }
+  co_await report(progress_stage::started, none, std::string_view());
+  if (stop_) co_return;
+  if (caller_cancelled()) {
+    cancelled_ = true;
+    stop_all();
+    co_return;
+  }
+  if (!is_stream()) {
+    std::set<int> done;
+    for (const auto& p : cp_.done_parts) done.insert(p.number);
+    for (int n = 1; n <= static_cast<int>(parts_total_); ++n)
+      if (!done.contains(n)) todo_.push_back(n);
+  }
+  co_await run_workers();
+  if (stop_) co_return;
+  co_await complete();
+}
+
+// ---- 7. failure and cancellation -----------------------------------------------------------
+
+inline asio::awaitable<void> upload_run::end_with_failure() {
+  const bool upload_exists = !cp_.upload_id.empty() && !completed_reported_;
+  if (failed_ && opts_.abort_on_failure && upload_exists && !cancelled_ && !user_exception_) {
+    std::error_code ec;
+    diagnostics diag;
+    co_await client_.abort_multipart_upload(name_, cp_.upload_id, ec, diag);
+    if (!ec && cp_path_) {
+      std::error_code rm_ec;
+      std::filesystem::remove(*cp_path_, rm_ec);
+    }
+    co_return;
+  }
+  // Keep what is done: the parts finished while the others were being stopped are recorded
+  // too, so the next call does not send them again.
+  if (cp_path_ && upload_exists && !save_failed_ && saved_version_ < cp_version_) co_await save_now();
+}
+
+inline asio::awaitable<void> upload_run::run() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  outer_cancel_.emplace(co_await asio::this_coro::cancellation_state);
+
+  if (validate()) {
+    if (opts_.file_executor) {
+      file_ex_ = opts_.file_executor;
+    } else {
+      own_pool_.emplace(std::min<std::size_t>(opts_.parallel, 2));
+      file_ex_ = own_pool_->get_executor();
+    }
+    const bool ok = co_await load_checkpoint_option();
+    if (ok && !caller_cancelled()) {
+      bool ready = true;
+      std::span<const std::byte> small;
+      std::optional<body_digests> small_digests;
+      bool go_small = false;
+      if (!have_checkpoint_) {
+        if (is_stream()) {
+          // Read part 1 first: a stream shorter than one part is a single PutObject.
+          buffers_.resize(1);
+          std::uint64_t len = 0;
+          int number = 0;
+          co_await next_stream_part(0, number, len);
+          if (stop_) {
+            ready = false;
+          } else if (stream_eof_) {
+            go_small = true;
+            small = std::span<const std::byte>(buffer(0), static_cast<std::size_t>(len));
+          } else {
+            prefetched_ = true;
+            prefetched_len_ = len;
+          }
+        } else if (size_ < part_size_) {
+          go_small = true;
+          if (is_file()) {
+            buffers_.resize(1);
+            std::byte* buf = buffer(0);
+            const int fd = fd_;
+            const std::uint64_t len = size_;
+            const bool with_md5 = opts_.content_md5;
+            auto job = [fd, buf, len, with_md5] { return read_part(fd, buf, len, 0, with_md5); };
+            const read_outcome r = co_await on_file_executor(std::move(job));
+            if (r.error != 0 || r.short_read) {
+              fail(r.error != 0 ? client_errc::file_not_readable : client_errc::file_changed,
+                   r.error != 0 ? "reading the file failed: " + std::generic_category().message(r.error)
+                                : "the file became shorter while it was being read");
+              ready = false;
+            }
+            small = std::span<const std::byte>(buf, static_cast<std::size_t>(size_));
+            small_digests = r.digests;
+          } else {
+            small = source_.buffer()->data;
+          }
+        }
+      } else {
+        ready = co_await reconcile();
+      }
+      if (ready && !stop_ && caller_cancelled()) {
+        cancelled_ = true;
+        stop_all();
+      }
+      if (ready && !stop_) {
+        if (completed_object_) {
+          co_await finish_completed_before();
+        } else if (go_small) {
+          co_await put_small(small, small_digests);
+        } else {
+          if (!have_checkpoint_) ready = co_await initiate();
+          if (ready && !stop_) co_await finish_parts();
+        }
+      }
+    }
+  }
+  if (!stop_ && caller_cancelled() && !completed_reported_ && out_.result.etag.empty()) {
+    cancelled_ = true;
+    stop_all();
+  }
+
+  if (stop_ && !(completed_reported_ && !user_exception_)) co_await end_with_failure();
+
+  if (unexpected_) std::rethrow_exception(unexpected_);
+  if (user_exception_) {
+    out_.user_exception = user_exception_;
+    out_.ec = first_ec_ ? first_ec_ : make_error_code(asio::error::operation_aborted);
+    out_.diag = first_diag_;
+  } else if (cancelled_) {
+    out_.ec = asio::error::operation_aborted;
+    out_.diag.clear();
+    out_.diag.operation = "multipart_upload";
+    out_.diag.client_message = cp_path_ && !cp_.upload_id.empty()
+                                   ? "cancelled; the checkpoint is saved, call again to resume"
+                                   : "cancelled";
+  } else if (failed_) {
+    out_.ec = first_ec_;
+    out_.diag = first_diag_;
+  }
+  if (out_.ec) out_.result = upload_result{};
+}
+
+}  // namespace multipart
+
+OSS_DECL asio::any_io_executor make_upload_strand(client& c) {
+  return asio::make_strand(c.get_executor());
+}
+
+OSS_DECL asio::awaitable<upload_outcome> run_multipart_upload(client& c, std::string name,
+                                                              upload_source source,
+                                                              upload_options opts) {
+  upload_outcome out;
+  {
+    const asio::any_io_executor strand = co_await asio::this_coro::executor;
+    multipart::upload_run run(c, name, source, opts, out, strand);
+    co_await run.run();
+  }
+  co_return out;
+}
+
+}  // namespace detail
+
+OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string name,
+                                                         upload_source source, upload_options opts) {
+  const asio::any_io_executor strand = detail::make_upload_strand(c);
+  asio::awaitable<detail::upload_outcome> run =
+      detail::run_multipart_upload(c, std::move(name), std::move(source), std::move(opts));
+  detail::upload_outcome out = co_await asio::co_spawn(strand, std::move(run), asio::use_awaitable);
+  if (out.user_exception) std::rethrow_exception(out.user_exception);
+  if (out.ec) throw_error(out.ec, out.diag);
+  co_return std::move(out.result);
+}
+
+OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string name,
+                                                         upload_source source) {
+  upload_options defaults;
+  co_return co_await multipart_upload(c, std::move(name), std::move(source), std::move(defaults));
+}
+
+OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp, std::error_code& ec,
+                                            diagnostics& diag) {
+  ec.clear();
+  diag.clear();
+  if (cp.version >= 1 && (cp.endpoint != c.endpoint_url() || cp.bucket != c.options().bucket)) {
+    ec = client_errc::checkpoint_mismatch;
+    diag.operation = "abort_upload";
+    diag.client_message = "the checkpoint is for endpoint " + cp.endpoint + " bucket " + cp.bucket +
+                          ", the client uses " + c.endpoint_url() + " bucket " + c.options().bucket;
+    co_return;
+  }
+  co_await c.abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
+}
+
+OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp) {
+  std::error_code ec;
+  diagnostics diag;
+  co_await abort_upload(c, cp, ec, diag);
+  if (ec) throw_error(ec, diag);
+}
+
+OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file,
+                                            std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  diag.clear();
+  std::string problem;
+  const checkpoint cp = detail::load_checkpoint(checkpoint_file, ec, problem);
+  if (ec) {
+    diag.operation = "load_checkpoint";
+    diag.client_message = problem + " (" + checkpoint_file.string() + ")";
+    co_return;
+  }
+  co_await abort_upload(c, cp, ec, diag);
+  if (ec) co_return;
+  std::error_code rm_ec;
+  std::filesystem::remove(checkpoint_file, rm_ec);
+}
+
+OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file) {
+  std::error_code ec;
+  diagnostics diag;
+  co_await abort_upload(c, checkpoint_file, ec, diag);
+  if (ec) throw_error(ec, diag);
+}
+
+}  // namespace oss
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // OSS_IMPL_MULTIPART_UPLOAD_IPP

@@ -1,0 +1,436 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_MULTIPART_UPLOAD_HPP
+#define OSS_MULTIPART_UPLOAD_HPP
+
+#include <oss/detail/config.hpp>
+
+#include <oss/checkpoint.hpp>
+#include <oss/client.hpp>
+#include <oss/diagnostics.hpp>
+#include <oss/error.hpp>
+#include <oss/progress.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_allocator.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+/// \file
+/// `oss::multipart_upload`: resumable, concurrent upload of a large object (ali-oss
+/// `multipartUpload` with checkpoints that survive crashes, byte progress, CRC-64 verification
+/// and per-upload cancellation).
+///
+/// Uses Boost.JSON for the checkpoint file: see `<oss/checkpoint.hpp>` (include
+/// `<oss/json_impl.hpp>` in one translation unit, or link `-lboost_json`).
+namespace oss {
+
+/// An in-memory source: bytes that stay valid (and unchanged) until the upload completes.
+struct buffer_source {
+  std::span<const std::byte> data;
+
+  buffer_source() = default;
+  buffer_source(std::span<const std::byte> bytes) noexcept : data(bytes) {}  // NOLINT
+  /// The bytes of `text` (not a file name: for a path, pass the path itself).
+  explicit buffer_source(std::string_view text) noexcept
+      : data(reinterpret_cast<const std::byte*>(text.data()), text.size()) {}
+  buffer_source(const void* bytes, std::size_t size) noexcept
+      : data(static_cast<const std::byte*>(bytes), size) {}
+};
+
+/// A source of unknown length read front to back, once: a pipe, a socket, stdin, a generator.
+///
+/// `read(buffer)` fills the buffer partly or fully and returns the number of bytes stored;
+/// it returns 0 only at the end of the data. It is called on the upload's strand, one call at
+/// a time, and awaited. An exception it throws ends the upload (a `std::system_error` with its
+/// code). The upload reads ahead at most `parallel` parts.
+///
+/// Resuming a stream: pass the same checkpoint and a stream that yields the same bytes from the
+/// start. Parts whose size and CRC-64 equal the checkpoint's are not sent again.
+struct stream_source {
+  std::function<asio::awaitable<std::size_t>(asio::mutable_buffer)> read;
+
+  stream_source() = default;
+
+  template <typename F>
+    requires(!std::same_as<std::remove_cvref_t<F>, stream_source> &&
+             std::is_invocable_r_v<asio::awaitable<std::size_t>, F&, asio::mutable_buffer>)
+  stream_source(F f) : read(std::move(f)) {}  // NOLINT(google-explicit-constructor)
+
+  /// Adapts an Asio AsyncReadStream (`posix::stream_descriptor`, `ip::tcp::socket`, ...):
+  /// reads with `async_read_some`, and `asio::error::eof` marks the end. `s` must outlive the
+  /// upload, and must be usable from the upload's strand (the client's executor).
+  template <typename AsyncReadStream>
+  static stream_source from(AsyncReadStream& s) {
+    return stream_source([&s](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+      auto [ec, n] = co_await s.async_read_some(b, asio::experimental::as_tuple(asio::use_awaitable));
+      if (ec == asio::error::eof) co_return n;
+      if (ec) throw std::system_error(ec);
+      co_return n;
+    });
+  }
+};
+
+/// What to upload: a file (by path), bytes in memory, or a stream.
+///
+/// A string literal or `std::string` is a file **path**; wrap bytes held in a string with
+/// `oss::buffer_source(text)`.
+class upload_source {
+ public:
+  enum class kind { file, buffer, stream };
+
+  upload_source(const char* path) : v_(std::filesystem::path(path)) {}          // NOLINT
+  upload_source(const std::string& path) : v_(std::filesystem::path(path)) {}   // NOLINT
+  upload_source(std::filesystem::path path) : v_(std::move(path)) {}            // NOLINT
+  upload_source(buffer_source bytes) : v_(bytes) {}                             // NOLINT
+  upload_source(std::span<const std::byte> bytes) : v_(buffer_source(bytes)) {} // NOLINT
+  upload_source(stream_source stream) : v_(std::move(stream)) {}                // NOLINT
+
+  kind type() const noexcept { return static_cast<kind>(v_.index()); }
+  /// The path of a file source, else nullptr.
+  const std::filesystem::path* file() const noexcept { return std::get_if<0>(&v_); }
+  /// The bytes of a buffer source, else nullptr.
+  const buffer_source* buffer() const noexcept { return std::get_if<1>(&v_); }
+  /// The reader of a stream source, else nullptr.
+  stream_source* stream() noexcept { return std::get_if<2>(&v_); }
+
+ private:
+  std::variant<std::filesystem::path, buffer_source, stream_source> v_;
+};
+
+/// Where the checkpoint lives: nowhere (default), a file, or an `oss::checkpoint` in memory.
+///
+/// - **A file path** (`.checkpoint = "/var/lib/backup/a.mp4.ckpt"`): when the file exists the
+///   upload resumes from it (it must belong to this upload, see `multipart_upload`); otherwise a
+///   new upload starts and records itself there after Initiate and after every part. It is
+///   deleted after success, kept after a failure or cancellation (call again to resume).
+/// - **An `oss::checkpoint`** (e.g. one saved from `progress_event::checkpoint`, ali-oss style):
+///   the upload resumes from it; no file is written, progress events carry the live state.
+/// - **Nothing**: nothing is written; the upload can still be resumed by saving
+///   `progress_event::checkpoint` from the progress handler and passing it back later.
+class checkpoint_option {
+ public:
+  checkpoint_option() = default;
+  /// A file path; nullptr or "" means no checkpoint.
+  checkpoint_option(const char* path) {  // NOLINT
+    if (path && *path) v_ = std::filesystem::path(path);
+  }
+  checkpoint_option(const std::string& path) {  // NOLINT
+    if (!path.empty()) v_ = std::filesystem::path(path);
+  }
+  checkpoint_option(std::filesystem::path path) {  // NOLINT
+    if (!path.empty()) v_ = std::move(path);
+  }
+  /// Resume from this in-memory checkpoint.
+  checkpoint_option(::oss::checkpoint resume_from) : v_(std::move(resume_from)) {}  // NOLINT
+
+  bool empty() const noexcept { return v_.index() == 0; }
+  /// The checkpoint file, else nullptr.
+  const std::filesystem::path* file() const noexcept { return std::get_if<1>(&v_); }
+  /// The in-memory checkpoint, else nullptr.
+  const ::oss::checkpoint* memory() const noexcept { return std::get_if<2>(&v_); }
+
+ private:
+  std::variant<std::monostate, std::filesystem::path, ::oss::checkpoint> v_;
+};
+
+/// The options of `multipart_upload`, named as in ali-oss `multipartUpload`. An aggregate:
+/// \code
+///   oss::upload_options opts{.parallel = 8, .part_size = 8 << 20,
+///                            .checkpoint = "/var/lib/backup/a.mp4.ckpt"};
+/// \endcode
+struct upload_options {
+  /// Parts in flight at once (>= 1, else `client_errc::invalid_parallel`). Memory use is about
+  /// `parallel * part_size` for file and stream sources. The client's `max_connections` also
+  /// caps it.
+  std::size_t parallel = 5;
+
+  /// Bytes per part, 100 KiB .. 5 GiB (else `client_errc::invalid_part_size`). Raised
+  /// automatically (to ceil(size / 10000)) so no source needs more than 10 000 parts. A source
+  /// smaller than one part is sent with a single PutObject.
+  std::uint64_t part_size = 1 << 20;
+
+  /// Where to record progress for resuming; see `checkpoint_option`.
+  checkpoint_option checkpoint{};
+
+  /// Called after every durable step; see `progress_handler` and `progress_event`.
+  progress_handler progress{};
+
+  /// User metadata, sent as `x-oss-meta-<name>` with InitiateMultipartUpload (or PutObject).
+  std::vector<std::pair<std::string, std::string>> meta{};
+
+  /// Content-Type of the object; empty: guessed from the object name's extension.
+  std::string mime{};
+
+  /// Further object headers: `Cache-Control`, `Content-Disposition`, `Content-Encoding`,
+  /// `Expires`, any `x-oss-*` (`x-oss-forbid-overwrite`, `x-oss-storage-class`, ...).
+  std::vector<std::pair<std::string, std::string>> headers{};
+
+  /// Also send `Content-MD5` with every part (the CRC-64 check is always on). The MD5 is
+  /// computed on `file_executor`, in the same job that reads the part and computes its CRC-64,
+  /// and handed to the client (`body_digests`), so the event loop never hashes part data.
+  bool content_md5 = false;
+
+  /// On a failure (not on cancellation) abort the server-side upload and delete the checkpoint
+  /// file, instead of keeping both for a resume.
+  bool abort_on_failure = false;
+
+  /// When resuming finds that the server no longer knows the checkpoint's upload (aborted,
+  /// completed, expired by a lifecycle rule), start a new upload instead of failing with
+  /// `client_errc::upload_vanished`.
+  bool restart_if_vanished = false;
+
+  /// Where blocking work runs: file reads (pread) and CRC-64/MD5 over part buffers. Empty
+  /// (default): the upload creates a small `asio::thread_pool` of its own for its duration.
+  /// Never the event loop of the client.
+  asio::any_io_executor file_executor{};
+};
+
+/// What a successful upload produced.
+struct upload_result {
+  /// The object name.
+  std::string name;
+  /// The object ETag, quotes included (`"<hex>-<parts>"` for a multipart object).
+  std::string etag;
+  /// The multipart upload id; empty when a single PutObject was used.
+  std::string upload_id;
+  /// Object size in bytes.
+  std::uint64_t size = 0;
+  /// CRC-64/ECMA of the whole object, verified against the server's.
+  std::uint64_t crc64 = 0;
+  /// Parts of the object (1 for a PutObject).
+  std::uint32_t parts = 0;
+  /// False when the source was smaller than one part and went up with one PutObject.
+  bool multipart = true;
+  /// True when this call continued an upload from a checkpoint.
+  bool resumed = false;
+  /// Payload bytes this call sent successfully (parts done before a resume excluded).
+  std::uint64_t bytes_uploaded = 0;
+  /// Parts this call uploaded.
+  std::uint32_t parts_uploaded = 0;
+  /// `x-oss-request-id` of the Complete (or PutObject) reply; when a resumed upload turned out
+  /// completed already (a lost Complete reply), that of the HEAD which proved it. Empty only
+  /// when the server sent none. The same id is in the `completed` progress event; each
+  /// `part_done` event carries the id of its UploadPart reply.
+  std::string request_id;
+};
+
+namespace detail {
+
+// What one run of the orchestrator ends with. `user_exception` holds an exception thrown by
+// the progress handler or a stream reader, which the awaitable form rethrows as it is.
+struct upload_outcome {
+  std::error_code ec;
+  diagnostics diag;
+  upload_result result;
+  std::exception_ptr user_exception;
+};
+
+// The orchestrator (impl/multipart_upload.ipp). Runs on the executor it is spawned on, which
+// must be a strand; never throws for failures (they land in the outcome).
+OSS_DECL asio::awaitable<upload_outcome> run_multipart_upload(client& c, std::string name,
+                                                              upload_source source,
+                                                              upload_options opts);
+
+// The strand every upload of `c` runs its shared state on (a new one per upload).
+OSS_DECL asio::any_io_executor make_upload_strand(client& c);
+
+// Turns the orchestrator's outcome into the public completion signature.
+template <typename Handler>
+struct upload_completion {
+  Handler handler;
+  diagnostics* diag;
+
+  void operator()(std::exception_ptr e, upload_outcome outcome) {
+    if (e) {
+      // Only a bug or bad_alloc escapes the orchestrator; report it as a failure rather than
+      // throwing through the caller's event loop.
+      outcome = upload_outcome{};
+      outcome.ec = std::make_error_code(std::errc::not_enough_memory);
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::system_error& se) {
+        outcome.ec = se.code();
+      } catch (...) {
+      }
+    } else if (outcome.user_exception && !outcome.ec) {
+      outcome.ec = asio::error::operation_aborted;
+    }
+    *diag = std::move(outcome.diag);
+    std::move(handler)(outcome.ec, std::move(outcome.result));
+  }
+};
+
+struct initiate_multipart_upload_op {
+  client* c;
+  asio::any_io_executor strand;
+
+  asio::any_io_executor get_executor() const noexcept { return strand; }
+
+  template <typename Handler>
+  void operator()(Handler&& handler, std::string name, upload_source source, upload_options opts,
+                  diagnostics* diag) const;
+};
+
+}  // namespace detail
+
+/// Uploads `source` as object `name` in parts: the asynchronous primitive.
+///
+/// **Completion signature** `void(std::error_code, oss::upload_result)`; works with any Asio
+/// completion token: `asio::use_awaitable` (throws `std::system_error` on failure),
+/// `asio::experimental::as_tuple(asio::use_awaitable)`, a plain callback, `use_future`. On
+/// failure `diag` holds the server's Code, Message and RequestId, the operation and part number
+/// (it must stay valid until completion; it is written just before the handler runs).
+///
+/// **Steps** (design.md section 4): 1. validate everything before any request (the file is a
+/// readable regular file; name rules; part size 100 KiB..5 GiB, raised so that at most 10 000
+/// parts are needed; `parallel >= 1`; metadata and headers). 2. When the checkpoint option names
+/// an existing file or holds a checkpoint: it must belong to this upload (endpoint, bucket,
+/// name, file path and part size, else `client_errc::checkpoint_mismatch`; file size and mtime,
+/// else `client_errc::file_changed`), and is never overwritten when it does not; then it is
+/// reconciled with ListParts: parts the server holds with the recorded ETag, size and CRC-64
+/// count as done, others are sent again. An upload the server no longer knows gives
+/// `client_errc::upload_vanished`, or a new upload with `restart_if_vanished`. 3. A source
+/// smaller than one part goes up with one PutObject (same metadata, same progress contract).
+/// 4. InitiateMultipartUpload (metadata, MIME type, headers), checkpoint written, progress
+/// `started`. 5. `parallel` workers upload the remaining parts; each part is read (off the
+/// event loop), checked with CRC-64, uploaded with the client's retries, recorded in the
+/// checkpoint (written atomically), then reported to the progress handler. 6. Complete; the
+/// whole-object CRC-64 the server returns must equal the combination of the part CRCs (else
+/// `client_errc::crc64_mismatch`, never a silent success); the checkpoint file is deleted;
+/// progress `completed` (1.0).
+///
+/// **Errors.** The first error that retries cannot fix stops the upload: no new parts start,
+/// parts in flight are cancelled, the checkpoint is kept (call again with it to resume), and
+/// the server-side upload is kept unless `abort_on_failure`. Besides the validation codes:
+/// `client_errc::file_changed` (the file changed during the upload), `crc64_mismatch`,
+/// `too_many_parts` (a stream longer than 10 000 parts), server codes, transport codes.
+///
+/// **Cancellation.** Terminal cancellation (e.g. `(upload || timer)`, or
+/// `asio::bind_cancellation_slot`) stops scheduling, cancels the parts in flight (they end
+/// within a second), flushes the checkpoint and completes with `asio::error::operation_aborted`.
+/// The server-side upload is kept, so calling again with the same checkpoint resumes.
+///
+/// **Executor.** The upload runs on a new strand of `c.get_executor()`; the `io_context` may run
+/// on one thread or several. The handler is invoked through its associated executor (never
+/// inline from inside this call); without one, on that strand.
+///
+/// **Lifetimes.** `c` and `diag` must outlive the operation; `name`, `source` and `opts` are
+/// moved into it (the bytes of a `buffer_source` and the object behind a `stream_source` stay
+/// the caller's).
+template <typename CompletionToken>
+auto async_multipart_upload(client& c, std::string name, upload_source source, upload_options opts,
+                            diagnostics& diag, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(std::error_code, upload_result)>(
+      detail::initiate_multipart_upload_op{&c, detail::make_upload_strand(c)}, token,
+      std::move(name), std::move(source), std::move(opts), &diag);
+}
+
+/// As above with `asio::use_awaitable` (an overload rather than a default argument: GCC 12
+/// mishandles braced default arguments inside `co_await`).
+inline auto async_multipart_upload(client& c, std::string name, upload_source source,
+                                   upload_options opts, diagnostics& diag) {
+  return async_multipart_upload(c, std::move(name), std::move(source), std::move(opts), diag,
+                                asio::use_awaitable);
+}
+
+/// Uploads `source` as object `name`: the awaitable convenience.
+///
+/// Returns the `upload_result` or throws `oss::error` (with diagnostics); an exception thrown
+/// by the progress handler or a stream reader is rethrown as it is. Everything else is as for
+/// `async_multipart_upload`.
+/// \code
+///   oss::upload_result r = co_await oss::multipart_upload(client, "videos/a.mp4", "/data/a.mp4", opts);
+/// \endcode
+OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string name,
+                                                         upload_source source, upload_options opts);
+
+/// As above with default options.
+OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string name,
+                                                         upload_source source);
+
+/// Aborts the server-side upload a checkpoint names, discarding its parts (cleanup after
+/// giving up on a resume). The checkpoint must belong to `c`'s endpoint and bucket
+/// (`client_errc::checkpoint_mismatch` otherwise). An upload the server no longer knows counts
+/// as aborted.
+OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp, std::error_code& ec,
+                                            diagnostics& diag);
+OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp);
+
+/// Loads the checkpoint file, aborts its upload as above, then deletes the file.
+OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file,
+                                            std::error_code& ec, diagnostics& diag);
+OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file);
+
+}  // namespace oss
+
+// The completion wrapper forwards the caller's executor, cancellation slot and allocator, so a
+// callback keeps its executor and `(upload || timer)` can cancel the upload.
+namespace asio {
+template <typename Handler, typename Executor>
+struct associated_executor<oss::detail::upload_completion<Handler>, Executor> {
+  using type = associated_executor_t<Handler, Executor>;
+  static type get(const oss::detail::upload_completion<Handler>& h,
+                  const Executor& ex = Executor()) noexcept {
+    return asio::get_associated_executor(h.handler, ex);
+  }
+};
+template <typename Handler, typename Slot>
+struct associated_cancellation_slot<oss::detail::upload_completion<Handler>, Slot> {
+  using type = associated_cancellation_slot_t<Handler, Slot>;
+  static type get(const oss::detail::upload_completion<Handler>& h,
+                  const Slot& s = Slot()) noexcept {
+    return asio::get_associated_cancellation_slot(h.handler, s);
+  }
+};
+template <typename Handler, typename Allocator>
+struct associated_allocator<oss::detail::upload_completion<Handler>, Allocator> {
+  using type = associated_allocator_t<Handler, Allocator>;
+  static type get(const oss::detail::upload_completion<Handler>& h,
+                  const Allocator& a = Allocator()) noexcept {
+    return asio::get_associated_allocator(h.handler, a);
+  }
+};
+}  // namespace asio
+
+#include <asio/co_spawn.hpp>
+
+namespace oss::detail {
+
+template <typename Handler>
+void initiate_multipart_upload_op::operator()(Handler&& handler, std::string name,
+                                              upload_source source, upload_options opts,
+                                              diagnostics* diag) const {
+  using handler_type = std::decay_t<Handler>;
+  upload_completion<handler_type> done{std::forward<Handler>(handler), diag};
+  asio::co_spawn(strand, run_multipart_upload(*c, std::move(name), std::move(source), std::move(opts)),
+                 std::move(done));
+}
+
+}  // namespace oss::detail
+
+#ifdef OSS_HEADER_ONLY
+#include <oss/impl/multipart_upload.ipp>
+#endif
+
+#endif  // OSS_MULTIPART_UPLOAD_HPP

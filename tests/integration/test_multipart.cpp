@@ -1,0 +1,1401 @@
+// oss::multipart_upload (issue 3): the orchestrator end to end over real sockets against
+// oss::testing::local_server, plus its sans-io parts (part planning, progress arithmetic,
+// reconciliation) and the checkpoint file format.
+#include <oss/checkpoint.hpp>
+#include <oss/client.hpp>
+#include <oss/detail/crc64.hpp>
+#include <oss/detail/crypto.hpp>
+#include <oss/detail/encoding.hpp>
+#include <oss/detail/multipart/plan.hpp>
+#include <oss/multipart_upload.hpp>
+#include <oss/progress.hpp>
+#include <oss/testing/local_server.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <sys/stat.h>
+
+#include "../support/temp_dir.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using asio::experimental::as_tuple;
+namespace mp = oss::detail::multipart;
+
+constexpr const char* mp_key_id = "LTAI-multipart-test-id";
+constexpr const char* mp_secret = "multipart-secret-Zk29vQ";
+constexpr const char* mp_bucket = "multipart-bucket";
+constexpr std::uint64_t kib100 = 100 * 1024;
+
+template <typename Fn>
+void run_upload_test(asio::io_context& io, Fn fn, std::chrono::seconds limit = 60s) {
+  bool done = false;
+  std::exception_ptr failure;
+  asio::co_spawn(io, std::move(fn), [&](std::exception_ptr e) {
+    done = true;
+    failure = e;
+  });
+  io.restart();
+  io.run_for(limit);
+  REQUIRE_MESSAGE(done, "watchdog: the coroutine did not finish in time");
+  if (failure) std::rethrow_exception(failure);
+}
+
+std::uint64_t crc_of(const std::string& s) { return oss::detail::crc64(0, s.data(), s.size()); }
+
+// A local server with credentials, a client factory and a scratch folder.
+struct mp_env {
+  oss_test::temp_dir store;
+  oss_test::temp_dir files;
+  oss::testing::local_server_thread server;
+
+  mp_env()
+      : server([&] {
+          oss::testing::local_server_options o;
+          o.root = store.path().string();
+          o.access_key_id = mp_key_id;
+          o.access_key_secret = mp_secret;
+          return o;
+        }()) {}
+
+  oss::client_options options(std::string bucket = mp_bucket) const {
+    oss::client_options o;
+    o.endpoint = server.endpoint();
+    o.region = "cn-local";
+    o.bucket = std::move(bucket);
+    o.creds = {mp_key_id, mp_secret, ""};
+    o.address_style = oss::addressing_style::path_style;
+    o.retry_base_delay = 1ms;
+    o.retry_max_delay = 5ms;
+    return o;
+  }
+
+  std::filesystem::path write(const std::string& name, const std::string& data) const {
+    auto p = files / name;
+    oss_test::write_file(p, data);
+    return p;
+  }
+};
+
+// Counts what a sync progress handler saw and checks the contract as events arrive.
+struct progress_log {
+  struct entry {
+    double fraction;
+    std::uint64_t bytes_done, bytes_total, bytes_delta;
+    std::uint32_t parts_done, parts_total;
+    int part_number;
+    oss::progress_stage stage;
+    std::string request_id;
+  };
+  std::vector<entry> events;
+
+  void add(const oss::progress_event& e) {
+    events.push_back(entry{e.fraction, e.bytes_done, e.bytes_total, e.bytes_delta, e.parts_done,
+                           e.parts_total, e.part ? e.part->number : 0, e.stage,
+                           std::string(e.request_id)});
+  }
+
+  // Strictly increasing, ending at exactly 1.0 once, with the completed stage last. For a
+  // stream (`size_known` false) the fraction stays 0 until its end is read, so it only has to
+  // be non-decreasing; bytes still grow strictly.
+  void check_contract(std::uint64_t total, std::uint32_t parts, bool size_known = true) const {
+    REQUIRE(events.size() >= 2);
+    CHECK(events.front().stage == oss::progress_stage::started);
+    CHECK(events.back().stage == oss::progress_stage::completed);
+    CHECK(events.back().fraction == 1.0);
+    CHECK(events.back().bytes_done == total);
+    CHECK(events.back().parts_done == parts);
+    int ones = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (events[i].fraction == 1.0) ++ones;
+      CHECK(events[i].fraction >= 0.0);
+      CHECK(events[i].fraction <= 1.0);
+      if (i > 0 && events[i].stage != oss::progress_stage::completed) {
+        CHECK(events[i].bytes_done > events[i - 1].bytes_done);
+        if (size_known)
+          CHECK(events[i].fraction > events[i - 1].fraction);
+        else
+          CHECK(events[i].fraction >= events[i - 1].fraction);
+        CHECK(events[i].bytes_done - events[i - 1].bytes_done == events[i].bytes_delta);
+      }
+      if (i > 0 && events[i].stage == oss::progress_stage::completed)
+        CHECK(events[i].fraction > events[i - 1].fraction);
+    }
+    CHECK(ones == 1);
+  }
+};
+
+// A byte-level TCP relay on 127.0.0.1:0 in front of a local server that keeps a copy of all
+// traffic, to see which headers left the client and which request ids came back. Runs on its
+// own thread; read the copies once the traffic they should contain is over.
+class recording_relay {
+ public:
+  explicit recording_relay(std::uint16_t upstream_port)
+      : acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        upstream_(asio::ip::make_address("127.0.0.1"), upstream_port) {
+    auto accept = [this]() -> asio::awaitable<void> { co_await accept_loop(); };
+    asio::co_spawn(io_, std::move(accept), asio::detached);
+    thread_ = std::thread([this] {
+      io_.run();
+      finished_.set_value();
+    });
+  }
+  ~recording_relay() {
+    asio::post(io_, [this] {
+      std::error_code ignored;
+      acceptor_.close(ignored);
+      for (auto& s : sockets_) s->close(ignored);
+    });
+    if (finished_.get_future().wait_for(10s) != std::future_status::ready) io_.stop();
+    thread_.join();
+  }
+
+  std::string endpoint() const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+  // Client to server, and server to client, since the last clear().
+  std::string sent() const {
+    std::lock_guard lock(mutex_);
+    return sent_;
+  }
+  std::string received() const {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    sent_.clear();
+    received_.clear();
+  }
+
+ private:
+  using socket_ptr = std::shared_ptr<asio::ip::tcp::socket>;
+
+  asio::awaitable<void> accept_loop() {
+    while (true) {
+      auto [ec, socket] = co_await acceptor_.async_accept(as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+      auto up = std::make_shared<asio::ip::tcp::socket>(io_);
+      sockets_.push_back(s);
+      sockets_.push_back(up);
+      auto relay_fn = [this, s, up]() -> asio::awaitable<void> { co_await relay(s, up); };
+      asio::co_spawn(io_, std::move(relay_fn), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> pump(socket_ptr from, socket_ptr to, std::string& copy) {
+    std::vector<char> buf(64 * 1024);
+    while (true) {
+      auto [rec, n] = co_await from->async_read_some(asio::buffer(buf), as_tuple(asio::use_awaitable));
+      if (rec) break;
+      {
+        std::lock_guard lock(mutex_);
+        copy.append(buf.data(), n);
+      }
+      auto [wec, w] = co_await asio::async_write(*to, asio::buffer(buf.data(), n), as_tuple(asio::use_awaitable));
+      (void)w;
+      if (wec) break;
+    }
+    std::error_code ignored;
+    to->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  }
+
+  asio::awaitable<void> relay(socket_ptr client, socket_ptr up) {
+    using namespace asio::experimental::awaitable_operators;
+    auto [ec] = co_await up->async_connect(upstream_, as_tuple(asio::use_awaitable));
+    if (ec) {
+      std::error_code ignored;
+      client->close(ignored);
+      co_return;
+    }
+    co_await (pump(client, up, sent_) && pump(up, client, received_));
+  }
+
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::ip::tcp::endpoint upstream_;
+  std::vector<socket_ptr> sockets_;  // touched on the relay thread only
+  mutable std::mutex mutex_;
+  std::string sent_, received_;
+  std::promise<void> finished_;
+  std::thread thread_;
+};
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+std::string md5_base64(std::string_view data) {
+  const auto d = oss::detail::md5(data);
+  return oss::detail::base64_encode(d.data(), d.size());
+}
+
+asio::awaitable<std::string> fetch(oss::client& c, std::string name) {
+  co_return co_await c.get_object(std::move(name));
+}
+
+// UploadPart requests the server counted for a resumed run: exactly the parts the resume had
+// to send, plus at most `parallel` requests of the cancelled run whose bytes the server thread
+// only got to after reset_stats() (the client had already closed those connections).
+void check_resent(std::uint64_t counted, std::uint64_t expected, std::size_t parallel) {
+  CHECK(counted >= expected);
+  CHECK(counted <= expected + parallel);
+}
+
+// ---- sans-io parts -----------------------------------------------------------------------------
+
+TEST_CASE("multipart plan: part size is raised so that at most 10000 parts are needed") {
+  CHECK(mp::effective_part_size(1 << 20, kib100) == kib100);
+  CHECK(mp::effective_part_size(10000 * kib100, kib100) == kib100);
+  CHECK(mp::effective_part_size(10000 * kib100 + 1, kib100) == kib100 + 1);
+  // ali-oss's example: 10 GiB with 100 KiB parts -> 1 073 742 bytes.
+  CHECK(mp::effective_part_size(10ull << 30, kib100) == 1073742);
+  CHECK(mp::part_count(10ull << 30, 1073742) == 10000);
+  CHECK(mp::effective_part_size(10000 * (5ull << 30), kib100) == (5ull << 30));
+  CHECK(mp::effective_part_size(10000 * (5ull << 30) + 1, kib100) == 0);
+  CHECK(mp::part_count(0, kib100) == 0);
+  CHECK(mp::part_count(kib100, kib100) == 1);
+  CHECK(mp::part_count(kib100 + 1, kib100) == 2);
+  CHECK(mp::part_length(kib100 + 1, kib100, 2) == 1);
+  CHECK(mp::part_length(kib100 + 1, kib100, 3) == 0);
+}
+
+TEST_CASE("multipart plan: digest_part gives the CRC-64 and MD5 of the whole part in one walk") {
+  // Setup: more than one 256 KiB slice, and not a multiple of it.
+  const std::string data = oss_test::random_bytes(3 * 256 * 1024 + 12345, 9);
+  const auto* bytes = reinterpret_cast<const std::byte*>(data.data());
+  // Run
+  const oss::body_digests both = mp::digest_part(bytes, data.size(), true);
+  const oss::body_digests crc_only = mp::digest_part(bytes, data.size(), false);
+  const oss::body_digests empty = mp::digest_part(nullptr, 0, true);
+  // Check
+  CHECK(both.crc64 == crc_of(data));
+  REQUIRE(both.md5);
+  CHECK(*both.md5 == oss::detail::md5(data));
+  CHECK(crc_only.crc64 == crc_of(data));
+  CHECK_FALSE(crc_only.md5);
+  CHECK(empty.crc64 == 0u);
+  REQUIRE(empty.md5);
+  CHECK(*empty.md5 == oss::detail::md5(""));
+}
+
+TEST_CASE("multipart plan: progress fraction stays below 1.0 until complete") {
+  CHECK(mp::progress_fraction(0, 100) == 0.0);
+  CHECK(mp::progress_fraction(50, 100) == 0.5);
+  CHECK(mp::progress_fraction(100, 100) < 1.0);
+  CHECK(mp::progress_fraction(99, 100) < mp::progress_fraction(100, 100));
+  CHECK(mp::progress_fraction(1, 0) == 0.0);
+}
+
+TEST_CASE("multipart plan: reconcile trusts only parts the server holds as recorded") {
+  // Setup
+  oss::checkpoint cp;
+  cp.version = 1;
+  cp.part_size = kib100;
+  cp.done_parts = {{1, "\"AA\"", kib100, 11}, {2, "\"BB\"", kib100, 22}, {3, "\"CC\"", kib100, 33},
+                   {4, "\"DD\"", kib100, 44}, {5, "\"EE\"", 7, 55}};
+  std::vector<oss::part_info> server = {
+      {1, "\"aa\"", kib100, 11, ""},  // same ETag (case and quotes ignored), size, CRC
+      {2, "\"XX\"", kib100, 22, ""},  // another ETag: re-uploaded by someone else
+      {3, "\"CC\"", kib100, 99, ""},  // CRC differs
+      // 4 missing on the server
+      {5, "\"EE\"", 7, std::nullopt, ""},  // no server CRC: the recorded one is kept
+  };
+  auto expected = [](int n) -> std::uint64_t { return mp::part_length(4 * kib100 + 7, kib100, n); };
+  // Run
+  auto confirmed = mp::reconcile_parts(cp, server, kib100, expected);
+  // Check
+  REQUIRE(confirmed.size() == 2);
+  CHECK(confirmed[0].number == 1);
+  CHECK(confirmed[0].etag == "\"aa\"");
+  CHECK(confirmed[0].crc64 == 11);
+  CHECK(confirmed[1].number == 5);
+  CHECK(confirmed[1].crc64 == 55);
+
+  // An ali-oss checkpoint knows neither sizes nor CRCs: the server's CRC is required.
+  cp.version = 0;
+  for (auto& p : cp.done_parts) p.size = p.crc64 = 0;
+  confirmed = mp::reconcile_parts(cp, server, kib100, expected);
+  REQUIRE(confirmed.size() == 2);
+  CHECK(confirmed[0].number == 1);
+  CHECK(confirmed[0].size == kib100);
+  CHECK(confirmed[1].number == 3);
+  CHECK(confirmed[1].crc64 == 99);
+}
+
+TEST_CASE("multipart checkpoint: JSON round trip in design.md's format") {
+  oss::checkpoint cp;
+  cp.endpoint = "https://oss-cn-hangzhou.aliyuncs.com";
+  cp.bucket = "b";
+  cp.name = "videos/a.mp4";
+  cp.file = "/data/a.mp4";
+  cp.file_size = 734003200;
+  cp.file_mtime_ns = 1732550400123456789;
+  cp.part_size = 8388608;
+  cp.upload_id = "0004B9895DBBB6EC98E36";
+  cp.done_parts = {{1, "\"95714944FBE90D6B77FE6BA931A5A99E\"", 8388608, 11051210869376104954ull}};
+  const std::string text = oss::checkpoint_to_json(cp);
+  CHECK(text.find("\"crc64\":\"11051210869376104954\"") != std::string::npos);
+  CHECK(text.find("\"fileMtimeNs\":1732550400123456789") != std::string::npos);
+  CHECK(text.find("\"kind\":\"oss-multipart-upload\"") != std::string::npos);
+  std::error_code ec;
+  oss::checkpoint back = oss::checkpoint_from_json(text, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(back.version == 1);
+  CHECK(back.endpoint == cp.endpoint);
+  CHECK(back.file_mtime_ns == cp.file_mtime_ns);
+  CHECK(back.file_size == cp.file_size);
+  REQUIRE(back.done_parts.size() == 1);
+  CHECK(back.done_parts[0].crc64 == 11051210869376104954ull);
+  CHECK(back.done_parts[0].etag == cp.done_parts[0].etag);
+
+  // design.md's literal example parses too.
+  const char* literal = R"({ "version": 1, "kind": "oss-multipart-upload",
+  "endpoint": "https://oss-cn-hangzhou.aliyuncs.com", "bucket": "b", "name": "videos/a.mp4",
+  "file": "/data/a.mp4", "fileSize": 734003200, "fileMtimeNs": 1732550400123456789,
+  "partSize": 8388608, "uploadId": "0004B9895DBBB6EC98E36",
+  "doneParts": [ { "number": 1, "etag": "\"95714944FBE90D6B77FE6BA931A5A99E\"",
+                   "size": 8388608, "crc64": "11051210869376104954" } ] })";
+  back = oss::checkpoint_from_json(literal, ec);
+  CHECK_FALSE(ec);
+  CHECK(back.upload_id == "0004B9895DBBB6EC98E36");
+}
+
+TEST_CASE("multipart checkpoint: ali-oss checkpoints load as version 0; bad ones are corrupt") {
+  std::error_code ec;
+  oss::checkpoint ali = oss::checkpoint_from_json(
+      R"({"file":"/path/to/local/file","name":"object/key","fileSize":1048576,"partSize":102400,
+          "uploadId":"0004B9895DBBB6EC98E36",
+          "doneParts":[{"number":2,"etag":"\"849C42FDDB411EC43F6580CC6BA056CD\""},
+                       {"number":1,"etag":"\"95714944FBE90D6B77FE6BA931A5A99E\""}]})",
+      ec);
+  REQUIRE_FALSE(ec);
+  CHECK(ali.version == 0);
+  CHECK(ali.part_size == 102400);
+  CHECK(ali.done_parts.size() == 2);
+
+  const char* bad[] = {
+      "{not json",
+      "[1,2]",
+      R"({"version":2,"kind":"oss-multipart-upload"})",
+      R"({"version":1,"kind":"something-else"})",
+      R"({"version":1,"kind":"oss-multipart-upload","endpoint":"e","bucket":"b","name":"n","file":"",
+          "fileSize":"10","fileMtimeNs":0,"partSize":102400,"uploadId":"u","doneParts":[]})",
+      R"({"version":1,"kind":"oss-multipart-upload","endpoint":"e","bucket":"b","name":"n","file":"",
+          "fileSize":10,"fileMtimeNs":0,"partSize":102400,"uploadId":"u",
+          "doneParts":[{"number":1,"etag":"x","size":1,"crc64":12}]})",
+      R"({"version":1,"kind":"oss-multipart-upload","endpoint":"e","bucket":"b","name":"n","file":"",
+          "fileSize":10,"fileMtimeNs":0,"partSize":102400,"uploadId":"u",
+          "doneParts":[{"number":10001,"etag":"x","size":1,"crc64":"12"}]})",
+      R"({"file":"/f","name":"n","fileSize":-1,"partSize":102400,"uploadId":"u","doneParts":[]})",
+      R"({"file":{"uid":"rc-upload-1"},"name":"n","fileSize":1,"partSize":102400,"uploadId":"u","doneParts":[]})",
+      R"({"file":"/f","name":"n","fileSize":1,"partSize":102400,"doneParts":[]})",
+  };
+  for (const char* text : bad) {
+    CAPTURE(text);
+    oss::checkpoint_from_json(text, ec);
+    CHECK(ec == oss::client_errc::checkpoint_corrupt);
+  }
+}
+
+TEST_CASE("multipart checkpoint: save is atomic, mode 0600, and load reports a missing file") {
+  oss_test::temp_dir dir;
+  oss::checkpoint cp;
+  cp.endpoint = "http://127.0.0.1:1";
+  cp.bucket = "b";
+  cp.name = "n";
+  cp.part_size = kib100;
+  cp.upload_id = "u1";
+  const auto path = dir / "a.ckpt";
+  std::error_code ec;
+  oss::save_checkpoint(path, cp, ec);
+  REQUIRE_FALSE(ec);
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  cp.upload_id = "u2";
+  oss::save_checkpoint(path, cp, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(oss::load_checkpoint(path).upload_id == "u2");
+  // Only the checkpoint is left in the folder: no temporary files.
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  CHECK(entries == 1);
+  oss::load_checkpoint(dir / "missing.ckpt", ec);
+  CHECK(ec == std::errc::no_such_file_or_directory);
+  oss::save_checkpoint(dir / "no-such-folder" / "x.ckpt", cp, ec);
+  CHECK(ec);
+  CHECK_THROWS_AS(oss::load_checkpoint(dir / "missing.ckpt"), oss::error);
+}
+
+// ---- end to end --------------------------------------------------------------------------------
+
+TEST_CASE("multipart upload: file, buffer and stream sources store byte-identical objects") {
+  // Setup
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(2 * 1024 * 1024 + 12345, 1);
+  const auto file = env.write("a.bin", data);
+  const std::uint32_t parts = mp::part_count(data.size(), kib100);
+
+  for (int kind = 0; kind < 3; ++kind) {
+    CAPTURE(kind);
+    env.server.reset_stats();
+    oss::upload_options opts;
+    opts.parallel = 3;
+    opts.part_size = kib100;
+    // A stream handing out odd-sized pieces, as a pipe would.
+    std::size_t pos = 0;
+    oss::stream_source stream([&](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+      const std::size_t n = std::min({b.size(), data.size() - pos, std::size_t{77777}});
+      std::memcpy(b.data(), data.data() + pos, n);
+      pos += n;
+      co_return n;
+    });
+    oss::upload_source source = kind == 0   ? oss::upload_source(file)
+                                : kind == 1 ? oss::upload_source(oss::buffer_source(data))
+                                            : oss::upload_source(stream);
+    const std::string name = "dir/object-" + std::to_string(kind) + ".bin";
+    oss::upload_result r;
+    std::string stored;
+    // Run
+    run_upload_test(io, [&]() -> asio::awaitable<void> {
+      r = co_await oss::multipart_upload(c, name, source, opts);
+      stored = co_await fetch(c, name);
+    });
+    // Check
+    CHECK(r.name == name);
+    CHECK(r.multipart);
+    CHECK_FALSE(r.resumed);
+    CHECK(r.size == data.size());
+    CHECK(r.crc64 == crc_of(data));
+    CHECK(r.parts == parts);
+    CHECK(r.parts_uploaded == parts);
+    CHECK(r.bytes_uploaded == data.size());
+    CHECK(r.etag.find("-" + std::to_string(parts)) != std::string::npos);
+    CHECK(stored == data);
+    const auto st = env.server.stats();
+    CHECK(st.initiate_multipart_upload == 1);
+    CHECK(st.upload_part == parts);
+    CHECK(st.complete_multipart_upload == 1);
+    CHECK(st.put_object == 0);
+  }
+}
+
+TEST_CASE("multipart upload: parts carry the digests computed while reading; request ids reach progress and result") {
+  // Setup: the client talks to the server through a relay that keeps the traffic.
+  mp_env env;
+  recording_relay relay(env.server.port());
+  asio::io_context io;
+  oss::client_options copts = env.options();
+  copts.endpoint = relay.endpoint();
+  oss::client c(io.get_executor(), copts);
+  const std::string data = oss_test::random_bytes(5 * kib100 + 4321, 41);
+  const auto file = env.write("digests.bin", data);
+  const std::uint32_t parts = mp::part_count(data.size(), kib100);
+
+  for (int kind = 0; kind < 3; ++kind) {
+    for (bool content_md5 : {true, false}) {
+      CAPTURE(kind);
+      CAPTURE(content_md5);
+      relay.clear();
+      std::size_t pos = 0;
+      oss::stream_source stream([&](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+        const std::size_t n = std::min(b.size(), data.size() - pos);
+        std::memcpy(b.data(), data.data() + pos, n);
+        pos += n;
+        co_return n;
+      });
+      oss::upload_source source = kind == 0   ? oss::upload_source(file)
+                                  : kind == 1 ? oss::upload_source(oss::buffer_source(data))
+                                              : oss::upload_source(stream);
+      progress_log log;
+      oss::upload_options opts{.parallel = 3, .part_size = kib100,
+                               .progress = [&](const oss::progress_event& e) { log.add(e); },
+                               .content_md5 = content_md5};
+      const std::string name = "digests/" + std::to_string(kind);
+      oss::upload_result r;
+      // Run
+      run_upload_test(io, [&]() -> asio::awaitable<void> {
+        r = co_await oss::multipart_upload(c, name, source, opts);
+      });
+      // Check: every part's MD5 was sent when asked for, none otherwise (Complete always sends
+      // one for its XML body).
+      const std::string sent = relay.sent();
+      const std::string received = relay.received();
+      CHECK(r.crc64 == crc_of(data));
+      CHECK(count_of(sent, "\r\nContent-MD5: ") == (content_md5 ? parts + 1 : 1));
+      if (content_md5) {
+        for (std::uint32_t n = 1; n <= parts; ++n) {
+          const std::string part = data.substr(mp::part_offset(kib100, static_cast<int>(n)),
+                                               mp::part_length(data.size(), kib100, static_cast<int>(n)));
+          CHECK(count_of(sent, "\r\nContent-MD5: " + md5_base64(part) + "\r\n") == 1);
+        }
+      }
+      // Each part_done names its UploadPart reply, completed (and the result) the Complete's.
+      log.check_contract(data.size(), parts, kind != 2);
+      std::set<std::string> ids;
+      for (const auto& e : log.events) {
+        if (e.stage == oss::progress_stage::started) continue;
+        CHECK_FALSE(e.request_id.empty());
+        CHECK(count_of(received, "\r\nx-oss-request-id: " + e.request_id + "\r\n") == 1);
+        ids.insert(e.request_id);
+      }
+      CHECK(ids.size() == parts + 1);
+      CHECK(r.request_id == log.events.back().request_id);
+    }
+  }
+
+  // A source smaller than one part: the PutObject's MD5 and request id.
+  relay.clear();
+  const std::string small = data.substr(0, 5000);
+  progress_log log;
+  oss::upload_options opts{.part_size = kib100,
+                           .progress = [&](const oss::progress_event& e) { log.add(e); },
+                           .content_md5 = true};
+  const oss::upload_source small_source(oss::buffer_source{small});
+  oss::upload_result r;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "digests/small", small_source, opts);
+  });
+  CHECK_FALSE(r.multipart);
+  CHECK(count_of(relay.sent(), "\r\nContent-MD5: " + md5_base64(small) + "\r\n") == 1);
+  CHECK_FALSE(r.request_id.empty());
+  CHECK(count_of(relay.received(), "\r\nx-oss-request-id: " + r.request_id + "\r\n") == 1);
+  CHECK(log.events.back().request_id == r.request_id);
+}
+
+TEST_CASE("multipart upload: concurrency never exceeds parallel") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(3 * 1024 * 1024, 2);
+  const auto file = env.write("c.bin", data);
+  for (std::size_t parallel : {1u, 3u, 8u}) {
+    CAPTURE(parallel);
+    env.server.reset_stats();
+    oss::upload_options opts;
+    opts.parallel = parallel;
+    opts.part_size = kib100;
+    oss::upload_result r;
+    run_upload_test(io, [&]() -> asio::awaitable<void> {
+      r = co_await oss::multipart_upload(c, "conc.bin", file, opts);
+    });
+    const auto st = env.server.stats();
+    CHECK(r.crc64 == crc_of(data));
+    CHECK(st.peak_in_flight >= 1);
+    CHECK(st.peak_in_flight <= parallel);
+    CHECK(st.upload_part == r.parts);
+  }
+}
+
+TEST_CASE("multipart upload: progress is strictly increasing and ends at exactly 1.0 once") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(1024 * 1024 + 1, 3);
+  const auto file = env.write("p.bin", data);
+  const std::uint32_t parts = mp::part_count(data.size(), kib100);
+
+  SUBCASE("sync handler") {
+    progress_log log;
+    oss::upload_options opts{.parallel = 4, .part_size = kib100,
+                             .progress = [&](const oss::progress_event& e) { log.add(e); }};
+    run_upload_test(io, [&]() -> asio::awaitable<void> {
+      co_await oss::multipart_upload(c, "p.bin", file, opts);
+    });
+    log.check_contract(data.size(), parts);
+    CHECK(log.events.size() == parts + 2);
+    CHECK(log.events.front().fraction == 0.0);
+    CHECK(log.events.front().parts_total == parts);
+  }
+  SUBCASE("async handler, awaited one call at a time") {
+    progress_log log;
+    int inside = 0, overlaps = 0;
+    oss::upload_options opts{
+        .parallel = 5,
+        .part_size = kib100,
+        .progress = [&](const oss::progress_event& e) -> asio::awaitable<void> {
+          if (inside++ > 0) ++overlaps;
+          log.add(e);
+          asio::steady_timer t(co_await asio::this_coro::executor, 1ms);
+          co_await t.async_wait(asio::use_awaitable);
+          --inside;
+        }};
+    run_upload_test(io, [&]() -> asio::awaitable<void> {
+      co_await oss::multipart_upload(c, "p2.bin", file, opts);
+    });
+    CHECK(overlaps == 0);
+    log.check_contract(data.size(), parts);
+  }
+}
+
+TEST_CASE("multipart upload: input smaller than one part is a single PutObject") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(50 * 1024, 4);
+  const auto file = env.write("small.txt", data);
+  progress_log log;
+  oss::upload_options opts{.part_size = kib100,
+                           .checkpoint = (env.files / "small.ckpt").string(),
+                           .progress = [&](const oss::progress_event& e) { log.add(e); },
+                           .meta = {{"year", "2020"}}};
+  oss::upload_result r;
+  oss::object_meta head;
+  std::string stored;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "small.txt", file, opts);
+    head = co_await c.head("small.txt");
+    stored = co_await fetch(c, "small.txt");
+  });
+  CHECK_FALSE(r.multipart);
+  CHECK(r.parts == 1);
+  CHECK(r.upload_id.empty());
+  CHECK(r.crc64 == crc_of(data));
+  CHECK(stored == data);
+  CHECK(head.content_type == "text/plain");
+  REQUIRE(head.meta.size() == 1);
+  CHECK(head.meta[0].second == "2020");
+  const auto st = env.server.stats();
+  CHECK(st.put_object == 1);
+  CHECK(st.initiate_multipart_upload == 0);
+  log.check_contract(data.size(), 1);
+  CHECK_FALSE(std::filesystem::exists(env.files / "small.ckpt"));
+
+  // An empty stream is an empty object.
+  oss::stream_source empty([](asio::mutable_buffer) -> asio::awaitable<std::size_t> { co_return 0; });
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "empty", empty);
+    head = co_await c.head("empty");
+  });
+  CHECK(head.size == 0);
+  CHECK(r.crc64 == 0);
+}
+
+TEST_CASE("multipart upload: meta, mime and headers reach the object") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(300 * 1024, 5);
+  oss::upload_options opts{
+      .part_size = kib100,
+      .meta = {{"year", "2020"}, {"people", "test"}},
+      .mime = "video/mp4",
+      .headers = {{"Cache-Control", "no-cache"}, {"Content-Disposition", "attachment"}},
+  };
+  oss::object_meta head, guessed;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    const oss::upload_source source = oss::buffer_source(data);
+    co_await oss::multipart_upload(c, "videos/a.bin", source, opts);
+    head = co_await c.head("videos/a.bin");
+    const oss::upload_options plain{.part_size = kib100};
+    co_await oss::multipart_upload(c, "videos/b.mp4", source, plain);
+    guessed = co_await c.head("videos/b.mp4");
+  });
+  CHECK(head.content_type == "video/mp4");
+  CHECK(head.cache_control == "no-cache");
+  CHECK(head.content_disposition == "attachment");
+  CHECK(head.object_type == "Multipart");
+  std::map<std::string, std::string> meta(head.meta.begin(), head.meta.end());
+  CHECK(meta["year"] == "2020");
+  CHECK(meta["people"] == "test");
+  CHECK(guessed.content_type == "video/mp4");
+}
+
+TEST_CASE("multipart upload: the checkpoint is durable before progress, 0600, secret-free, removed after success") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(1024 * 1024, 6);
+  const auto file = env.write("k.bin", data);
+  const auto ckpt = env.files / "k.ckpt";
+  int checked = 0, mismatches = 0;
+  std::string upload_id;
+  oss::upload_options opts{
+      .parallel = 3, .part_size = kib100, .checkpoint = ckpt,
+      .progress = [&](const oss::progress_event& e) {
+        if (e.stage != oss::progress_stage::part_done) return;
+        // The part just reported is already in the file.
+        oss::checkpoint on_disk = oss::load_checkpoint(ckpt);
+        upload_id = on_disk.upload_id;
+        auto it = std::find_if(on_disk.done_parts.begin(), on_disk.done_parts.end(),
+                               [&](const oss::part_record& p) { return p.number == e.part->number; });
+        if (it == on_disk.done_parts.end() || it->etag != e.part->etag || it->crc64 != e.part->crc64)
+          ++mismatches;
+        struct stat st {};
+        if (::stat(ckpt.c_str(), &st) != 0 || (st.st_mode & 0777) != 0600) ++mismatches;
+        const std::string text = oss_test::read_file(ckpt);
+        if (text.find(mp_secret) != std::string::npos) ++mismatches;
+        if (text.find("Authorization") != std::string::npos) ++mismatches;
+        if (on_disk.endpoint != env.server.endpoint() || on_disk.bucket != mp_bucket) ++mismatches;
+        if (on_disk.file != std::filesystem::absolute(file).lexically_normal().string()) ++mismatches;
+        ++checked;
+      }};
+  oss::upload_result r;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "k.bin", file, opts);
+  });
+  CHECK(checked == static_cast<int>(r.parts));
+  CHECK(mismatches == 0);
+  CHECK(upload_id == r.upload_id);
+  CHECK_FALSE(std::filesystem::exists(ckpt));
+}
+
+// Uploads with a checkpoint and cancels through a cancellation slot once `stop_after` parts
+// are done; returns the error code of the cancelled call.
+std::error_code cancelled_upload(asio::io_context& io, oss::client& c, const std::string& name,
+                                 oss::upload_source source, oss::upload_options opts,
+                                 std::uint32_t stop_after) {
+  asio::cancellation_signal signal;
+  bool emitted = false;
+  opts.progress = [&](const oss::progress_event& e) {
+    if (!emitted && e.parts_done >= stop_after) {
+      emitted = true;
+      signal.emit(asio::cancellation_type::terminal);
+    }
+  };
+  std::error_code result;
+  bool done = false;
+  oss::diagnostics diag;
+  oss::async_multipart_upload(c, name, std::move(source), std::move(opts), diag,
+                              asio::bind_cancellation_slot(signal.slot(),
+                                                           [&](std::error_code ec, oss::upload_result) {
+                                                             result = ec;
+                                                             done = true;
+                                                           }));
+  io.restart();
+  io.run_for(60s);
+  REQUIRE_MESSAGE(done, "watchdog: the cancelled upload did not finish");
+  return result;
+}
+
+TEST_CASE("multipart upload: cancelled half-way, then resumed from the checkpoint") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(2 * 1024 * 1024 + 999, 7);
+  const auto file = env.write("r.bin", data);
+  const auto ckpt = env.files / "r.ckpt";
+  const std::uint32_t parts = mp::part_count(data.size(), kib100);
+  oss::upload_options opts{.parallel = 3, .part_size = kib100, .checkpoint = ckpt};
+
+  // Run 1: cancelled after 6 parts.
+  const std::error_code ec = cancelled_upload(io, c, "r.bin", file, opts, 6);
+  CHECK(ec == asio::error::operation_aborted);
+  REQUIRE(std::filesystem::exists(ckpt));
+  const oss::checkpoint saved = oss::load_checkpoint(ckpt);
+  CHECK(saved.done_parts.size() >= 6);
+  CHECK(saved.done_parts.size() < parts);
+  const auto after_first = env.server.stats();
+  CHECK(after_first.complete_multipart_upload == 0);
+  CHECK(after_first.abort_multipart_upload == 0);
+  env.server.reset_stats();
+
+  // Run 2: same call, same checkpoint.
+  progress_log log;
+  opts.progress = [&](const oss::progress_event& e) { log.add(e); };
+  oss::upload_result r;
+  std::string stored;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "r.bin", file, opts);
+    stored = co_await fetch(c, "r.bin");
+  });
+  CHECK(r.resumed);
+  CHECK(r.upload_id == saved.upload_id);
+  CHECK(stored == data);
+  CHECK(r.crc64 == crc_of(data));
+  CHECK(r.parts == parts);
+  CHECK(r.parts_uploaded == parts - saved.done_parts.size());
+  CHECK(r.bytes_uploaded < data.size());
+  const auto second = env.server.stats();
+  CHECK(second.initiate_multipart_upload == 0);
+  CHECK(second.list_parts >= 1);
+  check_resent(second.upload_part, parts - saved.done_parts.size(), opts.parallel);
+  // Progress starts at the share already done and still ends at exactly 1.0 once.
+  REQUIRE_FALSE(log.events.empty());
+  CHECK(log.events.front().fraction > 0.0);
+  CHECK(log.events.front().parts_done == saved.done_parts.size());
+  log.check_contract(data.size(), parts);
+  CHECK_FALSE(std::filesystem::exists(ckpt));
+}
+
+TEST_CASE("multipart upload: (upload || timer) cancels and leaves it resumable; stream resume re-sends nothing done") {
+  using namespace asio::experimental::awaitable_operators;
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(1536 * 1024, 8);
+  const auto ckpt = env.files / "s.ckpt";
+  const std::uint32_t parts = mp::part_count(data.size(), kib100);
+
+  auto make_stream = [&data](std::shared_ptr<std::size_t> pos) {
+    return oss::stream_source([&data, pos](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+      const std::size_t n = std::min(b.size(), data.size() - *pos);
+      std::memcpy(b.data(), data.data() + *pos, n);
+      *pos += n;
+      co_return n;
+    });
+  };
+
+  // Run 1: the "timer" fires (we cancel its wait) once 5 parts are done; || cancels the upload.
+  bool upload_finished = false;
+  std::variant<oss::upload_result, std::monostate> winner;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    asio::steady_timer deadline(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+    oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
+                             .progress = [&](const oss::progress_event& e) {
+                               if (e.parts_done >= 5) deadline.cancel();
+                             }};
+    auto upload = [&]() -> asio::awaitable<oss::upload_result> {
+      oss::upload_source source = make_stream(std::make_shared<std::size_t>(0));
+      oss::upload_result r = co_await oss::multipart_upload(c, "s.bin", source, opts);
+      upload_finished = true;
+      co_return r;
+    };
+    auto timer = [&]() -> asio::awaitable<void> {
+      co_await deadline.async_wait(as_tuple(asio::use_awaitable));
+    };
+    winner = co_await (upload() || timer());
+  });
+  CHECK(winner.index() == 1);
+  CHECK_FALSE(upload_finished);
+  REQUIRE(std::filesystem::exists(ckpt));
+  const oss::checkpoint saved = oss::load_checkpoint(ckpt);
+  CHECK(saved.file.empty());
+  CHECK(saved.file_size == 0);
+  REQUIRE(saved.done_parts.size() >= 5);
+  env.server.reset_stats();
+
+  // Run 2: the same bytes again from the start; parts already on the server are verified by
+  // CRC and skipped.
+  oss::upload_result r;
+  std::string stored;
+  progress_log log;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
+                             .progress = [&](const oss::progress_event& e) { log.add(e); }};
+    oss::upload_source source = make_stream(std::make_shared<std::size_t>(0));
+    r = co_await oss::multipart_upload(c, "s.bin", source, opts);
+    stored = co_await fetch(c, "s.bin");
+  });
+  CHECK(stored == data);
+  CHECK(r.resumed);
+  CHECK(r.parts == parts);
+  CHECK(r.parts_uploaded == parts - saved.done_parts.size());
+  check_resent(env.server.stats().upload_part, parts - saved.done_parts.size(), 2);
+  log.check_contract(data.size(), parts, false);
+  CHECK(log.events.back().bytes_total == data.size());
+}
+
+TEST_CASE("multipart upload: a checkpoint of another upload is refused and left untouched") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(1024 * 1024, 9);
+  const auto file = env.write("m.bin", data);
+  const auto other = env.write("other.bin", data);
+  const auto ckpt = env.files / "m.ckpt";
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+  REQUIRE(cancelled_upload(io, c, "m.bin", file, opts, 3) == asio::error::operation_aborted);
+  const std::string before = oss_test::read_file(ckpt);
+  // Not `requests`: bytes of the cancelled run's parts may still reach the server thread.
+  const auto stats_before = env.server.stats();
+
+  auto expect = [&](oss::client& client, const std::string& name, oss::upload_source source,
+                    oss::upload_options o, std::error_code want) {
+    std::error_code got;
+    oss::diagnostics diag;
+    run_upload_test(io, [&]() -> asio::awaitable<void> {
+      auto [ec, r] = co_await oss::async_multipart_upload(client, name, source, o, diag,
+                                                          as_tuple(asio::use_awaitable));
+      got = ec;
+    });
+    CHECK(got == want);
+    CHECK_FALSE(diag.client_message.empty());
+    CHECK(oss_test::read_file(ckpt) == before);
+  };
+  const std::error_code mismatch = oss::client_errc::checkpoint_mismatch;
+  SUBCASE("another file") { expect(c, "m.bin", other, opts, mismatch); }
+  SUBCASE("another name") { expect(c, "m2.bin", file, opts, mismatch); }
+  SUBCASE("another part size") {
+    oss::upload_options o = opts;
+    o.part_size = 2 * kib100;
+    expect(c, "m.bin", file, o, mismatch);
+  }
+  SUBCASE("another bucket") {
+    oss::client c2(io.get_executor(), env.options("other-bucket"));
+    expect(c2, "m.bin", file, opts, mismatch);
+  }
+  SUBCASE("an in-memory source") { expect(c, "m.bin", oss::buffer_source(data), opts, mismatch); }
+  SUBCASE("the file changed") {
+    oss_test::write_file(file, data + "x");
+    expect(c, "m.bin", file, opts, oss::client_errc::file_changed);
+  }
+  const auto stats_after = env.server.stats();
+  CHECK(stats_after.list_parts == stats_before.list_parts);
+  CHECK(stats_after.initiate_multipart_upload == stats_before.initiate_multipart_upload);
+  CHECK(stats_after.put_object == stats_before.put_object);
+  CHECK(stats_after.complete_multipart_upload == stats_before.complete_multipart_upload);
+}
+
+TEST_CASE("multipart upload: a corrupt checkpoint is refused and left untouched") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const auto file = env.write("x.bin", oss_test::random_bytes(300 * 1024, 10));
+  const auto ckpt = env.files / "x.ckpt";
+  for (std::string text : {std::string("{\"version\": 1, \"kind\": "), std::string("{\"version\":7}"),
+                           std::string("null")}) {
+    oss_test::write_file(ckpt, text);
+    oss::upload_options opts{.part_size = kib100, .checkpoint = ckpt};
+    std::error_code got;
+    oss::diagnostics diag;
+    run_upload_test(io, [&]() -> asio::awaitable<void> {
+      auto [ec, r] = co_await oss::async_multipart_upload(c, "x.bin", file, opts, diag,
+                                                          as_tuple(asio::use_awaitable));
+      got = ec;
+    });
+    CHECK(got == oss::client_errc::checkpoint_corrupt);
+    CHECK(oss_test::read_file(ckpt) == text);
+  }
+  CHECK(env.server.stats().requests == 0);
+}
+
+TEST_CASE("multipart upload: an upload aborted behind the checkpoint's back") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(1024 * 1024, 11);
+  const auto file = env.write("v.bin", data);
+  const auto ckpt = env.files / "v.ckpt";
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+  REQUIRE(cancelled_upload(io, c, "v.bin", file, opts, 2) == asio::error::operation_aborted);
+  const oss::checkpoint saved = oss::load_checkpoint(ckpt);
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    co_await c.abort_multipart_upload("v.bin", saved.upload_id);
+  });
+  const std::string before = oss_test::read_file(ckpt);
+
+  // Without permission to start over: a typed error, the checkpoint kept.
+  std::error_code got;
+  oss::diagnostics diag;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    auto [ec, r] = co_await oss::async_multipart_upload(c, "v.bin", file, opts, diag,
+                                                        as_tuple(asio::use_awaitable));
+    got = ec;
+  });
+  CHECK(got == oss::client_errc::upload_vanished);
+  CHECK(diag.code == "NoSuchUpload");
+  CHECK(oss_test::read_file(ckpt) == before);
+
+  // With it: a new upload, complete and correct.
+  opts.restart_if_vanished = true;
+  oss::upload_result r;
+  std::string stored;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "v.bin", file, opts);
+    stored = co_await fetch(c, "v.bin");
+  });
+  CHECK_FALSE(r.resumed);
+  CHECK(r.upload_id != saved.upload_id);
+  CHECK(stored == data);
+  CHECK_FALSE(std::filesystem::exists(ckpt));
+}
+
+TEST_CASE("multipart upload: a checkpoint whose upload was completed (lost reply) resumes to success") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(700 * 1024 + 3, 20);
+  const auto file = env.write("done.bin", data);
+  const auto ckpt = env.files / "done.ckpt";
+  const auto copy = env.files / "done.ckpt.copy";
+  // Keep the checkpoint as it is after the last part, i.e. just before Complete.
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
+                           .progress = [&](const oss::progress_event& e) {
+                             if (e.stage == oss::progress_stage::part_done && e.parts_done == e.parts_total)
+                               std::filesystem::copy_file(ckpt, copy);
+                           }};
+  oss::upload_result first;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    first = co_await oss::multipart_upload(c, "done.bin", file, opts);
+  });
+  REQUIRE(std::filesystem::exists(copy));
+  std::filesystem::rename(copy, ckpt);
+  env.server.reset_stats();
+
+  progress_log log;
+  opts.progress = [&](const oss::progress_event& e) { log.add(e); };
+  oss::upload_result again;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    again = co_await oss::multipart_upload(c, "done.bin", file, opts);
+  });
+  CHECK(again.resumed);
+  CHECK(again.etag == first.etag);
+  CHECK(again.crc64 == crc_of(data));
+  CHECK(again.parts_uploaded == 0);
+  const auto st = env.server.stats();
+  CHECK(st.upload_part == 0);
+  CHECK(st.initiate_multipart_upload == 0);
+  CHECK(st.head_object == 1);
+  CHECK_FALSE(std::filesystem::exists(ckpt));
+  REQUIRE(log.events.size() == 1);
+  CHECK(log.events[0].fraction == 1.0);
+  // The HEAD that proved the object gives the request id: not the first run's Complete.
+  CHECK_FALSE(again.request_id.empty());
+  CHECK(again.request_id != first.request_id);
+  CHECK(log.events[0].request_id == again.request_id);
+}
+
+TEST_CASE("multipart upload: an ali-oss checkpoint is accepted and confirmed against ListParts") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(1024 * 1024 + 5, 12);
+  const auto file = env.write("ali.bin", data);
+  const auto ckpt = env.files / "ali.ckpt";
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+  REQUIRE(cancelled_upload(io, c, "ali.bin", file, opts, 4) == asio::error::operation_aborted);
+  const oss::checkpoint ours = oss::load_checkpoint(ckpt);
+
+  // Rewrite it the way ali-oss stores its checkpoint object (oss-protocol.md 7.2), with one
+  // part whose ETag does not match the server's (it must be re-sent).
+  std::string parts_json;
+  for (std::size_t i = 0; i < ours.done_parts.size(); ++i) {
+    const auto& p = ours.done_parts[i];
+    const std::string etag = i == 0 ? "\\\"00000000000000000000000000000000\\\"" : "\\" + p.etag.substr(0, p.etag.size() - 1) + "\\\"";
+    parts_json += (i ? "," : "") + std::string("{\"number\":") + std::to_string(p.number) + ",\"etag\":\"" + etag + "\"}";
+  }
+  const std::string ali = "{\"file\":\"" + ours.file + "\",\"name\":\"ali.bin\",\"fileSize\":" +
+                          std::to_string(data.size()) + ",\"partSize\":102400,\"uploadId\":\"" +
+                          ours.upload_id + "\",\"doneParts\":[" + parts_json + "]}";
+  oss_test::write_file(ckpt, ali);
+  std::error_code parse_ec;
+  REQUIRE(oss::checkpoint_from_json(ali, parse_ec).version == 0);
+  env.server.reset_stats();
+
+  oss::upload_result r;
+  std::string stored;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "ali.bin", file, opts);
+    stored = co_await fetch(c, "ali.bin");
+  });
+  CHECK(r.resumed);
+  CHECK(stored == data);
+  CHECK(r.parts_uploaded == r.parts - (ours.done_parts.size() - 1));
+  check_resent(env.server.stats().upload_part, r.parts_uploaded, opts.parallel);
+}
+
+TEST_CASE("multipart upload: invalid input fails before any request") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const auto file = env.write("ok.bin", oss_test::random_bytes(1000, 13));
+  struct bad_case {
+    const char* what;
+    std::string name;
+    oss::upload_source source;
+    oss::upload_options opts;
+    std::error_code want;
+  };
+  std::vector<bad_case> cases;
+  cases.push_back({"part size too small", "a", file, {.part_size = kib100 - 1}, oss::client_errc::invalid_part_size});
+  cases.push_back({"part size too large", "a", file, {.part_size = (5ull << 30) + 1}, oss::client_errc::invalid_part_size});
+  cases.push_back({"parallel 0", "a", file, {.parallel = 0}, oss::client_errc::invalid_parallel});
+  cases.push_back({"missing file", "a", env.files / "nope.bin", {}, oss::client_errc::file_not_found});
+  cases.push_back({"directory", "a", env.files.path(), {}, oss::client_errc::not_a_regular_file});
+  cases.push_back({"name with leading slash", "/a", file, {}, oss::client_errc::invalid_object_name});
+  cases.push_back({"empty name", "", file, {}, oss::client_errc::invalid_object_name});
+  cases.push_back({"bad metadata", "a", file, {.meta = {{"bad_name", "v"}}}, oss::client_errc::invalid_metadata});
+  cases.push_back({"checkpoint folder missing", "a", file,
+                   {.checkpoint = env.files / "missing-folder" / "c.ckpt"},
+                   std::make_error_code(std::errc::no_such_file_or_directory)});
+  for (auto& bc : cases) {
+    CAPTURE(bc.what);
+    std::error_code got;
+    oss::diagnostics diag;
+    run_upload_test(io, [&]() -> asio::awaitable<void> {
+      auto [ec, r] = co_await oss::async_multipart_upload(c, bc.name, bc.source, bc.opts, diag,
+                                                          as_tuple(asio::use_awaitable));
+      got = ec;
+    });
+    CHECK(got == bc.want);
+  }
+  // The throwing form carries the same code.
+  bool threw = false;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    try {
+      const oss::upload_options zero{.parallel = 0};
+      co_await oss::multipart_upload(c, "a", file, zero);
+    } catch (const oss::error& e) {
+      threw = e.code() == oss::client_errc::invalid_parallel;
+    }
+  });
+  CHECK(threw);
+  // The primitive with its default token (use_awaitable) throws std::system_error.
+  bool threw_system_error = false;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    oss::diagnostics diag;
+    const oss::upload_options zero{.parallel = 0};
+    try {
+      co_await oss::async_multipart_upload(c, "a", file, zero, diag);
+    } catch (const std::system_error& e) {
+      threw_system_error = e.code() == oss::client_errc::invalid_parallel && !diag.client_message.empty();
+    }
+  });
+  CHECK(threw_system_error);
+  CHECK(env.server.stats().requests == 0);
+}
+
+TEST_CASE("multipart upload: io_context on 4 threads") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(2 * 1024 * 1024 + 7, 14);
+  const auto file = env.write("t.bin", data);
+  std::atomic<bool> done{false};
+  std::error_code result;
+  oss::upload_result res;
+  oss::diagnostics diag;
+  progress_log log;
+  // File reads on a pool the caller owns instead of one the upload creates.
+  asio::thread_pool reader_pool(1);
+  oss::upload_options opts{.parallel = 8, .part_size = kib100, .checkpoint = env.files / "t.ckpt",
+                           .progress = [&](const oss::progress_event& e) { log.add(e); },
+                           .file_executor = reader_pool.get_executor()};
+  auto guard = asio::make_work_guard(io);
+  oss::async_multipart_upload(c, "t.bin", file, opts, diag, [&](std::error_code ec, oss::upload_result r) {
+    result = ec;
+    res = std::move(r);
+    done = true;
+    guard.reset();
+  });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run_for(60s); });
+  for (auto& t : threads) t.join();
+  REQUIRE(done);
+  CHECK_FALSE(result);
+  CHECK(res.crc64 == crc_of(data));
+  log.check_contract(data.size(), res.parts);
+  CHECK(env.server.stats().peak_in_flight <= 8);
+  std::string stored;
+  run_upload_test(io, [&]() -> asio::awaitable<void> { stored = co_await fetch(c, "t.bin"); });
+  CHECK(stored == data);
+}
+
+TEST_CASE("multipart upload: 32 concurrent uploads on one client") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  constexpr int count = 32;
+  std::vector<std::string> blobs;
+  for (int i = 0; i < count; ++i) blobs.push_back(oss_test::random_bytes(250 * 1024 + i, 100 + i));
+  int finished = 0;
+  std::vector<std::error_code> results(count);
+  std::vector<oss::diagnostics> diags(count);
+  for (int i = 0; i < count; ++i) {
+    oss::upload_options opts{.parallel = 3, .part_size = kib100};
+    oss::async_multipart_upload(c, "many/" + std::to_string(i), oss::buffer_source(blobs[i]), opts,
+                                diags[i], [&, i](std::error_code ec, oss::upload_result r) {
+                                  results[i] = ec;
+                                  if (!ec && r.crc64 != crc_of(blobs[i])) results[i] = oss::client_errc::crc64_mismatch;
+                                  ++finished;
+                                });
+  }
+  io.run_for(120s);
+  REQUIRE(finished == count);
+  for (int i = 0; i < count; ++i) CHECK_FALSE(results[i]);
+  const auto st = env.server.stats();
+  CHECK(st.complete_multipart_upload == count);
+  CHECK(st.upload_part == count * 3);
+  std::vector<std::string> stored(count);
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < count; ++i) stored[i] = co_await fetch(c, "many/" + std::to_string(i));
+  });
+  for (int i = 0; i < count; ++i) CHECK(stored[i] == blobs[i]);
+}
+
+TEST_CASE("multipart upload: a failing part stops the upload; abort_on_failure cleans up") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(1024 * 1024, 15);
+  const auto file = env.write("f.bin", data);
+  const auto ckpt = env.files / "f.ckpt";
+  for (bool abort_on_failure : {false, true}) {
+    CAPTURE(abort_on_failure);
+    env.server.reset_stats();
+    // Someone aborts the upload while it runs: the next part gets NoSuchUpload.
+    bool aborted = false;
+    oss::upload_options opts{
+        .parallel = 1, .part_size = kib100, .checkpoint = ckpt,
+        .progress = [&](const oss::progress_event& e) -> asio::awaitable<void> {
+          if (!aborted && e.parts_done == 2) {
+            aborted = true;
+            const std::string id = e.checkpoint.upload_id;
+            co_await c.abort_multipart_upload("f.bin", id);
+          }
+        },
+        .abort_on_failure = abort_on_failure};
+    std::error_code got;
+    oss::diagnostics diag;
+    run_upload_test(io, [&]() -> asio::awaitable<void> {
+      auto [ec, r] = co_await oss::async_multipart_upload(c, "f.bin", file, opts, diag,
+                                                          as_tuple(asio::use_awaitable));
+      got = ec;
+    });
+    CHECK(got == oss::server_errc::no_such_upload);
+    CHECK(diag.operation == "UploadPart");
+    CHECK(diag.part_number == 3);
+    CHECK(std::filesystem::exists(ckpt) == !abort_on_failure);
+    CHECK(env.server.stats().abort_multipart_upload == (abort_on_failure ? 2u : 1u));
+    CHECK(env.server.stats().upload_part == 3);
+    std::filesystem::remove(ckpt);
+  }
+}
+
+TEST_CASE("multipart upload: a throwing progress handler stops the upload and its exception reaches the caller") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const auto file = env.write("h.bin", oss_test::random_bytes(1024 * 1024, 16));
+  const auto ckpt = env.files / "h.ckpt";
+  struct handler_failure {};
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
+                           .progress = [](const oss::progress_event& e) {
+                             if (e.parts_done == 3) throw handler_failure{};
+                           }};
+  bool caught = false;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    try {
+      co_await oss::multipart_upload(c, "h.bin", file, opts);
+    } catch (const handler_failure&) {
+      caught = true;
+    }
+  });
+  CHECK(caught);
+  REQUIRE(std::filesystem::exists(ckpt));
+  CHECK(oss::load_checkpoint(ckpt).done_parts.size() >= 3);
+  CHECK(env.server.stats().complete_multipart_upload == 0);
+}
+
+TEST_CASE("multipart upload: a file modified during the upload is not completed") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(600 * 1024, 17);
+  const auto file = env.write("g.bin", data);
+  oss::upload_options opts{.parallel = 1, .part_size = kib100,
+                           .progress = [&](const oss::progress_event& e) {
+                             if (e.parts_done == 2) oss_test::write_file(file, data + "more");
+                           }};
+  std::error_code got;
+  oss::diagnostics diag;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    auto [ec, r] = co_await oss::async_multipart_upload(c, "g.bin", file, opts, diag,
+                                                        as_tuple(asio::use_awaitable));
+    got = ec;
+  });
+  CHECK(got == oss::client_errc::file_changed);
+  CHECK(env.server.stats().complete_multipart_upload == 0);
+}
+
+TEST_CASE("multipart upload: abort_upload discards the upload a checkpoint names") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const auto file = env.write("ab.bin", oss_test::random_bytes(700 * 1024, 18));
+  const auto ckpt = env.files / "ab.ckpt";
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+  REQUIRE(cancelled_upload(io, c, "ab.bin", file, opts, 2) == asio::error::operation_aborted);
+  const oss::checkpoint saved = oss::load_checkpoint(ckpt);
+  oss::list_uploads_result listed;
+  std::error_code foreign_ec;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    oss::client other(co_await asio::this_coro::executor, env.options("another-bucket"));
+    oss::diagnostics d;
+    co_await oss::abort_upload(other, saved, foreign_ec, d);
+    co_await oss::abort_upload(c, ckpt);
+    listed = co_await c.list_multipart_uploads();
+  });
+  CHECK(foreign_ec == oss::client_errc::checkpoint_mismatch);
+  CHECK_FALSE(std::filesystem::exists(ckpt));
+  CHECK(std::none_of(listed.uploads.begin(), listed.uploads.end(),
+                     [&](const oss::upload_info& u) { return u.upload_id == saved.upload_id; }));
+}
+
+TEST_CASE("multipart upload: an in-memory checkpoint from a progress event resumes the upload") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(900 * 1024, 19);
+  std::optional<oss::checkpoint> kept;
+  asio::cancellation_signal signal;
+  oss::upload_options opts{.parallel = 1, .part_size = kib100,
+                           .progress = [&](const oss::progress_event& e) {
+                             kept = e.checkpoint;  // ali-oss style: the caller keeps the state
+                             if (e.parts_done == 4) signal.emit(asio::cancellation_type::terminal);
+                           }};
+  std::error_code first;
+  oss::diagnostics diag;
+  oss::async_multipart_upload(c, "mem.bin", oss::buffer_source(data), opts, diag,
+                              asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec, oss::upload_result) { first = ec; }));
+  io.restart();
+  io.run_for(60s);
+  CHECK(first == asio::error::operation_aborted);
+  REQUIRE(kept);
+  CHECK(kept->done_parts.size() >= 4);
+  env.server.reset_stats();
+  oss::upload_options resume{.parallel = 2, .part_size = kib100, .checkpoint = *kept};
+  oss::upload_result r;
+  std::string stored;
+  run_upload_test(io, [&]() -> asio::awaitable<void> {
+    const oss::upload_source source = oss::buffer_source(data);
+    r = co_await oss::multipart_upload(c, "mem.bin", source, resume);
+    stored = co_await fetch(c, "mem.bin");
+  });
+  CHECK(r.resumed);
+  CHECK(stored == data);
+  CHECK(r.parts_uploaded == r.parts - kept->done_parts.size());
+  check_resent(env.server.stats().upload_part, r.parts - kept->done_parts.size(), 1);
+}
+
+}  // namespace
