@@ -1,0 +1,516 @@
+// oss-upload: upload one file to OSS with a resumable, concurrent multipart upload.
+//
+//   oss-upload [OPTIONS] FILE NAME
+//
+// The command-line contract (design.md section 5), which scripts, benchmarks and tests rely on:
+//  - stderr: a live progress bar when stderr is a terminal, plain progress lines otherwise,
+//    nothing with --quiet; errors as one line each.
+//  - stdout: exactly one line, a JSON object, after a verified upload:
+//    {"name":…,"etag":…,"crc64":"…","size":…,"parts":…,"seconds":…,"mib_per_s":…}
+//  - exit status: 0 uploaded and verified; 2 usage or bad input; 3 refused by the server;
+//    4 network or timeout (run again with the same --checkpoint to resume); 130 interrupted by
+//    SIGINT or SIGTERM (checkpoint saved, in-flight parts cancelled).
+//
+// Everything the upload does is oss::multipart_upload; this file turns the command line into
+// its options, draws progress, and maps the outcome to an exit status.
+#include "tool_support.hpp"
+
+#include <oss/client.hpp>
+#include <oss/diagnostics.hpp>
+#include <oss/json_impl.hpp>  // the checkpoint file is JSON; this is its one translation unit
+#include <oss/multipart_upload.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#ifndef OSS_TOOL_VERSION
+#define OSS_TOOL_VERSION "unknown"
+#endif
+
+namespace {
+
+using oss_tools::usage_error;
+using clock_type = std::chrono::steady_clock;
+
+constexpr const char* usage_line = "usage: oss-upload [OPTIONS] FILE NAME\n";
+
+void print_help() {
+  std::printf(
+      "%s\n"
+      "Uploads FILE as object NAME with a resumable, concurrent multipart upload, verifies the\n"
+      "object's CRC-64, and prints one JSON line on stdout:\n"
+      "  {\"name\":…,\"etag\":…,\"crc64\":\"…\",\"size\":…,\"parts\":…,\"seconds\":…,\"mib_per_s\":…}\n"
+      "\n"
+      "where the bucket is:\n%s"
+      "\n"
+      "the upload:\n"
+      "  --parallel N            parts in flight at once (default 5)\n"
+      "  --part-size SIZE        bytes per part: 1048576, 512K, 8M, 1G, 8MiB ... (K, M, G are\n"
+      "                          KiB, MiB, GiB; default 1MiB; 100KiB..5GiB, raised so that no\n"
+      "                          more than 10000 parts are needed)\n"
+      "  --checkpoint PATH       record progress in PATH; if PATH exists, resume from it\n"
+      "  --meta KEY=VALUE        user metadata, stored as x-oss-meta-KEY (repeatable)\n"
+      "  --mime TYPE             Content-Type (default: guessed from NAME's extension)\n"
+      "  --header 'Name: value'  Cache-Control, Content-Disposition, Content-Encoding,\n"
+      "                          Expires, x-oss-* (repeatable)\n"
+      "  --quiet, -q             no progress output\n"
+      "  --help, -h              show this text\n"
+      "  --version               show the version\n"
+      "\n"
+      "%s"
+      "\n"
+      "exit status: 0 uploaded and verified; 2 usage or bad input (file, checkpoint, names);\n"
+      "3 refused by the server; 4 network failure or timeout (run again with the same\n"
+      "--checkpoint to resume); 130 interrupted by SIGINT or SIGTERM (the checkpoint is saved).\n"
+      "Without --checkpoint an upload that fails or is interrupted is aborted on the server,\n"
+      "since nothing could resume it.\n",
+      usage_line, oss_tools::connection_flags_help, oss_tools::credentials_help);
+}
+
+struct command_line {
+  oss_tools::connection_flags connection;
+  std::string file;
+  std::string name;
+  std::size_t parallel = 5;
+  std::uint64_t part_size = 1 << 20;
+  std::string checkpoint;
+  std::vector<std::pair<std::string, std::string>> meta;
+  std::string mime;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool quiet = false;
+  bool help = false;
+  bool version = false;
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+command_line parse(int argc, char** argv) {
+  command_line cl;
+  std::vector<std::string_view> positional;
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (options_done || arg == "-" || !arg.starts_with("-")) {
+      positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    // Both "--name value" and "--name=value".
+    std::string_view value;
+    bool inline_value = false;
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      inline_value = true;
+    }
+    const std::string flag(arg);
+    auto take = [&]() -> std::string {
+      if (inline_value) return std::string(value);
+      if (i + 1 >= argc) throw usage_error{flag + " needs a value"};
+      return argv[++i];
+    };
+    auto no_value = [&] {
+      if (inline_value) throw usage_error{flag + " takes no value"};
+    };
+
+    if (arg == "--path-style" || arg == "--cname") no_value();
+    if (oss_tools::parse_connection_flag(arg, take, cl.connection)) continue;
+
+    if (arg == "--help" || arg == "-h") {
+      cl.help = true;
+    } else if (arg == "--version") {
+      cl.version = true;
+    } else if (arg == "--quiet" || arg == "-q") {
+      no_value();
+      cl.quiet = true;
+    } else if (arg == "--parallel") {
+      auto n = oss_tools::parse_count(take(), 1000);
+      if (!n) throw usage_error{"--parallel takes a number from 1 to 1000"};
+      cl.parallel = static_cast<std::size_t>(*n);
+    } else if (arg == "--part-size") {
+      auto n = oss_tools::parse_size(take());
+      if (!n) throw usage_error{"--part-size takes a size such as 1048576, 512K, 8M, 8MiB or 1G"};
+      cl.part_size = *n;
+    } else if (arg == "--checkpoint") {
+      cl.checkpoint = take();
+      if (cl.checkpoint.empty()) throw usage_error{"--checkpoint needs a path"};
+    } else if (arg == "--meta") {
+      const std::string kv = take();
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) throw usage_error{"--meta takes KEY=VALUE"};
+      cl.meta.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    } else if (arg == "--mime") {
+      cl.mime = take();
+    } else if (arg == "--header") {
+      const std::string h = take();
+      const auto colon = h.find(':');
+      if (colon == std::string::npos || trim(std::string_view(h).substr(0, colon)).empty())
+        throw usage_error{"--header takes 'Name: value'"};
+      cl.headers.emplace_back(std::string(trim(std::string_view(h).substr(0, colon))),
+                              std::string(trim(std::string_view(h).substr(colon + 1))));
+    } else {
+      // Never echo the argument: it could be a mistyped secret.
+      throw usage_error{"unknown option #" + std::to_string(i) + " (see --help)"};
+    }
+  }
+  if (cl.help || cl.version) return cl;
+  if (positional.size() != 2)
+    throw usage_error{positional.size() < 2 ? "FILE and NAME are required" : "too many arguments"};
+  cl.file = positional[0];
+  cl.name = positional[1];
+  return cl;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress output
+
+std::string human_bytes(double bytes, double unit, const char* unit_name) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.1f %s", bytes / unit, unit_name);
+  return buf;
+}
+
+// Picks one unit for both numbers of "done/total", from the total.
+std::pair<double, const char*> unit_for(std::uint64_t total) {
+  if (total >= (1ull << 30)) return {1024.0 * 1024 * 1024, "GiB"};
+  if (total >= (1ull << 20)) return {1024.0 * 1024, "MiB"};
+  if (total >= (1ull << 10)) return {1024.0, "KiB"};
+  return {1.0, "B"};
+}
+
+std::string clock_text(double seconds) {
+  if (!(seconds >= 0) || seconds > 99 * 3600) return "--:--";
+  const auto s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  return buf;
+}
+
+// Draws progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise.
+// Runs on the upload's strand (the only thread of this program's io_context), one call at a
+// time, so it needs no locking.
+class progress_printer {
+ public:
+  enum class mode { quiet, bar, lines };
+
+  progress_printer(mode m, clock_type::time_point start) : mode_(m), start_(start) {}
+
+  void operator()(const oss::progress_event& e) {
+    if (mode_ == mode::quiet) return;
+    const auto now = clock_type::now();
+    if (e.stage == oss::progress_stage::started) {
+      base_bytes_ = e.bytes_done;
+      announce(e);
+      if (mode_ == mode::lines) {
+        // The announcement says where we start; the next line is due a step later.
+        last_draw_ = now;
+        last_step_ = static_cast<int>(e.fraction * 20);
+        return;
+      }
+    }
+    last_ = Snapshot{e.bytes_done, e.bytes_total, e.parts_done, e.parts_total};
+    const bool done = e.stage == oss::progress_stage::completed;
+    if (mode_ == mode::bar) {
+      // At most ~10 redraws a second: a terminal repainting faster only costs CPU.
+      if (done || e.stage == oss::progress_stage::started || now - last_draw_ >= std::chrono::milliseconds(100)) {
+        draw_bar(now, done);
+        last_draw_ = now;
+      }
+      if (done) finish_line();
+    } else {
+      // A line per 5% step, but at most one a second (and at least one per 30 s), so a log
+      // stays readable for fast and slow uploads alike.
+      const int step = static_cast<int>(e.fraction * 20);
+      const auto since = now - last_draw_;
+      if (done || (step > last_step_ && since >= std::chrono::seconds(1)) || since >= std::chrono::seconds(30)) {
+        std::fprintf(stderr, "oss-upload: %s\n", status_text(now, done).c_str());
+        last_draw_ = now;
+        last_step_ = step;
+      }
+    }
+  }
+
+  // Ends a bar that is still on screen, so the next message starts on its own line.
+  void finish_line() {
+    if (on_screen_) std::fputc('\n', stderr);
+    on_screen_ = false;
+    std::fflush(stderr);
+  }
+
+  const std::string& upload_id() const { return upload_id_; }
+  void remember_upload_id(const oss::progress_event& e) { upload_id_ = e.checkpoint.upload_id; }
+
+ private:
+  struct Snapshot {
+    std::uint64_t bytes_done = 0, bytes_total = 0;
+    std::uint32_t parts_done = 0, parts_total = 0;
+  };
+
+  void announce(const oss::progress_event& e) {
+    const auto [unit, unit_name] = unit_for(e.bytes_total);
+    if (e.parts_done > 0 && e.stage == oss::progress_stage::started)
+      std::fprintf(stderr, "oss-upload: resuming: %u of %u parts (%s) are already on the server\n",
+                   e.parts_done, e.parts_total, human_bytes(double(e.bytes_done), unit, unit_name).c_str());
+    else if (mode_ == mode::lines)
+      std::fprintf(stderr, "oss-upload: uploading %s in %u part%s\n",
+                   human_bytes(double(e.bytes_total), unit, unit_name).c_str(), e.parts_total,
+                   e.parts_total == 1 ? "" : "s");
+  }
+
+  // "42.0%  107.5/256.0 MiB  812.3 MiB/s  ETA 0:02" (or "in 0:03" when done)
+  std::string status_text(clock_type::time_point now, bool done) const {
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double sent = double(last_.bytes_done - std::min(last_.bytes_done, base_bytes_));
+    const double rate = elapsed > 0 ? sent / elapsed : 0;  // bytes per second, this run
+    const double total = double(last_.bytes_total);
+    const double pct = done ? 100.0 : total > 0 ? std::min(99.9, 100.0 * double(last_.bytes_done) / total) : 0.0;
+    const auto [unit, unit_name] = unit_for(last_.bytes_total);
+    std::string when;
+    if (done && elapsed < 60) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "in %.1f s", elapsed);
+      when = secs;
+    } else if (done) {
+      when = "in " + clock_text(elapsed);
+    } else {
+      when = "ETA " + (rate > 0 && sent > 0 ? clock_text((total - double(last_.bytes_done)) / rate) : std::string("--:--"));
+    }
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%5.1f%%  %.1f/%.1f %s  %.1f MiB/s  %s  (%u/%u parts)", pct,
+                  double(last_.bytes_done) / unit, total / unit, unit_name, rate / (1024.0 * 1024),
+                  when.c_str(), last_.parts_done, last_.parts_total);
+    return buf;
+  }
+
+  void draw_bar(clock_type::time_point now, bool done) {
+    const std::string text = status_text(now, done);
+    int width = 80;
+    winsize ws{};
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) width = ws.ws_col;
+    // The bar takes what the text leaves, within reason; a narrow terminal gets text only.
+    const int bar = std::min(40, width - 1 - static_cast<int>(text.size()) - 3);
+    std::string line = "\r";
+    if (bar >= 10) {
+      const double f = last_.bytes_total ? double(last_.bytes_done) / double(last_.bytes_total) : 0.0;
+      const int filled = done ? bar : std::min(bar - 1, static_cast<int>(f * bar));
+      line += '[';
+      line.append(static_cast<std::size_t>(filled), '#');
+      if (filled < bar) {
+        line += '>';
+        line.append(static_cast<std::size_t>(bar - filled - 1), ' ');
+      }
+      line += "] ";
+    }
+    line += text;
+    // Overwrite what is left of a longer previous line.
+    const std::size_t visible = line.size() - 1;
+    if (visible < drawn_) line.append(drawn_ - visible, ' ');
+    drawn_ = visible;
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+    on_screen_ = true;
+  }
+
+  mode mode_;
+  clock_type::time_point start_;
+  clock_type::time_point last_draw_{};
+  std::uint64_t base_bytes_ = 0;
+  Snapshot last_{};
+  int last_step_ = 0;
+  std::size_t drawn_ = 0;
+  bool on_screen_ = false;
+  std::string upload_id_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup of an upload nothing could resume
+
+// Aborts the server-side upload `upload_id`, giving up after a few seconds: the user is
+// waiting for the prompt, and a dead server will not answer anyway.
+asio::awaitable<bool> abort_briefly(oss::client& client, std::string name, std::string upload_id) {
+  using namespace asio::experimental::awaitable_operators;
+  std::error_code ec;
+  oss::diagnostics diag;
+  asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(3));
+  auto result = co_await (client.abort_multipart_upload(std::move(name), std::move(upload_id), ec, diag) ||
+                          timer.async_wait(asio::use_awaitable));
+  co_return result.index() == 0 && !ec;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  command_line cl;
+  oss::client_options client_opts;
+  try {
+    cl = parse(argc, argv);
+    if (cl.help) {
+      print_help();
+      return oss_tools::exit_ok;
+    }
+    if (cl.version) {
+      std::printf("oss-upload %s (asio-oss)\n", OSS_TOOL_VERSION);
+      return oss_tools::exit_ok;
+    }
+    client_opts = oss_tools::make_client_options(cl.connection);
+    // Checked now rather than after InitiateMultipartUpload, which would leave an upload on the
+    // server that no checkpoint names.
+    if (!cl.checkpoint.empty()) {
+      const auto folder = std::filesystem::absolute(cl.checkpoint).parent_path();
+      std::error_code ec;
+      if (!std::filesystem::is_directory(folder, ec))
+        throw usage_error{"the folder of --checkpoint does not exist: " + folder.string()};
+    }
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "oss-upload: %s\n%s(oss-upload --help shows every option)\n", e.message.c_str(), usage_line);
+    return oss_tools::exit_usage;
+  }
+  client_opts.max_connections = std::max<std::size_t>(client_opts.max_connections, cl.parallel);
+
+  asio::io_context io;
+  std::unique_ptr<oss::client> client;
+  try {
+    client = std::make_unique<oss::client>(io.get_executor(), client_opts);
+  } catch (const oss::error& e) {
+    // Bad endpoint, region or bucket name: nothing was sent yet.
+    std::fprintf(stderr, "oss-upload: %s\n", e.what());
+    return oss_tools::exit_status_for(e.code(), false);
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "oss-upload: cannot use --ca-file %s: %s\n", cl.connection.ca_file.c_str(),
+                 e.code().message().c_str());
+    return oss_tools::exit_usage;
+  }
+
+  const auto start = clock_type::now();
+  const auto mode = cl.quiet                    ? progress_printer::mode::quiet
+                    : ::isatty(STDERR_FILENO)   ? progress_printer::mode::bar
+                                                : progress_printer::mode::lines;
+  progress_printer printer(mode, start);
+
+  oss::upload_options opts;
+  opts.parallel = cl.parallel;
+  opts.part_size = cl.part_size;
+  opts.checkpoint = cl.checkpoint;
+  opts.meta = cl.meta;
+  opts.mime = cl.mime;
+  opts.headers = cl.headers;
+  // Without a checkpoint file a failed upload cannot be resumed, so do not leave its parts
+  // behind on the server (they would be billed until a lifecycle rule removes them).
+  opts.abort_on_failure = cl.checkpoint.empty();
+  opts.progress = [&printer](const oss::progress_event& e) {
+    printer.remember_upload_id(e);
+    printer(e);
+  };
+
+  // Ctrl-C or SIGTERM: a terminal cancellation of the upload, which cancels the parts in
+  // flight, saves the checkpoint and completes with operation_aborted. A second signal means
+  // "now": exit at once.
+  asio::cancellation_signal cancel;
+  bool interrupted = false;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec, int) {
+    if (ec) return;
+    if (interrupted) std::_Exit(oss_tools::exit_interrupted);
+    interrupted = true;
+    printer.finish_line();
+    std::fprintf(stderr, "oss-upload: interrupted, stopping%s\n",
+                 cl.checkpoint.empty() ? "" : " and saving the checkpoint");
+    cancel.emit(asio::cancellation_type::terminal);
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+
+  std::error_code upload_ec;
+  oss::diagnostics diag;
+  oss::upload_result result;
+  clock_type::time_point end{};
+  auto on_done = [&](std::error_code ec, oss::upload_result r) {
+    end = clock_type::now();
+    upload_ec = ec;
+    result = std::move(r);
+    signals.cancel();
+  };
+  oss::async_multipart_upload(*client, cl.name, cl.file, std::move(opts), diag,
+                              asio::bind_cancellation_slot(cancel.slot(), std::move(on_done)));
+  io.run();
+  printer.finish_line();
+
+  if (!upload_ec) {
+    const double seconds = std::chrono::duration<double>(end - start).count();
+    const double mib_per_s = seconds > 0 ? double(result.bytes_uploaded) / (1024.0 * 1024) / seconds : 0.0;
+    std::printf("{\"name\":%s,\"etag\":%s,\"crc64\":\"%" PRIu64 "\",\"size\":%" PRIu64
+                ",\"parts\":%" PRIu32 ",\"seconds\":%.3f,\"mib_per_s\":%.1f}\n",
+                oss_tools::json_string(result.name).c_str(), oss_tools::json_string(result.etag).c_str(),
+                result.crc64, result.size, result.parts, seconds, mib_per_s);
+    std::fflush(stdout);
+    return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
+  }
+
+  const int status = oss_tools::exit_status_for(upload_ec, interrupted);
+  if (status == oss_tools::exit_interrupted) {
+    std::error_code ignored;
+    if (!cl.checkpoint.empty() && std::filesystem::exists(cl.checkpoint, ignored)) {
+      std::fprintf(stderr, "oss-upload: interrupted; checkpoint saved in %s: run the same command again to resume\n",
+                   cl.checkpoint.c_str());
+    } else if (cl.checkpoint.empty() && !printer.upload_id().empty()) {
+      // Cancellation keeps the server-side upload; with no checkpoint nothing could resume it.
+      bool aborted = false;
+      io.restart();
+      asio::co_spawn(io, abort_briefly(*client, cl.name, printer.upload_id()),
+                     [&aborted](std::exception_ptr e, bool ok) { aborted = !e && ok; });
+      io.run();
+      std::fprintf(stderr, "oss-upload: interrupted; %s\n",
+                   aborted ? "the unfinished upload was aborted on the server"
+                           : "the unfinished upload could not be aborted on the server");
+    } else {
+      std::fprintf(stderr, "oss-upload: interrupted before the upload started\n");
+    }
+    return status;
+  }
+
+  // what() is built from the error code and the server's Code, Message and RequestId; it never
+  // holds a secret, a header or a signature.
+  std::fprintf(stderr, "oss-upload: %s\n", oss::error(upload_ec, diag).what());
+  if (status == oss_tools::exit_network && !cl.checkpoint.empty())
+    std::fprintf(stderr, "oss-upload: the checkpoint is saved in %s: run the same command again to resume\n",
+                 cl.checkpoint.c_str());
+  if (upload_ec == oss::client_errc::upload_vanished)
+    std::fprintf(stderr, "oss-upload: the upload in %s no longer exists on the server: delete the checkpoint to start over\n",
+                 cl.checkpoint.c_str());
+  return status;
+}
