@@ -38,17 +38,33 @@ constexpr table_set make_tables() {
 
 inline constexpr table_set tables = make_tables();
 
-// GF(2) 64x64 matrix (one column per bit) applied to a vector.
-constexpr std::uint64_t gf2_times(const std::array<std::uint64_t, 64>& mat, std::uint64_t vec) noexcept {
-  std::uint64_t sum = 0;
-  for (std::size_t i = 0; vec != 0; ++i, vec >>= 1)
-    if (vec & 1) sum ^= mat[i];
-  return sum;
+// Polynomials in the reflected form: bit 63 is x^0. a(x) * b(x) mod P(x).
+constexpr std::uint64_t multmodp(std::uint64_t a, std::uint64_t b) noexcept {
+  if (a == 0) return 0;  // never for the operands below (P(0) = 1 makes x invertible); no endless loop
+  std::uint64_t m = 1ULL << 63;
+  std::uint64_t p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ reflected_poly : b >> 1;
+  }
+  return p;
 }
 
-constexpr void gf2_square(std::array<std::uint64_t, 64>& square, const std::array<std::uint64_t, 64>& mat) noexcept {
-  for (std::size_t n = 0; n < 64; ++n) square[n] = gf2_times(mat, mat[n]);
+// x2n[k] = x^(2^k) mod P(x) (zlib 1.2.12's crc32_combine scheme, for CRC-64/ECMA). 67 entries:
+// a 64-bit byte count is at most 2^64 * 8 bits, and ECMA-182's P(x) is not known to make the
+// powers periodic, so the table is not wrapped around.
+constexpr std::array<std::uint64_t, 67> make_x2n() noexcept {
+  std::array<std::uint64_t, 67> t{};
+  std::uint64_t p = 1ULL << 62;  // x^1
+  t[0] = p;
+  for (std::size_t n = 1; n < t.size(); ++n) t[n] = p = multmodp(p, p);
+  return t;
 }
+inline constexpr std::array<std::uint64_t, 67> x2n = make_x2n();
 
 }  // namespace crc64_impl
 
@@ -83,28 +99,15 @@ OSS_DECL std::uint64_t crc64(std::uint64_t crc, const void* data, std::size_t n)
 }
 
 OSS_DECL std::uint64_t crc64_combine(std::uint64_t crc1, std::uint64_t crc2, std::uint64_t len2) noexcept {
-  using crc64_impl::gf2_square;
-  using crc64_impl::gf2_times;
-  if (len2 == 0) return crc1;
-  // Appending zero bytes to A turns crc(A) into crc(A||0...0); XOR with crc(B) then gives
-  // crc(A||B) because the init/xorout terms cancel (zlib crc32_combine, Mark Adler).
-  std::array<std::uint64_t, 64> even{};
-  std::array<std::uint64_t, 64> odd{};
-  odd[0] = crc64_impl::reflected_poly;  // operator for one zero bit
-  std::uint64_t row = 1;
-  for (std::size_t n = 1; n < 64; ++n, row <<= 1) odd[n] = row;
-  gf2_square(even, odd);  // two zero bits
-  gf2_square(odd, even);  // four zero bits
-  do {
-    gf2_square(even, odd);  // first pass: one zero byte, then 4, 16, ...
-    if (len2 & 1) crc1 = gf2_times(even, crc1);
-    len2 >>= 1;
-    if (len2 == 0) break;
-    gf2_square(odd, even);
-    if (len2 & 1) crc1 = gf2_times(odd, crc1);
-    len2 >>= 1;
-  } while (len2 != 0);
-  return crc1 ^ crc2;
+  // crc(A||B) = crc(A) * x^(8*len(B)) mod P  xor  crc(B): the init/xorout terms cancel (zlib's
+  // crc32_combine, Mark Adler). x^(8n) is a product of table entries, one per set bit of n,
+  // so this costs about popcount(len2) 64-step multiplications instead of ~60 matrix squarings.
+  if (len2 == 0) return crc1;     // an empty B adds nothing (crc2 is then ignored, as before)
+  std::uint64_t op = 1ULL << 63;  // x^0
+  unsigned k = 3;                 // 8 bits per byte
+  for (std::uint64_t n = len2; n != 0; n >>= 1, ++k)
+    if (n & 1) op = crc64_impl::multmodp(crc64_impl::x2n[k], op);
+  return crc64_impl::multmodp(op, crc1) ^ crc2;
 }
 
 }  // namespace oss::detail

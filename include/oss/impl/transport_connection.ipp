@@ -14,12 +14,19 @@
 #include <asio/ssl/host_name_verification.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include <limits>
 #include <memory>
 #include <string>
+#include <tuple>
 
 namespace oss::detail::transport {
 
@@ -53,6 +60,22 @@ inline std::error_code last_ssl_error() {
   unsigned long e = ::ERR_get_error();
   return std::error_code(static_cast<int>(e ? e : 1), asio::error::get_ssl_category());
 }
+
+// async_write's completion condition, called before every write_some with the running total:
+// the progress hook, and no cap on how much one write_some may take (transfer_all would cut
+// plain TCP writes to 64 KiB). A named type, not a lambda: a lambda's type in this header-defined
+// coroutine frame trips GCC's -Wsubobject-linkage.
+struct write_progress {
+  std::size_t* reported;
+  const std::function<void(std::size_t)>* on_written;
+  std::size_t operator()(const std::error_code& ec, std::size_t total) const {
+    if (total > *reported) {
+      (*on_written)(total - *reported);
+      *reported = total;
+    }
+    return ec ? 0 : std::numeric_limits<std::size_t>::max();
+  }
+};
 
 }  // namespace connection_detail
 
@@ -117,14 +140,19 @@ OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> connection::re
   co_return std::make_pair(ec, n);
 }
 
-OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> connection::write_some(
-    const std::array<asio::const_buffer, 2>& bufs) {
+OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> connection::write_all(
+    const std::array<asio::const_buffer, 2>& bufs, const std::function<void(std::size_t)>& on_written) {
   using asio::experimental::as_tuple;
+  std::size_t reported = 0;
+  const connection_detail::write_progress condition{&reported, &on_written};
+  std::error_code ec;
+  std::size_t n = 0;
   if (tls_) {
-    auto [ec, n] = co_await tls_->async_write_some(bufs, as_tuple(asio::use_awaitable));
-    co_return std::make_pair(ec, n);
+    std::tie(ec, n) = co_await asio::async_write(*tls_, bufs, condition, as_tuple(asio::use_awaitable));
+  } else {
+    std::tie(ec, n) = co_await asio::async_write(*plain_, bufs, condition, as_tuple(asio::use_awaitable));
   }
-  auto [ec, n] = co_await plain_->async_write_some(bufs, as_tuple(asio::use_awaitable));
+  if (n > reported) on_written(n - reported);
   co_return std::make_pair(ec, n);
 }
 
@@ -144,17 +172,12 @@ OSS_DECL bool connection::readable_while_idle() noexcept {
   if (!is_open()) return true;
   // Between exchanges the peer has nothing to say: a readable socket means it closed (EOF,
   // RST, TLS close_notify) or broke the protocol. Either way the connection is not reusable.
-  // A non-blocking peek tells without consuming anything (async operations are unaffected by
-  // the user-visible non-blocking flag, which is restored anyway).
-  auto& s = socket();
-  std::error_code ec, ignored;
-  const bool was_non_blocking = s.non_blocking();
-  s.non_blocking(true, ec);
-  if (ec) return true;
+  // One non-blocking peek tells without consuming anything; MSG_DONTWAIT keeps it to one
+  // system call per reuse (toggling the socket's non-blocking mode around it took three).
   char probe = 0;
-  s.receive(asio::buffer(&probe, 1), asio::socket_base::message_peek, ec);
-  s.non_blocking(was_non_blocking, ignored);
-  return ec != asio::error::would_block && ec != asio::error::try_again;
+  const ssize_t n = ::recv(socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  return true;  // bytes waiting (n > 0) or an orderly shutdown (n == 0)
 }
 
 }  // namespace oss::detail::transport
