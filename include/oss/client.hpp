@@ -56,6 +56,16 @@ class client_impl;
 /// it; nothing is invoked inline from another thread. One client may serve many concurrent
 /// operations, also from several threads of one `io_context`.
 ///
+/// **Retries.** Failed requests are classified (`oss::classify`: transient, throttled, server,
+/// fatal) and retried up to `client_options::max_attempts` times with full-jitter exponential
+/// back-off (a doubled base for throttling), while the client-wide retry budget
+/// (`client_options::retry_budget`) can pay for them; otherwise the failure surfaces at once
+/// with a note in `diagnostics::client_message`. `counters()` shows what happened.
+///
+/// **Credentials.** Fixed `client_options::creds`, or a `credentials_provider`
+/// (`client_options::creds_provider`) that the client asks again before the credentials expire
+/// and after the server refused them as expired, one fetch at a time for all operations.
+///
 /// **Cancellation.** Every operation honours terminal cancellation of the awaiting coroutine
 /// (for example `||` with a timer, or a cancellation slot bound to `co_spawn`): the request in
 /// flight is abandoned and its connection closed, a pending back-off wait ends, and the
@@ -107,6 +117,11 @@ class client {
   /// Server time minus local time, learned from `RequestTimeTooSkewed` replies and used for
   /// every signature since. Zero until the server has complained.
   OSS_DECL std::chrono::milliseconds clock_offset() const noexcept;
+
+  /// Requests, attempts, retries, retries the budget denied, credential refreshes and the
+  /// tokens left in the retry budget, since construction. Thread-safe; each value is exact, but
+  /// values read while operations run may be from slightly different moments.
+  OSS_DECL client_counters counters() const noexcept;
 
   /// PutObject: stores `body` as object `name` in one request.
   ///
@@ -196,10 +211,13 @@ class client {
   /// CompleteMultipartUpload: joins `parts` (any order; sent sorted by number, duplicates
   /// refused) into the object, and completes with its ETag, CRC-64 and the reply's request id.
   /// A `200` reply whose body is an `<Error>` counts as that error. When a retry follows a lost
-  /// reply and the server then answers `NoSuchUpload`, the first attempt may have succeeded:
-  /// the client checks with HEAD, and an object whose ETag names `parts.size()` parts counts as
-  /// success (`complete_result::reconciled`, with the HEAD's request id). Like Initiate, each
-  /// attempt opens a new connection, so only this loop decides about repeating it. Errors:
+  /// reply (or a retryable error reply) and the server then answers `NoSuchUpload`, an earlier
+  /// attempt may have succeeded; the same holds for a success status whose body cannot be read.
+  /// The client then checks with HEAD: an object whose ETag names `parts.size()` parts and,
+  /// when every entry of `parts` carries its `size` and `crc64`, whose size is their sum and
+  /// whose CRC-64 is their combination, counts as success (`complete_result::reconciled`, with
+  /// the HEAD's request id). Like Initiate, each attempt opens a new connection, so only this
+  /// loop decides about repeating it. Errors:
   /// `server_errc::invalid_part`, `invalid_part_order`, `entity_too_small`, `no_such_upload`,
   /// `file_already_exists`, `callback_failed` (HTTP 203: the object exists).
   OSS_DECL asio::awaitable<complete_result> complete_multipart_upload(

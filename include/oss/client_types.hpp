@@ -7,10 +7,14 @@
 
 #include <oss/credentials.hpp>
 
+#include <asio/awaitable.hpp>
+
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,8 +49,9 @@ inline int multipart_etag_part_count(std::string_view etag) noexcept {
 
 /// How the bucket is named in each request (oss-protocol.md section 1.2).
 enum class addressing_style {
-  /// `Host: <bucket>.<endpoint host>`, path `/<key>`. What OSS itself requires. When the
-  /// endpoint host is an IP literal there is no name to prefix, so path style is used instead.
+  /// The bucket prefixes the endpoint host: what OSS itself requires.
+  /// `Host: <bucket>.<endpoint host>`, path `/<key>`. When the endpoint host is an IP literal
+  /// there is no name to prefix, so path style is used instead.
   virtual_hosted,
   /// `Host: <endpoint host>`, path `/<key>`: the endpoint is a custom domain bound to the
   /// bucket. The bucket option is still required, because it is part of what gets signed.
@@ -54,6 +59,50 @@ enum class addressing_style {
   /// `Host: <endpoint host>`, path `/<bucket>/<key>`: local servers, private deployments and
   /// IP endpoints. Real OSS rejects it on its own domains.
   path_style,
+};
+
+/// The per-client retry budget: a token bucket shared by every request of one client, as in
+/// the AWS SDKs' standard retry strategy.
+///
+/// Each retry takes tokens from the bucket; a request that succeeds puts back what its last
+/// retry took, or `success_refund` when it needed none. While the bucket cannot pay for a retry,
+/// failures are not retried at all: they surface at once, with a diagnostics note saying so.
+/// A healthy endpoint with occasional errors never notices the budget; a dead one gets about
+/// `capacity / retry_cost` retries from the whole client (all parts of all uploads together)
+/// instead of `max_attempts - 1` per request.
+struct retry_budget_options {
+  /// Tokens in a full bucket, which is also where a client starts. 0 turns the budget off:
+  /// only `max_attempts` limits retries.
+  std::uint32_t capacity = 500;
+  /// Tokens one retry takes.
+  std::uint32_t retry_cost = 5;
+  /// Tokens one retry after `client_errc::connection_timeout` takes: a timeout ties up a
+  /// connection for the whole timeout, so it costs more.
+  std::uint32_t timeout_retry_cost = 10;
+  /// Tokens a request that succeeds at its first attempt puts back (up to `capacity`).
+  std::uint32_t success_refund = 1;
+};
+
+/// Time as the client sees it, replaceable so that tests (and programs with their own time
+/// source) control it. Every member may be left empty for the default.
+///
+/// The hooks may be called from every thread that runs the client's operations, concurrently.
+struct client_clock {
+  /// The current time, for credential expiry (`expiring_credentials::expiration`,
+  /// `client_options::creds_refresh_margin`). Empty: `std::chrono::system_clock::now`.
+  /// Request signatures always use the system clock (corrected by `client::clock_offset()`),
+  /// because the server checks them against its own.
+  std::function<std::chrono::system_clock::time_point()> now{};
+
+  /// Waits `delay` before a retry. Empty: an `asio::steady_timer` on the operation's executor.
+  /// A replacement must end early when the awaiting coroutine is cancelled (terminal
+  /// cancellation), by returning or by throwing; the operation then completes with
+  /// `asio::error::operation_aborted`. Other exceptions propagate to the operation's caller.
+  std::function<asio::awaitable<void>(std::chrono::milliseconds delay)> sleep{};
+
+  /// A number drawn uniformly from [0, 1) for the back-off jitter. Empty: a per-thread
+  /// Mersenne Twister seeded from `std::random_device`.
+  std::function<double()> random{};
 };
 
 /// Everything a `client` needs to know; an aggregate, so designated initialisers read well:
@@ -67,21 +116,32 @@ struct client_options {
   /// `https://static.example.com`, `http://127.0.0.1:9000`. The scheme defaults to https; plain
   /// http is used only when the string says `http://`. A path other than `/` is refused with
   /// `client_errc::invalid_endpoint`.
-  std::string endpoint;
+  std::string endpoint{};
 
   /// The region, as OSS region id (`cn-hangzhou`) or in the ali-oss spelling (`oss-cn-hangzhou`).
   /// Alone it gives `https://oss-<region>.aliyuncs.com`. It is also the V4 signing region: when
   /// the endpoint is an `*.aliyuncs.com` name the region is read from it, but for a custom domain
   /// or an IP endpoint V4 signing needs this option (`client_errc::invalid_endpoint` otherwise).
-  std::string region;
+  std::string region{};
 
   /// The bucket every operation addresses: 3..63 characters of `[a-z0-9-]`, not starting or
   /// ending with `-` (`client_errc::invalid_bucket_name` otherwise).
-  std::string bucket;
+  std::string bucket{};
 
   /// AccessKey pair and optional STS token. Empty `access_key_id`: anonymous, unsigned requests
-  /// (public-write buckets, local servers without credentials).
-  credentials creds;
+  /// (public-write buckets, local servers without credentials), unless `creds_provider` is set.
+  /// A key id without a secret is refused (`client_errc::missing_credentials`), as are CR, LF or
+  /// control characters in the key id or token (`client_errc::invalid_header_value`).
+  credentials creds{};
+
+  /// Where credentials that change come from (STS tokens, rotated keys); see
+  /// `credentials_provider`. Set either this or `creds`, not both (`std::errc::invalid_argument`).
+  std::shared_ptr<credentials_provider> creds_provider{};
+
+  /// How long before `expiring_credentials::expiration` the client fetches new credentials.
+  /// For credentials that live less than twice this long, refreshing starts halfway through
+  /// their life instead, so short-lived tokens are not fetched again for every request.
+  std::chrono::seconds creds_refresh_margin{300};
 
   /// V4 (default, what OSS recommends) or V1 for deployments that only know V1.
   signature_version signature = signature_version::v4;
@@ -100,7 +160,7 @@ struct client_options {
   /// A PEM file of extra CA certificates to trust in addition to the system store, e.g. the
   /// self-signed certificate of a local test server. Only used by the TLS context the client
   /// creates itself. A file that cannot be loaded makes the constructor throw.
-  std::string ca_file;
+  std::string ca_file{};
 
   /// Verify the server certificate chain and host name (default). Turning it off makes TLS
   /// encryption-only and open to interception; meant for throw-away test setups.
@@ -117,9 +177,13 @@ struct client_options {
   /// `client_errc::connection_timeout`.
   std::chrono::milliseconds stall_timeout{30000};
 
-  /// Attempts per request, the first one included (1 disables retries). Retried: connection
-  /// errors and timeouts, 5xx, 408, 429, `RequestTimeout`, `RequestTimeTooSkewed` (after the
-  /// clock correction), CRC-64 mismatches.
+  /// Attempts per request, the first one included (1 disables retries). Retried (see
+  /// `oss::classify`): connection errors and timeouts (transient), 408 and `RequestTimeout`
+  /// (transient), `RequestTimeTooSkewed` (after the clock correction), CRC-64 mismatches and
+  /// `InvalidDigest` (transient), 429, 503 and `SlowDown` (throttled), other 5xx (server).
+  /// Each retry also needs tokens from `retry_budget`. A request the server refused because
+  /// the credentials from `creds_provider` expired is repeated with fresh ones, on top of these
+  /// attempts (once; up to 3 times only when even newer credentials arrived meanwhile).
   int max_attempts = 3;
 
   /// Exponential back-off with full jitter: before retry n the client waits a random time in
@@ -129,12 +193,37 @@ struct client_options {
   /// Cap of one back-off wait.
   std::chrono::milliseconds retry_max_delay{20000};
 
+  /// The client-wide retry budget that keeps a dead endpoint from causing a retry storm.
+  retry_budget_options retry_budget{};
+
+  /// Time source and back-off wait; see `client_clock`.
+  client_clock clock{};
+
   /// Sent as `User-Agent`; empty gives `asio-oss/<version>`.
-  std::string user_agent;
+  std::string user_agent{};
 
   /// Largest body `get_object` accepts in memory; a bigger object fails with
   /// `client_errc::response_too_large` instead of exhausting memory.
   std::uint64_t max_get_object_size = 64ull << 20;
+};
+
+/// What one client has done since it was built (`client::counters()`): for monitoring, and for
+/// tests that assert on counts instead of time.
+struct client_counters {
+  /// Requests the operations made, each counted once however often it was attempted.
+  std::uint64_t requests = 0;
+  /// Attempts sent (or tried: a refused connection counts too).
+  std::uint64_t attempts = 0;
+  /// Attempts that were retries after a back-off wait.
+  std::uint64_t retries = 0;
+  /// Failures that were retryable but not retried because the retry budget was empty.
+  std::uint64_t retries_denied = 0;
+  /// Calls of `credentials_provider::fetch` (0 with fixed `creds`).
+  std::uint64_t credential_refreshes = 0;
+  /// Requests repeated because the server refused credentials as expired or unknown.
+  std::uint64_t credential_retries = 0;
+  /// Tokens left in the retry budget (`retry_budget_options::capacity` when it is full).
+  std::uint32_t retry_tokens = 0;
 };
 
 /// Object-level settings of `put_object` and `initiate_multipart_upload` (ali-oss `meta`,
@@ -143,18 +232,18 @@ struct object_options {
   /// User metadata, sent as `x-oss-meta-<name>`. Names: letters, digits and `-` (OSS stores
   /// them lower-cased; two names differing only in case are refused); values printable ASCII.
   /// Names plus values must stay within 8 KiB (`client_errc::metadata_too_large`).
-  std::vector<std::pair<std::string, std::string>> meta;
+  std::vector<std::pair<std::string, std::string>> meta{};
 
   /// Content-Type of the object. Empty: a `Content-Type` in `headers`, else a type guessed from
   /// the name's extension, else `application/octet-stream`.
-  std::string mime;
+  std::string mime{};
 
   /// Further headers stored with the object or steering the call: `Cache-Control`,
   /// `Content-Disposition`, `Content-Encoding`, `Expires`, `x-oss-forbid-overwrite`,
   /// `x-oss-storage-class`, `x-oss-server-side-encryption`, ... Headers the client itself owns
   /// (`Authorization`, `Host`, `Date`, `Content-Length`, `x-oss-date`, ...) are refused with
   /// `client_errc::invalid_header_value`, as is any CR, LF or control character.
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> headers{};
 
   /// Also send `Content-MD5` so the server rejects a body damaged in flight. Costs one MD5 pass
   /// over the body (about 0.7 GB/s per core) on the calling thread, unless the MD5 is passed in
@@ -171,38 +260,38 @@ struct body_digests {
   /// it, compares it with the server's `x-oss-hash-crc64ecma` (a difference is
   /// `client_errc::crc64_mismatch`, retried first like any mismatch) and returns it as the
   /// result's `crc64`. Empty: computed from the body.
-  std::optional<std::uint64_t> crc64;
+  std::optional<std::uint64_t> crc64{};
   /// MD5 of the body, the raw 16 bytes. Set: sent (base64) as `Content-MD5`, and the server
   /// refuses a body that does not match with `server_errc::invalid_digest`. Empty: no
   /// `Content-MD5` for `upload_part`; for `put_object` one is computed when
   /// `object_options::content_md5` asks for it.
-  std::optional<std::array<unsigned char, 16>> md5;
+  std::optional<std::array<unsigned char, 16>> md5{};
 };
 
 /// Reply of `put_object`.
 struct put_result {
   /// The object ETag exactly as received, quotes included.
-  std::string etag;
+  std::string etag{};
   /// CRC-64/ECMA of the body; verified against the server's `x-oss-hash-crc64ecma`.
   std::uint64_t crc64 = 0;
   /// `x-oss-request-id` of the reply (empty when the server sent none): quote it to support.
-  std::string request_id;
+  std::string request_id{};
 };
 
 /// Reply of `head`: the object's size, identity and stored metadata.
 struct object_meta {
   std::uint64_t size = 0;            ///< Content-Length
-  std::string etag;                  ///< quotes included; `"<hex>-<N>"` for an N-part object
-  std::string content_type;
-  std::string last_modified;         ///< as sent (RFC 1123)
-  std::string object_type;           ///< x-oss-object-type: Normal, Multipart, Appendable, Symlink
-  std::string storage_class;         ///< x-oss-storage-class, when present
-  std::optional<std::uint64_t> crc64;///< x-oss-hash-crc64ecma, when the server keeps one
+  std::string etag{};                  ///< quotes included; `"<hex>-<N>"` for an N-part object
+  std::string content_type{};
+  std::string last_modified{};         ///< as sent (RFC 1123)
+  std::string object_type{};           ///< x-oss-object-type: Normal, Multipart, Appendable, Symlink
+  std::string storage_class{};         ///< x-oss-storage-class, when present
+  std::optional<std::uint64_t> crc64{};///< x-oss-hash-crc64ecma, when the server keeps one
   /// User metadata: names lower-case without the `x-oss-meta-` prefix, in reply order.
-  std::vector<std::pair<std::string, std::string>> meta;
-  std::string cache_control, content_disposition, content_encoding, expires;
+  std::vector<std::pair<std::string, std::string>> meta{};
+  std::string cache_control{}, content_disposition{}, content_encoding{}, expires{};
   /// Every reply header as received (names in the server's spelling).
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> headers{};
 
   /// N for a multipart ETag `"<hex>-N"`, 0 for any other ETag.
   int part_count() const noexcept { return detail::multipart_etag_part_count(etag); }
@@ -212,30 +301,35 @@ struct object_meta {
 struct part_result {
   int part_number = 0;
   /// The part ETag exactly as received (quotes included): what Complete needs.
-  std::string etag;
+  std::string etag{};
   /// CRC-64/ECMA of the part; verified against the server's `x-oss-hash-crc64ecma`.
   std::uint64_t crc64 = 0;
   /// `x-oss-request-id` of the reply (empty when the server sent none).
-  std::string request_id;
+  std::string request_id{};
 };
 
 /// One entry of the Complete request.
 struct completed_part {
   int part_number = 0;
-  std::string etag;  ///< as returned by `upload_part` or `list_parts`
+  std::string etag{};  ///< as returned by `upload_part` or `list_parts`
+  /// The part's size and CRC-64, when known (`upload_part` returns the CRC). Not sent. When
+  /// every part has both, a Complete whose reply was lost is only reconciled with an object of
+  /// exactly the summed size and the combined CRC-64 (see `client::complete_multipart_upload`).
+  std::optional<std::uint64_t> size{};
+  std::optional<std::uint64_t> crc64{};
 };
 
 /// Reply of `complete_multipart_upload`.
 struct complete_result {
-  std::string location, bucket, key;
-  std::string etag;                     ///< the object ETag, `"<hex>-<N>"`
-  std::optional<std::uint64_t> crc64;   ///< whole-object CRC from x-oss-hash-crc64ecma
+  std::string location{}, bucket{}, key{};
+  std::string etag{};                     ///< the object ETag, `"<hex>-<N>"`
+  std::optional<std::uint64_t> crc64{};   ///< whole-object CRC from x-oss-hash-crc64ecma
   /// True when the reply of a retried Complete was lost and the result was rebuilt from HEAD:
   /// `location` is then empty.
   bool reconciled = false;
   /// `x-oss-request-id` of the Complete reply, or of the HEAD reply when `reconciled` (empty
   /// when the server sent none).
-  std::string request_id;
+  std::string request_id{};
 };
 
 /// Paging of `list_parts`.
@@ -247,45 +341,45 @@ struct list_parts_options {
 /// One uploaded part as ListParts reports it.
 struct part_info {
   int part_number = 0;
-  std::string etag;
+  std::string etag{};
   std::uint64_t size = 0;
-  std::optional<std::uint64_t> crc64;
-  std::string last_modified;
+  std::optional<std::uint64_t> crc64{};
+  std::string last_modified{};
 };
 
 /// One page of ListParts (or every page, from `list_all_parts`).
 struct list_parts_result {
-  std::string bucket, key, upload_id;
+  std::string bucket{}, key{}, upload_id{};
   int part_number_marker = 0;
   int next_part_number_marker = 0;
   int max_parts = 0;
   bool is_truncated = false;
-  std::vector<part_info> parts;  ///< ascending part numbers
+  std::vector<part_info> parts{};  ///< ascending part numbers
 };
 
 /// Filter and paging of `list_multipart_uploads`.
 struct list_uploads_options {
-  std::string prefix;            ///< only keys starting with this
-  std::string delimiter;         ///< group keys sharing a prefix up to this into common_prefixes
-  std::string key_marker;        ///< continue after this key ...
-  std::string upload_id_marker;  ///< ... and this upload id (with key_marker)
+  std::string prefix{};            ///< only keys starting with this
+  std::string delimiter{};         ///< group keys sharing a prefix up to this into common_prefixes
+  std::string key_marker{};        ///< continue after this key ...
+  std::string upload_id_marker{};  ///< ... and this upload id (with key_marker)
   int max_uploads = 1000;        ///< 1..1000
 };
 
 /// One in-progress multipart upload.
 struct upload_info {
-  std::string key, upload_id;
-  std::string initiated;  ///< ISO 8601, as sent
+  std::string key{}, upload_id{};
+  std::string initiated{};  ///< ISO 8601, as sent
 };
 
 /// One page of ListMultipartUploads.
 struct list_uploads_result {
-  std::string bucket, prefix, delimiter, key_marker, upload_id_marker;
-  std::string next_key_marker, next_upload_id_marker;
+  std::string bucket{}, prefix{}, delimiter{}, key_marker{}, upload_id_marker{};
+  std::string next_key_marker{}, next_upload_id_marker{};
   int max_uploads = 0;
   bool is_truncated = false;
-  std::vector<upload_info> uploads;
-  std::vector<std::string> common_prefixes;
+  std::vector<upload_info> uploads{};
+  std::vector<std::string> common_prefixes{};
 };
 
 }  // namespace oss

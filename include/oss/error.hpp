@@ -43,6 +43,7 @@ enum class client_errc {
   missing_credentials,     ///< no access key id / secret were configured
   unexpected_status,       ///< an HTTP status the operation does not expect, without an error body
   tls_handshake_failed,    ///< the TLS handshake (or certificate verification) failed
+  credentials_unavailable, ///< the credentials provider failed or returned unusable credentials
 };
 
 /// The OSS error `Code` strings (oss-protocol.md section 5.2), one enumerator each.

@@ -38,6 +38,7 @@
 #include <oss/detail/ops/impl/requests.ipp>
 #include <oss/detail/ops/impl/response.ipp>
 #include <oss/detail/ops/impl/retry.ipp>
+#include <oss/impl/credentials.ipp>
 #include <oss/impl/client.ipp>
 // L5 orchestration
 #include <oss/impl/checkpoint.ipp>

@@ -5,7 +5,9 @@
 
 #include <oss/client.hpp>
 
+#include <oss/detail/crc64.hpp>
 #include <oss/detail/documents.hpp>
+#include <oss/detail/ops/credentials_cache.hpp>
 #include <oss/detail/ops/endpoint.hpp>
 #include <oss/detail/ops/requests.hpp>
 #include <oss/detail/ops/response.hpp>
@@ -44,9 +46,13 @@ inline constexpr std::string_view default_user_agent = "asio-oss/0.1.0";
 // What the retry loop learned besides the final outcome.
 struct execute_info {
   // An earlier attempt failed in a way that leaves open whether the server acted on it (the
-  // reply was lost, or a 5xx arrived). Complete uses it to tell "NoSuchUpload because our first
-  // attempt already completed it" from a real NoSuchUpload.
+  // reply was lost, or a retryable error reply arrived, possibly a 200 with an <Error> body).
+  // Complete uses it to tell "NoSuchUpload because our first attempt already completed it"
+  // from a real NoSuchUpload.
   bool earlier_attempt_ambiguous = false;
+  // The last attempt failed after its request was (maybe) sent, without a reply: it may have
+  // taken effect.
+  bool last_attempt_lost = false;
 };
 
 inline double jitter_random() {
@@ -56,10 +62,26 @@ inline double jitter_random() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
 }
 
+// Replies that say the credentials are no longer good (oss-protocol.md 2.6, 5.2): with a
+// provider, the cure is new credentials, not waiting.
+inline bool is_credentials_refusal(std::error_code ec, const diagnostics& diag) noexcept {
+  return ec == server_errc::security_token_expired || ec == server_errc::invalid_security_token ||
+         ec == server_errc::invalid_access_key_id || diag.code == "AccessKeyIdAndSecurityTokenNotMatch";
+}
+
+// Repeats of one request after credential refusals: the first with freshly fetched credentials,
+// the others only with credentials newer than those refused.
+inline constexpr int max_credential_retries = 3;
+
+inline void append_note(diagnostics& diag, std::string_view note) {
+  if (!diag.client_message.empty()) diag.client_message += "; ";
+  diag.client_message += note;
+}
+
 class client_impl {
  public:
   client_impl(asio::any_io_executor ex, client_options options, asio::ssl::context* user_tls)
-      : ex_(std::move(ex)), options_(std::move(options)) {
+      : ex_(std::move(ex)), options_(std::move(options)), budget_(options_.retry_budget) {
     std::error_code ec;
     std::string problem;
     endpoint_ = check_client_options(options_, ec, problem);
@@ -71,11 +93,20 @@ class client_impl {
     }
     target_ = transport::endpoint{endpoint_.tls, endpoint_.host, endpoint_.port};
     user_agent_ = options_.user_agent.empty() ? std::string(default_user_agent) : options_.user_agent;
+    if (options_.creds_provider) {
+      creds_ = std::make_shared<credentials_cache>(ex_, options_.creds_provider,
+                                                   options_.creds_refresh_margin, options_.clock.now);
+    } else {
+      creds_ = std::make_shared<credentials_cache>(options_.creds);
+    }
     if (user_tls) {
       tls_ = user_tls;
     } else {
       own_tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      own_tls_->set_default_verify_paths();
+      // Loading the system CA bundle parses every certificate in it (tens of milliseconds per
+      // client); a plain-http client never verifies a peer, so it skips that. A CA file the
+      // caller names is still loaded, so a wrong path is reported whatever the endpoint.
+      if (endpoint_.tls) own_tls_->set_default_verify_paths();
       if (!options_.ca_file.empty()) own_tls_->load_verify_file(options_.ca_file);
       own_tls_->set_verify_mode(options_.verify_tls ? asio::ssl::verify_peer : asio::ssl::verify_none);
       tls_ = own_tls_.get();
@@ -88,10 +119,15 @@ class client_impl {
     pool_ = std::make_unique<transport::connection_pool>(ex_, *tls_, topts);
   }
 
-  // Sends `op` with up to max_attempts attempts and returns the successful reply; on failure
-  // `ec` and `diag` describe the last attempt.
+  // Sends `op` with up to max_attempts attempts (plus one after a credentials refresh) and
+  // returns the successful reply; on failure `ec` and `diag` describe the last attempt.
   asio::awaitable<http::response> execute(const op_request& op, std::error_code& ec,
                                           diagnostics& diag, execute_info& info);
+
+  // The back-off wait before a retry: the user's clock hook or a steady_timer. False when the
+  // operation was cancelled meanwhile.
+  asio::awaitable<bool> back_off(std::chrono::milliseconds delay,
+                                 const asio::cancellation_state& cancel_state);
 
   // PutObject and UploadPart behind every public form: `given` holds what the caller hashed
   // already, the flag asks for a Content-MD5 computed here (see make_put_object).
@@ -103,6 +139,13 @@ class client_impl {
                                            bool content_md5, const body_digests& given,
                                            std::error_code& ec, diagnostics& diag);
 
+  // Proves with HEAD that a Complete of `parts` took effect although its reply was lost or
+  // unreadable: the object exists with as many parts as listed and, when every part's size and
+  // CRC-64 are known, exactly their total size and combined CRC-64. Fills `out` on success.
+  asio::awaitable<bool> reconcile_complete(std::string_view name,
+                                           const std::vector<oss::completed_part>& parts,
+                                           oss::complete_result& out);
+
   asio::any_io_executor ex_;
   client_options options_;
   service_endpoint endpoint_;
@@ -111,9 +154,15 @@ class client_impl {
   std::unique_ptr<asio::ssl::context> own_tls_;
   asio::ssl::context* tls_ = nullptr;
   std::unique_ptr<transport::connection_pool> pool_;
+  // Shared with a refresh in flight, which may outlive the client by a little.
+  std::shared_ptr<credentials_cache> creds_;
+  retry_budget budget_;
   // Server time minus local time. Atomic: operations on several threads read it while a
   // RequestTimeTooSkewed reply updates it; any recent value is good enough.
   std::atomic<std::int64_t> clock_offset_ms_{0};
+  // client_counters; relaxed, they are statistics.
+  std::atomic<std::uint64_t> requests_{0}, attempts_{0}, retries_{0}, retries_denied_{0},
+      credential_retries_{0};
 };
 
 inline void reset_attempt(diagnostics& diag, const op_request& op, int attempt) {
@@ -121,6 +170,29 @@ inline void reset_attempt(diagnostics& diag, const op_request& op, int attempt) 
   diag.operation = std::string(op.operation);
   diag.part_number = op.part_number;
   diag.attempts = attempt;
+}
+
+inline asio::awaitable<bool> client_impl::back_off(std::chrono::milliseconds delay,
+                                                   const asio::cancellation_state& cancel_state) {
+  // Asio 1.22 throws from a co_await in a coroutine whose cancellation already fired; the
+  // error-code contract wants operation_aborted instead.
+  if (cancel_state.cancelled() != asio::cancellation_type::none) co_return false;
+  if (options_.clock.sleep) {
+    std::exception_ptr failure;
+    try {
+      asio::awaitable<void> waiting = options_.clock.sleep(delay);
+      co_await std::move(waiting);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    // A hook may end a cancelled wait by throwing or by returning: both mean cancelled here.
+    if (cancel_state.cancelled() != asio::cancellation_type::none) co_return false;
+    if (failure) std::rethrow_exception(failure);
+    co_return true;
+  }
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  auto [wait_ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  co_return !wait_ec && cancel_state.cancelled() == asio::cancellation_type::none;
 }
 
 inline asio::awaitable<http::response> client_impl::execute(const op_request& op,
@@ -135,12 +207,32 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
   xopts.head_request = op.head;
   xopts.max_response_body = op.max_response_body;
   xopts.fresh_connection = op.fresh_connection;
+  requests_.fetch_add(1, std::memory_order_relaxed);
+
+  std::uint32_t last_taken = 0;        // budget tokens of the latest retry, refunded on success
+  std::uint64_t rejected_generation = 0;
+  int credential_retries = 0;
+  int limit = options_.max_attempts;
 
   for (int attempt = 1;; ++attempt) {
     reset_attempt(diag, op, attempt);
     if (cancel_state.cancelled() != asio::cancellation_type::none) {
       ec = asio::error::operation_aborted;
       co_return http::response{};
+    }
+
+    credentials_cache::snapshot creds;
+    if (creds_->refreshable()) {
+      std::error_code cec;
+      std::string problem;
+      creds = co_await creds_->get(rejected_generation, cec, problem);
+      if (cec) {
+        ec = cec;
+        diag.client_message = std::move(problem);
+        co_return http::response{};
+      }
+    } else {
+      creds = creds_->fixed();
     }
 
     http::request req;
@@ -151,14 +243,16 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
     for (const auto& [name, value] : op.headers) req.headers.add(name, value);
     const auto now = std::chrono::system_clock::now() +
                      std::chrono::milliseconds(clock_offset_ms_.load(std::memory_order_relaxed));
-    sign_request(req, options_.bucket, op.key, op.query, options_.creds, options_.signature,
+    sign_request(req, options_.bucket, op.key, op.query, *creds.creds, options_.signature,
                  endpoint_.region, now);
 
     std::error_code xec;
     transport::exchange_report report;
+    attempts_.fetch_add(1, std::memory_order_relaxed);
     http::response reply = co_await pool_->exchange(target_, req, op.payload(), xopts, xec, report);
 
     retry_class cls = retry_class::fatal;
+    info.last_attempt_lost = false;
     if (xec) {
       ec = xec;
       if (xec == asio::error::operation_aborted) co_return http::response{};
@@ -173,41 +267,66 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
               "not retried: the request may have reached the server, and a second attempt "
               "could leave an orphaned multipart upload";
         }
-        if (attempt < options_.max_attempts) info.earlier_attempt_ambiguous = true;
+        info.earlier_attempt_ambiguous = true;
+        info.last_attempt_lost = true;
       }
     } else {
       error_body body;
       ec = check_reply(op, reply, diag, body);
-      if (!ec) co_return reply;
+      if (!ec) {
+        budget_.on_success(last_taken);
+        co_return reply;
+      }
       if (ec == server_errc::request_time_too_skewed) {
         // Re-sign with the server's clock (cpp SDK enableDateSkewAdjustment, go2
         // FeatureCorrectClockSkew): the offset stays for every later request too.
         if (auto offset = server_clock_offset(reply, body.server_time, std::chrono::system_clock::now()))
           clock_offset_ms_.store(offset->count(), std::memory_order_relaxed);
       }
+      if (creds_->refreshable() && is_credentials_refusal(ec, diag)) {
+        // Refused before it was acted on, so repeating is safe for every operation. The first
+        // refusal asks for new credentials (one fetch, shared with every request refused the
+        // same ones). A later refusal is final, unless even newer credentials arrived while
+        // this request was under way (it was signed before another rotation): those are used
+        // without a further fetch.
+        const bool newer = creds_->generation() > creds.generation;
+        if (credential_retries < max_credential_retries && (credential_retries == 0 || newer)) {
+          ++credential_retries;
+          rejected_generation = creds.generation;
+          ++limit;
+          credential_retries_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        append_note(diag, "the server refused the credentials again after they were refreshed");
+      }
       cls = classify(ec, reply.status);
-      if (reply.status >= 500 && attempt < options_.max_attempts) info.earlier_attempt_ambiguous = true;
+      // A retryable error reply (5xx, or a 200 whose body is an <Error>) may come from a
+      // server that acted on the request all the same.
+      if (cls != retry_class::fatal) info.earlier_attempt_ambiguous = true;
     }
 
-    if (cls == retry_class::fatal || attempt >= options_.max_attempts) co_return http::response{};
+    if (cls == retry_class::fatal || attempt >= limit) co_return http::response{};
 
-    // Throttling replies ask for patience: they get twice the base delay.
-    const auto base = cls == retry_class::throttled ? options_.retry_base_delay * 2 : options_.retry_base_delay;
-    const auto delay = backoff_delay(attempt, base, options_.retry_max_delay, jitter_random());
-    // Asio 1.22 throws from a co_await in a coroutine whose cancellation already fired; the
-    // error-code contract wants operation_aborted instead.
-    if (cancel_state.cancelled() != asio::cancellation_type::none) {
+    std::uint32_t taken = 0;
+    if (!budget_.try_acquire(ec == client_errc::connection_timeout, taken)) {
+      retries_denied_.fetch_add(1, std::memory_order_relaxed);
+      append_note(diag,
+                  "not retried: the client's retry budget is exhausted, because many requests "
+                  "of this client failed recently (is the endpoint down?); it refills as "
+                  "requests succeed");
+      co_return http::response{};
+    }
+    last_taken = taken;
+
+    const double random = options_.clock.random ? options_.clock.random() : jitter_random();
+    const auto delay = retry_delay(cls, attempt, options_.retry_base_delay, options_.retry_max_delay, random);
+    const bool waited = co_await back_off(delay, cancel_state);
+    if (!waited) {
       reset_attempt(diag, op, attempt);
       ec = asio::error::operation_aborted;
       co_return http::response{};
     }
-    asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-    auto [wait_ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    if (wait_ec || cancel_state.cancelled() != asio::cancellation_type::none) {
-      reset_attempt(diag, op, attempt);
-      ec = asio::error::operation_aborted;
-      co_return http::response{};
-    }
+    retries_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -287,6 +406,42 @@ inline asio::awaitable<part_result> client_impl::upload_part(std::string_view na
   co_return r;
 }
 
+inline asio::awaitable<bool> client_impl::reconcile_complete(std::string_view name,
+                                                            const std::vector<oss::completed_part>& parts,
+                                                            oss::complete_result& out) {
+  op_request head_op;
+  std::string problem;
+  if (make_head_object(name, head_op, problem)) co_return false;
+  std::error_code head_ec;
+  diagnostics head_diag;
+  execute_info head_info;
+  http::response head_reply = co_await execute(head_op, head_ec, head_diag, head_info);
+  object_meta meta;
+  if (head_ec || to_object_meta(head_reply, meta)) co_return false;
+  if (meta.part_count() != static_cast<int>(parts.size())) co_return false;
+  // With every part's size and CRC known the object must be exactly their concatenation.
+  bool all_known = true;
+  std::uint64_t size = 0;
+  std::uint64_t crc = 0;
+  for (const auto& p : parts) {
+    if (!p.size || !p.crc64) {
+      all_known = false;
+      break;
+    }
+    crc = crc64_combine(crc, *p.crc64, *p.size);
+    size += *p.size;
+  }
+  if (all_known && (meta.size != size || !meta.crc64 || *meta.crc64 != crc)) co_return false;
+  out = oss::complete_result{};
+  out.bucket = options_.bucket;
+  out.key = std::string(name);
+  out.etag = meta.etag;
+  out.crc64 = meta.crc64;
+  out.reconciled = true;
+  out.request_id = reply_request_id(head_reply);
+  co_return true;
+}
+
 }  // namespace detail
 
 OSS_DECL client::client(asio::any_io_executor ex, client_options options)
@@ -307,6 +462,19 @@ OSS_DECL const std::string& client::signing_region() const noexcept { return imp
 
 OSS_DECL std::chrono::milliseconds client::clock_offset() const noexcept {
   return std::chrono::milliseconds(impl_->clock_offset_ms_.load(std::memory_order_relaxed));
+}
+
+OSS_DECL client_counters client::counters() const noexcept {
+  client_counters c;
+  const auto& i = *impl_;
+  c.requests = i.requests_.load(std::memory_order_relaxed);
+  c.attempts = i.attempts_.load(std::memory_order_relaxed);
+  c.retries = i.retries_.load(std::memory_order_relaxed);
+  c.retries_denied = i.retries_denied_.load(std::memory_order_relaxed);
+  c.credential_refreshes = i.creds_->refreshes();
+  c.credential_retries = i.credential_retries_.load(std::memory_order_relaxed);
+  c.retry_tokens = i.budget_.available();
+  return c;
 }
 
 // ---- PutObject -------------------------------------------------------------------------------
@@ -504,40 +672,35 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
   detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
 
   asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
-  if (ec == server_errc::no_such_upload && info.earlier_attempt_ambiguous &&
+  // An earlier attempt may have completed the upload and lost its reply: then the upload id is
+  // gone and the object exists with the parts we listed (oss-protocol.md 3.3). The same holds
+  // when the last attempt itself lost its reply and no retry was left.
+  const bool gone_after_ambiguity = ec == server_errc::no_such_upload && info.earlier_attempt_ambiguous;
+  if ((gone_after_ambiguity || (ec && info.last_attempt_lost)) &&
       cancel_state.cancelled() == asio::cancellation_type::none) {
-    // An earlier attempt may have completed the upload and lost its reply: then the upload id
-    // is gone and the object exists with as many parts as we listed (oss-protocol.md 3.3).
-    detail::op_request head_op;
-    std::string head_problem;
-    if (!detail::make_head_object(name, head_op, head_problem)) {
-      std::error_code head_ec;
-      diagnostics head_diag;
-      detail::execute_info head_info;
-      detail::http::response head_reply = co_await impl_->execute(head_op, head_ec, head_diag, head_info);
-      object_meta meta;
-      if (!head_ec && !detail::to_object_meta(head_reply, meta) &&
-          meta.part_count() == static_cast<int>(parts.size())) {
-        ec.clear();
-        complete_result r;
-        r.bucket = impl_->options_.bucket;
-        r.key = name;
-        r.etag = meta.etag;
-        r.crc64 = meta.crc64;
-        r.reconciled = true;
-        r.request_id = detail::reply_request_id(head_reply);
-        co_return r;
-      }
+    complete_result r;
+    bool proven = co_await impl_->reconcile_complete(name, parts, r);
+    if (proven) {
+      ec.clear();
+      co_return r;
     }
-    diag.client_message =
-        "the upload id is gone and no object with " + std::to_string(parts.size()) +
-        " parts exists under that name";
+    if (gone_after_ambiguity)
+      diag.client_message =
+          "the upload id is gone and no object made of these " + std::to_string(parts.size()) +
+          " parts exists under that name";
   }
   if (ec) co_return complete_result{};
 
   detail::complete_result doc;
   std::error_code parse_ec;
   if (!detail::parse_complete_result(reply.body, doc, parse_ec)) {
+    // A success status with an unreadable body (cut short, or mangled on the way): the upload
+    // is complete, only its result document was lost. HEAD recovers what the caller needs.
+    if (cancel_state.cancelled() == asio::cancellation_type::none) {
+      complete_result r;
+      bool proven = co_await impl_->reconcile_complete(name, parts, r);
+      if (proven) co_return r;
+    }
     ec = detail::malformed_reply(diag, parse_ec, "CompleteMultipartUpload");
     co_return complete_result{};
   }

@@ -96,6 +96,9 @@ class client_category_impl final : public std::error_category {
       case client_errc::tls_handshake_failed:
         return "the TLS handshake failed; check the endpoint's host name and the trusted CA "
                "certificates";
+      case client_errc::credentials_unavailable:
+        return "the credentials provider failed or returned unusable credentials (no key id, "
+               "or CR, LF or control characters); check the provider and its source";
     }
     return "unknown oss.client error " + std::to_string(value);
   }

@@ -5,9 +5,13 @@
 
 #include <oss/detail/config.hpp>
 
+#include <oss/client_types.hpp>
 #include <oss/detail/http/message.hpp>
+#include <oss/error.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -22,6 +26,56 @@ namespace oss::detail {
 OSS_DECL std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds base,
                                                  std::chrono::milliseconds max,
                                                  double random) noexcept;
+
+// The wait before the retry that follows failed attempt number `attempt` of class `cls`:
+// backoff_delay with `base`, doubled for throttling replies (the server asked for patience).
+// 0 for fatal failures, which are not retried.
+OSS_DECL std::chrono::milliseconds retry_delay(retry_class cls, int attempt,
+                                               std::chrono::milliseconds base,
+                                               std::chrono::milliseconds max,
+                                               double random) noexcept;
+
+// The client-wide token bucket of retry_budget_options (the AWS SDKs' standard retry quota).
+// Lock-free: every request of a client, on any thread, draws from the same bucket.
+class retry_budget {
+ public:
+  explicit retry_budget(const retry_budget_options& options) noexcept
+      : options_(options), tokens_(options.capacity) {}
+
+  // Takes the price of one retry (the timeout price when `after_timeout`). False when the
+  // bucket cannot pay: do not retry. A disabled budget (capacity 0) always pays, at no cost.
+  // `taken` receives what was taken, for on_success.
+  bool try_acquire(bool after_timeout, std::uint32_t& taken) noexcept {
+    taken = 0;
+    if (options_.capacity == 0) return true;
+    const std::uint32_t cost = after_timeout ? options_.timeout_retry_cost : options_.retry_cost;
+    std::uint32_t have = tokens_.load(std::memory_order_relaxed);
+    do {
+      if (have < cost) return false;
+    } while (!tokens_.compare_exchange_weak(have, have - cost, std::memory_order_relaxed));
+    taken = cost;
+    return true;
+  }
+
+  // A request succeeded; `last_taken` is what its last retry took (0 when it needed none), and
+  // goes back into the bucket, or success_refund when there was no retry.
+  void on_success(std::uint32_t last_taken) noexcept {
+    if (options_.capacity == 0) return;
+    const std::uint32_t refund = last_taken > 0 ? last_taken : options_.success_refund;
+    std::uint32_t have = tokens_.load(std::memory_order_relaxed);
+    std::uint32_t next = 0;
+    do {
+      next = have + refund > options_.capacity || have + refund < have ? options_.capacity : have + refund;
+    } while (!tokens_.compare_exchange_weak(have, next, std::memory_order_relaxed));
+  }
+
+  std::uint32_t available() const noexcept { return tokens_.load(std::memory_order_relaxed); }
+  bool enabled() const noexcept { return options_.capacity != 0; }
+
+ private:
+  retry_budget_options options_;
+  std::atomic<std::uint32_t> tokens_;
+};
 
 // Server time minus `local_now`, from a RequestTimeTooSkewed reply: the Date header (RFC 1123)
 // when it parses, else the ServerTime of the error body (`server_time`, ISO 8601 extended, may be

@@ -44,6 +44,13 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
                                         std::vector<std::pair<std::string, std::string>>& out,
                                         std::string& problem);
 
+// Checks credentials before they reach a header: the key id and token go into Authorization
+// and x-oss-security-token, so CR, LF or control characters would split the request. Empty
+// credentials (anonymous) pass. Errors: missing_credentials (a key id without a secret, or a
+// secret or token without a key id), invalid_header_value (spaces, control or non-ASCII
+// characters in the key id or token). The message names the field, never its value.
+OSS_DECL std::error_code check_credentials(const credentials& c, std::string& problem);
+
 // True for headers the client computes itself and a caller must not set.
 OSS_DECL bool is_reserved_header(std::string_view name) noexcept;
 

@@ -8,6 +8,7 @@
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/ops/validate.hpp>
+#include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
 
 #include <charconv>
@@ -93,7 +94,7 @@ OSS_DECL service_endpoint resolve_endpoint(std::string_view endpoint, std::strin
   if (!region.empty()) {
     region_id = normalize_region(region);
     if (region_id.empty())
-      return fail("region '" + std::string(region) +
+      return fail("region '" + sanitize_text(region, 64) +
                   "' is not a region id such as cn-hangzhou or oss-cn-hangzhou");
   }
 
@@ -226,7 +227,18 @@ OSS_DECL service_endpoint check_client_options(const client_options& options, st
   service_endpoint ep = resolve_endpoint(options.endpoint, options.region, options.internal,
                                          options.accelerate, ec, problem);
   if (ec) return ep;
-  if (options.signature == signature_version::v4 && !options.creds.empty() && ep.region.empty()) {
+  if (!options.creds.empty() && options.creds_provider) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+    problem = "set client_options::creds or client_options::creds_provider, not both";
+    return {};
+  }
+  if (auto bad = check_credentials(options.creds, problem)) {
+    ec = bad;
+    problem = "client_options::creds: " + problem;
+    return {};
+  }
+  const bool signs = !options.creds.empty() || options.creds_provider != nullptr;
+  if (options.signature == signature_version::v4 && signs && ep.region.empty()) {
     ec = client_errc::invalid_endpoint;
     problem = "V4 signing needs a region: set client_options::region for endpoint " + ep.url;
     return {};
@@ -235,7 +247,7 @@ OSS_DECL service_endpoint check_client_options(const client_options& options, st
     ec = client_errc::invalid_bucket_name;
     problem = options.bucket.empty()
                   ? std::string("set client_options::bucket")
-                  : "bucket name '" + options.bucket +
+                  : "bucket name '" + sanitize_text(options.bucket, 80) +
                         "' must be 3..63 characters of a-z, 0-9 and '-', not starting or ending with '-'";
     return {};
   }
@@ -246,9 +258,11 @@ OSS_DECL service_endpoint check_client_options(const client_options& options, st
   }
   if (options.max_attempts < 1 || options.max_connections < 1 ||
       options.connect_timeout.count() <= 0 || options.stall_timeout.count() <= 0 ||
-      options.retry_base_delay.count() < 0 || options.retry_max_delay.count() < 0) {
+      options.retry_base_delay.count() < 0 || options.retry_max_delay.count() < 0 ||
+      options.creds_refresh_margin.count() < 0) {
     ec = std::make_error_code(std::errc::invalid_argument);
-    problem = "max_attempts and max_connections must be >= 1, timeouts > 0, delays >= 0";
+    problem = "max_attempts and max_connections must be >= 1, timeouts > 0, delays and the "
+              "credentials refresh margin >= 0";
     return {};
   }
   return ep;

@@ -29,6 +29,15 @@ OSS_DECL std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milli
   return std::chrono::milliseconds(delay);
 }
 
+OSS_DECL std::chrono::milliseconds retry_delay(retry_class cls, int attempt,
+                                               std::chrono::milliseconds base,
+                                               std::chrono::milliseconds max,
+                                               double random) noexcept {
+  if (cls == retry_class::fatal) return std::chrono::milliseconds(0);
+  if (cls == retry_class::throttled) base = base.count() > max.count() / 2 ? max : base * 2;
+  return backoff_delay(attempt, base, max, random);
+}
+
 OSS_DECL std::optional<std::chrono::milliseconds> server_clock_offset(
     const http::response& reply, std::string_view server_time,
     std::chrono::system_clock::time_point local_now) noexcept {

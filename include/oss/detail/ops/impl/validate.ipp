@@ -53,6 +53,29 @@ inline bool is_printable_ascii(std::string_view s) noexcept {
 
 constexpr std::string_view meta_prefix = "x-oss-meta-";
 
+// A user-given name as it may appear in an error message: control and non-ASCII bytes as
+// \xNN, at most 64 bytes, so that a rejected "k\r\nX-Injected" cannot inject lines into a
+// log through the very message that refuses it.
+inline std::string printable_name(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= 64) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '\\') {
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace validate_impl
 
 OSS_DECL bool is_valid_bucket_name(std::string_view name) noexcept {
@@ -115,6 +138,36 @@ OSS_DECL std::error_code check_object_name(std::string_view name, std::string& p
   return client_errc::invalid_object_name;
 }
 
+OSS_DECL std::error_code check_credentials(const credentials& c, std::string& problem) {
+  if (c.access_key_id.empty()) {
+    if (!c.access_key_secret.empty() || !c.security_token.empty()) {
+      problem = "the credentials have a secret or a security token but no AccessKey ID";
+      return client_errc::missing_credentials;
+    }
+    return {};
+  }
+  if (c.access_key_secret.empty()) {
+    problem = "the credentials have an AccessKey ID but no AccessKey secret";
+    return client_errc::missing_credentials;
+  }
+  auto token_like = [](std::string_view s) {
+    for (char ch : s) {
+      const auto u = static_cast<unsigned char>(ch);
+      if (u <= 0x20 || u >= 0x7f) return false;
+    }
+    return true;
+  };
+  if (!token_like(c.access_key_id)) {
+    problem = "the AccessKey ID contains spaces, CR, LF, control or non-ASCII characters";
+    return client_errc::invalid_header_value;
+  }
+  if (!c.security_token.empty() && !token_like(c.security_token)) {
+    problem = "the security token contains spaces, CR, LF, control or non-ASCII characters";
+    return client_errc::invalid_header_value;
+  }
+  return {};
+}
+
 OSS_DECL bool is_reserved_header(std::string_view name) noexcept {
   // What the client, the signer or the transport sets: a caller's copy would either be
   // overwritten silently or break the signature or the framing.
@@ -139,7 +192,7 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
 
   auto add_meta = [&](std::string_view meta_name, std::string_view value) -> std::error_code {
     if (!is_meta_name(meta_name)) {
-      problem = "metadata name '" + std::string(meta_name) +
+      problem = "metadata name '" + printable_name(meta_name) +
                 "' may only contain letters, digits and '-'";
       return client_errc::invalid_metadata;
     }
@@ -174,15 +227,15 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
   for (const auto& [raw_name, raw_value] : opts.headers) {
     std::string_view value = trim(raw_value);
     if (!http::is_valid_field_name(raw_name)) {
-      problem = "header name '" + std::string(raw_name) + "' is not a valid HTTP token";
+      problem = "header name '" + printable_name(raw_name) + "' is not a valid HTTP token";
       return client_errc::invalid_header_value;
     }
     if (!http::is_valid_field_value(value)) {
-      problem = "the value of header '" + raw_name + "' contains CR, LF or a control character";
+      problem = "the value of header '" + printable_name(raw_name) + "' contains CR, LF or a control character";
       return client_errc::invalid_header_value;
     }
     if (is_reserved_header(raw_name)) {
-      problem = "header '" + raw_name + "' is set by the client and cannot be given";
+      problem = "header '" + printable_name(raw_name) + "' is set by the client and cannot be given";
       return client_errc::invalid_header_value;
     }
     if (http::iequals(raw_name, "content-type")) {
@@ -197,7 +250,7 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
     }
     for (const auto& [seen, v] : user) {
       if (http::iequals(seen, raw_name)) {
-        problem = "header '" + raw_name + "' is given twice";
+        problem = "header '" + printable_name(raw_name) + "' is given twice";
         return client_errc::invalid_header_value;
       }
     }
