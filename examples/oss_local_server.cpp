@@ -3,22 +3,44 @@
 //   oss-local-server --root DIR [--host 127.0.0.1] [--port 0] [--region cn-local]
 //                    [--access-key-id ID --access-key-secret SECRET] [--security-token TOKEN]
 //                    [--bucket NAME]... [--discard] [--tls-cert FILE --tls-key FILE]
-//                    [--threads N]
+//                    [--threads N] [--fault-plan FILE.json]
 //
 // The first line on stdout is "listening on http://HOST:PORT" (https with TLS), flushed at
 // once, so a script can start the server on port 0 and read the port back. The server runs
 // until SIGINT or SIGTERM, then exits 0 after printing its counters on stderr. Bad usage exits
 // 2; a server that cannot start (address in use, unreadable certificate) exits 1.
 //
-// Everything the server does is oss::testing::local_server (include/oss/testing/
-// local_server.hpp); this file only turns the command line into its options.
+// --fault-plan FILE.json installs a fault plan (oss::testing::fault_rule, see local_server.hpp
+// for the exact semantics of each field) so that child-process tests and users can make chosen
+// requests fail. The file holds a JSON array of rules (or an object {"rules": [...]}); every
+// field is optional except "action":
+//
+//   [ {"operation": "UploadPart",        // OSS operation name; "any" (default) for all
+//      "part_number": 3,                 // 0 (default): any part
+//      "nth": 2,                         // fire from the 2nd matching request on (default 1)
+//      "attempt": 0,                     // UploadPart attempt of that part number (0: any)
+//      "times": 1,                       // how many times it fires; 0 = always (default 1)
+//      "action": "error_reply",          // error_reply | delay | stall | close_before_reply |
+//                                        // reset_during_body | truncated_reply | missing_etag |
+//                                        // wrong_crc64 | error_in_200 | garbage_body
+//      "status": 503, "code": "SlowDown", "message": "slow down",   // error_reply, error_in_200
+//      "duration_ms": 500,               // delay, stall
+//      "after_bytes": 65536,             // stall, reset_during_body, truncated_reply
+//      "apply_then_fail": false } ]      // run the operation before failing
+//
+// A malformed plan (bad JSON, unknown field, action or operation, wrong type) exits 2.
 #include <oss/testing/local_server.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
 #include <charconv>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -46,6 +68,14 @@ constexpr const char* usage_text =
     "  --tls-cert FILE             PEM certificate chain: serve HTTPS (needs --tls-key)\n"
     "  --tls-key FILE              PEM private key of --tls-cert\n"
     "  --threads N                 threads serving connections (default 1)\n"
+    "  --fault-plan FILE           inject faults: a JSON array of rules, e.g.\n"
+    "                              [{\"operation\": \"UploadPart\", \"nth\": 3, \"action\": \"error_reply\",\n"
+    "                                \"status\": 503, \"code\": \"SlowDown\"}]\n"
+    "                              fields: operation, part_number, nth, attempt, times, action,\n"
+    "                              status, code, message, duration_ms, after_bytes,\n"
+    "                              apply_then_fail; actions: error_reply, delay, stall,\n"
+    "                              close_before_reply, reset_during_body, truncated_reply,\n"
+    "                              missing_etag, wrong_crc64, error_in_200, garbage_body\n"
     "  --help                      show this text\n"
     "\n"
     "The first stdout line is \"listening on http://HOST:PORT\". Stop with SIGINT or SIGTERM.\n";
@@ -63,7 +93,104 @@ struct command_line {
   oss::testing::local_server_options options;
   unsigned threads = 1;
   bool help = false;
+  std::string fault_plan_file;
 };
+
+using oss::testing::fault_action;
+using oss::testing::fault_rule;
+
+std::uint64_t json_unsigned(const boost::json::value& v, const std::string& what) {
+  if (const auto* u = v.if_uint64()) return *u;
+  if (const auto* i = v.if_int64(); i && *i >= 0) return static_cast<std::uint64_t>(*i);
+  throw usage_error{"--fault-plan: " + what + " must be a non-negative integer"};
+}
+
+const std::string& json_string(const boost::json::value& v, const std::string& what, std::string& out) {
+  const auto* s = v.if_string();
+  if (!s) throw usage_error{"--fault-plan: " + what + " must be a string"};
+  out.assign(s->data(), s->size());
+  return out;
+}
+
+fault_action parse_action(const std::string& name) {
+  static const std::pair<const char*, fault_action> actions[] = {
+      {"error_reply", fault_action::error_reply},
+      {"delay", fault_action::delay},
+      {"stall", fault_action::stall},
+      {"close_before_reply", fault_action::close_before_reply},
+      {"reset_during_body", fault_action::reset_during_body},
+      {"truncated_reply", fault_action::truncated_reply},
+      {"missing_etag", fault_action::missing_etag},
+      {"wrong_crc64", fault_action::wrong_crc64},
+      {"error_in_200", fault_action::error_in_200},
+      {"garbage_body", fault_action::garbage_body},
+  };
+  for (const auto& [n, a] : actions)
+    if (name == n) return a;
+  throw usage_error{"--fault-plan: unknown action \"" + name + "\""};
+}
+
+std::vector<fault_rule> load_fault_plan(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw usage_error{"--fault-plan: cannot read " + path};
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::json::error_code ec;
+  boost::json::value doc = boost::json::parse(text.str(), ec);
+  if (ec) throw usage_error{"--fault-plan: " + path + " is not valid JSON: " + ec.message()};
+  if (auto* o = doc.if_object(); o && o->contains("rules")) doc = (*o)["rules"];
+  const auto* list = doc.if_array();
+  if (!list) throw usage_error{"--fault-plan: expected a JSON array of rules"};
+  std::vector<fault_rule> plan;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const std::string where = "rule " + std::to_string(i + 1);
+    const auto* o = (*list)[i].if_object();
+    if (!o) throw usage_error{"--fault-plan: " + where + " is not an object"};
+    fault_rule r;
+    bool has_action = false;
+    std::string text_value;
+    for (const auto& [key, v] : *o) {
+      const std::string field(key.data(), key.size());
+      const std::string what = where + " field \"" + field + "\"";
+      if (field == "operation") {
+        r.operation = json_string(v, what, text_value);
+      } else if (field == "part_number") {
+        auto n = json_unsigned(v, what);
+        if (n > 10000) throw usage_error{"--fault-plan: " + what + " must be at most 10000"};
+        r.part_number = static_cast<int>(n);
+      } else if (field == "nth") {
+        r.nth = json_unsigned(v, what);
+      } else if (field == "attempt") {
+        r.attempt = json_unsigned(v, what);
+      } else if (field == "times") {
+        r.times = json_unsigned(v, what);
+      } else if (field == "action") {
+        r.action = parse_action(json_string(v, what, text_value));
+        has_action = true;
+      } else if (field == "status") {
+        auto n = json_unsigned(v, what);
+        if (n < 100 || n > 599) throw usage_error{"--fault-plan: " + what + " must be an HTTP status"};
+        r.status = static_cast<int>(n);
+      } else if (field == "code") {
+        r.code = json_string(v, what, text_value);
+      } else if (field == "message") {
+        r.message = json_string(v, what, text_value);
+      } else if (field == "duration_ms") {
+        r.duration = std::chrono::milliseconds(json_unsigned(v, what));
+      } else if (field == "after_bytes") {
+        r.after_bytes = json_unsigned(v, what);
+      } else if (field == "apply_then_fail") {
+        if (!v.is_bool()) throw usage_error{"--fault-plan: " + what + " must be true or false"};
+        r.apply_then_fail = v.get_bool();
+      } else {
+        throw usage_error{"--fault-plan: " + where + " has an unknown field \"" + field + "\""};
+      }
+    }
+    if (!has_action) throw usage_error{"--fault-plan: " + where + " needs an \"action\""};
+    plan.push_back(std::move(r));
+  }
+  return plan;
+}
 
 command_line parse(int argc, char** argv) {
   command_line cl;
@@ -111,6 +238,8 @@ command_line parse(int argc, char** argv) {
       o.tls_cert_file = take();
     } else if (arg == "--tls-key") {
       o.tls_key_file = take();
+    } else if (arg == "--fault-plan") {
+      cl.fault_plan_file = take();
     } else if (arg == "--threads") {
       unsigned long n = 0;
       if (!parse_number(take(), 256, n) || n == 0) throw usage_error{"--threads needs a number from 1 to 256"};
@@ -145,10 +274,27 @@ int main(int argc, char** argv) {
     std::fputs(usage_text, stdout);
     return 0;
   }
+  std::vector<fault_rule> fault_plan;
+  if (!cl.fault_plan_file.empty()) {
+    try {
+      fault_plan = load_fault_plan(cl.fault_plan_file);
+    } catch (const usage_error& e) {
+      std::fprintf(stderr, "oss-local-server: %s\n", e.message.c_str());
+      return 2;
+    }
+  }
 
   try {
     asio::io_context io;
     oss::testing::local_server server(io.get_executor(), cl.options);
+    if (!fault_plan.empty()) {
+      try {
+        server.set_fault_plan(std::move(fault_plan));
+      } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "oss-local-server: --fault-plan: %s\n", e.what());
+        return 2;
+      }
+    }
     server.start();
 
     // Stopping closes the acceptor and every connection; run() then returns by itself.
@@ -169,10 +315,11 @@ int main(int argc, char** argv) {
     auto s = server.stats();
     std::fprintf(stderr,
                  "oss-local-server: stopped after %llu requests on %llu connections (%llu errors), "
-                 "%llu bytes received, %llu parts, peak %llu in flight\n",
+                 "%llu bytes received, %llu parts, peak %llu in flight, %llu faults injected\n",
                  static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.connections),
                  static_cast<unsigned long long>(s.errors), static_cast<unsigned long long>(s.bytes_received),
-                 static_cast<unsigned long long>(s.parts_uploaded), static_cast<unsigned long long>(s.peak_in_flight));
+                 static_cast<unsigned long long>(s.parts_uploaded), static_cast<unsigned long long>(s.peak_in_flight),
+                 static_cast<unsigned long long>(s.faults_injected));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "oss-local-server: cannot start: %s\n", e.what());

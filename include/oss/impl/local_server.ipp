@@ -20,6 +20,7 @@
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -29,6 +30,9 @@
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -137,12 +141,49 @@ inline server_error from_error_code(std::error_code ec, std::string message = {}
 // ---------------------------------------------------------------------------------------------
 // Counters
 
+// The client sent FIN or RST (data it sent before may still be queued).
+inline bool peer_gone(int fd) noexcept {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+// The in-flight slot of one request. `released` is set by whoever gives the slot back first:
+// the end of the request, or a newer request that finds this one abandoned (see enter()).
+struct request_slot {
+  int fd = -1;
+  std::atomic<bool> released{true};
+};
+
 struct server_counters {
   std::atomic<std::uint64_t> requests{0}, errors{0}, connections{0}, in_flight{0}, peak_in_flight{0},
-      bytes_received{0}, bytes_sent{0}, parts_uploaded{0};
+      bytes_received{0}, bytes_sent{0}, parts_uploaded{0}, faults_injected{0}, max_part_attempts{0};
   std::array<std::atomic<std::uint64_t>, 12> operations{};
 
-  void enter() noexcept {
+  // Requests held by a delay or stall fault. A client that timed out closed their connection
+  // before it sent its retry, so by the time the retry's head is parsed the kernel has that FIN:
+  // enter() gives such slots back first, and in_flight counts what the client really has open.
+  std::mutex paused_mutex;
+  std::set<request_slot*> paused;
+
+  void pause(request_slot* slot) {
+    std::lock_guard lock(paused_mutex);
+    paused.insert(slot);
+  }
+  void resume(request_slot* slot) {
+    std::lock_guard lock(paused_mutex);
+    paused.erase(slot);
+  }
+  void leave(request_slot& slot) noexcept {
+    if (!slot.released.exchange(true)) --in_flight;
+  }
+
+  void enter(request_slot& slot) noexcept {
+    {
+      std::lock_guard lock(paused_mutex);
+      for (request_slot* p : paused)
+        if (peer_gone(p->fd)) leave(*p);
+    }
+    slot.released.store(false);
     auto now = ++in_flight;
     auto peak = peak_in_flight.load(std::memory_order_relaxed);
     while (now > peak && !peak_in_flight.compare_exchange_weak(peak, now)) {
@@ -181,6 +222,49 @@ struct reply {
   // Content-Length when it is not body.size(): the streamed length, or HEAD's object size.
   std::optional<std::uint64_t> content_length;
 };
+
+// Asio opens sockets without SOCK_CLOEXEC, so a child process spawned by the program under test
+// would inherit the listening socket (keeping the port bound after the server stops) and
+// accepted connections (keeping them open after the server closes them).
+inline void set_close_on_exec(int fd) noexcept {
+  if (fd < 0) return;
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+// A fault rule with its bookkeeping (see fault_rule in local_server.hpp).
+struct fault_state {
+  fault_rule rule;
+  bool any_operation = true;
+  operation op = operation::unknown;
+  std::uint64_t matched = 0;
+  std::uint64_t fired = 0;
+};
+
+inline operation operation_from_name(std::string_view name) {
+  for (int i = static_cast<int>(operation::put_object); i <= static_cast<int>(operation::put_bucket); ++i) {
+    auto op = static_cast<operation>(i);
+    if (operation_name(op) == name) return op;
+  }
+  return operation::unknown;
+}
+
+// The OSS error a fault rule sends (error_reply, error_in_200).
+inline server_error fault_error(const fault_rule& rule) {
+  server_error e;
+  e.code = server_errc_from_code(rule.code);
+  e.code_text = rule.code;
+  e.status = rule.action == fault_action::error_in_200 ? 200 : rule.status;
+  e.message = rule.message.empty() ? "Injected by the local server's fault plan." : rule.message;
+  e.ec = "9999-00000099";
+  if (rule.code == "RequestTimeTooSkewed") {
+    auto now = std::chrono::system_clock::now();
+    e.extra.emplace_back("RequestTime", oss::detail::iso8601_extended(now));
+    e.extra.emplace_back("ServerTime", oss::detail::iso8601_extended(now));
+    e.extra.emplace_back("MaxAllowedSkewMilliseconds", "900000");
+  }
+  return e;
+}
 
 inline std::string lower(std::string_view s) {
   std::string out(s);
@@ -315,6 +399,7 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
     if (ec) throw std::invalid_argument("local_server: host must be an IP address (or localhost): " + options_.host);
     asio::ip::tcp::endpoint endpoint(address, options_.port);
     acceptor_.open(endpoint.protocol());
+    set_close_on_exec(acceptor_.native_handle());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
@@ -324,6 +409,7 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
     std::uint32_t prefix = rd();
     request_id_prefix_ = oss::detail::hex_upper(&prefix, sizeof prefix);
     request_seq_ = (static_cast<std::uint64_t>(rd()) << 16) & 0xFFFFFFFFFF0000ull;
+    credentials_ = {options_.access_key_id, options_.access_key_secret, options_.security_token};
   }
 
   void start() {
@@ -359,7 +445,73 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
     s.bytes_received = get(counters_.bytes_received);
     s.bytes_sent = get(counters_.bytes_sent);
     s.parts_uploaded = get(counters_.parts_uploaded);
+    s.faults_injected = get(counters_.faults_injected);
+    s.max_part_attempts = get(counters_.max_part_attempts);
     return s;
+  }
+
+  struct accepted_credentials {
+    std::string id, secret, token;
+  };
+
+  accepted_credentials credentials() const {
+    std::lock_guard lock(credentials_mutex_);
+    return credentials_;
+  }
+
+  void set_credentials(accepted_credentials c) {
+    if (c.id.empty() != c.secret.empty())
+      throw std::invalid_argument("local_server::set_credentials: set both access_key_id and access_key_secret, or neither");
+    std::lock_guard lock(credentials_mutex_);
+    credentials_ = std::move(c);
+  }
+
+  void set_fault_plan(std::vector<fault_rule> rules) {
+    std::vector<fault_state> plan;
+    for (auto& r : rules) {
+      fault_state st;
+      st.any_operation = r.operation.empty() || r.operation == "*" || r.operation == "any";
+      if (!st.any_operation) {
+        st.op = operation_from_name(r.operation);
+        if (st.op == operation::unknown)
+          throw std::invalid_argument("local_server::set_fault_plan: unknown operation name: " + r.operation);
+      }
+      st.rule = std::move(r);
+      plan.push_back(std::move(st));
+    }
+    std::lock_guard lock(faults_mutex_);
+    plan_ = std::move(plan);
+  }
+
+  std::map<int, std::uint64_t> part_attempts() const {
+    std::lock_guard lock(faults_mutex_);
+    return part_attempts_;
+  }
+
+  // Called once per admitted request: counts the part attempt and picks the rule that fires.
+  std::optional<fault_rule> decide_fault(operation op, int part_number) {
+    std::lock_guard lock(faults_mutex_);
+    std::uint64_t attempt = 0;
+    if (op == operation::upload_part && part_number > 0) {
+      attempt = ++part_attempts_[part_number];
+      auto peak = counters_.max_part_attempts.load();
+      while (attempt > peak && !counters_.max_part_attempts.compare_exchange_weak(peak, attempt)) {
+      }
+    }
+    std::optional<fault_rule> chosen;
+    for (auto& st : plan_) {
+      if (!st.any_operation && st.op != op) continue;
+      if (st.rule.part_number != 0 && st.rule.part_number != part_number) continue;
+      ++st.matched;
+      if (chosen) continue;
+      if (st.matched < std::max<std::uint64_t>(st.rule.nth, 1)) continue;
+      if (st.rule.times != 0 && st.fired >= st.rule.times) continue;
+      if (st.rule.attempt != 0 && (op != operation::upload_part || attempt < st.rule.attempt)) continue;
+      ++st.fired;
+      chosen = st.rule;
+    }
+    if (chosen) ++counters_.faults_injected;
+    return chosen;
   }
 
   void reset_stats() noexcept {
@@ -368,6 +520,10 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
       a->store(0);
     for (auto& a : counters_.operations) a.store(0);
     counters_.peak_in_flight.store(counters_.in_flight.load());
+    std::lock_guard lock(faults_mutex_);
+    part_attempts_.clear();
+    counters_.faults_injected.store(0);
+    counters_.max_part_attempts.store(0);
   }
 
   std::string next_request_id() {
@@ -427,6 +583,11 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
   std::map<server_connection*, std::weak_ptr<server_connection>> connections_;
   std::string request_id_prefix_;
   std::atomic<std::uint64_t> request_seq_{0};
+  mutable std::mutex credentials_mutex_;
+  accepted_credentials credentials_;
+  mutable std::mutex faults_mutex_;
+  std::vector<fault_state> plan_;
+  std::map<int, std::uint64_t> part_attempts_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -435,7 +596,7 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
 class server_connection : public std::enable_shared_from_this<server_connection> {
  public:
   server_connection(std::shared_ptr<local_server_impl> server, asio::ip::tcp::socket socket)
-      : server_(std::move(server)), executor_(socket.get_executor()), buffer_(io_chunk) {
+      : server_(std::move(server)), executor_(socket.get_executor()), fault_timer_(executor_), buffer_(io_chunk) {
     if (server_->tls_)
       tls_.emplace(std::move(socket), *server_->tls_);
     else
@@ -450,6 +611,20 @@ class server_connection : public std::enable_shared_from_this<server_connection>
   // Runs on the connection's strand.
   void close() {
     std::error_code ignored;
+    fault_timer_.cancel();
+    server_->counters_.resume(&slot_);  // never poll a descriptor number after its close
+    // The client may react to the close at once (retry elsewhere): leave in_flight first.
+    server_->counters_.leave(slot_);
+    socket().close(ignored);
+  }
+
+  // A TCP reset instead of an orderly close: what a crashed peer or a middlebox produces.
+  void reset() {
+    std::error_code ignored;
+    fault_timer_.cancel();
+    server_->counters_.resume(&slot_);
+    server_->counters_.leave(slot_);
+    socket().set_option(asio::socket_base::linger(true, 0), ignored);
     socket().close(ignored);
   }
 
@@ -463,7 +638,8 @@ class server_connection : public std::enable_shared_from_this<server_connection>
   }
 
  private:
-  enum class body_status { complete, malformed, too_large, closed };
+  enum class body_status { complete, malformed, too_large, closed, paused };
+  static constexpr std::uint64_t no_limit = ~std::uint64_t{0};
 
   asio::ip::tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
   std::string_view pending() const noexcept { return {buffer_.data() + begin_, end_ - begin_}; }
@@ -471,13 +647,21 @@ class server_connection : public std::enable_shared_from_this<server_connection>
   asio::awaitable<void> serve();
   asio::awaitable<void> read_more(std::error_code& ec);
   asio::awaitable<void> write(const std::vector<asio::const_buffer>& buffers, std::error_code& ec);
-  asio::awaitable<body_status> read_body(http::message_parser& parser);
-  asio::awaitable<void> send(const request_state& rs, reply& rep, bool keep_alive, std::error_code& ec);
+  asio::awaitable<body_status> read_body(http::message_parser& parser, std::uint64_t stop_after = no_limit);
+  asio::awaitable<void> send(const request_state& rs, reply& rep, bool keep_alive, std::error_code& ec,
+                             std::uint64_t body_limit = no_limit);
+  asio::awaitable<bool> pause(std::chrono::milliseconds duration);
+  asio::awaitable<void> wait_timer();
+  asio::awaitable<void> wait_readable();
+  asio::awaitable<bool> faulted_body(const fault_rule& fault, http::message_parser& parser);
+  void alter_reply(const fault_rule& fault, const request_state& rs, reply& rep);
   asio::awaitable<void> reject(const http::message_parser& parser, std::error_code parse_error);
   asio::awaitable<void> linger();
 
   std::shared_ptr<local_server_impl> server_;
   asio::any_io_executor executor_;
+  asio::steady_timer fault_timer_;  // delay and stall; close() cancels it
+  request_slot slot_;                // the current request's in-flight slot
   std::optional<asio::ip::tcp::socket> plain_;
   std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
   std::vector<char> buffer_;
@@ -487,10 +671,11 @@ class server_connection : public std::enable_shared_from_this<server_connection>
 
 struct in_flight_guard {
   server_counters& counters;
-  explicit in_flight_guard(server_counters& c) : counters(c) { counters.enter(); }
+  request_slot& slot;
+  in_flight_guard(server_counters& c, request_slot& s) : counters(c), slot(s) { counters.enter(slot); }
   in_flight_guard(const in_flight_guard&) = delete;
   in_flight_guard& operator=(const in_flight_guard&) = delete;
-  ~in_flight_guard() { --counters.in_flight; }
+  ~in_flight_guard() { counters.leave(slot); }
 };
 
 inline asio::awaitable<void> server_connection::read_more(std::error_code& ec) {
@@ -513,17 +698,109 @@ inline asio::awaitable<void> server_connection::write(const std::vector<asio::co
     std::tie(ec, n) = co_await asio::async_write(*plain_, buffers, as_tuple(asio::use_awaitable));
 }
 
-inline asio::awaitable<server_connection::body_status> server_connection::read_body(http::message_parser& parser) {
+// `stop_after`: return `paused` once that many body bytes (as sent, framing included) were fed.
+inline asio::awaitable<server_connection::body_status> server_connection::read_body(http::message_parser& parser,
+                                                                                    std::uint64_t stop_after) {
   std::error_code ec;
+  std::uint64_t fed = 0;
   while (!parser.done()) {
+    if (fed >= stop_after) co_return body_status::paused;
     if (begin_ == end_) {
       co_await read_more(ec);
       if (ec) co_return body_status::closed;
     }
-    begin_ += parser.feed(pending(), ec);
+    std::string_view piece = pending();
+    if (piece.size() > stop_after - fed) piece = piece.substr(0, static_cast<std::size_t>(stop_after - fed));
+    const std::size_t used = parser.feed(piece, ec);
+    begin_ += used;
+    fed += used;
     if (ec) co_return ec == client_errc::response_too_large ? body_status::too_large : body_status::malformed;
   }
   co_return body_status::complete;
+}
+
+inline asio::awaitable<void> server_connection::wait_timer() {
+  co_await fault_timer_.async_wait(as_tuple(asio::use_awaitable));
+}
+
+inline asio::awaitable<void> server_connection::wait_readable() {
+  co_await socket().async_wait(asio::socket_base::wait_read, as_tuple(asio::use_awaitable));
+}
+
+// delay and stall: nothing moves for `duration`, but a client that gives up (its stall timeout)
+// ends the pause at once, so an abandoned request stops counting as in flight before the
+// client's retry arrives. While pausing, SO_RCVLOWAT keeps queued request bytes from making
+// the socket readable: only FIN or RST do. false: the client is gone (or stop() closed us).
+inline asio::awaitable<bool> server_connection::pause(std::chrono::milliseconds duration) {
+  using namespace asio::experimental::awaitable_operators;
+  const int fd = socket().native_handle();
+  int never = 1 << 30;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &never, sizeof never);
+  const auto deadline = std::chrono::steady_clock::now() + duration;
+  server_->counters_.pause(&slot_);
+  bool gone = false;
+  while (!gone && socket().is_open() && std::chrono::steady_clock::now() < deadline) {
+    fault_timer_.expires_at(deadline);
+    auto raced = co_await (wait_timer() || wait_readable());
+    if (raced.index() == 0 || !socket().is_open()) break;  // the time is up, or stop() closed us
+    gone = peer_gone(fd);
+    if (gone) break;
+    // Readable although the client is there (a full receive window, or readiness the reactor
+    // remembered): look again every few milliseconds instead of spinning on it.
+    fault_timer_.expires_after(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(5), deadline - std::chrono::steady_clock::now()));
+    co_await wait_timer();
+    gone = socket().is_open() && peer_gone(fd);
+  }
+  server_->counters_.resume(&slot_);
+  int one = 1;
+  if (socket().is_open()) ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+  co_return !gone && socket().is_open();
+}
+
+// The body phase of stall and reset_during_body. false: the connection is finished with.
+inline asio::awaitable<bool> server_connection::faulted_body(const fault_rule& fault, http::message_parser& parser) {
+  auto status = co_await read_body(parser, fault.after_bytes);
+  if (fault.action == fault_action::reset_during_body) {
+    server_->counters_.bytes_received += parser.body_bytes();
+    reset();
+    co_return false;
+  }
+  if (status == body_status::paused || status == body_status::complete) {
+    bool still_there = co_await pause(fault.duration);
+    if (!still_there) {
+      server_->counters_.bytes_received += parser.body_bytes();
+      close();
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+inline void server_connection::alter_reply(const fault_rule& fault, const request_state& rs, reply& rep) {
+  switch (fault.action) {
+    case fault_action::error_reply:
+    case fault_action::error_in_200:
+      rep = server_->error_reply(rs, fault_error(fault));
+      break;
+    case fault_action::missing_etag:
+      rep.headers.erase("ETag");
+      break;
+    case fault_action::wrong_crc64: {
+      std::uint64_t crc = 0;
+      if (const std::string* v = rep.headers.find("x-oss-hash-crc64ecma"))
+        if (auto n = parse_decimal(*v)) crc = *n;
+      rep.headers.set("x-oss-hash-crc64ecma", std::to_string(crc ^ 1));
+      break;
+    }
+    case fault_action::garbage_body:
+      rep.body = "}}garbage<<< \x01 this is not XML <";
+      rep.object.reset();
+      rep.content_length.reset();
+      break;
+    default:
+      break;
+  }
 }
 
 // Closing right after the last reply would turn unread request bytes into a TCP reset, which
@@ -550,8 +827,9 @@ inline asio::awaitable<void> server_connection::linger() {
   close();
 }
 
+// `body_limit`: send only that many body bytes (at most all but one), for truncated_reply.
 inline asio::awaitable<void> server_connection::send(const request_state& rs, reply& rep, bool keep_alive,
-                                                     std::error_code& ec) {
+                                                     std::error_code& ec, std::uint64_t body_limit) {
   http::response res;
   res.status = rep.status;
   res.headers.set("Server", "AliyunOSS");
@@ -566,11 +844,29 @@ inline asio::awaitable<void> server_connection::send(const request_state& rs, re
 
   const std::string head = http::serialize_head(res);
   const bool send_body = !rs.head && !bodiless_status;
+  const bool has_body = send_body && (!rep.body.empty() || (rep.object && rep.object->file && rep.length > 0));
+  if (body_limit != no_limit && !has_body) {
+    // A truncated reply without a body: cut the head itself.
+    std::vector<asio::const_buffer> half{asio::buffer(head.data(), head.size() / 2)};
+    server_->counters_.leave(slot_);
+    co_await write(half, ec);
+    co_return;
+  }
   std::vector<asio::const_buffer> buffers{asio::buffer(head)};
-  if (send_body && !rep.body.empty()) buffers.push_back(asio::buffer(rep.body));
+  std::size_t body_bytes = 0;
+  if (send_body && !rep.body.empty()) {
+    body_bytes = rep.body.size();
+    if (body_limit != no_limit) body_bytes = static_cast<std::size_t>(std::min<std::uint64_t>(body_limit, body_bytes - 1));
+    buffers.push_back(asio::buffer(rep.body.data(), body_bytes));
+  }
+  const bool streaming = send_body && rep.object && rep.object->file && rep.length > 0;
+  // The request leaves in_flight just before its reply's last write: once the client holds the
+  // reply it may send its next request on another connection, possibly before this coroutine
+  // resumes, and the server must not count both.
+  if (!streaming) server_->counters_.leave(slot_);
   co_await write(buffers, ec);
   if (ec) co_return;
-  if (send_body) server_->counters_.bytes_sent += rep.body.size();
+  if (send_body) server_->counters_.bytes_sent += body_bytes;
   if (!send_body || !rep.object || !rep.object->file) co_return;
 
   // GetObject: stream the file. A file shorter than its record ends the connection mid-body,
@@ -582,6 +878,7 @@ inline asio::awaitable<void> server_connection::send(const request_state& rs, re
   }
   std::vector<char> chunk(io_chunk);
   std::uint64_t left = rep.length;
+  if (body_limit != no_limit && left > 0) left = std::min<std::uint64_t>(body_limit, left - 1);
   while (left > 0) {
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
     std::size_t got = std::fread(chunk.data(), 1, want, file);
@@ -590,6 +887,7 @@ inline asio::awaitable<void> server_connection::send(const request_state& rs, re
       co_return;
     }
     std::vector<asio::const_buffer> piece{asio::buffer(chunk.data(), got)};
+    if (got == left) server_->counters_.leave(slot_);
     co_await write(piece, ec);
     if (ec) co_return;
     left -= got;
@@ -638,7 +936,8 @@ inline asio::awaitable<void> server_connection::serve() {
     }
 
     ++server_->counters_.requests;
-    in_flight_guard guard(server_->counters_);
+    slot_.fd = socket().native_handle();
+    in_flight_guard guard(server_->counters_, slot_);
     request_state rs;
     rs.method = parser.method();
     rs.target = parser.target();
@@ -648,7 +947,16 @@ inline asio::awaitable<void> server_connection::serve() {
 
     reply rep;
     bool keep_alive = parser.keep_alive();
-    if (auto error = server_->admit(rs, parser)) {
+    std::optional<server_error> error = server_->admit(rs, parser);
+    std::optional<fault_rule> fault;
+    if (!error) fault = server_->decide_fault(rs.op, rs.part_number);
+    // An error fault that must not take effect is answered like a refused request.
+    if (fault && !fault->apply_then_fail &&
+        (fault->action == fault_action::error_reply || fault->action == fault_action::error_in_200)) {
+      error = fault_error(*fault);
+      fault.reset();
+    }
+    if (error) {
       rep = server_->error_reply(rs, *error);
       if (!parser.done()) {
         if (parser.expects_continue()) {
@@ -681,6 +989,10 @@ inline asio::awaitable<void> server_connection::serve() {
         auto sink = [writer](std::string_view bytes) { writer->write(bytes); };
         parser.set_body_sink(sink);
       }
+      if (fault && (fault->action == fault_action::stall || fault->action == fault_action::reset_during_body)) {
+        bool go_on = co_await faulted_body(*fault, parser);
+        if (!go_on) co_return;
+      }
       auto status = co_await read_body(parser);
       server_->counters_.bytes_received += parser.body_bytes();
       if (status == body_status::closed) co_return;
@@ -690,10 +1002,31 @@ inline asio::awaitable<void> server_connection::serve() {
         co_await reject(parser, parse_error);
         co_return;
       }
-      rep = server_->execute(rs, parser);
+      // close_before_reply without apply_then_fail models a reply lost before the work.
+      if (!fault || fault->action != fault_action::close_before_reply || fault->apply_then_fail)
+        rep = server_->execute(rs, parser);
+      if (fault) {
+        if (fault->action == fault_action::close_before_reply) {
+          close();
+          co_return;
+        }
+        alter_reply(*fault, rs, rep);
+        if (fault->action == fault_action::delay) {
+          bool still_there = co_await pause(fault->duration);
+          if (!still_there) {
+            close();
+            co_return;
+          }
+        }
+      }
     }
 
     keep_alive = keep_alive && !server_->stopped();
+    if (fault && fault->action == fault_action::truncated_reply) {
+      co_await send(rs, rep, false, ec, fault->after_bytes);
+      close();
+      co_return;
+    }
     co_await send(rs, rep, keep_alive, ec);
     if (ec) co_return;
     if (!keep_alive) {
@@ -722,6 +1055,7 @@ inline asio::awaitable<void> local_server_impl::accept_loop(std::shared_ptr<loca
       continue;
     }
     ++self->counters_.connections;
+    set_close_on_exec(socket.native_handle());
     std::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     auto connection = std::make_shared<server_connection>(self, std::move(socket));
@@ -755,16 +1089,17 @@ OSS_DECL void local_server_impl::stop() {
 
 OSS_DECL std::optional<server_error> local_server_impl::authenticate(const request_state& rs,
                                                                      const http::fields& headers) {
-  if (options_.access_key_id.empty()) return std::nullopt;  // anonymous mode
+  const accepted_credentials creds = credentials();
+  if (creds.id.empty()) return std::nullopt;  // anonymous mode
   const std::string* authorization = headers.find("authorization");
   if (!authorization)
     return make_error(server_errc::access_denied, "This server requires signed requests: the Authorization header is missing.");
   auto parsed = oss::detail::parse_authorization(*authorization);
   if (!parsed) return make_error(server_errc::invalid_argument, "Authorization header is invalid.");
-  if (parsed->access_key_id != options_.access_key_id) return make_error(server_errc::invalid_access_key_id);
-  if (!options_.security_token.empty()) {
+  if (parsed->access_key_id != creds.id) return make_error(server_errc::invalid_access_key_id);
+  if (!creds.token.empty()) {
     const std::string* token = headers.find("x-oss-security-token");
-    if (!token || !oss::detail::constant_time_equal(*token, options_.security_token))
+    if (!token || !oss::detail::constant_time_equal(*token, creds.token))
       return make_error(server_errc::invalid_security_token);
   }
 
@@ -804,7 +1139,7 @@ OSS_DECL std::optional<server_error> local_server_impl::authenticate(const reque
                       "The region in the V4 Credential scope is not the region of this server.");
 
   oss::detail::sign_input in{rs.method, rs.r.bucket, rs.r.key, rs.r.query, headers};
-  if (!oss::detail::verify_signature(in, *parsed, options_.access_key_secret))
+  if (!oss::detail::verify_signature(in, *parsed, creds.secret))
     return make_error(server_errc::signature_does_not_match);
   return std::nullopt;
 }
@@ -1264,6 +1599,15 @@ OSS_DECL std::string local_server::endpoint() const { return impl_->endpoint(); 
 OSS_DECL const local_server_options& local_server::options() const noexcept { return impl_->options_; }
 OSS_DECL local_server_stats local_server::stats() const noexcept { return impl_->stats(); }
 OSS_DECL void local_server::reset_stats() noexcept { impl_->reset_stats(); }
+OSS_DECL std::map<int, std::uint64_t> local_server::part_attempts() const { return impl_->part_attempts(); }
+
+OSS_DECL void local_server::set_credentials(std::string access_key_id, std::string access_key_secret,
+                                            std::string security_token) {
+  impl_->set_credentials({std::move(access_key_id), std::move(access_key_secret), std::move(security_token)});
+}
+
+OSS_DECL void local_server::set_fault_plan(std::vector<fault_rule> rules) { impl_->set_fault_plan(std::move(rules)); }
+OSS_DECL void local_server::clear_fault_plan() { impl_->set_fault_plan({}); }
 
 OSS_DECL local_server_thread::local_server_thread(local_server_options options, unsigned threads) {
   server_ = std::make_unique<local_server>(io_.get_executor(), std::move(options));

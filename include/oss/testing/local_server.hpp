@@ -10,9 +10,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 /// \file
@@ -114,7 +116,10 @@ struct local_server_stats {
   std::uint64_t list_parts = 0;
   std::uint64_t list_multipart_uploads = 0;
 
-  /// Requests between "header parsed" and "reply fully written" right now.
+  /// Requests between "header parsed" and "the last write of the reply begins" right now: a
+  /// client that got a reply may send its next request at once, and that must not count twice.
+  /// A request held by a `delay` or `stall` fault stops counting as soon as its client closes
+  /// the connection (it timed out), so `peak_in_flight` reflects the client's real concurrency.
   std::uint64_t in_flight = 0;
   /// The highest `in_flight` seen since start (or since `reset_stats()`): a client's real
   /// concurrency, as the server saw it.
@@ -126,6 +131,123 @@ struct local_server_stats {
   std::uint64_t bytes_sent = 0;
   /// UploadPart requests that stored a part (a re-sent part counts again).
   std::uint64_t parts_uploaded = 0;
+
+  /// Requests a fault rule fired on (see `fault_rule`): one per faulted request.
+  std::uint64_t faults_injected = 0;
+  /// The most UploadPart attempts any one part number has had (see `local_server::part_attempts`).
+  std::uint64_t max_part_attempts = 0;
+};
+
+/// What a `fault_rule` does to the request it fires on.
+///
+/// "Effect" below means the operation really happening (a part stored, an upload completed):
+/// some actions run it before misbehaving, so that the client's reconciliation is exercised;
+/// for the others `fault_rule::apply_then_fail` decides.
+enum class fault_action {
+  /// Reply `status` with an OSS error body (`code`, `message`; `RequestTimeTooSkewed` also
+  /// gets `RequestTime` and `ServerTime`, the server's clock, as OSS sends them). The request
+  /// body is read and dropped so the connection stays usable. Effect only with
+  /// `apply_then_fail`.
+  error_reply,
+  /// Handle the request normally, then wait `duration` before sending the reply. With a
+  /// `duration` beyond the client's stall timeout the client gives up while the effect has
+  /// happened: a lost reply.
+  delay,
+  /// Stop reading after `after_bytes` bytes of the request body (framing included) for
+  /// `duration`, then carry on normally. Nothing moves on the connection meanwhile, which is
+  /// what a client's stall timeout watches. With a body shorter than `after_bytes` the stall
+  /// happens once the body is in, before the operation runs.
+  ///
+  /// For both `delay` and `stall`: when the client closes or resets the connection during the
+  /// wait (it timed out), the server notices at once, drops the request without running it
+  /// (stall) and closes, so that an abandoned request does not count in `in_flight` when the
+  /// client's retry arrives.
+  stall,
+  /// Read the whole request, then close the connection without replying (a FIN, no reset).
+  /// Effect only with `apply_then_fail`: set it to model "stored, then the reply was lost".
+  close_before_reply,
+  /// Read `after_bytes` bytes of the request body, then reset the connection (SO_LINGER 0 and
+  /// close: the client sees ECONNRESET). No effect. A body shorter than `after_bytes` is read
+  /// whole first.
+  reset_during_body,
+  /// Effect, then send the reply head with its real `Content-Length` followed by only
+  /// `after_bytes` bytes of the body, and close. A reply without a body (UploadPart, PutObject)
+  /// has its head cut in half instead.
+  truncated_reply,
+  /// Effect, then reply without the `ETag` header.
+  missing_etag,
+  /// Effect, then reply with an `x-oss-hash-crc64ecma` that differs from the stored CRC-64
+  /// (the real value with its lowest bit flipped; added when the reply had none).
+  wrong_crc64,
+  /// Reply 200 with an OSS `<Error>` body (`code`, `message`) instead of the result, as OSS may
+  /// do for CompleteMultipartUpload. Effect only with `apply_then_fail`.
+  error_in_200,
+  /// Effect, then replace the reply body with bytes that are not XML (same status, headers and
+  /// a correct `Content-Length`).
+  garbage_body,
+};
+
+/// One rule of a fault plan (`local_server::set_fault_plan`).
+///
+/// A rule *matches* a request by operation and part number; among the requests it matches it
+/// *fires* on the `nth` one (or, with `attempt`, on the given attempt of a part) and on the
+/// following ones until it has fired `times` times. At most one rule fires per request: the
+/// first rule of the plan that is due. Every rule counts every request it matches, whether or
+/// not another rule fired on it, so each rule's `nth` is independent of the others.
+///
+/// Only requests the server admits are seen by the rules: a request refused anyway (bad
+/// signature, invalid name, unknown upload id at admission, malformed HTTP) is neither counted
+/// nor faulted.
+/// \code
+///   using oss::testing::fault_rule, oss::testing::fault_action;
+///   server.set_fault_plan({
+///       // the 3rd UploadPart gets 503 SlowDown
+///       {.operation = "UploadPart", .nth = 3, .action = fault_action::error_reply,
+///        .status = 503, .code = "SlowDown"},
+///       // part 7's first attempt: the connection is reset after 64 KiB of its body
+///       {.operation = "UploadPart", .part_number = 7, .attempt = 1,
+///        .action = fault_action::reset_during_body, .after_bytes = 64 * 1024},
+///       // Complete succeeds but its reply is lost: the client must reconcile
+///       {.operation = "CompleteMultipartUpload", .action = fault_action::close_before_reply,
+///        .apply_then_fail = true},
+///   });
+/// \endcode
+struct fault_rule {
+  /// The OSS operation name the rule applies to: "PutObject", "GetObject", "HeadObject",
+  /// "DeleteObject", "InitiateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
+  /// "AbortMultipartUpload", "ListParts", "ListMultipartUploads", "PutBucket"; empty, "*" or
+  /// "any" for every operation. `set_fault_plan` throws `std::invalid_argument` for other names.
+  std::string operation{};
+  /// Only requests for this part number (UploadPart's `partNumber`); 0 for any request.
+  int part_number = 0;
+  /// Fire from the nth matching request on (1-based; 0 counts as 1). Counted from
+  /// `set_fault_plan`, not from server start.
+  std::uint64_t nth = 0;
+  /// When not 0: fire only on UploadPart requests whose attempt number for their part number
+  /// is `attempt` or later (1 = the first time this part number is sent to the server, counted
+  /// like `part_attempts()`, so across `set_fault_plan` calls until `reset_stats`). Use it with
+  /// `part_number` to hit, say, the second attempt of part 5.
+  std::uint64_t attempt = 0;
+  /// How many times the rule fires; 0 for no limit.
+  std::uint64_t times = 1;
+
+  /// What happens (see `fault_action`).
+  fault_action action = fault_action::error_reply;
+  /// `error_reply`: the HTTP status (`error_in_200` always sends 200).
+  int status = 500;
+  /// `error_reply`, `error_in_200`: the OSS error `Code` ("InternalError", "SlowDown",
+  /// "RequestTimeTooSkewed", "NoSuchUpload", or any string).
+  std::string code = "InternalError";
+  /// `error_reply`, `error_in_200`: the error `Message`; empty for a generic one.
+  std::string message{};
+  /// `delay`, `stall`: how long.
+  std::chrono::milliseconds duration{0};
+  /// `stall`, `reset_during_body`: request body bytes read first; `truncated_reply`: reply
+  /// body bytes sent before closing.
+  std::uint64_t after_bytes = 0;
+  /// `error_reply`, `close_before_reply`, `error_in_200`: run the operation (store the part,
+  /// complete the upload, ...) before failing, so that the client cannot know it happened.
+  bool apply_then_fail = false;
 };
 
 namespace detail {
@@ -149,8 +271,16 @@ class local_server_impl;
 /// Errors carry the OSS error XML (`Code`, `Message`, `RequestId`, `HostId`, `EC`) and
 /// `x-oss-ec`; errors to HEAD have no body but an `x-oss-err` header with the Base64 XML.
 ///
-/// Thread safety: `stop()`, `port()`, `endpoint()`, `stats()` and `reset_stats()` may be called
-/// from any thread. `start()` must be called at most once.
+/// Thread safety: `stop()`, `port()`, `endpoint()`, `stats()`, `reset_stats()`,
+/// `part_attempts()`, `set_credentials()`, `set_fault_plan()` and `clear_fault_plan()` may be
+/// called from any thread. `start()` must be called at most once.
+///
+/// Fault injection: `set_fault_plan()` makes chosen requests fail the way real networks and
+/// servers do (error replies, stalls, resets, lost or truncated or garbled replies; see
+/// `fault_rule`), so that a client's retries, timeouts and reconciliation can be tested without
+/// timing tricks: assert on `stats().faults_injected`, `part_attempts()` and the per-operation
+/// counters afterwards. The listening and accepted sockets are close-on-exec, so child
+/// processes a test spawns do not keep the port open.
 ///
 /// Lifetime: the object may be destroyed while connections are still open; the destructor
 /// calls `stop()`, and the connection coroutines keep the shared state alive until they end.
@@ -196,8 +326,29 @@ class local_server {
   OSS_DECL local_server_stats stats() const noexcept;
 
   /// Sets every counter back to 0, except `in_flight`; `peak_in_flight` restarts from the
-  /// current `in_flight`.
+  /// current `in_flight`. Also forgets `part_attempts()`.
   OSS_DECL void reset_stats() noexcept;
+
+  /// UploadPart requests per part number since start (or `reset_stats()`), counted for every
+  /// admitted UploadPart whatever its outcome, faulted ones included; all uploads together.
+  /// A part sent once has 1; a retried part more.
+  OSS_DECL std::map<int, std::uint64_t> part_attempts() const;
+
+  /// Replaces the credentials the server accepts, from now on (requests already admitted are
+  /// not checked again). Both empty: anonymous access. The security token is required in
+  /// `x-oss-security-token` when not empty, as `local_server_options::security_token`.
+  /// Thread-safe. Throws `std::invalid_argument` when only one of id and secret is empty.
+  /// `options()` keeps the values the server was started with.
+  OSS_DECL void set_credentials(std::string access_key_id, std::string access_key_secret,
+                                std::string security_token);
+
+  /// Installs a fault plan, replacing any previous one (and its rules' counts). Thread-safe;
+  /// requests whose head is already parsed keep the decision taken for them. Throws
+  /// `std::invalid_argument` for an unknown operation name. See `fault_rule`.
+  OSS_DECL void set_fault_plan(std::vector<fault_rule> rules);
+
+  /// Removes the fault plan: every request is served normally again. Thread-safe.
+  OSS_DECL void clear_fault_plan();
 
  private:
   std::shared_ptr<detail::local_server_impl> impl_;
@@ -236,6 +387,12 @@ class local_server_thread {
   std::string endpoint() const { return server_->endpoint(); }
   local_server_stats stats() const noexcept { return server_->stats(); }
   void reset_stats() noexcept { server_->reset_stats(); }
+  std::map<int, std::uint64_t> part_attempts() const { return server_->part_attempts(); }
+  void set_credentials(std::string access_key_id, std::string access_key_secret, std::string security_token) {
+    server_->set_credentials(std::move(access_key_id), std::move(access_key_secret), std::move(security_token));
+  }
+  void set_fault_plan(std::vector<fault_rule> rules) { server_->set_fault_plan(std::move(rules)); }
+  void clear_fault_plan() { server_->clear_fault_plan(); }
 
  private:
   asio::io_context io_;

@@ -1,0 +1,178 @@
+// Crash test (issue 4, item 4): a child oss-upload uploading a 256 MiB file with --checkpoint
+// to a local server in this process is SIGKILLed at 20 random moments, chosen as seeded random
+// thresholds of the server's parts_uploaded and bytes_received counters. Every restart resumes
+// from the checkpoint; the final object is byte-identical to the file, and the bytes sent twice
+// stay within kills x parallel x part_size.
+//
+// Reproduce a run with OSS_CRASH_SEED=<the printed seed>.
+#include <oss/client.hpp>
+#include <oss/testing/local_server.hpp>
+
+#include <asio/io_context.hpp>
+#include <boost/json/parse.hpp>
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../support/fault_env.hpp"
+#include "../support/temp_dir.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint64_t file_size = 256ull << 20;
+constexpr std::uint64_t part_size = 1ull << 20;
+constexpr std::uint64_t parallel = 4;
+constexpr int kills = 20;
+constexpr auto total_limit = 90s;  // the whole test, all runs together
+
+std::uint64_t crash_seed() {
+  if (const char* s = std::getenv("OSS_CRASH_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
+  return std::random_device{}();
+}
+
+// When to kill: a counter of the server and the value it must reach.
+struct kill_point {
+  bool by_parts = true;  // parts_uploaded, else bytes_received
+  std::uint64_t threshold = 0;
+};
+
+// Sorted random fractions of the upload below 90 %, so each is reached before the upload can
+// finish (the counters include re-sent data, so they run ahead of real progress).
+std::vector<kill_point> kill_plan(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> fraction(0.0, 0.9);
+  std::vector<double> f(kills);
+  for (auto& x : f) x = fraction(rng);
+  std::sort(f.begin(), f.end());
+  std::vector<kill_point> plan;
+  const std::uint64_t parts = file_size / part_size;
+  for (double x : f) {
+    kill_point k;
+    k.by_parts = (rng() & 1) != 0;
+    k.threshold = k.by_parts ? static_cast<std::uint64_t>(x * static_cast<double>(parts)) + 1
+                             : static_cast<std::uint64_t>(x * static_cast<double>(file_size)) + 1;
+    plan.push_back(k);
+  }
+  return plan;
+}
+
+}  // namespace
+
+TEST_CASE("crash: oss-upload SIGKILLed 20 times resumes every time and the object is intact") {
+  const auto tool = oss_test::fault_tool_path("oss-upload");
+  if (!std::filesystem::exists(tool)) {
+    MESSAGE("skipped: " << tool.string() << " not found");
+    return;
+  }
+  // Setup
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + total_limit;
+  oss_test::fault_env env(2, 3 * file_size);
+  const std::string source = oss_test::random_bytes(file_size, 4242);
+  const auto file = env.files / "big.bin";
+  oss_test::write_file(file, source);
+  const std::uint64_t source_crc = oss_test::fault_crc(source);
+  const auto checkpoint = env.files / "big.ckpt";
+  const std::uint64_t seed = crash_seed();
+  const auto plan = kill_plan(seed);
+  MESSAGE("crash test seed " << seed << " (OSS_CRASH_SEED reproduces it)");
+
+  const std::vector<std::string> args = {tool.string(), "--quiet", "--path-style", "--parallel",
+                                         std::to_string(parallel), "--part-size", std::to_string(part_size),
+                                         "--checkpoint", checkpoint.string(), file.string(), "crash/big.bin"};
+  const std::vector<std::string> environment = {
+      "OSS_ENDPOINT=" + env.server.endpoint(), "OSS_REGION=cn-local",
+      std::string("OSS_BUCKET=") + oss_test::fault_bucket, std::string("OSS_ACCESS_KEY_ID=") + oss_test::fault_key_id,
+      std::string("OSS_ACCESS_KEY_SECRET=") + oss_test::fault_secret};
+
+  // Run: one child per kill point, killed once the server's counter reaches the threshold.
+  int killed = 0;
+  int finished_early = 0;
+  std::vector<std::string> moments;
+  for (const auto& k : plan) {
+    oss_test::fault_child child(args, environment);
+    bool reached = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto s = env.server.stats();
+      const std::uint64_t value = k.by_parts ? s.parts_uploaded : s.bytes_received;
+      if (value >= k.threshold) {
+        reached = true;
+        break;
+      }
+      if (child.exited()) break;
+      child.pump(0);
+      std::this_thread::sleep_for(1ms);  // polling cadence of the counters, not a timing assumption
+    }
+    if (!reached) {
+      ++finished_early;  // the upload ended (or the time ran out) before this threshold
+      break;
+    }
+    child.signal(SIGKILL);
+    child.wait();
+    REQUIRE(child.killed_by_signal());
+    ++killed;
+    const auto s = env.server.stats();
+    moments.push_back((k.by_parts ? "parts>=" : "bytes>=") + std::to_string(k.threshold) + " (at " +
+                      std::to_string(s.parts_uploaded) + " parts, " + std::to_string(s.bytes_received >> 20) + " MiB)");
+  }
+  for (std::size_t i = 0; i < moments.size(); ++i) MESSAGE("kill " << i + 1 << ": " << moments[i]);
+
+  // The last run: no kill; it resumes and completes.
+  oss_test::fault_child last(args, environment);
+  while (!last.exited() && std::chrono::steady_clock::now() < deadline) last.pump(20);
+  if (!last.exited()) last.signal(SIGKILL);
+  const int exit_code = last.wait();
+  while (last.pump(0)) {
+  }
+  const auto stats = env.server.stats();
+
+  // Check
+  CHECK(finished_early == 0);
+  CHECK(killed == kills);
+  REQUIRE(exit_code == 0);
+  const std::string out = last.out();
+  const auto line_start = out.rfind('\n', out.size() >= 2 ? out.size() - 2 : 0);
+  const std::string json_line = out.substr(line_start == std::string::npos ? 0 : line_start + 1);
+  auto result = boost::json::parse(json_line).as_object();
+  CHECK(result.at("crc64").as_string() == std::to_string(source_crc));
+  CHECK(result.at("size").to_number<std::uint64_t>() == file_size);
+  CHECK(!std::filesystem::exists(checkpoint));
+
+  asio::io_context io;
+  auto o = env.options();
+  o.max_get_object_size = file_size + 1;
+  o.stall_timeout = 30s;
+  oss::client client(io.get_executor(), o);
+  oss::object_meta meta;
+  std::string stored;
+  auto read_back = [&]() -> asio::awaitable<void> {
+    meta = co_await client.head("crash/big.bin");
+    stored = co_await client.get_object("crash/big.bin");
+  };
+  oss_test::fault_run(io, read_back, 60s);
+  CHECK(meta.size == file_size);
+  CHECK(meta.crc64 == std::optional<std::uint64_t>(source_crc));
+  CHECK(stored.size() == source.size());
+  CHECK(stored == source);
+
+  // bytes_received also holds the Complete bodies (a few KiB), which only makes this stricter.
+  const std::uint64_t twice = stats.bytes_received > file_size ? stats.bytes_received - file_size : 0;
+  const std::uint64_t bound = static_cast<std::uint64_t>(killed) * parallel * part_size;
+  const auto seconds = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  MESSAGE("crash test: " << killed << " kills survived, " << stats.parts_uploaded << " parts stored for "
+                         << file_size / part_size << ", " << twice << " bytes sent twice (bound " << bound << "), "
+                         << stats.initiate_multipart_upload << " initiates, " << seconds.count() << " ms");
+  CHECK(twice <= bound);
+}
