@@ -203,6 +203,8 @@ inline int exit_status_for(std::error_code ec, bool interrupted) {
       case oss::client_errc::connection_timeout:
       case oss::client_errc::tls_handshake_failed:
       case oss::client_errc::crc64_mismatch:
+      // The credentials source (an STS endpoint, a file) failed: worth another run later.
+      case oss::client_errc::credentials_unavailable:
         return exit_network;
       // A reply that is not what OSS sends: the server (or something posing as it) refused.
       case oss::client_errc::malformed_response:

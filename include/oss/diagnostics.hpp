@@ -53,11 +53,13 @@ struct diagnostics {
 /// left out. It never contains XML, headers or secrets.
 class error : public std::system_error {
  public:
+  /// An error with code `ec`; `what()` is composed from `ec` and `diag` once, here.
   OSS_DECL error(std::error_code ec, diagnostics diag);
 
   /// The details the server and the library gave about this failure.
   const diagnostics& get_diagnostics() const noexcept { return diag_; }
 
+  /// The one-line message described above.
   const char* what() const noexcept override { return what_.c_str(); }
 
  private:

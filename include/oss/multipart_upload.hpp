@@ -47,13 +47,16 @@ namespace oss {
 
 /// An in-memory source: bytes that stay valid (and unchanged) until the upload completes.
 struct buffer_source {
+  /// The bytes to upload.
   std::span<const std::byte> data;
 
   buffer_source() = default;
+  /// These bytes.
   buffer_source(std::span<const std::byte> bytes) noexcept : data(bytes) {}  // NOLINT
   /// The bytes of `text` (not a file name: for a path, pass the path itself).
   explicit buffer_source(std::string_view text) noexcept
       : data(reinterpret_cast<const std::byte*>(text.data()), text.size()) {}
+  /// `size` bytes at `bytes`.
   buffer_source(const void* bytes, std::size_t size) noexcept
       : data(static_cast<const std::byte*>(bytes), size) {}
 };
@@ -68,10 +71,12 @@ struct buffer_source {
 /// Resuming a stream: pass the same checkpoint and a stream that yields the same bytes from the
 /// start. Parts whose size and CRC-64 equal the checkpoint's are not sent again.
 struct stream_source {
+  /// The reader described above.
   std::function<asio::awaitable<std::size_t>(asio::mutable_buffer)> read;
 
   stream_source() = default;
 
+  /// Any callable with the signature of `read`.
   template <typename F>
     requires(!std::same_as<std::remove_cvref_t<F>, stream_source> &&
              std::is_invocable_r_v<asio::awaitable<std::size_t>, F&, asio::mutable_buffer>)
@@ -97,15 +102,23 @@ struct stream_source {
 /// `oss::buffer_source(text)`.
 class upload_source {
  public:
+  /// Which of the three a source is.
   enum class kind { file, buffer, stream };
 
+  /// A file, by path.
   upload_source(const char* path) : v_(std::filesystem::path(path)) {}          // NOLINT
+  /// A file, by path.
   upload_source(const std::string& path) : v_(std::filesystem::path(path)) {}   // NOLINT
+  /// A file, by path.
   upload_source(std::filesystem::path path) : v_(std::move(path)) {}            // NOLINT
+  /// Bytes in memory.
   upload_source(buffer_source bytes) : v_(bytes) {}                             // NOLINT
+  /// Bytes in memory.
   upload_source(std::span<const std::byte> bytes) : v_(buffer_source(bytes)) {} // NOLINT
+  /// A stream.
   upload_source(stream_source stream) : v_(std::move(stream)) {}                // NOLINT
 
+  /// Which kind of source this is.
   kind type() const noexcept { return static_cast<kind>(v_.index()); }
   /// The path of a file source, else nullptr.
   const std::filesystem::path* file() const noexcept { return std::get_if<0>(&v_); }
@@ -135,15 +148,18 @@ class checkpoint_option {
   checkpoint_option(const char* path) {  // NOLINT
     if (path && *path) v_ = std::filesystem::path(path);
   }
+  /// A file path; "" means no checkpoint.
   checkpoint_option(const std::string& path) {  // NOLINT
     if (!path.empty()) v_ = std::filesystem::path(path);
   }
+  /// A file path; an empty path means no checkpoint.
   checkpoint_option(std::filesystem::path path) {  // NOLINT
     if (!path.empty()) v_ = std::move(path);
   }
   /// Resume from this in-memory checkpoint.
   checkpoint_option(::oss::checkpoint resume_from) : v_(std::move(resume_from)) {}  // NOLINT
 
+  /// True when there is no checkpoint at all.
   bool empty() const noexcept { return v_.index() == 0; }
   /// The checkpoint file, else nullptr.
   const std::filesystem::path* file() const noexcept { return std::get_if<1>(&v_); }
@@ -324,7 +340,10 @@ struct initiate_multipart_upload_op {
 /// parts in flight are cancelled, the checkpoint is kept (call again with it to resume), and
 /// the server-side upload is kept unless `abort_on_failure`. Besides the validation codes:
 /// `client_errc::file_changed` (the file changed during the upload), `crc64_mismatch`,
-/// `too_many_parts` (a stream longer than 10 000 parts), server codes, transport codes.
+/// `too_many_parts` (a stream longer than 10 000 parts), server codes, transport codes. Network
+/// and TLS failures keep their Asio/OpenSSL codes (`asio::error::connection_refused`, the SSL
+/// category's "certificate verify failed"); `diag.client_message` then names the endpoint and
+/// what to check (the port, DNS, `client_options::ca_file`, the certificate's host name).
 ///
 /// **Cancellation.** Terminal cancellation (e.g. `(upload || timer)`, or
 /// `asio::bind_cancellation_slot`) stops scheduling, cancels the parts in flight (they end
@@ -375,11 +394,13 @@ OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string 
 /// as aborted.
 OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp, std::error_code& ec,
                                             diagnostics& diag);
+/// As above, but throws `oss::error` on failure.
 OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp);
 
 /// Loads the checkpoint file, aborts its upload as above, then deletes the file.
 OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file,
                                             std::error_code& ec, diagnostics& diag);
+/// As above, but throws `oss::error` on failure.
 OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file);
 
 }  // namespace oss

@@ -87,7 +87,9 @@ struct progress_event {
 /// exception, completes with `asio::error::operation_aborted`).
 class progress_handler {
  public:
+  /// A handler that returns when it is done with the event.
   using sync_function = std::function<void(const progress_event&)>;
+  /// A coroutine handler: the upload awaits it before the next event.
   using async_function = std::function<asio::awaitable<void>(const progress_event&)>;
 
   /// No handler: events are not reported.

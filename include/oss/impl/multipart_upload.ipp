@@ -19,6 +19,7 @@
 #include <asio/execution/outstanding_work.hpp>
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -89,6 +90,27 @@ inline std::string normal_path(const std::filesystem::path& p) {
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(p, ec);
   return (ec ? p : abs).lexically_normal().string();
+}
+
+// What to do about a failure of the network or TLS layer: their codes reach the caller untouched
+// ("Connection refused"), so the diagnostics say where the upload tried to go and what to check.
+// Empty for everything else.
+inline std::string transport_hint(const std::error_code& ec, const std::string& endpoint_url) {
+  if (ec.category() == asio::error::get_ssl_category() || ec == asio::ssl::error::stream_truncated)
+    return "the TLS connection to " + endpoint_url +
+           " failed: if it uses a private or self-signed certificate, trust its CA with "
+           "client_options::ca_file; the certificate must name the endpoint's host name";
+  if (ec == asio::error::connection_refused)
+    return "nothing accepts connections at " + endpoint_url +
+           "; check the endpoint and its port, and that the server is running";
+  if (ec == asio::error::host_not_found || ec == asio::error::host_not_found_try_again)
+    return "the host name of " + endpoint_url + " could not be resolved; check the endpoint and DNS";
+  if (ec == asio::error::network_unreachable || ec == asio::error::host_unreachable)
+    return endpoint_url + " cannot be reached; check the network and any proxy or firewall";
+  if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe)
+    return "the connection to " + endpoint_url +
+           " closed before a complete reply; if this repeats, check that the endpoint is OSS";
+  return {};
 }
 
 // One upload. Lives in the frame of run_multipart_upload; every member below is touched only
@@ -293,6 +315,10 @@ inline void upload_run::fail(std::error_code ec, diagnostics diag) {
       failed_ = true;
       first_ec_ = ec;
       first_diag_ = std::move(diag);
+      if (std::string hint = transport_hint(ec, client_.endpoint_url()); !hint.empty()) {
+        if (!first_diag_.client_message.empty()) first_diag_.client_message += "; ";
+        first_diag_.client_message += hint;
+      }
     }
   }
   stop_all();
@@ -954,7 +980,7 @@ inline asio::awaitable<void> upload_run::complete() {
 
   std::vector<oss::completed_part> listed;
   listed.reserve(parts.size());
-  for (const auto& p : parts) listed.push_back(oss::completed_part{p.number, p.etag});
+  for (const auto& p : parts) listed.push_back(oss::completed_part{p.number, p.etag, p.size, p.crc64});
   std::error_code ec;
   diagnostics diag;
   oss::complete_result r = co_await client_.complete_multipart_upload(name_, cp_.upload_id, listed, ec, diag);
