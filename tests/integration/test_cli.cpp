@@ -185,11 +185,9 @@ struct cli_env {
   }
 
   std::vector<std::string> env(std::string secret = cli_secret) const {
-    // Each entry starts as a std::string: GCC 12's -Warray-bounds misfires on
-    // `"literal" + std::string` once inlined here.
-    return {std::string("OSS_ENDPOINT=http://127.0.0.1:") + std::to_string(port), "OSS_REGION=cn-local",
+    return {"OSS_ENDPOINT=http://127.0.0.1:" + std::to_string(port), "OSS_REGION=cn-local",
             std::string("OSS_BUCKET=") + cli_bucket, std::string("OSS_ACCESS_KEY_ID=") + cli_key_id,
-            std::string("OSS_ACCESS_KEY_SECRET=") + secret};
+            "OSS_ACCESS_KEY_SECRET=" + secret};
   }
 
   std::string make_file(const std::string& name, std::size_t size, std::uint64_t seed, std::string* data = nullptr) {

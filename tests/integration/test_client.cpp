@@ -48,6 +48,7 @@
 
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/tls_certs.hpp"
 
 using namespace std::chrono_literals;
 
@@ -1429,15 +1430,9 @@ TEST_CASE("one client driven from two threads of one io_context") {
 }
 
 TEST_CASE("HTTPS with a self-signed certificate: trusted through ca_file, refused otherwise") {
-  oss_test::temp_dir certs;
-  const std::string cert = (certs / "cert.pem").string();
-  const std::string key = (certs / "key.pem").string();
-  auto gen = oss_test::run_process({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
-                                    cert, "-days", "2", "-subj", "/CN=localhost", "-addext",
-                                    "subjectAltName=DNS:localhost"},
-                                   "");
-  REQUIRE(gen.exit_code == 0);
+  const oss_test::self_signed_cert certs("localhost");
+  const std::string& cert = certs.cert_file();
+  const std::string& key = certs.key_file();
   local_env env(with_tls(cert, key));
   const std::string endpoint = local_endpoint(env.server.port(), "localhost", true);
   const std::string data = oss_test::random_bytes(150'000, 9);
@@ -1950,15 +1945,9 @@ TEST_CASE("Initiate is retried after a connect timeout: no byte of it left the c
   // handshake, so the connect timeout fires before a request byte is written. The error code
   // is the same connection_timeout as a lost reply's; only the transport's report tells them
   // apart.
-  oss_test::temp_dir certs;
-  const std::string cert = (certs / "cert.pem").string();
-  const std::string key = (certs / "key.pem").string();
-  auto gen = oss_test::run_process({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
-                                    cert, "-days", "2", "-subj", "/CN=localhost", "-addext",
-                                    "subjectAltName=DNS:localhost"},
-                                   "");
-  REQUIRE(gen.exit_code == 0);
+  const oss_test::self_signed_cert certs("localhost");
+  const std::string& cert = certs.cert_file();
+  const std::string& key = certs.key_file();
   local_env env(with_tls(cert, key));
   stalling_relay relay(env.server.port());
   asio::io_context io;
