@@ -127,22 +127,12 @@ command_line parse(int argc, char** argv) {
       options_done = true;
       continue;
     }
-    // Both "--name value" and "--name=value".
-    std::string_view value;
-    bool inline_value = false;
-    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      inline_value = true;
-    }
+    const oss_tools::option_argument option(arg);
+    arg = option.name;
     const std::string flag(arg);
-    auto take = [&]() -> std::string {
-      if (inline_value) return std::string(value);
-      if (i + 1 >= argc) throw usage_error{flag + " needs a value"};
-      return argv[++i];
-    };
+    auto take = [&]() -> std::string { return option.value(i, argc, argv); };
     auto no_value = [&] {
-      if (inline_value) throw usage_error{flag + " takes no value"};
+      if (option.has_inline_value) throw usage_error{flag + " takes no value"};
     };
 
     if (arg == "--path-style" || arg == "--cname") no_value();

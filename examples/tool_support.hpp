@@ -40,6 +40,28 @@ struct usage_error {
   std::string message;
 };
 
+/// One option of a command line, written "--name value" or "--name=value".
+struct option_argument {
+  std::string_view name;          // "--part-size"
+  std::string_view inline_value;  // what followed '=', if there was one
+  bool has_inline_value = false;
+
+  explicit option_argument(std::string_view arg) : name(arg) {
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      inline_value = arg.substr(eq + 1);
+      has_inline_value = true;
+    }
+  }
+
+  /// The option's value: the part after '=', else the next argument (`i` then moves past it).
+  std::string value(int& i, int argc, char** argv) const {
+    if (has_inline_value) return std::string(inline_value);
+    if (i + 1 >= argc) throw usage_error{std::string(name) + " needs a value"};
+    return argv[++i];
+  }
+};
+
 inline std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
