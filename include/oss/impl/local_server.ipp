@@ -864,9 +864,11 @@ inline asio::awaitable<void> server_connection::send(const request_state& rs, re
   // reply it may send its next request on another connection, possibly before this coroutine
   // resumes, and the server must not count both.
   if (!streaming) server_->counters_.leave(slot_);
+  // Counted before the write for the same reason: a client holding the reply must see its
+  // bytes in the stats (a test that resets the stats next would otherwise catch them late).
+  if (send_body) server_->counters_.bytes_sent += body_bytes;
   co_await write(buffers, ec);
   if (ec) co_return;
-  if (send_body) server_->counters_.bytes_sent += body_bytes;
   if (!send_body || !rep.object || !rep.object->file) co_return;
 
   // GetObject: stream the file. A file shorter than its record ends the connection mid-body,
@@ -888,10 +890,10 @@ inline asio::awaitable<void> server_connection::send(const request_state& rs, re
     }
     std::vector<asio::const_buffer> piece{asio::buffer(chunk.data(), got)};
     if (got == left) server_->counters_.leave(slot_);
+    server_->counters_.bytes_sent += got;
     co_await write(piece, ec);
     if (ec) co_return;
     left -= got;
-    server_->counters_.bytes_sent += got;
   }
 }
 

@@ -127,7 +127,8 @@ struct local_server_stats {
 
   /// Request body bytes received (part and object payloads, XML bodies).
   std::uint64_t bytes_received = 0;
-  /// Response body bytes sent (GetObject payloads, XML bodies).
+  /// Response body bytes sent (GetObject payloads, XML bodies), counted as each write is issued:
+  /// a client that holds a reply finds its bytes already counted.
   std::uint64_t bytes_sent = 0;
   /// UploadPart requests that stored a part (a re-sent part counts again).
   std::uint64_t parts_uploaded = 0;
