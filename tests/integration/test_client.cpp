@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "../support/process.hpp"
+#include "../support/tcp_relay.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/tls_certs.hpp"
 
@@ -303,92 +304,6 @@ class fault_proxy {
   std::promise<void> finished_;
   std::thread thread_;
   bool stopped_ = false;
-};
-
-// A byte-level TCP relay on 127.0.0.1:0 in front of a local server, for faults below HTTP (it
-// sees only TLS records). The next `hold(n)` connections are accepted and then left alone:
-// never read, never answered, never forwarded, like a peer whose TLS handshake hangs. Every
-// other connection is relayed both ways. Runs on its own thread.
-class stalling_relay {
- public:
-  explicit stalling_relay(std::uint16_t upstream_port)
-      : acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
-        upstream_(asio::ip::make_address("127.0.0.1"), upstream_port) {
-    auto accept = [this]() -> asio::awaitable<void> { co_await accept_loop(); };
-    asio::co_spawn(io_, std::move(accept), asio::detached);
-    thread_ = std::thread([this] {
-      io_.run();
-      finished_.set_value();
-    });
-  }
-  ~stalling_relay() {
-    asio::post(io_, [this] {
-      std::error_code ignored;
-      acceptor_.close(ignored);
-      for (auto& s : sockets_) s->close(ignored);
-    });
-    if (finished_.get_future().wait_for(10s) != std::future_status::ready) io_.stop();
-    thread_.join();
-  }
-
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  void hold(int connections) { hold_ = connections; }
-  int accepted() const { return accepted_; }
-
- private:
-  using socket_ptr = std::shared_ptr<asio::ip::tcp::socket>;
-
-  asio::awaitable<void> accept_loop() {
-    while (true) {
-      auto [ec, socket] = co_await acceptor_.async_accept(as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-      ++accepted_;
-      auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-      sockets_.push_back(s);
-      if (hold_ > 0) {
-        --hold_;
-        continue;
-      }
-      auto up = std::make_shared<asio::ip::tcp::socket>(io_);
-      sockets_.push_back(up);
-      auto relay_fn = [this, s, up]() -> asio::awaitable<void> { co_await relay(s, up); };
-      asio::co_spawn(io_, std::move(relay_fn), asio::detached);
-    }
-  }
-
-  // Copies until `from` ends, then passes the end on.
-  static asio::awaitable<void> pump(socket_ptr from, socket_ptr to) {
-    std::vector<char> buf(16 * 1024);
-    while (true) {
-      auto [rec, n] = co_await from->async_read_some(asio::buffer(buf), as_tuple(asio::use_awaitable));
-      if (rec) break;
-      auto [wec, w] = co_await asio::async_write(*to, asio::buffer(buf.data(), n), as_tuple(asio::use_awaitable));
-      (void)w;
-      if (wec) break;
-    }
-    std::error_code ignored;
-    to->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  }
-
-  asio::awaitable<void> relay(socket_ptr client, socket_ptr up) {
-    using namespace asio::experimental::awaitable_operators;
-    auto [ec] = co_await up->async_connect(upstream_, as_tuple(asio::use_awaitable));
-    if (ec) {
-      std::error_code ignored;
-      client->close(ignored);
-      co_return;
-    }
-    co_await (pump(client, up) && pump(up, client));
-  }
-
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
-  asio::ip::tcp::endpoint upstream_;
-  std::vector<socket_ptr> sockets_;  // touched on the relay thread only
-  std::atomic<int> hold_{0};
-  std::atomic<int> accepted_{0};
-  std::promise<void> finished_;
-  std::thread thread_;
 };
 
 http::response error_reply(int status, std::string_view code, std::string_view message,
@@ -1949,7 +1864,7 @@ TEST_CASE("Initiate is retried after a connect timeout: no byte of it left the c
   const std::string& cert = certs.cert_file();
   const std::string& key = certs.key_file();
   local_env env(with_tls(cert, key));
-  stalling_relay relay(env.server.port());
+  oss_test::tcp_relay relay(env.server.port());
   asio::io_context io;
   auto opts = base_options(local_endpoint(relay.port(), "127.0.0.1", true));
   opts.verify_tls = false;  // the certificate names localhost; 127.0.0.1 keeps the relay on IPv4

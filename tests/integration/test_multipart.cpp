@@ -46,6 +46,7 @@
 
 #include <sys/stat.h>
 
+#include "../support/tcp_relay.hpp"
 #include "../support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
@@ -156,103 +157,6 @@ struct progress_log {
     }
     CHECK(ones == 1);
   }
-};
-
-// A byte-level TCP relay on 127.0.0.1:0 in front of a local server that keeps a copy of all
-// traffic, to see which headers left the client and which request ids came back. Runs on its
-// own thread; read the copies once the traffic they should contain is over.
-class recording_relay {
- public:
-  explicit recording_relay(std::uint16_t upstream_port)
-      : acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
-        upstream_(asio::ip::make_address("127.0.0.1"), upstream_port) {
-    auto accept = [this]() -> asio::awaitable<void> { co_await accept_loop(); };
-    asio::co_spawn(io_, std::move(accept), asio::detached);
-    thread_ = std::thread([this] {
-      io_.run();
-      finished_.set_value();
-    });
-  }
-  ~recording_relay() {
-    asio::post(io_, [this] {
-      std::error_code ignored;
-      acceptor_.close(ignored);
-      for (auto& s : sockets_) s->close(ignored);
-    });
-    if (finished_.get_future().wait_for(10s) != std::future_status::ready) io_.stop();
-    thread_.join();
-  }
-
-  std::string endpoint() const {
-    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
-  }
-  // Client to server, and server to client, since the last clear().
-  std::string sent() const {
-    std::lock_guard lock(mutex_);
-    return sent_;
-  }
-  std::string received() const {
-    std::lock_guard lock(mutex_);
-    return received_;
-  }
-  void clear() {
-    std::lock_guard lock(mutex_);
-    sent_.clear();
-    received_.clear();
-  }
-
- private:
-  using socket_ptr = std::shared_ptr<asio::ip::tcp::socket>;
-
-  asio::awaitable<void> accept_loop() {
-    while (true) {
-      auto [ec, socket] = co_await acceptor_.async_accept(as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-      auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-      auto up = std::make_shared<asio::ip::tcp::socket>(io_);
-      sockets_.push_back(s);
-      sockets_.push_back(up);
-      auto relay_fn = [this, s, up]() -> asio::awaitable<void> { co_await relay(s, up); };
-      asio::co_spawn(io_, std::move(relay_fn), asio::detached);
-    }
-  }
-
-  asio::awaitable<void> pump(socket_ptr from, socket_ptr to, std::string& copy) {
-    std::vector<char> buf(64 * 1024);
-    while (true) {
-      auto [rec, n] = co_await from->async_read_some(asio::buffer(buf), as_tuple(asio::use_awaitable));
-      if (rec) break;
-      {
-        std::lock_guard lock(mutex_);
-        copy.append(buf.data(), n);
-      }
-      auto [wec, w] = co_await asio::async_write(*to, asio::buffer(buf.data(), n), as_tuple(asio::use_awaitable));
-      (void)w;
-      if (wec) break;
-    }
-    std::error_code ignored;
-    to->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  }
-
-  asio::awaitable<void> relay(socket_ptr client, socket_ptr up) {
-    using namespace asio::experimental::awaitable_operators;
-    auto [ec] = co_await up->async_connect(upstream_, as_tuple(asio::use_awaitable));
-    if (ec) {
-      std::error_code ignored;
-      client->close(ignored);
-      co_return;
-    }
-    co_await (pump(client, up, sent_) && pump(up, client, received_));
-  }
-
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
-  asio::ip::tcp::endpoint upstream_;
-  std::vector<socket_ptr> sockets_;  // touched on the relay thread only
-  mutable std::mutex mutex_;
-  std::string sent_, received_;
-  std::promise<void> finished_;
-  std::thread thread_;
 };
 
 std::size_t count_of(const std::string& text, const std::string& what) {
@@ -522,7 +426,7 @@ TEST_CASE("multipart upload: file, buffer and stream sources store byte-identica
 TEST_CASE("multipart upload: parts carry the digests computed while reading; request ids reach progress and result") {
   // Setup: the client talks to the server through a relay that keeps the traffic.
   mp_env env;
-  recording_relay relay(env.server.port());
+  oss_test::tcp_relay relay(env.server.port(), /*record=*/true);
   asio::io_context io;
   oss::client_options copts = env.options();
   copts.endpoint = relay.endpoint();
