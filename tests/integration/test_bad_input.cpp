@@ -1048,6 +1048,25 @@ TEST_CASE("bad input: a malformed status line") {
   CHECK(server.requests() == 1);  // not retried: the same server answers the same way
 }
 
+TEST_CASE("bad input: a peer that greets with a banner and then waits (SSH)") {
+  // An SSH server writes its banner and waits for ours, so no end of head ever arrives: the
+  // client must give up at the first byte that cannot start "HTTP/", not at the stall timeout.
+  oss_test::hostile_server server([](const oss_test::hostile_request&) {
+    oss_test::hostile_reply r;
+    r.raw = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
+    r.close = false;
+    return r;
+  });
+  auto copts = hostile_options(server);
+  copts.stall_timeout = 20s;
+  const auto started = std::chrono::steady_clock::now();
+  auto out = run_upload(copts, "hostile/object.bin", oss::buffer_source(small_data), small_parts());
+  const auto took = std::chrono::steady_clock::now() - started;
+  check_error(out, oss::client_errc::malformed_response, "points at OSS");
+  CHECK(server.requests() == 1);
+  CHECK(took < 10s);  // half the stall timeout: the early check, not the timer, ended it
+}
+
 TEST_CASE("bad input: a peer that speaks another protocol (RTSP)") {
   oss_test::hostile_server server([](const oss_test::hostile_request&) {
     oss_test::hostile_reply r;

@@ -538,6 +538,35 @@ TEST_CASE("response: malformed input fails with the right error at every split")
   }
 }
 
+TEST_CASE("response: a peer that is not HTTP fails at its first byte, not at the end of a head") {
+  // An SSH server greets and then waits for us: no CRLF CRLF ever comes, so only an early
+  // check ends the exchange before the stall timeout.
+  for (std::string banner : {"SSH-2.0-OpenSSH_9.2", "220 smtp.example ESMTP", "\x16\x03\x01", "H", "HTTPS/1.1"}) {
+    CAPTURE(banner);
+    // Setup
+    http::message_parser p(http::parser_kind::response);
+    std::error_code ec;
+
+    // Run
+    p.feed(banner, ec);
+
+    // Check
+    if (banner == "H") {
+      CHECK_FALSE(ec);  // a prefix of "HTTP/" may still become a status line
+    } else {
+      CHECK(ec == client_errc::malformed_response);
+    }
+  }
+  // Byte by byte, the error comes with the first byte that leaves the "HTTP/" prefix.
+  http::message_parser p(http::parser_kind::response);
+  std::error_code ec;
+  std::string_view almost = "HTTP!";
+  for (std::size_t i = 0; i < almost.size(); ++i) {
+    p.feed(almost.substr(i, 1), ec);
+    CHECK(static_cast<bool>(ec) == (i == 4));
+  }
+}
+
 TEST_CASE("response: errors are sticky until reset") {
   // Setup
   http::message_parser p(http::parser_kind::response);

@@ -60,6 +60,8 @@ inline int hex_value(char c) noexcept {
   return -1;
 }
 
+inline constexpr std::string_view status_line_magic = "HTTP/";
+
 // "HTTP/1.0" or "HTTP/1.1"; other versions are not HTTP/1 framing we can trust.
 inline bool parse_version(std::string_view s, int& minor) noexcept {
   if (s.size() != 8 || s.substr(0, 7) != "HTTP/1.") return false;
@@ -275,6 +277,17 @@ OSS_DECL std::size_t message_parser::feed_header(std::string_view data, std::err
     std::size_t take = std::min(room, rest.size());
     std::size_t old_size = head_.size();
     head_.append(rest.substr(0, take));
+
+    // A peer that is not an HTTP server (an SSH or SMTP banner, a TLS record on a plain port)
+    // may send a few bytes and then wait forever: fail on the first byte that cannot begin a
+    // status line instead of waiting for the end of a head that never comes.
+    if (kind_ == parser_kind::response && old_size < parser_detail::status_line_magic.size()) {
+      const std::size_t n = std::min(head_.size(), parser_detail::status_line_magic.size());
+      if (std::string_view(head_).substr(0, n) != parser_detail::status_line_magic.substr(0, n)) {
+        ec = parser_detail::malformed();
+        return consumed + take;
+      }
+    }
 
     // Scan only the new bytes; a LF must follow a CR and the block ends at CRLF CRLF.
     std::size_t end = 0;
