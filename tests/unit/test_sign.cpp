@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -141,6 +142,21 @@ TEST_CASE("date parsers read what the formatters write") {
     CHECK(parse_iso8601_basic(iso8601_basic(at(s))) == at(s));
     CHECK(parse_iso8601_extended(iso8601_extended(at(s))) == at(s));
   }
+}
+
+TEST_CASE("date parsers refuse years a 64-bit nanosecond clock cannot hold") {
+  // system_clock spans 1678..2261; a hostile Date header beyond that must not overflow.
+  for (std::string bad : {"Fri, 01 Jan 1000 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT",
+                          "Sun, 01 Jan 2262 00:00:00 GMT", "Sat, 31 Dec 1677 23:59:59 GMT"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_http_date(bad));
+  }
+  CHECK_FALSE(parse_iso8601_basic("99991231T235959Z"));
+  CHECK_FALSE(parse_iso8601_basic("00010101T000000Z"));
+  CHECK_FALSE(parse_iso8601_extended("9999-12-31T23:59:59.999Z"));
+  // The edges of the accepted range still parse.
+  CHECK(parse_iso8601_basic("19000101T000000Z"));
+  CHECK(parse_iso8601_basic("21991231T235959Z"));
 }
 
 TEST_CASE("date parsers refuse anything but the exact layout") {
@@ -797,4 +813,34 @@ TEST_CASE("constant_time_equal") {
   CHECK_FALSE(constant_time_equal("abc", "abd"));
   CHECK_FALSE(constant_time_equal("abc", "ab"));
   CHECK_FALSE(constant_time_equal("", "a"));
+}
+
+TEST_CASE("V4 signing key: the per-thread cache follows every input") {
+  // Setup: the V4-1 key, then each input changed on its own, then back, so a stale entry would
+  // show as a wrong key (the derivation itself is checked against the vectors above).
+  const std::string_view v41 = "b412a03b134ebddd720f5167b5de6db66620ebb3b01cff4d49e3ccb09f8de97f";
+  struct input {
+    std::string_view secret, date8, region;
+  };
+  const input inputs[] = {{"sk", "20231216", "cn-hangzhou"}, {"sk2", "20231216", "cn-hangzhou"},
+                          {"sk", "20231217", "cn-hangzhou"}, {"sk", "20231216", "cn-beijing"},
+                          {"sk", "20231216", "cn-hangzhou"}, {"sk", "20231216", "cn-hangzhou"}};
+
+  for (const input& in : inputs) {
+    CAPTURE(in.secret);
+    CAPTURE(in.date8);
+    CAPTURE(in.region);
+    // Run
+    const std::string cached = hex(v4_signing_key(in.secret, in.date8, in.region));
+    // Check
+    CHECK(cached == hex(v4_derive_signing_key(in.secret, in.date8, in.region)));
+    CHECK((cached == v41) == (in.secret == "sk" && in.date8 == "20231216" && in.region == "cn-hangzhou"));
+  }
+
+  // Run / Check: another thread with another secret neither sees nor disturbs this thread's entry.
+  std::string other;
+  std::thread t([&other] { other = hex(v4_signing_key("sk2", "20231216", "cn-hangzhou")); });
+  t.join();
+  CHECK(other == hex(v4_derive_signing_key("sk2", "20231216", "cn-hangzhou")));
+  CHECK(hex(v4_signing_key("sk", "20231216", "cn-hangzhou")) == v41);
 }

@@ -36,9 +36,15 @@ int name_index(const std::array<std::string_view, N>& names, std::string_view s)
   return -1;
 }
 
+inline constexpr int min_year = 1900;
+inline constexpr int max_year = 2199;
+
 inline std::optional<date_time> make_time(int y, int mo, int d, int h, int mi, int s) noexcept {
   using namespace std::chrono;
   if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits, which spans only the years 1678..2261: a hostile
+  // Date header outside that range would overflow the conversion (undefined behaviour).
+  if (y < min_year || y > max_year) return std::nullopt;
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
   return sys_days{ymd} + hours{h} + minutes{mi} + seconds{s};
