@@ -36,6 +36,8 @@
 #include <string>
 #include <vector>
 
+#include "../support/tls_certs.hpp"
+
 namespace http = oss::detail::http;
 namespace transport = oss::detail::transport;
 using asio::awaitable;
@@ -49,30 +51,9 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // A self-signed certificate for DNS:localhost (deliberately no IP SAN, so "127.0.0.1" is a wrong
-// host name for it), generated once per run with the openssl CLI and removed at exit.
-struct test_cert {
-  std::filesystem::path dir, cert, key;
-  test_cert() {
-    char tmpl[] = "/tmp/oss-transport-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    REQUIRE(made != nullptr);
-    dir = made;
-    cert = dir / "cert.pem";
-    key = dir / "key.pem";
-    std::string cmd =
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-        "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
-        key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
-    REQUIRE(std::system(cmd.c_str()) == 0);
-  }
-  ~test_cert() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
-};
-
-const test_cert& cert() {
-  static test_cert instance;
+// host name for it), made once per run and removed at exit.
+const oss_test::self_signed_cert& cert() {
+  static const oss_test::self_signed_cert instance("localhost");
   return instance;
 }
 
@@ -197,8 +178,8 @@ class test_server {
     if (opts.receive_buffer > 0) acceptor_.set_option(asio::socket_base::receive_buffer_size(opts.receive_buffer));
     if (opts.tls) {
       tls_.emplace(asio::ssl::context::tls_server);
-      tls_->use_certificate_chain_file(cert().cert.string());
-      tls_->use_private_key_file(cert().key.string(), asio::ssl::context::pem);
+      tls_->use_certificate_chain_file(cert().cert_file());
+      tls_->use_private_key_file(cert().key_file(), asio::ssl::context::pem);
     }
     asio::co_spawn(io_, accept_loop(), asio::detached);
   }
@@ -965,7 +946,7 @@ TEST_CASE("transport: a body sink receives the reply body as it streams") {
 TEST_CASE("transport: TLS with a trusted certificate, SNI and keep-alive") {
   // Setup
   fixture f;
-  f.client_tls.load_verify_file(cert().cert.string());
+  f.client_tls.load_verify_file(cert().cert_file());
   auto& server = f.serve(answer_all([](const recorded_request& r) { return reply("tls:" + r.req.target); }),
                          server_options{true, 0});
   transport::connection_pool pool(f.io.get_executor(), f.client_tls, fast_options());
@@ -1010,7 +991,7 @@ TEST_CASE("transport: TLS verification failures") {
     CHECK(pool.counters().connections_opened == 0);
   }
   SUBCASE("a trusted certificate for another host name") {
-    f.client_tls.load_verify_file(cert().cert.string());
+    f.client_tls.load_verify_file(cert().cert_file());
     transport::connection_pool pool(f.io.get_executor(), f.client_tls, fast_options());
     std::error_code ec;
     f.run([&]() -> awaitable<void> {
@@ -1104,7 +1085,7 @@ TEST_CASE("transport: the caller's cancellation also stops a connect in progress
 TEST_CASE("transport: TLS stall mid-reply times out and the stream is not reused") {
   // Setup
   fixture f;
-  f.client_tls.load_verify_file(cert().cert.string());
+  f.client_tls.load_verify_file(cert().cert_file());
   auto& server = f.serve(
       [](server_conn& c) -> awaitable<void> {
         auto req = co_await c.read_request();
@@ -1142,7 +1123,7 @@ TEST_CASE("transport: TLS stall mid-reply times out and the stream is not reused
 TEST_CASE("transport: a large TLS upload arrives intact in one exchange") {
   // Setup
   fixture f;
-  f.client_tls.load_verify_file(cert().cert.string());
+  f.client_tls.load_verify_file(cert().cert_file());
   std::vector<recorded_request> log;
   auto& server = f.serve(answer_all([](const recorded_request& r) { return reply(std::to_string(r.body.size())); }, &log),
                          server_options{true, 0});
@@ -1237,7 +1218,7 @@ TEST_CASE("transport: exchanges from several threads share one pool") {
   std::thread server_thread([&] { server_io.run(); });
   asio::thread_pool workers(3);
   asio::ssl::context client_tls(asio::ssl::context::tls_client);
-  client_tls.load_verify_file(cert().cert.string());
+  client_tls.load_verify_file(cert().cert_file());
   auto opts = fast_options();
   opts.max_connections_per_endpoint = 4;
   constexpr int tasks = 24, per_task = 4;
