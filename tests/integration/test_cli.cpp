@@ -32,9 +32,9 @@
 #include <vector>
 
 #include "../../examples/tool_support.hpp"
+#include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
 
-extern char** environ;
 
 using namespace std::chrono_literals;
 
@@ -69,15 +69,7 @@ std::filesystem::path tool_path(const char* name) {
 cli_result run_tool(const std::filesystem::path& exe, const std::vector<std::string>& args,
                     const std::vector<std::string>& env, const std::function<void(pid_t)>& tick = {},
                     std::chrono::seconds limit = 120s, bool stderr_tty = false) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
-    std::string_view v = *e;
-    const bool connection = v.starts_with("OSS_ENDPOINT=") || v.starts_with("OSS_REGION=") ||
-                            v.starts_with("OSS_BUCKET=") || v.starts_with("OSS_ACCESS_KEY") ||
-                            v.starts_with("OSS_SESSION_TOKEN=");
-    if (!connection) env_strings.emplace_back(v);
-  }
-  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  std::vector<std::string> env_strings = oss_test::tool_environment(env);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

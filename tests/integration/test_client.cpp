@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "../support/process.hpp"
+#include "../support/run_coro.hpp"
 #include "../support/tcp_relay.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/tls_certs.hpp"
@@ -65,21 +66,7 @@ constexpr const char* test_bucket = "client-bucket";
 
 // ---- running coroutines with a watchdog ------------------------------------------------------
 
-// Runs `fn` (a callable returning asio::awaitable<void>) on `io` and fails the test when it has
-// not finished within `limit`; exceptions from the coroutine reach the test.
-template <typename Fn>
-void run_coro(asio::io_context& io, Fn fn, std::chrono::seconds limit = 60s) {
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(io, std::move(fn), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  io.restart();
-  io.run_for(limit);
-  REQUIRE_MESSAGE(done, "watchdog: the coroutine did not finish in time");
-  if (failure) std::rethrow_exception(failure);
-}
+using oss_test::run_coro;
 
 // ---- servers ----------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@
 
 #include <sys/stat.h>
 
+#include "../support/run_coro.hpp"
 #include "../support/tcp_relay.hpp"
 #include "../support/temp_dir.hpp"
 
@@ -61,19 +62,8 @@ constexpr const char* mp_secret = "multipart-secret-Zk29vQ";
 constexpr const char* mp_bucket = "multipart-bucket";
 constexpr std::uint64_t kib100 = 100 * 1024;
 
-template <typename Fn>
-void run_upload_test(asio::io_context& io, Fn fn, std::chrono::seconds limit = 60s) {
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(io, std::move(fn), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  io.restart();
-  io.run_for(limit);
-  REQUIRE_MESSAGE(done, "watchdog: the coroutine did not finish in time");
-  if (failure) std::rethrow_exception(failure);
-}
+using oss_test::run_coro;
+
 
 std::uint64_t crc_of(const std::string& s) { return oss::detail::crc64(0, s.data(), s.size()); }
 
@@ -400,7 +390,7 @@ TEST_CASE("multipart upload: file, buffer and stream sources store byte-identica
     oss::upload_result r;
     std::string stored;
     // Run
-    run_upload_test(io, [&]() -> asio::awaitable<void> {
+    run_coro(io, [&]() -> asio::awaitable<void> {
       r = co_await oss::multipart_upload(c, name, source, opts);
       stored = co_await fetch(c, name);
     });
@@ -457,7 +447,7 @@ TEST_CASE("multipart upload: parts carry the digests computed while reading; req
       const std::string name = "digests/" + std::to_string(kind);
       oss::upload_result r;
       // Run
-      run_upload_test(io, [&]() -> asio::awaitable<void> {
+      run_coro(io, [&]() -> asio::awaitable<void> {
         r = co_await oss::multipart_upload(c, name, source, opts);
       });
       // Check: every part's MD5 was sent when asked for, none otherwise (Complete always sends
@@ -496,7 +486,7 @@ TEST_CASE("multipart upload: parts carry the digests computed while reading; req
                            .content_md5 = true};
   const oss::upload_source small_source(oss::buffer_source{small});
   oss::upload_result r;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     r = co_await oss::multipart_upload(c, "digests/small", small_source, opts);
   });
   CHECK_FALSE(r.multipart);
@@ -519,7 +509,7 @@ TEST_CASE("multipart upload: concurrency never exceeds parallel") {
     opts.parallel = parallel;
     opts.part_size = kib100;
     oss::upload_result r;
-    run_upload_test(io, [&]() -> asio::awaitable<void> {
+    run_coro(io, [&]() -> asio::awaitable<void> {
       r = co_await oss::multipart_upload(c, "conc.bin", file, opts);
     });
     const auto st = env.server.stats();
@@ -542,7 +532,7 @@ TEST_CASE("multipart upload: progress is strictly increasing and ends at exactly
     progress_log log;
     oss::upload_options opts{.parallel = 4, .part_size = kib100,
                              .progress = [&](const oss::progress_event& e) { log.add(e); }};
-    run_upload_test(io, [&]() -> asio::awaitable<void> {
+    run_coro(io, [&]() -> asio::awaitable<void> {
       co_await oss::multipart_upload(c, "p.bin", file, opts);
     });
     log.check_contract(data.size(), parts);
@@ -563,7 +553,7 @@ TEST_CASE("multipart upload: progress is strictly increasing and ends at exactly
           co_await t.async_wait(asio::use_awaitable);
           --inside;
         }};
-    run_upload_test(io, [&]() -> asio::awaitable<void> {
+    run_coro(io, [&]() -> asio::awaitable<void> {
       co_await oss::multipart_upload(c, "p2.bin", file, opts);
     });
     CHECK(overlaps == 0);
@@ -585,7 +575,7 @@ TEST_CASE("multipart upload: input smaller than one part is a single PutObject")
   oss::upload_result r;
   oss::object_meta head;
   std::string stored;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     r = co_await oss::multipart_upload(c, "small.txt", file, opts);
     head = co_await c.head("small.txt");
     stored = co_await fetch(c, "small.txt");
@@ -606,7 +596,7 @@ TEST_CASE("multipart upload: input smaller than one part is a single PutObject")
 
   // An empty stream is an empty object.
   oss::stream_source empty([](asio::mutable_buffer) -> asio::awaitable<std::size_t> { co_return 0; });
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     r = co_await oss::multipart_upload(c, "empty", empty);
     head = co_await c.head("empty");
   });
@@ -626,7 +616,7 @@ TEST_CASE("multipart upload: meta, mime and headers reach the object") {
       .headers = {{"Cache-Control", "no-cache"}, {"Content-Disposition", "attachment"}},
   };
   oss::object_meta head, guessed;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     const oss::upload_source source = oss::buffer_source(data);
     co_await oss::multipart_upload(c, "videos/a.bin", source, opts);
     head = co_await c.head("videos/a.bin");
@@ -674,7 +664,7 @@ TEST_CASE("multipart upload: the checkpoint is durable before progress, 0600, se
         ++checked;
       }};
   oss::upload_result r;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     r = co_await oss::multipart_upload(c, "k.bin", file, opts);
   });
   CHECK(checked == static_cast<int>(r.parts));
@@ -738,7 +728,7 @@ TEST_CASE("multipart upload: cancelled half-way, then resumed from the checkpoin
   opts.progress = [&](const oss::progress_event& e) { log.add(e); };
   oss::upload_result r;
   std::string stored;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     r = co_await oss::multipart_upload(c, "r.bin", file, opts);
     stored = co_await fetch(c, "r.bin");
   });
@@ -782,7 +772,7 @@ TEST_CASE("multipart upload: (upload || timer) cancels and leaves it resumable; 
   // Run 1: the "timer" fires (we cancel its wait) once 5 parts are done; || cancels the upload.
   bool upload_finished = false;
   std::variant<oss::upload_result, std::monostate> winner;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     asio::steady_timer deadline(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
     oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
                              .progress = [&](const oss::progress_event& e) {
@@ -813,7 +803,7 @@ TEST_CASE("multipart upload: (upload || timer) cancels and leaves it resumable; 
   oss::upload_result r;
   std::string stored;
   progress_log log;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
                              .progress = [&](const oss::progress_event& e) { log.add(e); }};
     oss::upload_source source = make_stream(std::make_shared<std::size_t>(0));
@@ -847,7 +837,7 @@ TEST_CASE("multipart upload: a checkpoint of another upload is refused and left 
                     oss::upload_options o, std::error_code want) {
     std::error_code got;
     oss::diagnostics diag;
-    run_upload_test(io, [&]() -> asio::awaitable<void> {
+    run_coro(io, [&]() -> asio::awaitable<void> {
       auto [ec, r] = co_await oss::async_multipart_upload(client, name, source, o, diag,
                                                           as_tuple(asio::use_awaitable));
       got = ec;
@@ -892,7 +882,7 @@ TEST_CASE("multipart upload: a corrupt checkpoint is refused and left untouched"
     oss::upload_options opts{.part_size = kib100, .checkpoint = ckpt};
     std::error_code got;
     oss::diagnostics diag;
-    run_upload_test(io, [&]() -> asio::awaitable<void> {
+    run_coro(io, [&]() -> asio::awaitable<void> {
       auto [ec, r] = co_await oss::async_multipart_upload(c, "x.bin", file, opts, diag,
                                                           as_tuple(asio::use_awaitable));
       got = ec;
@@ -913,7 +903,7 @@ TEST_CASE("multipart upload: an upload aborted behind the checkpoint's back") {
   oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
   REQUIRE(cancelled_upload(io, c, "v.bin", file, opts, 2) == asio::error::operation_aborted);
   const oss::checkpoint saved = oss::load_checkpoint(ckpt);
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     co_await c.abort_multipart_upload("v.bin", saved.upload_id);
   });
   const std::string before = oss_test::read_file(ckpt);
@@ -921,7 +911,7 @@ TEST_CASE("multipart upload: an upload aborted behind the checkpoint's back") {
   // Without permission to start over: a typed error, the checkpoint kept.
   std::error_code got;
   oss::diagnostics diag;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     auto [ec, r] = co_await oss::async_multipart_upload(c, "v.bin", file, opts, diag,
                                                         as_tuple(asio::use_awaitable));
     got = ec;
@@ -934,7 +924,7 @@ TEST_CASE("multipart upload: an upload aborted behind the checkpoint's back") {
   opts.restart_if_vanished = true;
   oss::upload_result r;
   std::string stored;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     r = co_await oss::multipart_upload(c, "v.bin", file, opts);
     stored = co_await fetch(c, "v.bin");
   });
@@ -959,7 +949,7 @@ TEST_CASE("multipart upload: a checkpoint whose upload was completed (lost reply
                                std::filesystem::copy_file(ckpt, copy);
                            }};
   oss::upload_result first;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     first = co_await oss::multipart_upload(c, "done.bin", file, opts);
   });
   REQUIRE(std::filesystem::exists(copy));
@@ -969,7 +959,7 @@ TEST_CASE("multipart upload: a checkpoint whose upload was completed (lost reply
   progress_log log;
   opts.progress = [&](const oss::progress_event& e) { log.add(e); };
   oss::upload_result again;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     again = co_await oss::multipart_upload(c, "done.bin", file, opts);
   });
   CHECK(again.resumed);
@@ -1018,7 +1008,7 @@ TEST_CASE("multipart upload: an ali-oss checkpoint is accepted and confirmed aga
 
   oss::upload_result r;
   std::string stored;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     r = co_await oss::multipart_upload(c, "ali.bin", file, opts);
     stored = co_await fetch(c, "ali.bin");
   });
@@ -1056,7 +1046,7 @@ TEST_CASE("multipart upload: invalid input fails before any request") {
     CAPTURE(bc.what);
     std::error_code got;
     oss::diagnostics diag;
-    run_upload_test(io, [&]() -> asio::awaitable<void> {
+    run_coro(io, [&]() -> asio::awaitable<void> {
       auto [ec, r] = co_await oss::async_multipart_upload(c, bc.name, bc.source, bc.opts, diag,
                                                           as_tuple(asio::use_awaitable));
       got = ec;
@@ -1065,7 +1055,7 @@ TEST_CASE("multipart upload: invalid input fails before any request") {
   }
   // The throwing form carries the same code.
   bool threw = false;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     try {
       const oss::upload_options zero{.parallel = 0};
       co_await oss::multipart_upload(c, "a", file, zero);
@@ -1076,7 +1066,7 @@ TEST_CASE("multipart upload: invalid input fails before any request") {
   CHECK(threw);
   // The primitive with its default token (use_awaitable) throws std::system_error.
   bool threw_system_error = false;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     oss::diagnostics diag;
     const oss::upload_options zero{.parallel = 0};
     try {
@@ -1121,7 +1111,7 @@ TEST_CASE("multipart upload: io_context on 4 threads") {
   log.check_contract(data.size(), res.parts);
   CHECK(env.server.stats().peak_in_flight <= 8);
   std::string stored;
-  run_upload_test(io, [&]() -> asio::awaitable<void> { stored = co_await fetch(c, "t.bin"); });
+  run_coro(io, [&]() -> asio::awaitable<void> { stored = co_await fetch(c, "t.bin"); });
   CHECK(stored == data);
 }
 
@@ -1151,7 +1141,7 @@ TEST_CASE("multipart upload: 32 concurrent uploads on one client") {
   CHECK(st.complete_multipart_upload == count);
   CHECK(st.upload_part == count * 3);
   std::vector<std::string> stored(count);
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     for (int i = 0; i < count; ++i) stored[i] = co_await fetch(c, "many/" + std::to_string(i));
   });
   for (int i = 0; i < count; ++i) CHECK(stored[i] == blobs[i]);
@@ -1181,7 +1171,7 @@ TEST_CASE("multipart upload: a failing part stops the upload; abort_on_failure c
         .abort_on_failure = abort_on_failure};
     std::error_code got;
     oss::diagnostics diag;
-    run_upload_test(io, [&]() -> asio::awaitable<void> {
+    run_coro(io, [&]() -> asio::awaitable<void> {
       auto [ec, r] = co_await oss::async_multipart_upload(c, "f.bin", file, opts, diag,
                                                           as_tuple(asio::use_awaitable));
       got = ec;
@@ -1208,7 +1198,7 @@ TEST_CASE("multipart upload: a throwing progress handler stops the upload and it
                              if (e.parts_done == 3) throw handler_failure{};
                            }};
   bool caught = false;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     try {
       co_await oss::multipart_upload(c, "h.bin", file, opts);
     } catch (const handler_failure&) {
@@ -1233,7 +1223,7 @@ TEST_CASE("multipart upload: a file modified during the upload is not completed"
                            }};
   std::error_code got;
   oss::diagnostics diag;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     auto [ec, r] = co_await oss::async_multipart_upload(c, "g.bin", file, opts, diag,
                                                         as_tuple(asio::use_awaitable));
     got = ec;
@@ -1253,7 +1243,7 @@ TEST_CASE("multipart upload: abort_upload discards the upload a checkpoint names
   const oss::checkpoint saved = oss::load_checkpoint(ckpt);
   oss::list_uploads_result listed;
   std::error_code foreign_ec;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     oss::client other(co_await asio::this_coro::executor, env.options("another-bucket"));
     oss::diagnostics d;
     co_await oss::abort_upload(other, saved, foreign_ec, d);
@@ -1291,7 +1281,7 @@ TEST_CASE("multipart upload: an in-memory checkpoint from a progress event resum
   oss::upload_options resume{.parallel = 2, .part_size = kib100, .checkpoint = *kept};
   oss::upload_result r;
   std::string stored;
-  run_upload_test(io, [&]() -> asio::awaitable<void> {
+  run_coro(io, [&]() -> asio::awaitable<void> {
     const oss::upload_source source = oss::buffer_source(data);
     r = co_await oss::multipart_upload(c, "mem.bin", source, resume);
     stored = co_await fetch(c, "mem.bin");

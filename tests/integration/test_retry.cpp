@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/run_coro.hpp"
 #include "../support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
@@ -40,19 +41,7 @@ constexpr const char* retry_key_id = "LTAI-retry-test-id";
 constexpr const char* retry_secret = "retry-secret-Zk29xQ";
 constexpr const char* retry_bucket = "retry-bucket";
 
-template <typename Fn>
-void run_coro(asio::io_context& io, Fn fn, std::chrono::seconds limit = 60s) {
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(io, std::move(fn), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  });
-  io.restart();
-  io.run_for(limit);
-  REQUIRE_MESSAGE(done, "watchdog: the coroutine did not finish in time");
-  if (failure) std::rethrow_exception(failure);
-}
+using oss_test::run_coro;
 
 std::uint64_t crc_of(const std::string& s) { return oss::detail::crc64(0, s.data(), s.size()); }
 

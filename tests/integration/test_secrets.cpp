@@ -51,7 +51,6 @@
 #include "../support/temp_dir.hpp"
 #include "../support/tls_certs.hpp"
 
-extern char** environ;
 
 using namespace std::chrono_literals;
 
@@ -587,14 +586,7 @@ std::filesystem::path upload_tool() {
 // capturing stdout and stderr; `tick` runs every ~10 ms with the child's pid. Bounded by `limit`.
 cli_result run_cli(const std::vector<std::string>& args, const std::vector<std::string>& env,
                    const std::function<void(pid_t)>& tick = {}, std::chrono::seconds limit = 120s) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
-    std::string_view v = *e;
-    if (!v.starts_with("OSS_ENDPOINT=") && !v.starts_with("OSS_REGION=") && !v.starts_with("OSS_BUCKET=") &&
-        !v.starts_with("OSS_ACCESS_KEY") && !v.starts_with("OSS_SESSION_TOKEN="))
-      env_strings.emplace_back(v);
-  }
-  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  std::vector<std::string> env_strings = oss_test::tool_environment(env);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

@@ -29,6 +29,22 @@ struct process_result {
   std::string out;
 };
 
+// A copy of our environment without the variables that point the command-line tools at a store
+// (OSS_ENDPOINT, OSS_REGION, OSS_BUCKET, OSS_DIALECT, OSS_ACCESS_KEY_*, OSS_SESSION_TOKEN), then
+// `extra` ("NAME=value"): a developer's shell settings must not leak into a tool under test.
+inline std::vector<std::string> tool_environment(const std::vector<std::string>& extra) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view v = *e;
+    const bool connection = v.starts_with("OSS_ENDPOINT=") || v.starts_with("OSS_REGION=") ||
+                            v.starts_with("OSS_BUCKET=") || v.starts_with("OSS_DIALECT=") ||
+                            v.starts_with("OSS_ACCESS_KEY") || v.starts_with("OSS_SESSION_TOKEN=");
+    if (!connection) out.emplace_back(v);
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
 // Runs argv[0] (looked up in PATH) with `input` on its stdin; stderr is inherited so a failing
 // child explains itself in the test log. One poll() loop feeds stdin and drains stdout through
 // non-blocking pipes, so large inputs and outputs cannot deadlock, and the loop ends at `limit`:
