@@ -59,8 +59,12 @@ OSS_DECL std::string v4_canonical_request(const sign_input& in,
 OSS_DECL std::string v4_string_to_sign(std::string_view canonical_request, std::string_view x_oss_date,
                                        std::string_view region);
 // HMAC chain "aliyun_v4" + secret -> date (YYYYMMDD) -> region -> "oss" -> "aliyun_v4_request".
+// Remembers the last key per thread (it depends only on these three inputs), so signing many
+// requests on one day derives it once; v4_derive_signing_key always runs the chain.
 OSS_DECL sha256_digest v4_signing_key(std::string_view secret, std::string_view date8,
                                       std::string_view region);
+OSS_DECL sha256_digest v4_derive_signing_key(std::string_view secret, std::string_view date8,
+                                             std::string_view region);
 // Lower-hex V4 signature of `in`, dated by its x-oss-date header.
 OSS_DECL std::string v4_signature(const sign_input& in, std::string_view secret, std::string_view region,
                                   std::span<const std::string> additional_headers = {});
