@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
     cl = parse(argc, argv);
     if (cl.help) {
       std::printf("%s\nShows an object's size, ETag, CRC-64 and metadata.\n\n%s"
-                  "  --verify FILE           the object must have FILE's size and CRC-64\n"
+                  "  --verify FILE           the object must have FILE's size and CRC-64 (S3 stores\n"
+                  "                          without a CRC-64: the size only)\n"
                   "  --expect-crc64 N        the object's CRC-64 must be N (decimal)\n\n%s"
                   "\nexit status: 0 ok, 1 different, 2 usage, 3 refused (e.g. no such object), 4 network\n",
                   usage_line, oss_tools::connection_flags_help, oss_tools::credentials_help);
@@ -190,10 +191,16 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "oss-head: cannot read %s: %s\n", cl.verify_file.c_str(), std::strerror(errno));
       return oss_tools::exit_usage;
     }
-    const bool same_crc = meta.crc64 && *meta.crc64 == local->first;
+    // S3 stores keep no CRC-64 (their uploads were checked part by part with Content-MD5), so
+    // there only the size can be compared.
+    const bool size_only = !meta.crc64 && client_opts.dialect == oss::api_dialect::s3;
+    const bool same_crc = meta.crc64 ? *meta.crc64 == local->first : size_only;
     const bool same_size = meta.size == local->second;
     std::printf("local file:     %" PRIu64 " bytes, crc64 %" PRIu64 " (computed here): %s\n", local->second,
-                local->first, same_crc && same_size ? "matches" : "DIFFERS");
+                local->first,
+                !(same_crc && same_size) ? "DIFFERS"
+                : size_only              ? "size matches (the S3 server keeps no CRC-64 to compare)"
+                                         : "matches");
     ok = ok && same_crc && same_size;
   }
   std::fflush(stdout);

@@ -1,6 +1,7 @@
-// oss-local-server: an OSS-compatible server on your machine, for tests, demos and benchmarks.
+// oss-local-server: an OSS-compatible (or, with --dialect s3, S3-compatible) server on your
+// machine, for tests, demos and benchmarks.
 //
-//   oss-local-server --root DIR [--host 127.0.0.1] [--port 0] [--region cn-local]
+//   oss-local-server --root DIR [--dialect oss|s3] [--host 127.0.0.1] [--port 0] [--region cn-local]
 //                    [--access-key-id ID --access-key-secret SECRET] [--security-token TOKEN]
 //                    [--bucket NAME]... [--discard] [--tls-cert FILE --tls-key FILE]
 //                    [--threads N] [--fault-plan FILE.json]
@@ -53,16 +54,21 @@ constexpr const char* usage_text =
     "usage: oss-local-server --root DIR [options]\n"
     "\n"
     "An OSS-compatible server (PutObject, GetObject, HeadObject, DeleteObject and multipart\n"
-    "upload) that stores objects under DIR, so they survive a restart.\n"
+    "upload) that stores objects under DIR, so they survive a restart. With --dialect s3 it\n"
+    "speaks the same operations as an S3-compatible server.\n"
     "\n"
     "options:\n"
     "  --root DIR                  where buckets are stored (required)\n"
+    "  --dialect oss|s3            the API to speak (default oss); s3: AWS Signature V4,\n"
+    "                              x-amz-* headers, S3 XML and errors, 5 MiB minimum part\n"
     "  --host ADDR                 address to listen on (default 127.0.0.1)\n"
     "  --port N                    port; 0 picks a free one (default 0)\n"
-    "  --region ID                 region for V4 signatures (default cn-local)\n"
-    "  --access-key-id ID          require requests signed with this key (V1 or V4)...\n"
+    "  --region ID                 region of V4 signature scopes (default cn-local)\n"
+    "  --access-key-id ID          require requests signed with this key (OSS: V1 or V4;\n"
+    "                              S3: AWS4-HMAC-SHA256)...\n"
     "  --access-key-secret SECRET  ...and this secret; without both, access is anonymous\n"
-    "  --security-token TOKEN      also require this x-oss-security-token\n"
+    "  --security-token TOKEN      also require this x-oss-security-token (S3:\n"
+    "                              x-amz-security-token)\n"
     "  --bucket NAME               a bucket that exists (repeatable); default: any valid name\n"
     "  --discard                   keep only sizes and checksums, not the bytes (benchmarks)\n"
     "  --tls-cert FILE             PEM certificate chain: serve HTTPS (needs --tls-key)\n"
@@ -223,6 +229,14 @@ command_line parse(int argc, char** argv) {
       o.port = static_cast<std::uint16_t>(port);
     } else if (arg == "--region") {
       o.region = take();
+    } else if (arg == "--dialect") {
+      const std::string d = take();
+      if (d == "oss")
+        o.dialect = oss::api_dialect::oss;
+      else if (d == "s3")
+        o.dialect = oss::api_dialect::s3;
+      else
+        throw usage_error{"--dialect must be oss or s3"};
     } else if (arg == "--access-key-id") {
       o.access_key_id = take();
     } else if (arg == "--access-key-secret") {

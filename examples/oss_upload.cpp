@@ -43,6 +43,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -63,7 +64,7 @@ void print_help() {
   std::printf(
       "%s\n"
       "Uploads FILE as object NAME with a resumable, concurrent multipart upload, verifies the\n"
-      "object's CRC-64, and prints one JSON line on stdout:\n"
+      "object's CRC-64 (S3: each part's Content-MD5), and prints one JSON line on stdout:\n"
       "  {\"name\":…,\"etag\":…,\"crc64\":\"…\",\"size\":…,\"parts\":…,\"seconds\":…,\"mib_per_s\":…}\n"
       "\n"
       "where the bucket is:\n%s"
@@ -71,13 +72,15 @@ void print_help() {
       "the upload:\n"
       "  --parallel N            parts in flight at once (default 5)\n"
       "  --part-size SIZE        bytes per part: 1048576, 512K, 8M, 1G, 8MiB ... (K, M, G are\n"
-      "                          KiB, MiB, GiB; default 1MiB; 100KiB..5GiB, raised so that no\n"
-      "                          more than 10000 parts are needed)\n"
+      "                          KiB, MiB, GiB; default 1MiB, 8MiB with --dialect s3;\n"
+      "                          100KiB..5GiB, S3 5MiB..5GiB; raised so that no more than\n"
+      "                          10000 parts are needed)\n"
       "  --checkpoint PATH       record progress in PATH; if PATH exists, resume from it\n"
-      "  --meta KEY=VALUE        user metadata, stored as x-oss-meta-KEY (repeatable)\n"
+      "  --meta KEY=VALUE        user metadata, stored as x-oss-meta-KEY (S3: x-amz-meta-KEY)\n"
+      "                          (repeatable)\n"
       "  --mime TYPE             Content-Type (default: guessed from NAME's extension)\n"
       "  --header 'Name: value'  Cache-Control, Content-Disposition, Content-Encoding,\n"
-      "                          Expires, x-oss-* (repeatable)\n"
+      "                          Expires, x-oss-* (S3: x-amz-*) (repeatable)\n"
       "  --quiet, -q             no progress output\n"
       "  --help, -h              show this text\n"
       "  --version               show the version\n"
@@ -97,7 +100,7 @@ struct command_line {
   std::string file;
   std::string name;
   std::size_t parallel = 5;
-  std::uint64_t part_size = 1 << 20;
+  std::optional<std::uint64_t> part_size;  // default by dialect, see main
   std::string checkpoint;
   std::vector<std::pair<std::string, std::string>> meta;
   std::string mime;
@@ -414,7 +417,10 @@ int main(int argc, char** argv) {
 
   oss::upload_options opts;
   opts.parallel = cl.parallel;
-  opts.part_size = cl.part_size;
+  // S3 refuses parts under 5 MiB (but the last), so its default is 8 MiB, as the AWS CLI's.
+  opts.part_size = cl.part_size ? *cl.part_size
+                   : client_opts.dialect == oss::api_dialect::s3 ? std::uint64_t(8) << 20
+                                                                  : std::uint64_t(1) << 20;
   opts.checkpoint = cl.checkpoint;
   opts.meta = cl.meta;
   opts.mime = cl.mime;

@@ -118,10 +118,13 @@ inline std::optional<std::uint64_t> parse_count(std::string_view text, std::uint
 /// The flags that say where the bucket is and how to talk to it, shared by every tool.
 /// Defaults come from OSS_ENDPOINT, OSS_REGION and OSS_BUCKET; flags override them.
 struct connection_flags {
+  /// "oss" or "s3"; checked by make_client_options (the variable) or parse_connection_flag.
+  std::string dialect = env_or_empty("OSS_DIALECT");
   std::string endpoint = env_or_empty("OSS_ENDPOINT");
   std::string region = env_or_empty("OSS_REGION");
   std::string bucket = env_or_empty("OSS_BUCKET");
   oss::signature_version signature = oss::signature_version::v4;
+  bool signature_given = false;
   bool path_style = false;
   bool cname = false;
   std::string ca_file;
@@ -130,13 +133,20 @@ struct connection_flags {
 };
 
 inline constexpr const char* connection_flags_help =
-    "  --endpoint URL          OSS endpoint, e.g. https://oss-cn-hangzhou.aliyuncs.com or\n"
-    "                          http://127.0.0.1:9000 (env OSS_ENDPOINT)\n"
-    "  --region ID             region, e.g. cn-hangzhou; alone it picks the public endpoint,\n"
-    "                          and it is the V4 signing region (env OSS_REGION)\n"
+    "  --dialect oss|s3        the API the endpoint speaks: Alibaba Cloud OSS (default) or\n"
+    "                          Amazon S3 / S3-compatible stores, AWS Signature V4 (env\n"
+    "                          OSS_DIALECT)\n"
+    "  --endpoint URL          endpoint, e.g. https://oss-cn-hangzhou.aliyuncs.com,\n"
+    "                          s3.oss-cn-hangzhou.aliyuncs.com (S3) or http://127.0.0.1:9000\n"
+    "                          (env OSS_ENDPOINT)\n"
+    "  --region ID             region, e.g. cn-hangzhou or us-east-1; alone it picks the public\n"
+    "                          endpoint (S3: https://s3.ID.amazonaws.com), and it is the V4\n"
+    "                          signing region, required for S3 (env OSS_REGION)\n"
     "  --bucket NAME           the bucket (env OSS_BUCKET)\n"
-    "  --signature v1|v4       signature version (default v4)\n"
-    "  --path-style            address the bucket in the path (local servers)\n"
+    "  --signature v1|v4       OSS signature version (default v4; not with --dialect s3)\n"
+    "  --path-style            address the bucket in the path (local servers; automatic for IP\n"
+    "                          endpoints, and in S3 for localhost and, over https, for\n"
+    "                          bucket names with dots)\n"
     "  --cname                 the endpoint is a custom domain bound to the bucket\n"
     "  --ca-file FILE          also trust the CA certificates in FILE (PEM), e.g. a local\n"
     "                          server's self-signed certificate\n"
@@ -151,7 +161,10 @@ inline constexpr const char* credentials_help =
 /// Consumes `arg` if it is a connection flag; `take()` returns the flag's value.
 template <typename Take>
 bool parse_connection_flag(std::string_view arg, Take&& take, connection_flags& f) {
-  if (arg == "--endpoint") {
+  if (arg == "--dialect") {
+    f.dialect = take();
+    if (f.dialect != "oss" && f.dialect != "s3") throw usage_error{"--dialect takes oss or s3"};
+  } else if (arg == "--endpoint") {
     f.endpoint = take();
   } else if (arg == "--region") {
     f.region = take();
@@ -165,6 +178,7 @@ bool parse_connection_flag(std::string_view arg, Take&& take, connection_flags& 
       f.signature = oss::signature_version::v4;
     else
       throw usage_error{"--signature takes v1 or v4"};
+    f.signature_given = true;
   } else if (arg == "--path-style") {
     f.path_style = true;
   } else if (arg == "--cname") {
@@ -192,6 +206,14 @@ inline oss::client_options make_client_options(const connection_flags& f) {
   if (f.path_style && f.cname) throw usage_error{"--path-style and --cname exclude each other"};
 
   oss::client_options o;
+  if (f.dialect.empty() || f.dialect == "oss")
+    o.dialect = oss::api_dialect::oss;
+  else if (f.dialect == "s3")
+    o.dialect = oss::api_dialect::s3;
+  else
+    throw usage_error{"OSS_DIALECT (or --dialect) takes oss or s3"};
+  if (o.dialect == oss::api_dialect::s3 && f.signature_given)
+    throw usage_error{"--signature applies to the oss dialect only (S3 is always signed with AWS V4)"};
   o.endpoint = f.endpoint;
   o.region = f.region;
   o.bucket = f.bucket;

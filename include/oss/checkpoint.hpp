@@ -27,7 +27,8 @@
 /// **File format** (design.md section 4), one JSON object:
 /// \code{.json}
 /// { "version": 1, "kind": "oss-multipart-upload",
-///   "endpoint": "https://oss-cn-hangzhou.aliyuncs.com", "bucket": "b", "name": "videos/a.mp4",
+///   "endpoint": "https://oss-cn-hangzhou.aliyuncs.com", "bucket": "b", "dialect": "oss",
+///   "name": "videos/a.mp4",
 ///   "file": "/data/a.mp4", "fileSize": 734003200, "fileMtimeNs": 1732550400123456789,
 ///   "partSize": 8388608, "uploadId": "0004B9895DBBB6EC98E36",
 ///   "doneParts": [ { "number": 1, "etag": "\"95714944FBE90D6B77FE6BA931A5A99E\"",
@@ -67,6 +68,11 @@ struct checkpoint {
   std::string endpoint;
   /// The bucket.
   std::string bucket;
+  /// The API dialect the upload was made in: "oss" or "s3" (JSON `dialect`; absent in
+  /// checkpoints written before the S3 dialect and by ali-oss, which are "oss"). An upload id
+  /// of one dialect means nothing to the other, so a checkpoint of the other dialect is
+  /// refused like one of another endpoint (`client_errc::checkpoint_mismatch`).
+  std::string dialect = "oss";
   /// The object name (key).
   std::string name;
   /// Absolute path of the uploaded file; empty for in-memory and stream sources.

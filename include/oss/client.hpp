@@ -108,10 +108,12 @@ class client {
   /// The options as given to the constructor.
   OSS_DECL const client_options& options() const noexcept;
 
-  /// The resolved endpoint URL, e.g. `https://oss-cn-hangzhou.aliyuncs.com` (no bucket).
+  /// The resolved endpoint URL, e.g. `https://oss-cn-hangzhou.aliyuncs.com` or, in the S3
+  /// dialect with only a region, `https://s3.us-east-1.amazonaws.com` (no bucket).
   OSS_DECL const std::string& endpoint_url() const noexcept;
 
-  /// The V4 signing region in use (`cn-hangzhou`), empty for V1 without a known region.
+  /// The V4 (S3: SigV4) signing region in use (`cn-hangzhou`), empty for V1 or anonymous
+  /// clients without a known region.
   OSS_DECL const std::string& signing_region() const noexcept;
 
   /// Server time minus local time, learned from `RequestTimeTooSkewed` replies and used for
@@ -216,7 +218,8 @@ class client {
   /// The client then checks with HEAD: an object whose ETag names `parts.size()` parts and,
   /// when every entry of `parts` carries its `size` and `crc64`, whose size is their sum and
   /// whose CRC-64 is their combination, counts as success (`complete_result::reconciled`, with
-  /// the HEAD's request id). Like Initiate, each attempt opens a new connection, so only this
+  /// the HEAD's request id). S3 stores keep no CRC-64: there the object's ETag must be the
+  /// multipart ETag the listed part ETags make (MD5 of their MD5s, `-N`) when those are MD5s. Like Initiate, each attempt opens a new connection, so only this
   /// loop decides about repeating it. Errors:
   /// `server_errc::invalid_part`, `invalid_part_order`, `entity_too_small`, `no_such_upload`,
   /// `file_already_exists`, `callback_failed` (HTTP 203: the object exists).

@@ -31,6 +31,7 @@
 #include <oss/impl/transport.ipp>
 // L3 signing
 #include <oss/impl/sign.ipp>
+#include <oss/impl/sign_s3.ipp>
 // L4 operations
 #include <oss/impl/mime.ipp>
 #include <oss/detail/ops/impl/endpoint.ipp>

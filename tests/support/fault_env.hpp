@@ -30,9 +30,10 @@
 #include <string_view>
 #include <vector>
 
+#include "process.hpp"
+#include "run_coro.hpp"
 #include "temp_dir.hpp"
 
-extern char** environ;
 
 namespace oss_test {
 
@@ -40,21 +41,10 @@ inline constexpr const char* fault_key_id = "LTAI-fault-test-id";
 inline constexpr const char* fault_secret = "fault-secret-Wq83nVx";
 inline constexpr const char* fault_bucket = "fault-bucket";
 
-// Runs `fn` (an awaitable<void> factory) on `io` until it ends or `limit` passes; rethrows what
-// it threw. The limit is a watchdog only: a test that reaches it fails.
+// run_coro under the name the fault tests use.
 template <typename Fn>
 void fault_run(asio::io_context& io, Fn fn, std::chrono::seconds limit = std::chrono::seconds(60)) {
-  bool done = false;
-  std::exception_ptr failure;
-  auto finished = [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-  };
-  asio::co_spawn(io, std::move(fn), finished);
-  io.restart();
-  io.run_for(limit);
-  REQUIRE_MESSAGE(done, "watchdog: the coroutine did not finish in time");
-  if (failure) std::rethrow_exception(failure);
+  run_coro(io, std::move(fn), limit);
 }
 
 inline std::uint64_t fault_crc(std::string_view s) { return oss::detail::crc64(0, s.data(), s.size()); }
@@ -95,7 +85,11 @@ struct fault_env {
   std::filesystem::path files;
   oss::testing::local_server_thread server;
 
-  explicit fault_env(unsigned threads = 2, std::uint64_t need_bytes = 64u << 20)
+  // `dialect`: what the server speaks and options() asks the client to speak (test_s3_local).
+  oss::api_dialect dialect = oss::api_dialect::oss;
+
+  explicit fault_env(unsigned threads = 2, std::uint64_t need_bytes = 64u << 20,
+                     oss::api_dialect server_dialect = oss::api_dialect::oss)
       : scratch(need_bytes),
         store(make_dir(scratch / "store")),
         files(make_dir(scratch / "files")),
@@ -105,9 +99,11 @@ struct fault_env {
               o.root = store.string();
               o.access_key_id = fault_key_id;
               o.access_key_secret = fault_secret;
+              o.dialect = server_dialect;
               return o;
             }(),
-            threads) {}
+            threads),
+        dialect(server_dialect) {}
 
   static std::filesystem::path make_dir(std::filesystem::path p) {
     std::filesystem::create_directories(p);
@@ -127,6 +123,7 @@ struct fault_env {
     o.stall_timeout = std::chrono::milliseconds(150);
     o.retry_base_delay = std::chrono::milliseconds(1);
     o.retry_max_delay = std::chrono::milliseconds(4);
+    o.dialect = dialect;
     return o;
   }
 };
@@ -145,15 +142,7 @@ inline std::filesystem::path fault_tool_path(const char* name) {
 class fault_child {
  public:
   fault_child(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) {
-      std::string_view v = *e;
-      const bool connection = v.starts_with("OSS_ENDPOINT=") || v.starts_with("OSS_REGION=") ||
-                              v.starts_with("OSS_BUCKET=") || v.starts_with("OSS_ACCESS_KEY") ||
-                              v.starts_with("OSS_SESSION_TOKEN=");
-      if (!connection) env_strings.emplace_back(v);
-    }
-    env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
+    std::vector<std::string> env_strings = tool_environment(extra_env);
     std::vector<char*> envp;
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);

@@ -47,6 +47,13 @@ struct completed_part {
 };
 /// The CompleteMultipartUpload body. The caller passes the parts sorted by ascending number.
 OSS_DECL std::string build_complete_body(std::span<const completed_part> parts);
+/// The same with a default namespace on the root: `s3_xmlns` for the S3 dialect, whose
+/// documents all carry it (stores that validate the body against the schema want it).
+OSS_DECL std::string build_complete_body(std::span<const completed_part> parts,
+                                         std::string_view namespace_uri);
+
+/// The namespace of every S3 XML document.
+inline constexpr std::string_view s3_xmlns = "http://s3.amazonaws.com/doc/2006-03-01/";
 /// Server side: reads the body's parts in document order (ordering rules are the caller's).
 OSS_DECL bool parse_complete_body(std::string_view xml, std::vector<completed_part>& out,
                                   std::error_code& ec);

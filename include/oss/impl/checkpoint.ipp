@@ -183,6 +183,14 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
     cp.endpoint = r.str("endpoint");
     cp.bucket = r.str("bucket");
     cp.file_mtime_ns = r.i64("fileMtimeNs");
+    // Written since the S3 dialect exists; older checkpoints are OSS ones.
+    if (r.has("dialect")) {
+      cp.dialect = r.str("dialect");
+      if (r.ok() && cp.dialect != "oss" && cp.dialect != "s3") {
+        ec = corrupt(problem, "field 'dialect' is neither \"oss\" nor \"s3\"");
+        return {};
+      }
+    }
   } else {
     cp.version = 0;
     cp.kind = std::string(checkpoint_kind);
@@ -308,6 +316,7 @@ OSS_DECL std::string checkpoint_to_json(const checkpoint& cp) {
   obj["kind"] = checkpoint_kind;
   obj["endpoint"] = cp.endpoint;
   obj["bucket"] = cp.bucket;
+  obj["dialect"] = cp.dialect;
   obj["name"] = cp.name;
   obj["file"] = cp.file;
   obj["fileSize"] = cp.file_size;

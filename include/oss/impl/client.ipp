@@ -14,6 +14,7 @@
 #include <oss/detail/ops/retry.hpp>
 #include <oss/detail/ops/validate.hpp>
 #include <oss/detail/sign.hpp>
+#include <oss/detail/sign_s3.hpp>
 #include <oss/detail/transport/pool.hpp>
 
 #include <asio/cancellation_type.hpp>
@@ -25,6 +26,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <optional>
 #include <random>
 
 // GCC 12 at -O2 reports -Wmismatched-new-delete for some coroutines here: it sees Asio's frame
@@ -65,8 +67,10 @@ inline double jitter_random() {
 // Replies that say the credentials are no longer good (oss-protocol.md 2.6, 5.2): with a
 // provider, the cure is new credentials, not waiting.
 inline bool is_credentials_refusal(std::error_code ec, const diagnostics& diag) noexcept {
+  // ExpiredToken, InvalidToken and TokenRefreshRequired are S3's names for the same refusals.
   return ec == server_errc::security_token_expired || ec == server_errc::invalid_security_token ||
-         ec == server_errc::invalid_access_key_id || diag.code == "AccessKeyIdAndSecurityTokenNotMatch";
+         ec == server_errc::invalid_access_key_id || diag.code == "AccessKeyIdAndSecurityTokenNotMatch" ||
+         diag.code == "ExpiredToken" || diag.code == "InvalidToken" || diag.code == "TokenRefreshRequired";
 }
 
 // Repeats of one request after credential refusals: the first with freshly fetched credentials,
@@ -146,6 +150,11 @@ class client_impl {
                                            const std::vector<oss::completed_part>& parts,
                                            oss::complete_result& out);
 
+  // S3 dialect with client_options::s3_content_md5: PutObject and UploadPart send Content-MD5.
+  bool s3_content_md5() const noexcept {
+    return options_.dialect == api_dialect::s3 && options_.s3_content_md5;
+  }
+
   asio::any_io_executor ex_;
   client_options options_;
   service_endpoint endpoint_;
@@ -200,9 +209,13 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
                                                             diagnostics& diag,
                                                             execute_info& info) {
   asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
-  const std::string target =
-      request_target(effective_style(options_.address_style, endpoint_), options_.bucket, op.key, op.query);
+  const addressing_style style = effective_style(options_.address_style, endpoint_, options_.bucket);
+  const std::string target = request_target(style, options_.bucket, op.key, op.query);
   const std::string host = host_header(options_.address_style, endpoint_, options_.bucket);
+  const bool s3 = options_.dialect == api_dialect::s3;
+  // Once per request, not per attempt: the body does not change between attempts.
+  const std::string s3_path = s3 ? request_path(style, options_.bucket, op.key) : std::string();
+  const std::string payload_hash = s3 ? s3_payload_hash(op, options_.s3_sign_payload) : std::string();
   transport::exchange_options xopts;
   xopts.head_request = op.head;
   xopts.max_response_body = op.max_response_body;
@@ -243,8 +256,11 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
     for (const auto& [name, value] : op.headers) req.headers.add(name, value);
     const auto now = std::chrono::system_clock::now() +
                      std::chrono::milliseconds(clock_offset_ms_.load(std::memory_order_relaxed));
-    sign_request(req, options_.bucket, op.key, op.query, *creds.creds, options_.signature,
-                 endpoint_.region, now);
+    if (!s3)
+      sign_request(req, options_.bucket, op.key, op.query, *creds.creds, options_.signature,
+                   endpoint_.region, now);
+    else if (!creds.creds->empty())  // anonymous S3 requests go unsigned, as in OSS
+      s3_sign_request(req, s3_path, op.query, *creds.creds, endpoint_.region, now, payload_hash);
 
     std::error_code xec;
     transport::exchange_report report;
@@ -368,7 +384,12 @@ inline asio::awaitable<put_result> client_impl::put_object(std::string_view name
   ec.clear();
   op_request op;
   std::string problem;
-  if (auto bad = make_put_object(name, body, opts, given, op, problem)) {
+  std::optional<object_options> with_md5;
+  if (s3_content_md5() && !opts.content_md5) {
+    with_md5.emplace(opts);
+    with_md5->content_md5 = true;
+  }
+  if (auto bad = make_put_object(name, body, with_md5 ? *with_md5 : opts, given, options_.dialect, op, problem)) {
     reject(ec, diag, bad, "PutObject", std::move(problem));
     co_return put_result{};
   }
@@ -391,7 +412,8 @@ inline asio::awaitable<part_result> client_impl::upload_part(std::string_view na
   ec.clear();
   op_request op;
   std::string problem;
-  if (auto bad = make_upload_part(name, upload_id, part_number, body, content_md5, given, op, problem)) {
+  if (auto bad = make_upload_part(name, upload_id, part_number, body, content_md5 || s3_content_md5(),
+                                  given, op, problem)) {
     reject(ec, diag, bad, "UploadPart", std::move(problem), part_number);
     co_return part_result{};
   }
@@ -404,6 +426,18 @@ inline asio::awaitable<part_result> client_impl::upload_part(std::string_view na
   r.crc64 = *op.sent_crc64;
   r.request_id = reply_request_id(reply);
   co_return r;
+}
+
+// True when every part ETag is an MD5 (see s3_multipart_etag) and the object's ETag is not the
+// multipart ETag they make: then the object is not made of these parts. Other part ETags prove
+// nothing either way (false).
+inline bool s3_multipart_etag_mismatch(std::string_view object_etag,
+                                       const std::vector<oss::completed_part>& parts) {
+  std::vector<std::string_view> etags;
+  etags.reserve(parts.size());
+  for (const auto& p : parts) etags.emplace_back(p.etag);
+  const std::optional<std::string> want = s3_multipart_etag(etags);
+  return want && !etag_equal(object_etag, *want);
 }
 
 inline asio::awaitable<bool> client_impl::reconcile_complete(std::string_view name,
@@ -431,7 +465,15 @@ inline asio::awaitable<bool> client_impl::reconcile_complete(std::string_view na
     crc = crc64_combine(crc, *p.crc64, *p.size);
     size += *p.size;
   }
-  if (all_known && (meta.size != size || !meta.crc64 || *meta.crc64 != crc)) co_return false;
+  if (all_known && meta.size != size) co_return false;
+  if (meta.crc64) {
+    if (all_known && *meta.crc64 != crc) co_return false;
+  } else if (options_.dialect == api_dialect::s3) {
+    // No server CRC (S3): the multipart ETag is the proof where it can be checked.
+    if (s3_multipart_etag_mismatch(meta.etag, parts)) co_return false;
+  } else if (all_known) {
+    co_return false;  // OSS always keeps a CRC-64; a missing one is not our object
+  }
   out = oss::complete_result{};
   out.bucket = options_.bucket;
   out.key = std::string(name);
@@ -582,7 +624,7 @@ OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::str
   ec.clear();
   detail::op_request op;
   std::string problem;
-  if (auto bad = detail::make_initiate(name, opts, op, problem)) {
+  if (auto bad = detail::make_initiate(name, opts, impl_->options_.dialect, op, problem)) {
     detail::reject(ec, diag, bad, "InitiateMultipartUpload", std::move(problem));
     co_return std::string{};
   }
@@ -664,7 +706,7 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
   ec.clear();
   detail::op_request op;
   std::string problem;
-  if (auto bad = detail::make_complete(name, upload_id, parts, op, problem)) {
+  if (auto bad = detail::make_complete(name, upload_id, parts, impl_->options_.dialect, op, problem)) {
     detail::reject(ec, diag, bad, "CompleteMultipartUpload", std::move(problem));
     co_return complete_result{};
   }
@@ -769,7 +811,7 @@ OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
   ec.clear();
   detail::op_request op;
   std::string problem;
-  if (auto bad = detail::make_list_parts(name, upload_id, opts, op, problem)) {
+  if (auto bad = detail::make_list_parts(name, upload_id, opts, impl_->options_.dialect, op, problem)) {
     detail::reject(ec, diag, bad, "ListParts", std::move(problem));
     co_return list_parts_result{};
   }

@@ -147,8 +147,13 @@ OSS_DECL std::string build_initiate_result(const initiate_result& r, bool url_en
 // --- CompleteMultipartUpload (request body) ---------------------------------------------------
 
 OSS_DECL std::string build_complete_body(std::span<const completed_part> parts) {
+  return build_complete_body(parts, std::string_view());
+}
+
+OSS_DECL std::string build_complete_body(std::span<const completed_part> parts,
+                                         std::string_view namespace_uri) {
   xml_writer w;
-  w.open("CompleteMultipartUpload");
+  w.open("CompleteMultipartUpload", namespace_uri);
   for (const completed_part& p : parts) {
     w.open("Part");
     w.element_text("PartNumber", std::to_string(p.number));

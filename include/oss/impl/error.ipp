@@ -51,9 +51,10 @@ class client_category_impl final : public std::error_category {
                "start or end with '-'";
       case client_errc::invalid_endpoint:
         return "the endpoint could not be used; give a URL such as "
-               "https://oss-cn-hangzhou.aliyuncs.com or a region such as cn-hangzhou";
+               "https://oss-cn-hangzhou.aliyuncs.com or a region such as cn-hangzhou (S3: "
+               "https://s3.us-east-1.amazonaws.com or region us-east-1)";
       case client_errc::invalid_part_size:
-        return "the part size must be between 100 KiB (102400 bytes) and 5 GiB";
+        return "the part size must be between 100 KiB (102400 bytes; 5 MiB on S3) and 5 GiB";
       case client_errc::invalid_parallel:
         return "parallel must be at least 1";
       case client_errc::too_many_parts:
@@ -122,9 +123,10 @@ class server_category_impl final : public std::error_category {
       case server_errc::invalid_part_order:
         return "CompleteMultipartUpload must list the parts in ascending part-number order";
       case server_errc::entity_too_small:
-        return "every part except the last must be at least 100 KiB; use a larger part size";
+        return "every part except the last must be at least 100 KiB (5 MiB on S3); use a larger part "
+               "size";
       case server_errc::entity_too_large:
-        return "the body is larger than OSS accepts (5 GiB per part or per PutObject); use "
+        return "the body is larger than the store accepts (5 GiB per part or per PutObject); use "
                "multipart upload or a smaller part size";
       case server_errc::file_already_exists:
         return "the object exists and overwriting was forbidden (x-oss-forbid-overwrite); pick "

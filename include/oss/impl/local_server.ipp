@@ -11,7 +11,9 @@
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
+#include <oss/detail/ops/validate.hpp>
 #include <oss/detail/sign.hpp>
+#include <oss/detail/sign_s3.hpp>
 #include <oss/error.hpp>
 #include <oss/testing/detail/routing.hpp>
 #include <oss/testing/detail/store.hpp>
@@ -58,6 +60,8 @@ constexpr std::size_t max_header_bytes = 64 * 1024;
 constexpr std::uint64_t max_xml_body = 4 * 1024 * 1024;          // Complete lists 10 000 parts in ~1 MiB
 constexpr std::uint64_t max_object_size = 5ull * 1024 * 1024 * 1024;  // PutObject and UploadPart
 constexpr std::size_t max_meta_bytes = 8 * 1024;                  // all x-oss-meta-* names + values
+constexpr std::size_t max_s3_meta_bytes = 2 * 1024;               // all x-amz-meta-* (S3's limit)
+constexpr std::uint64_t s3_min_part_size = 5ull * 1024 * 1024;
 constexpr std::size_t io_chunk = 256 * 1024;
 constexpr auto linger_timeout = std::chrono::seconds(2);
 
@@ -209,6 +213,8 @@ struct request_state {
   header_list object_headers;
   bool forbid_overwrite = false;
   std::unique_ptr<body_writer> writer;  // PutObject / UploadPart bodies
+  // S3: the x-amz-content-sha256 the body must hash to (lower hex), when the client sent one.
+  std::string content_sha256;
 };
 
 struct reply {
@@ -287,8 +293,11 @@ inline bool is_request_directive(std::string_view lname) {
 }
 
 // The object headers of a PutObject or InitiateMultipartUpload request.
+inline std::optional<server_error> collect_s3_object_headers(const http::fields& headers, header_list& out);
+
 inline std::optional<server_error> collect_object_headers(const http::fields& headers, header_list& out,
-                                                          bool& forbid_overwrite) {
+                                                          bool& forbid_overwrite, api_dialect dialect) {
+  if (dialect == api_dialect::s3) return collect_s3_object_headers(headers, out);
   static constexpr std::string_view standard[] = {"Content-Type", "Cache-Control", "Content-Disposition",
                                                   "Content-Encoding", "Content-Language", "Expires"};
   std::size_t meta_bytes = 0;
@@ -328,10 +337,84 @@ inline std::optional<server_error> collect_object_headers(const http::fields& he
   return std::nullopt;
 }
 
+// S3: the standard object headers, x-amz-meta-* and the x-amz-* settings S3 keeps with an
+// object; other x-amz-* headers steer the request (date, payload hash, token, checksums).
+inline std::optional<server_error> collect_s3_object_headers(const http::fields& headers, header_list& out) {
+  static constexpr std::string_view standard[] = {"Content-Type", "Cache-Control", "Content-Disposition",
+                                                  "Content-Encoding", "Content-Language", "Expires"};
+  static constexpr std::string_view kept[] = {
+      "x-amz-storage-class", "x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
+      "x-amz-server-side-encryption-context", "x-amz-tagging", "x-amz-website-redirect-location",
+      "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold", "x-amz-acl"};
+  std::size_t meta_bytes = 0;
+  bool has_type = false;
+  std::set<std::string> seen;
+  for (const auto& f : headers) {
+    std::string name = lower(f.name);
+    if (!seen.insert(name).second) continue;
+    bool is_standard = false;
+    for (auto s : standard) {
+      if (http::iequals(name, s)) {
+        out.emplace_back(std::string(s), f.value);
+        is_standard = true;
+        has_type = has_type || s == "Content-Type";
+      }
+    }
+    if (is_standard) continue;
+    if (name.starts_with("x-amz-meta-")) {
+      std::string_view suffix = std::string_view(name).substr(11);
+      bool ok = !suffix.empty();
+      for (char c : suffix)
+        ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.');
+      if (!ok) {
+        auto e = make_error(server_errc::invalid_argument,
+                            "User metadata names may only contain letters, digits, '-', '_' and '.': " +
+                                std::string(f.name) + ".");
+        return e;
+      }
+      meta_bytes += suffix.size() + f.value.size();
+      out.emplace_back(name, f.value);
+    } else if (std::find(std::begin(kept), std::end(kept), name) != std::end(kept)) {
+      out.emplace_back(name, f.value);
+    }
+  }
+  if (meta_bytes > max_s3_meta_bytes) {
+    auto e = make_error(server_errc::invalid_argument,
+                        "Your metadata headers exceed the maximum allowed metadata size.");
+    e.code_text = "MetadataTooLarge";
+    e.extra.emplace_back("Size", std::to_string(meta_bytes));
+    e.extra.emplace_back("MaxSizeAllowed", std::to_string(max_s3_meta_bytes));
+    return e;
+  }
+  if (!has_type) out.emplace_back("Content-Type", "application/octet-stream");
+  return std::nullopt;
+}
+
 inline const std::string* find_header(const header_list& h, std::string_view name) {
   for (const auto& [n, v] : h)
     if (http::iequals(n, name)) return &v;
   return nullptr;
+}
+
+// S3's HEAD and GET: the standard headers and what collect_s3_object_headers kept; no CRC, no
+// object type, no Content-MD5.
+inline void add_s3_object_headers(reply& rep, const object_info& o) {
+  const std::string* type = find_header(o.headers, "Content-Type");
+  rep.headers.set("Content-Type", type ? *type : "application/octet-stream");
+  rep.headers.set("ETag", o.etag);
+  rep.headers.set("Last-Modified", oss::detail::http_date(std::chrono::system_clock::time_point(
+                                       std::chrono::milliseconds(o.last_modified_ms))));
+  rep.headers.set("Accept-Ranges", "bytes");
+  for (const auto& [name, value] : o.headers) {
+    if (name == "Content-Type" || name == "x-amz-acl") continue;
+    // An object written in OSS mode and read back in S3 mode keeps its OSS names out of sight.
+    if (http::iequals(std::string_view(name).substr(0, std::min<std::size_t>(name.size(), 6)), "x-oss-")) continue;
+    if (name == "x-amz-tagging") {
+      rep.headers.set("x-amz-tagging-count", std::to_string(1 + std::count(value.begin(), value.end(), '&')));
+      continue;
+    }
+    rep.headers.set(name, value);
+  }
 }
 
 // The headers HEAD and GET return for an object.
@@ -373,14 +456,15 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
   local_server_impl(asio::any_io_executor executor, local_server_options options)
       : options_(std::move(options)),
         executor_(std::move(executor)),
-        store_(validated_root(options_), options_.discard),
+        store_(validated_root(options_), options_.discard, rules_for(options_.dialect)),
         acceptor_(asio::any_io_executor(asio::make_strand(executor_))) {
     if (options_.access_key_id.empty() != options_.access_key_secret.empty())
       throw std::invalid_argument("local_server: set both access_key_id and access_key_secret, or neither");
     if (options_.tls_cert_file.empty() != options_.tls_key_file.empty())
       throw std::invalid_argument("local_server: set both tls_cert_file and tls_key_file, or neither");
     for (const auto& b : options_.buckets) {
-      if (!oss::detail::is_valid_bucket_name(b)) throw std::invalid_argument("local_server: invalid bucket name: " + b);
+      if (!oss::detail::is_valid_bucket_name(b, options_.dialect))
+        throw std::invalid_argument("local_server: invalid bucket name: " + b);
       allowed_buckets_.insert(b);
     }
     for (const auto& b : allowed_buckets_) {
@@ -545,10 +629,20 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
   }
 
   bool stopped() const noexcept { return stopped_.load(); }
+  bool s3() const noexcept { return options_.dialect == api_dialect::s3; }
+
+  // S3's x-amz-id-2 (and the HostId of its error bodies): an opaque token per request, derived
+  // from the request id so that header and body agree.
+  static std::string s3_host_id(std::string_view request_id) {
+    auto d = oss::detail::sha256(request_id);
+    return oss::detail::base64_encode(d.data(), d.size());
+  }
 
   // Request handling (definitions below the connection class).
   OSS_DECL std::optional<server_error> admit(request_state& rs, const http::message_parser& parser);
   OSS_DECL std::optional<server_error> authenticate(const request_state& rs, const http::fields& headers);
+  OSS_DECL std::optional<server_error> authenticate_s3(const request_state& rs, const http::fields& headers);
+  OSS_DECL std::optional<server_error> check_content_sha256(request_state& rs, const http::fields& headers);
   OSS_DECL reply execute(request_state& rs, http::message_parser& parser);
   OSS_DECL reply error_reply(const request_state& rs, const server_error& e);
 
@@ -561,6 +655,15 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
   server_counters counters_;
 
  private:
+  static store_rules rules_for(api_dialect dialect) {
+    store_rules rules;
+    if (dialect == api_dialect::s3) {
+      rules.min_part_size = s3_min_part_size;
+      rules.lower_case_etags = true;
+    }
+    return rules;
+  }
+
   static std::filesystem::path validated_root(const local_server_options& o) {
     if (o.root.empty()) throw std::invalid_argument("local_server: options.root must name a directory");
     return o.root;
@@ -832,9 +935,14 @@ inline asio::awaitable<void> server_connection::send(const request_state& rs, re
                                                      std::error_code& ec, std::uint64_t body_limit) {
   http::response res;
   res.status = rep.status;
-  res.headers.set("Server", "AliyunOSS");
+  res.headers.set("Server", server_->s3() ? "AmazonS3" : "AliyunOSS");
   res.headers.set("Date", oss::detail::http_date(std::chrono::system_clock::now()));
-  res.headers.set("x-oss-request-id", rs.request_id);
+  if (server_->s3()) {
+    res.headers.set("x-amz-request-id", rs.request_id);
+    res.headers.set("x-amz-id-2", local_server_impl::s3_host_id(rs.request_id));
+  } else {
+    res.headers.set("x-oss-request-id", rs.request_id);
+  }
   for (const auto& f : rep.headers) res.headers.add(f.name, f.value);
   const bool bodiless_status = rep.status < 200 || rep.status == 204 || rep.status == 304;
   if (!bodiless_status)
@@ -1091,6 +1199,7 @@ OSS_DECL void local_server_impl::stop() {
 
 OSS_DECL std::optional<server_error> local_server_impl::authenticate(const request_state& rs,
                                                                      const http::fields& headers) {
+  if (s3()) return authenticate_s3(rs, headers);
   const accepted_credentials creds = credentials();
   if (creds.id.empty()) return std::nullopt;  // anonymous mode
   const std::string* authorization = headers.find("authorization");
@@ -1146,6 +1255,117 @@ OSS_DECL std::optional<server_error> local_server_impl::authenticate(const reque
   return std::nullopt;
 }
 
+namespace server_impl {
+
+// An S3 error: `code` is S3's name, which the server_errc enumeration may not have.
+inline server_error s3_error(int status, server_errc code, std::string_view code_text, std::string message) {
+  server_error e;
+  e.status = status;
+  e.code = code;
+  e.code_text = code_text;
+  e.message = std::move(message);
+  return e;
+}
+
+// The decoded path as sent ("/bucket/key", "/key"): what SigV4's CanonicalURI encodes.
+inline std::optional<std::string> decoded_path(std::string_view target) {
+  return oss::detail::percent_decode(target.substr(0, target.find('?')));
+}
+
+}  // namespace server_impl
+
+// AWS Signature V4 (oss-protocol.md 2.8), checked with the client's own parser and verifier
+// from sign_s3.hpp, so that both sides agree on every canonicalisation rule. The codes are
+// those S3 answers with.
+OSS_DECL std::optional<server_error> local_server_impl::authenticate_s3(const request_state& rs,
+                                                                        const http::fields& headers) {
+  using server_impl::s3_error;
+  const accepted_credentials creds = credentials();
+  if (creds.id.empty()) return std::nullopt;  // anonymous mode
+  const std::string* authorization = headers.find("authorization");
+  if (!authorization) return s3_error(403, server_errc::access_denied, "AccessDenied", "Access Denied");
+  auto auth = oss::detail::s3_parse_authorization(*authorization);
+  if (!auth) {
+    if (!authorization->starts_with(oss::detail::s3_algorithm))
+      return s3_error(400, server_errc::invalid_argument, "InvalidArgument", "Unsupported Authorization Type");
+    return s3_error(400, server_errc::invalid_argument, "AuthorizationHeaderMalformed",
+                    "The authorization header is malformed.");
+  }
+  if (auth->access_key_id != creds.id)
+    return s3_error(403, server_errc::invalid_access_key_id, "InvalidAccessKeyId",
+                    "The AWS Access Key Id you provided does not exist in our records.");
+  if (!creds.token.empty()) {
+    const std::string* token = headers.find("x-amz-security-token");
+    if (!token || !oss::detail::constant_time_equal(*token, creds.token))
+      return s3_error(400, server_errc::invalid_security_token, "InvalidToken",
+                      "The provided token is malformed or otherwise invalid.");
+  }
+  auto path = server_impl::decoded_path(rs.target);
+  if (!path) return make_error(server_errc::invalid_argument, "The request URI could not be parsed.");
+  oss::detail::s3_sign_input in{rs.method, *path, rs.r.query, headers};
+  switch (oss::detail::s3_check_request(in, *auth)) {
+    case oss::detail::s3_request_problem::none:
+      break;
+    case oss::detail::s3_request_problem::missing_date:
+      return s3_error(403, server_errc::access_denied, "AccessDenied",
+                      "AWS authentication requires a valid Date or x-amz-date header");
+    case oss::detail::s3_request_problem::date_scope_mismatch:
+      return s3_error(400, server_errc::invalid_argument, "AuthorizationHeaderMalformed",
+                      "The authorization header is malformed; the date in the credential scope is not the date of x-amz-date.");
+    case oss::detail::s3_request_problem::missing_content_sha256:
+      return s3_error(400, server_errc::invalid_request, "InvalidRequest",
+                      "Missing required header for this request: x-amz-content-sha256");
+    case oss::detail::s3_request_problem::signed_header_absent:
+      return make_error(server_errc::signature_does_not_match);
+    case oss::detail::s3_request_problem::unsigned_amz_header:
+      return s3_error(403, server_errc::access_denied, "AccessDenied",
+                      "There were headers present in the request which were not signed");
+  }
+  // s3_check_request found a valid x-amz-date.
+  const std::string& date = *headers.find("x-amz-date");
+  auto when = oss::detail::parse_iso8601_basic(date);
+  if (!when)
+    return s3_error(403, server_errc::access_denied, "AccessDenied",
+                    "AWS authentication requires a valid Date or x-amz-date header");
+  auto now = std::chrono::system_clock::now();
+  auto skew = now > *when ? now - *when : *when - now;
+  if (skew > options_.max_clock_skew) {
+    auto e = make_error(server_errc::request_time_too_skewed);
+    e.extra.emplace_back("RequestTime", date);
+    e.extra.emplace_back("ServerTime", oss::detail::iso8601_extended(now));
+    e.extra.emplace_back("MaxAllowedSkewMilliseconds",
+                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_clock_skew).count()));
+    return e;
+  }
+  if (auth->region != options_.region) {
+    auto e = s3_error(400, server_errc::invalid_argument, "AuthorizationHeaderMalformed",
+                      "The authorization header is malformed; the region '" + auth->region +
+                          "' is wrong; expecting '" + options_.region + "'");
+    e.extra.emplace_back("Region", options_.region);
+    return e;
+  }
+  if (!oss::detail::s3_verify_signature(in, *auth, creds.secret)) return make_error(server_errc::signature_does_not_match);
+  return std::nullopt;
+}
+
+// S3: x-amz-content-sha256 is UNSIGNED-PAYLOAD or the hex SHA-256 of the body, which the
+// server checks once the body is in (XAmzContentSHA256Mismatch). Streaming signatures
+// (aws-chunked) are not implemented.
+OSS_DECL std::optional<server_error> local_server_impl::check_content_sha256(request_state& rs,
+                                                                             const http::fields& headers) {
+  const std::string* v = headers.find("x-amz-content-sha256");
+  if (!v || *v == oss::detail::s3_unsigned_payload) return std::nullopt;
+  if (v->starts_with("STREAMING-"))
+    return make_error(server_errc::not_implemented, "The local server does not implement aws-chunked streaming signatures.");
+  bool hex = v->size() == 64;
+  for (char c : *v) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'));
+  if (!hex)
+    return server_impl::s3_error(400, server_errc::invalid_argument, "InvalidArgument",
+                                 "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, or a valid sha256 value.");
+  rs.content_sha256 = lower(*v);
+  return std::nullopt;
+}
+
 OSS_DECL std::optional<server_error> local_server_impl::admit(request_state& rs, const http::message_parser& parser) {
   const http::fields& headers = parser.headers();
   auto parsed_route = parse_route(rs.target, rs.host, options_.host);
@@ -1158,7 +1378,7 @@ OSS_DECL std::optional<server_error> local_server_impl::admit(request_state& rs,
     if (auto e = authenticate(rs, headers)) return e;
     return make_error(server_errc::not_implemented, "The local server implements no service-level operation.");
   }
-  if (!oss::detail::is_valid_bucket_name(rs.r.bucket)) return make_error(server_errc::invalid_bucket_name);
+  if (!oss::detail::is_valid_bucket_name(rs.r.bucket, options_.dialect)) return make_error(server_errc::invalid_bucket_name);
   if (!allowed_buckets_.empty() && !allowed_buckets_.count(rs.r.bucket)) {
     auto e = make_error(server_errc::no_such_bucket);
     e.extra.emplace_back("BucketName", rs.r.bucket);
@@ -1180,13 +1400,16 @@ OSS_DECL std::optional<server_error> local_server_impl::admit(request_state& rs,
     }
   }
   if (store_.ensure_bucket(rs.r.bucket)) return make_error(server_errc::internal_error);
-  if (headers.find("x-oss-callback"))
+  if (!s3() && headers.find("x-oss-callback"))
     return make_error(server_errc::not_implemented, "The local server does not make upload callbacks.");
+  if (s3()) {
+    if (auto e = check_content_sha256(rs, headers)) return e;
+  }
 
   switch (rs.op) {
     case operation::put_object:
     case operation::upload_part: {
-      if (headers.find("x-oss-copy-source"))
+      if (headers.find(s3() ? "x-amz-copy-source" : "x-oss-copy-source"))
         return make_error(server_errc::not_implemented, "CopyObject and UploadPartCopy are not implemented.");
       if (!parser.chunked() && !parser.content_length()) return make_error(server_errc::missing_content_length);
       if (parser.content_length() && *parser.content_length() > max_object_size)
@@ -1207,15 +1430,16 @@ OSS_DECL std::optional<server_error> local_server_impl::admit(request_state& rs,
           return e;
         }
       } else {
-        if (auto e = collect_object_headers(headers, rs.object_headers, rs.forbid_overwrite)) return e;
+        if (auto e = collect_object_headers(headers, rs.object_headers, rs.forbid_overwrite, options_.dialect)) return e;
         if (rs.forbid_overwrite && store_.find_object(rs.r.bucket, rs.r.key))
           return make_error(server_errc::file_already_exists);
       }
       rs.writer = store_.new_writer(rs.r.bucket);
+      if (!rs.content_sha256.empty()) rs.writer->enable_sha256();
       break;
     }
     case operation::initiate_multipart_upload:
-      if (auto e = collect_object_headers(headers, rs.object_headers, rs.forbid_overwrite)) return e;
+      if (auto e = collect_object_headers(headers, rs.object_headers, rs.forbid_overwrite, options_.dialect)) return e;
       break;
     case operation::complete_multipart_upload:
       if (parser.content_length() && *parser.content_length() > max_xml_body)
@@ -1234,6 +1458,21 @@ OSS_DECL reply local_server_impl::error_reply(const request_state& rs, const ser
   reply rep;
   rep.status = e.status;
   std::string code = e.code_text.empty() ? std::string(server_errc_code(e.code)) : e.code_text;
+  if (s3()) {
+    // S3's error document: Code, Message, RequestId, HostId, then the details; no namespace,
+    // no EC. HEAD replies carry nothing of it (S3 has no x-oss-err equivalent).
+    if (e.code_text.empty() && e.code == server_errc::invalid_security_token) {
+      code = "InvalidToken";
+      rep.status = 400;
+    }
+    std::vector<std::pair<std::string_view, std::string_view>> details;
+    for (const auto& [name, value] : e.extra) details.emplace_back(name, value);
+    if (!rs.head) {
+      rep.body = oss::detail::build_error_body(code, e.message, rs.request_id, s3_host_id(rs.request_id), {}, details);
+      rep.headers.set("Content-Type", "application/xml");
+    }
+    return rep;
+  }
   std::vector<std::pair<std::string_view, std::string_view>> extra;
   for (const auto& [name, value] : e.extra) extra.emplace_back(name, value);
   std::string host_id(rs.host.empty() ? std::string_view(options_.host) : host_without_port(rs.host));
@@ -1247,9 +1486,35 @@ OSS_DECL reply local_server_impl::error_reply(const request_state& rs, const ser
 
 namespace server_impl {
 
-inline std::optional<server_error> finish_body(body_writer& writer, const http::fields& headers) {
+inline std::optional<server_error> check_s3_digests(const http::fields& headers, std::string_view content_sha256,
+                                                    const std::optional<oss::detail::sha256_digest>& sha256,
+                                                    const md5_digest& md5) {
+  if (!content_sha256.empty()) {
+    std::string actual = sha256 ? oss::detail::hex_lower(sha256->data(), sha256->size()) : std::string();
+    if (actual != content_sha256) {
+      auto e = s3_error(400, server_errc::invalid_digest, "XAmzContentSHA256Mismatch",
+                        "The provided 'x-amz-content-sha256' header does not match what was computed.");
+      e.extra.emplace_back("ClientComputedContentSHA256", std::string(content_sha256));
+      e.extra.emplace_back("S3ComputedContentSHA256", actual);
+      return e;
+    }
+  }
+  if (const std::string* expected = headers.find("content-md5")) {
+    auto decoded = oss::detail::base64_decode(*expected);
+    if (!decoded || decoded->size() != md5.size())
+      return s3_error(400, server_errc::invalid_digest, "InvalidDigest", "The Content-MD5 you specified was not valid.");
+    if (!std::equal(md5.begin(), md5.end(), reinterpret_cast<const unsigned char*>(decoded->data())))
+      return s3_error(400, server_errc::invalid_digest, "BadDigest",
+                      "The Content-MD5 you specified did not match what we received.");
+  }
+  return std::nullopt;
+}
+
+inline std::optional<server_error> finish_body(body_writer& writer, const http::fields& headers, bool s3 = false,
+                                               std::string_view content_sha256 = {}) {
   if (writer.finish()) return make_error(server_errc::internal_error);
   if (writer.size() > max_object_size) return make_error(server_errc::entity_too_large);
+  if (s3) return check_s3_digests(headers, content_sha256, writer.sha256(), writer.md5());
   if (const std::string* expected = headers.find("content-md5")) {
     auto decoded = oss::detail::base64_decode(*expected);
     if (!decoded || decoded->size() != writer.md5().size() ||
@@ -1262,6 +1527,17 @@ inline std::optional<server_error> finish_body(body_writer& writer, const http::
 inline bool wants_url_encoding(const route& r) {
   const std::string* e = r.query_value("encoding-type");
   return e && *e == "url";
+}
+
+// S3 results carry the S3 namespace on their root element; the OSS builders write the same
+// elements otherwise (in S3's order), so the attribute is added to their output.
+inline std::string with_s3_namespace(std::string doc) {
+  auto decl_end = doc.find("?>");
+  auto open = doc.find('<', decl_end == std::string::npos ? 0 : decl_end + 2);
+  auto close = open == std::string::npos ? std::string::npos : doc.find('>', open);
+  if (close == std::string::npos) return doc;
+  doc.insert(close, " xmlns=\"" + std::string(oss::detail::s3_xmlns) + "\"");
+  return doc;
 }
 
 inline void set_etag_headers(reply& rep, const md5_digest& md5, std::uint64_t crc) {
@@ -1302,6 +1578,13 @@ inline std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(std::s
 
 OSS_DECL reply local_server_impl::execute(request_state& rs, http::message_parser& parser) {
   const http::fields& headers = parser.headers();
+  // Bodies that went to a writer are checked by finish_body; the others (Complete's XML, and
+  // the empty body of everything else) here.
+  if (s3() && !rs.content_sha256.empty() && !rs.writer) {
+    auto digest = oss::detail::sha256(parser.body());
+    if (auto e = server_impl::check_s3_digests(http::fields{}, rs.content_sha256, digest, md5_digest{}))
+      return error_reply(rs, *e);
+  }
   switch (rs.op) {
     case operation::put_object:
       return put_object(rs, parser);
@@ -1346,11 +1629,12 @@ OSS_DECL reply local_server_impl::execute(request_state& rs, http::message_parse
 
 inline reply local_server_impl::put_object(request_state& rs, http::message_parser& parser) {
   body_writer& body = *rs.writer;
-  if (auto e = server_impl::finish_body(body, parser.headers())) return error_reply(rs, *e);
+  if (auto e = server_impl::finish_body(body, parser.headers(), s3(), rs.content_sha256)) return error_reply(rs, *e);
   object_info object;
   object.key = rs.r.key;
   object.size = body.size();
-  object.etag = "\"" + oss::detail::hex_upper(body.md5().data(), body.md5().size()) + "\"";
+  object.etag = s3() ? "\"" + oss::detail::hex_lower(body.md5().data(), body.md5().size()) + "\""
+                     : "\"" + oss::detail::hex_upper(body.md5().data(), body.md5().size()) + "\"";
   object.crc64 = body.crc64();
   object.content_md5 = oss::detail::base64_encode(body.md5().data(), body.md5().size());
   object.object_type = "Normal";
@@ -1359,7 +1643,10 @@ inline reply local_server_impl::put_object(request_state& rs, http::message_pars
   if (auto ec = store_.put_object(rs.r.bucket, object, body, rs.forbid_overwrite))
     return error_reply(rs, from_error_code(ec));
   reply rep;
-  server_impl::set_etag_headers(rep, body.md5(), body.crc64());
+  if (s3())
+    rep.headers.set("ETag", object.etag);
+  else
+    server_impl::set_etag_headers(rep, body.md5(), body.crc64());
   return rep;
 }
 
@@ -1373,7 +1660,10 @@ inline reply local_server_impl::get_object(request_state& rs, const http::fields
   if (head) {
     auto info = store_.find_object(rs.r.bucket, rs.r.key);
     if (!info) return no_such_key();
-    add_object_headers(rep, *info);
+    if (s3())
+      add_s3_object_headers(rep, *info);
+    else
+      add_object_headers(rep, *info);
     rep.content_length = info->size;
     return rep;
   }
@@ -1383,7 +1673,10 @@ inline reply local_server_impl::get_object(request_state& rs, const http::fields
   if (!reader->file)
     return error_reply(rs, make_error(server_errc::not_implemented,
                                       "The object was stored by a server running in discard mode: its bytes were not kept."));
-  add_object_headers(rep, reader->info);
+  if (s3())
+    add_s3_object_headers(rep, reader->info);
+  else
+    add_object_headers(rep, reader->info);
   const std::uint64_t size = reader->info.size;
   rep.offset = 0;
   rep.length = size;
@@ -1421,12 +1714,13 @@ inline reply local_server_impl::initiate(request_state& rs, const http::fields&)
   reply rep;
   rep.headers.set("Content-Type", "application/xml");
   rep.body = oss::detail::build_initiate_result({rs.r.bucket, rs.r.key, id}, server_impl::wants_url_encoding(rs.r));
+  if (s3()) rep.body = server_impl::with_s3_namespace(std::move(rep.body));
   return rep;
 }
 
 inline reply local_server_impl::upload_part(request_state& rs, const http::fields& headers) {
   body_writer& body = *rs.writer;
-  if (auto e = server_impl::finish_body(body, headers)) return error_reply(rs, *e);
+  if (auto e = server_impl::finish_body(body, headers, s3(), rs.content_sha256)) return error_reply(rs, *e);
   if (auto ec = store_.put_part(rs.r.bucket, rs.upload_id, rs.r.key, rs.part_number, body)) {
     auto e = from_error_code(ec);
     if (e.code == server_errc::no_such_upload) e.extra.emplace_back("UploadId", rs.upload_id);
@@ -1434,7 +1728,10 @@ inline reply local_server_impl::upload_part(request_state& rs, const http::field
   }
   ++counters_.parts_uploaded;
   reply rep;
-  server_impl::set_etag_headers(rep, body.md5(), body.crc64());
+  if (s3())
+    rep.headers.set("ETag", "\"" + oss::detail::hex_lower(body.md5().data(), body.md5().size()) + "\"");
+  else
+    server_impl::set_etag_headers(rep, body.md5(), body.crc64());
   return rep;
 }
 
@@ -1442,12 +1739,14 @@ inline reply local_server_impl::complete(request_state& rs, http::message_parser
   const http::fields& headers = parser.headers();
   const std::string& id = *rs.r.query_value("uploadId");
   const std::string& body = parser.body();
-  if (const std::string* expected = headers.find("content-md5")) {
+  if (s3()) {
+    if (auto e = server_impl::check_s3_digests(headers, {}, std::nullopt, oss::detail::md5(body))) return error_reply(rs, *e);
+  } else if (const std::string* expected = headers.find("content-md5")) {
     auto digest = oss::detail::md5(body);
     if (*expected != oss::detail::base64_encode(digest.data(), digest.size()))
       return error_reply(rs, make_error(server_errc::invalid_digest));
   }
-  const std::string* all = headers.find("x-oss-complete-all");
+  const std::string* all = s3() ? nullptr : headers.find("x-oss-complete-all");
   const bool complete_all = all && http::iequals(*all, "yes");
   std::vector<part_selection> selection;
   if (complete_all) {
@@ -1462,23 +1761,34 @@ inline reply local_server_impl::complete(request_state& rs, http::message_parser
       return error_reply(rs, make_error(server_errc::malformed_xml, "The CompleteMultipartUpload body lists no part."));
     for (auto& p : parts) selection.push_back({p.number, std::move(p.etag)});
   }
-  const std::string* forbid = headers.find("x-oss-forbid-overwrite");
+  const std::string* forbid = s3() ? nullptr : headers.find("x-oss-forbid-overwrite");
   complete_outcome out;
   std::string message;
   if (auto ec = store_.complete_upload(rs.r.bucket, id, rs.r.key, selection, complete_all,
                                        forbid && http::iequals(*forbid, "true"), out, message)) {
     auto e = from_error_code(ec, message);
     if (e.code == server_errc::no_such_upload) e.extra.emplace_back("UploadId", id);
+    if (s3() && e.code == server_errc::entity_too_small && out.small_part_number != 0) {
+      // S3 names the offending part and the limit.
+      e.message = "Your proposed upload is smaller than the minimum allowed object size.";
+      e.extra.emplace_back("ProposedSize", std::to_string(out.small_part_size));
+      e.extra.emplace_back("MinSizeAllowed", std::to_string(store_.rules().min_part_size));
+      e.extra.emplace_back("PartNumber", std::to_string(out.small_part_number));
+      e.extra.emplace_back("ETag", out.small_part_etag);
+    }
     return error_reply(rs, e);
   }
   std::string location = std::string(tls_ ? "https://" : "http://") + (rs.host.empty() ? options_.host : rs.host) + "/" +
                          (rs.r.path_style ? rs.r.bucket + "/" : std::string()) + oss::detail::uri_encode(rs.r.key, true);
   reply rep;
   rep.headers.set("Content-Type", "application/xml");
-  rep.headers.set("ETag", out.object.etag);
-  rep.headers.set("x-oss-hash-crc64ecma", std::to_string(out.object.crc64));
+  if (!s3()) {
+    rep.headers.set("ETag", out.object.etag);
+    rep.headers.set("x-oss-hash-crc64ecma", std::to_string(out.object.crc64));
+  }
   rep.body = oss::detail::build_complete_result({location, rs.r.bucket, rs.r.key, out.object.etag},
                                                 server_impl::wants_url_encoding(rs.r));
+  if (s3()) rep.body = server_impl::with_s3_namespace(std::move(rep.body));
   return rep;
 }
 
@@ -1515,12 +1825,16 @@ inline reply local_server_impl::list_parts(request_state& rs) {
       result.is_truncated = true;
       break;
     }
-    result.parts.push_back({p.number, p.etag(), p.size, p.crc64, iso_time_ms(p.last_modified_ms)});
+    if (s3())
+      result.parts.push_back({p.number, store_.etag_of(p), p.size, std::nullopt, iso_time_ms(p.last_modified_ms)});
+    else
+      result.parts.push_back({p.number, p.etag(), p.size, p.crc64, iso_time_ms(p.last_modified_ms)});
     result.next_part_number_marker = p.number;
   }
   reply rep;
   rep.headers.set("Content-Type", "application/xml");
   rep.body = oss::detail::build_list_parts_result(result, server_impl::wants_url_encoding(rs.r));
+  if (s3()) rep.body = server_impl::with_s3_namespace(std::move(rep.body));
   return rep;
 }
 
@@ -1579,6 +1893,7 @@ inline reply local_server_impl::list_uploads(request_state& rs) {
   reply rep;
   rep.headers.set("Content-Type", "application/xml");
   rep.body = oss::detail::build_list_uploads_result(result, server_impl::wants_url_encoding(rs.r));
+  if (s3()) rep.body = server_impl::with_s3_namespace(std::move(rep.body));
   return rep;
 }
 

@@ -25,9 +25,6 @@ constexpr std::string_view object_magic = "oss-local-server object 1";
 constexpr std::string_view upload_magic = "oss-local-server upload 1";
 constexpr std::string_view part_magic = "oss-local-server part 1";
 
-// OSS: every part but the last must be at least 100 KB (oss-protocol.md section 4).
-constexpr std::uint64_t min_part_size = 102400;
-
 inline std::error_code errc(server_errc e) { return make_error_code(e); }
 
 inline std::error_code io_error() { return errc(server_errc::internal_error); }
@@ -361,12 +358,14 @@ OSS_DECL void body_writer::write(std::string_view bytes) {
   size_ += bytes.size();
   crc_ = oss::detail::crc64(crc_, bytes.data(), bytes.size());
   hasher_.update(bytes.data(), bytes.size());
+  if (sha256_) sha256_->update(bytes);
   if (file_ && !error_ && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
     error_ = {errno ? errno : EIO, std::generic_category()};
 }
 
 OSS_DECL std::error_code body_writer::finish() {
   md5_ = hasher_.finish();
+  if (sha256_) sha256_digest_ = sha256_->finish();
   if (file_) {
     if (std::fclose(file_) != 0 && !error_) error_ = {errno ? errno : EIO, std::generic_category()};
     file_ = nullptr;
@@ -377,9 +376,14 @@ OSS_DECL std::error_code body_writer::finish() {
 // ---------------------------------------------------------------------------------------------
 // store
 
-OSS_DECL store::store(std::filesystem::path root, bool discard)
-    : root_(std::move(root)), discard_(discard), rng_(std::random_device{}()) {
+OSS_DECL store::store(std::filesystem::path root, bool discard, store_rules rules)
+    : root_(std::move(root)), discard_(discard), rules_(rules), rng_(std::random_device{}()) {
   std::filesystem::create_directories(root_);
+}
+
+OSS_DECL std::string store::etag_of(const part_info& p) const {
+  if (!rules_.lower_case_etags) return p.etag();
+  return "\"" + oss::detail::hex_lower(p.md5.data(), p.md5.size()) + "\"";
 }
 
 OSS_DECL std::int64_t store::now_ms() {
@@ -692,10 +696,13 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
       }
     }
     for (std::size_t i = 0; i + 1 < chosen.size(); ++i) {
-      if (chosen[i].size < store_impl::min_part_size) {
+      if (chosen[i].size < rules_.min_part_size) {
         message = "Your proposed upload is smaller than the minimum allowed size: part " +
                   std::to_string(chosen[i].number) + " has " + std::to_string(chosen[i].size) +
-                  " bytes, every part but the last must have at least 102400.";
+                  " bytes, every part but the last must have at least " + std::to_string(rules_.min_part_size) + ".";
+        out.small_part_number = chosen[i].number;
+        out.small_part_size = chosen[i].size;
+        out.small_part_etag = etag_of(chosen[i]);
         return errc(server_errc::entity_too_small);
       }
     }
@@ -742,7 +749,9 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
   object.key = key;
   object.size = size;
   object.crc64 = crc;
-  object.etag = "\"" + oss::detail::hex_upper(digest.data(), digest.size()) + "-" + std::to_string(chosen.size()) + "\"";
+  const std::string hex = rules_.lower_case_etags ? oss::detail::hex_lower(digest.data(), digest.size())
+                                                  : oss::detail::hex_upper(digest.data(), digest.size());
+  object.etag = "\"" + hex + "-" + std::to_string(chosen.size()) + "\"";
   object.object_type = "Multipart";
   object.last_modified_ms = now_ms();
   object.headers = info.headers;

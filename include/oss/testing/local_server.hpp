@@ -5,6 +5,8 @@
 
 #include <oss/detail/config.hpp>
 
+#include <oss/client_types.hpp>
+
 #include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
 
@@ -37,6 +39,10 @@
 ///
 /// GetObject honours a single `Range: bytes=a-b` (206, or 416 `InvalidRange`); `PUT /bucket/`
 /// (PutBucket) succeeds so that tools which create their bucket first work unchanged.
+///
+/// With `local_server_options::dialect = oss::api_dialect::s3` the same operations are served
+/// the S3 way instead (AWS Signature V4, `x-amz-*` headers, S3 XML and errors, S3 ETags and
+/// part limits; see `local_server_options::dialect`), so that S3 clients can be tested too.
 ///
 /// It is a test tool, not a storage service: it listens on loopback by default, keeps one
 /// directory per bucket, and implements only the calls listed above. Others get 501
@@ -90,6 +96,19 @@ struct local_server_options {
   /// A signed request whose `Date` (or `x-oss-date`) is further than this from the server's
   /// clock gets 403 `RequestTimeTooSkewed` with `<ServerTime>`. OSS allows 15 minutes.
   std::chrono::seconds max_clock_skew{900};
+
+  /// The API the server speaks. `api_dialect::s3` turns it into an S3-compatible server for the
+  /// same operations: AWS Signature V4 (`AWS4-HMAC-SHA256`, scope region `region`, service
+  /// `s3`; `x-amz-date` instead of `Date`, `x-amz-security-token` instead of
+  /// `x-oss-security-token`, `x-amz-content-sha256` checked against the body when it is a hex
+  /// digest), `x-amz-meta-*` metadata, `x-amz-request-id` / `x-amz-id-2` on every reply and no
+  /// `x-oss-*` header at all (no CRC-64 either), XML results in the S3 namespace, S3 error
+  /// bodies (`Code`, `Message`, `RequestId`, `HostId`; HEAD errors bodiless), lower-case hex
+  /// ETags, S3 bucket names (dots allowed), 5 MiB minimum for every part but the last, and
+  /// `BadDigest` for a body that does not match its `Content-MD5`. Fault plans work the same.
+  /// One server speaks one dialect; a store written in one dialect can be reopened in the
+  /// other (ETags compare without regard to case).
+  api_dialect dialect = api_dialect::oss;
 };
 
 /// A snapshot of a server's counters (`local_server::stats()`).
@@ -178,10 +197,11 @@ enum class fault_action {
   /// Effect, then reply without the `ETag` header.
   missing_etag,
   /// Effect, then reply with an `x-oss-hash-crc64ecma` that differs from the stored CRC-64
-  /// (the real value with its lowest bit flipped; added when the reply had none).
+  /// (the real value with its lowest bit flipped; added when the reply had none). In the S3
+  /// dialect too: it models an S3-compatible store that does send a CRC-64 (OSS's S3 endpoint).
   wrong_crc64,
-  /// Reply 200 with an OSS `<Error>` body (`code`, `message`) instead of the result, as OSS may
-  /// do for CompleteMultipartUpload. Effect only with `apply_then_fail`.
+  /// Reply 200 with an `<Error>` body (`code`, `message`) instead of the result, as OSS may
+  /// and S3 does for CompleteMultipartUpload (an S3 error body in the S3 dialect). Effect only with `apply_then_fail`.
   error_in_200,
   /// Effect, then replace the reply body with bytes that are not XML (same status, headers and
   /// a correct `Content-Length`).

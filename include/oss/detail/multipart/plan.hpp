@@ -9,6 +9,7 @@
 #include <oss/client_types.hpp>
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
+#include <oss/detail/ops/response.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,6 +30,33 @@ namespace oss::detail::multipart {
 inline constexpr std::uint64_t min_part_size = 100 * 1024;  // oss-protocol.md section 4
 inline constexpr std::uint64_t max_part_size = 5ull << 30;
 inline constexpr std::uint32_t max_parts = 10000;
+// S3 refuses a Complete whose parts other than the last are smaller (EntityTooSmall), after
+// every part was uploaded; checking part_size up front saves that whole upload.
+inline constexpr std::uint64_t s3_min_part_size = 5ull << 20;
+
+inline std::uint64_t min_part_size_of(api_dialect dialect) noexcept {
+  return dialect == api_dialect::s3 ? s3_min_part_size : min_part_size;
+}
+
+// Why `part_size` cannot be used in `dialect` (one line for diagnostics), empty when it can.
+inline std::string part_size_problem(std::uint64_t part_size, api_dialect dialect) {
+  if (part_size > max_part_size)
+    return "part_size is " + std::to_string(part_size) +
+           " bytes; it must be at most 5368709120 (5 GiB)";
+  if (dialect == api_dialect::s3 && part_size < s3_min_part_size)
+    return "part_size is " + std::to_string(part_size) +
+           " bytes; S3 needs at least 5242880 (5 MiB) per part except the last, so set "
+           "upload_options::part_size to 5 MiB or more";
+  if (part_size < min_part_size)
+    return "part_size is " + std::to_string(part_size) +
+           " bytes; it must be within 102400 (100 KiB) .. 5368709120 (5 GiB)";
+  return {};
+}
+
+// The checkpoint spelling of `dialect` (checkpoint::dialect).
+inline std::string_view dialect_name(api_dialect dialect) noexcept {
+  return dialect == api_dialect::s3 ? std::string_view("s3") : std::string_view("oss");
+}
 
 // The part size used for `size` bytes: `requested`, raised to ceil(size / 10000) when more
 // parts would be needed (ali-oss's rule, oss-protocol.md section 4). 0 when even 5 GiB parts
@@ -92,21 +121,59 @@ inline std::uint64_t combine_part_crcs(std::span<const part_record> sorted_parts
 // so that UploadPart / PutObject do not hash the body again on the event loop: the CRC-64
 // always, the MD5 for Content-MD5 when `with_md5`. The part is walked in slices small enough to
 // stay in the CPU cache from the first digest to the second, so the memory is read once.
-inline body_digests digest_part(const std::byte* data, std::size_t len, bool with_md5) {
+// `with_sha256` adds the SHA-256 the S3 dialect signs with client_options::s3_sign_payload.
+inline body_digests digest_part(const std::byte* data, std::size_t len, bool with_md5,
+                                bool with_sha256 = false) {
   constexpr std::size_t slice = 256 * 1024;
   std::uint64_t crc = 0;
   std::optional<md5_hasher> hasher;
+  std::optional<sha256_hasher> sha;
   if (with_md5) hasher.emplace();
+  if (with_sha256) sha.emplace();
   for (std::size_t done = 0; done < len;) {
     const std::size_t n = std::min(slice, len - done);
     crc = crc64(crc, data + done, n);
     if (hasher) hasher->update(data + done, n);
+    if (sha) sha->update(data + done, n);
     done += n;
   }
   body_digests d;
   d.crc64 = crc;
   if (hasher) d.md5 = hasher->finish();
+  if (sha) d.sha256 = sha->finish();
   return d;
+}
+
+// Which digests the file threads compute besides the CRC-64: the MD5 for Content-MD5
+// (`upload_options::content_md5`, always in the S3 dialect with `s3_content_md5`) and the
+// SHA-256 the S3 dialect signs with `client_options::s3_sign_payload`.
+struct part_digests_wanted {
+  bool md5 = false;
+  bool sha256 = false;
+};
+
+inline part_digests_wanted digests_wanted(const client_options& client, bool content_md5) noexcept {
+  const bool s3 = client.dialect == api_dialect::s3;
+  return {content_md5 || (s3 && client.s3_content_md5), s3 && client.s3_sign_payload};
+}
+
+inline body_digests digest_part(const std::byte* data, std::size_t len, part_digests_wanted wanted) {
+  return digest_part(data, len, wanted.md5, wanted.sha256);
+}
+
+// Whether HEAD's `meta` shows the object that completing `sorted_parts` (contiguous, 1..N)
+// makes: its size and part count and, when the server keeps one, the combined CRC-64. Without
+// a server CRC (S3) the multipart ETag decides when the part ETags are MD5s; otherwise (no CRC,
+// no checkable ETag) nothing proves it and the answer is no.
+inline bool object_made_of(const object_meta& meta, std::span<const part_record> sorted_parts,
+                           std::uint64_t size) {
+  if (meta.size != size || meta.part_count() != static_cast<int>(sorted_parts.size())) return false;
+  if (meta.crc64) return *meta.crc64 == combine_part_crcs(sorted_parts);
+  std::vector<std::string_view> etags;
+  etags.reserve(sorted_parts.size());
+  for (const auto& p : sorted_parts) etags.emplace_back(p.etag);
+  const std::optional<std::string> want = s3_multipart_etag(etags);
+  return want && etag_equal(meta.etag, *want);
 }
 
 inline void sort_parts(std::vector<part_record>& parts) {

@@ -10,9 +10,11 @@
 
 #include <asio/buffer.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -46,6 +48,9 @@ struct op_request {
   // handshake instead. The connection then joins the pool like any other.
   bool fresh_connection = false;
   std::optional<std::uint64_t> sent_crc64;  // CRC-64 of the payload, checked against the reply
+  // SHA-256 of the payload when the caller computed it (body_digests::sha256): the S3 signer's
+  // x-amz-content-sha256 with client_options::s3_sign_payload. Computed at signing otherwise.
+  std::optional<std::array<unsigned char, 32>> payload_sha256;
   bool verify_body_crc64 = false;           // GetObject: check the body against the reply's CRC
   std::size_t max_response_body = 4u << 20; // XML replies are small; GetObject raises it
 
@@ -65,12 +70,19 @@ OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buff
 OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buffer body,
                                          const object_options& opts, const body_digests& given,
                                          op_request& out, std::string& problem);
+// In `dialect`: S3 metadata headers (x-amz-meta-*) and x-amz-* reservations (object_headers).
+OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buffer body,
+                                         const object_options& opts, const body_digests& given,
+                                         api_dialect dialect, op_request& out,
+                                         std::string& problem);
 OSS_DECL std::error_code make_get_object(std::string_view name, std::uint64_t max_size,
                                          op_request& out, std::string& problem);
 OSS_DECL std::error_code make_head_object(std::string_view name, op_request& out,
                                           std::string& problem);
 OSS_DECL std::error_code make_initiate(std::string_view name, const object_options& opts,
                                        op_request& out, std::string& problem);
+OSS_DECL std::error_code make_initiate(std::string_view name, const object_options& opts,
+                                       api_dialect dialect, op_request& out, std::string& problem);
 OSS_DECL std::error_code make_upload_part(std::string_view name, std::string_view upload_id,
                                           int part_number, asio::const_buffer body,
                                           bool content_md5, op_request& out, std::string& problem);
@@ -83,16 +95,34 @@ OSS_DECL std::error_code make_upload_part(std::string_view name, std::string_vie
 OSS_DECL std::error_code make_complete(std::string_view name, std::string_view upload_id,
                                        std::vector<oss::completed_part>& parts, op_request& out,
                                        std::string& problem);
+// In the S3 dialect the body's root carries xmlns="http://s3.amazonaws.com/doc/2006-03-01/".
+OSS_DECL std::error_code make_complete(std::string_view name, std::string_view upload_id,
+                                       std::vector<oss::completed_part>& parts, api_dialect dialect,
+                                       op_request& out, std::string& problem);
+// The Complete body of `sorted_parts` (ascending numbers, validated), byte for byte what
+// build_complete_body writes, in one string sized before writing and without a copy of the
+// list: with 10 000 parts the body (about 1 MiB) is the upload's largest allocation (issue 5,
+// perf). `namespace_uri` as in build_complete_body.
+OSS_DECL std::string complete_body_of(std::span<const oss::completed_part> sorted_parts,
+                                      std::string_view namespace_uri);
 OSS_DECL std::error_code make_abort(std::string_view name, std::string_view upload_id,
                                     op_request& out, std::string& problem);
 OSS_DECL std::error_code make_list_parts(std::string_view name, std::string_view upload_id,
                                          const list_parts_options& opts, op_request& out,
                                          std::string& problem);
+// S3's ListParts knows no encoding-type (its keys are XML-escaped), so the S3 form omits it.
+OSS_DECL std::error_code make_list_parts(std::string_view name, std::string_view upload_id,
+                                         const list_parts_options& opts, api_dialect dialect,
+                                         op_request& out, std::string& problem);
 OSS_DECL std::error_code make_list_uploads(const list_uploads_options& opts, op_request& out,
                                            std::string& problem);
 
 // Content-MD5 value: base64 of the MD5 of `data`.
 OSS_DECL std::string content_md5_of(asio::const_buffer data);
+
+// The x-amz-content-sha256 of `op` in the S3 dialect: UNSIGNED-PAYLOAD unless `sign_payload`,
+// else the lower-hex SHA-256 of op.payload() (op.payload_sha256 when the caller computed it).
+OSS_DECL std::string s3_payload_hash(const op_request& op, bool sign_payload);
 
 }  // namespace oss::detail
 

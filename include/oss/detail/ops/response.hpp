@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -21,8 +22,8 @@
 namespace oss::detail {
 
 // Returns the error `reply` stands for (cleared on success) and fills `diag` (http status,
-// request id and EC from the headers, then Code, Message, RequestId, HostId, EC from the error
-// body) and `body` (the parsed <Error>, e.g. for ServerTime). Failures:
+// request id, EC and S3's x-amz-id-2 as host id from the headers, then Code, Message,
+// RequestId, HostId, EC from the error body; the body's values win) and `body` (the parsed <Error>, e.g. for ServerTime). Failures:
 //  - a status outside 2xx, or 203 (CallbackFailed: OSS created the object but the callback
 //    failed), or a 2xx XML reply whose root is <Error>: the server code, else (no error body,
 //    e.g. HEAD) the code in the x-oss-err header, else HEAD 404 as server_errc::no_such_key,
@@ -33,17 +34,27 @@ namespace oss::detail {
 OSS_DECL std::error_code check_reply(const op_request& op, const http::response& reply,
                                      diagnostics& diag, error_body& body);
 
-// The reply's x-oss-request-id as the results carry it (sanitised like diagnostics::request_id),
-// empty when absent.
+// The reply's x-oss-request-id, else its x-amz-request-id (S3), as the results carry it
+// (sanitised like diagnostics::request_id), empty when absent.
 OSS_DECL std::string reply_request_id(const http::response& reply);
 
 // The decimal value of x-oss-hash-crc64ecma: nullopt when absent; `malformed` set when present
 // but not a decimal uint64.
 OSS_DECL std::optional<std::uint64_t> reply_crc64(const http::response& reply, bool& malformed);
 
-// HeadObject reply -> object_meta. client_errc::malformed_response when Content-Length or the
+// HeadObject reply -> object_meta (x-oss-meta-* and S3's x-amz-meta-*, x-oss-storage-class or
+// x-amz-storage-class). client_errc::malformed_response when Content-Length or the
 // CRC header is not a number.
 OSS_DECL std::error_code to_object_meta(const http::response& reply, object_meta& out);
+
+// S3's ETag of an object completed from parts whose ETags are their MD5s: the lower-hex MD5 of
+// the concatenated binary part MD5s, then "-N" (no quotes). `part_etags` in part order, quotes
+// optional. nullopt when a part ETag is not 32 hex digits (SSE-KMS / SSE-C objects, stores with
+// other ETags): then the object ETag proves nothing.
+OSS_DECL std::optional<std::string> s3_multipart_etag(std::span<const std::string_view> part_etags);
+
+// ETags compared without quotes and letter case.
+OSS_DECL bool etag_equal(std::string_view a, std::string_view b) noexcept;
 
 }  // namespace oss::detail
 

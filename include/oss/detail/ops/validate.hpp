@@ -26,6 +26,15 @@ inline constexpr int max_list_page = 1000;
 // 3..63 characters of [a-z0-9-], not starting or ending with '-'.
 OSS_DECL bool is_valid_bucket_name(std::string_view name) noexcept;
 
+// S3 rules (docs "Bucket naming rules", general purpose buckets): 3..63 characters of
+// [a-z0-9.-], starting and ending with a letter or digit, no two adjacent dots and no dot next
+// to a '-', not an IPv4 address, no "xn--" / "sthree-" prefix, no "-s3alias" / "--ol-s3"
+// suffix. OSS names pass unless they use one of those reserved prefixes or suffixes.
+OSS_DECL bool is_valid_s3_bucket_name(std::string_view name) noexcept;
+
+// The bucket-name rule of `dialect`.
+OSS_DECL bool is_valid_bucket_name(std::string_view name, api_dialect dialect) noexcept;
+
 // Well-formed UTF-8: no stray continuation bytes, no overlong forms, no surrogates, <= U+10FFFF.
 OSS_DECL bool is_valid_utf8(std::string_view s) noexcept;
 
@@ -44,6 +53,13 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
                                         std::vector<std::pair<std::string, std::string>>& out,
                                         std::string& problem);
 
+// The same in `dialect`: S3 writes metadata as x-amz-meta-<name> (a header given with that
+// prefix obeys the metadata rules), and refuses the x-amz-* headers the signer sets.
+OSS_DECL std::error_code object_headers(std::string_view name, const object_options& opts,
+                                        bool content_type, api_dialect dialect,
+                                        std::vector<std::pair<std::string, std::string>>& out,
+                                        std::string& problem);
+
 // Checks credentials before they reach a header: the key id and token go into Authorization
 // and x-oss-security-token, so CR, LF or control characters would split the request. Empty
 // credentials (anonymous) pass. Errors: missing_credentials (a key id without a secret, or a
@@ -53,6 +69,15 @@ OSS_DECL std::error_code check_credentials(const credentials& c, std::string& pr
 
 // True for headers the client computes itself and a caller must not set.
 OSS_DECL bool is_reserved_header(std::string_view name) noexcept;
+
+// The same in `dialect`: S3 reserves x-amz-date, x-amz-content-sha256 and x-amz-security-token
+// (the SigV4 signer sets them) instead of their x-oss-* twins.
+OSS_DECL bool is_reserved_header(std::string_view name, api_dialect dialect) noexcept;
+
+// The user-metadata header prefix of `dialect`: "x-oss-meta-" or "x-amz-meta-".
+inline std::string_view meta_header_prefix(api_dialect dialect) noexcept {
+  return dialect == api_dialect::s3 ? std::string_view("x-amz-meta-") : std::string_view("x-oss-meta-");
+}
 
 }  // namespace oss::detail
 

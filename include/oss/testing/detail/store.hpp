@@ -113,6 +113,11 @@ class body_writer {
   // Flushes and closes the file; computes the digest. Call once, after the last write().
   OSS_DECL std::error_code finish();
 
+  // Also hash the body with SHA-256 (S3's x-amz-content-sha256). Call before the first write().
+  void enable_sha256() { sha256_.emplace(); }
+  // The SHA-256 after finish(), when enabled.
+  const std::optional<oss::detail::sha256_digest>& sha256() const noexcept { return sha256_digest_; }
+
   std::uint64_t size() const noexcept { return size_; }
   const md5_digest& md5() const noexcept { return md5_; }
   std::uint64_t crc64() const noexcept { return crc_; }
@@ -126,6 +131,8 @@ class body_writer {
   std::error_code error_;
   md5_hasher hasher_;
   md5_digest md5_{};
+  std::optional<oss::detail::sha256_hasher> sha256_;
+  std::optional<oss::detail::sha256_digest> sha256_digest_;
   std::uint64_t crc_ = 0;
   std::uint64_t size_ = 0;
   std::unique_ptr<char[]> buffer_;
@@ -161,15 +168,28 @@ struct part_selection {
 struct complete_outcome {
   object_info object;
   std::size_t part_count = 0;
+  // EntityTooSmall: the first part under the minimum (S3 names it in its error body).
+  int small_part_number = 0;
+  std::uint64_t small_part_size = 0;
+  std::string small_part_etag;
+};
+
+// What differs between the dialects inside the store.
+struct store_rules {
+  std::uint64_t min_part_size = 102400;  // OSS: 100 KB; S3: 5 MiB (every part but the last)
+  bool lower_case_etags = false;         // S3 writes hex digests in lower case, OSS in upper
 };
 
 // Every method is thread-safe: one mutex guards the records and the in-memory index of
 // uploads; part and object bytes are written and read outside it.
 class store {
  public:
-  OSS_DECL store(std::filesystem::path root, bool discard);
+  OSS_DECL store(std::filesystem::path root, bool discard, store_rules rules = store_rules{});
 
   bool discard() const noexcept { return discard_; }
+  const store_rules& rules() const noexcept { return rules_; }
+  // A part's ETag as this store's dialect writes it.
+  OSS_DECL std::string etag_of(const part_info& p) const;
   const std::filesystem::path& root() const noexcept { return root_; }
 
   // Creates the bucket's folders (and loads its uploads) on first use.
@@ -230,6 +250,7 @@ class store {
 
   std::filesystem::path root_;
   bool discard_;
+  store_rules rules_;
   std::mutex mutex_;
   std::mt19937_64 rng_;
   std::map<std::string, bucket_state> buckets_;

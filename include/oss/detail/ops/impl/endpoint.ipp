@@ -68,6 +68,32 @@ inline std::string region_from_host(std::string_view host) {
   return normalize_region(name);
 }
 
+// The signing region inside an S3 host name, or empty: s3.<r>.amazonaws.com,
+// s3-<r>.amazonaws.com, s3.dualstack.<r>.amazonaws.com (also with a bucket label in front), and
+// OSS's S3 endpoints s3.oss-<r>[-internal].aliyuncs.com, whose region is the OSS region id
+// (the AWS SDK examples of "Access OSS using AWS SDKs" pass "cn-hangzhou" for
+// s3.oss-cn-hangzhou.aliyuncs.com).
+inline std::string s3_region_from_host(std::string_view host) {
+  if (host.ends_with(".aliyuncs.com")) return region_from_host(host);
+  constexpr std::string_view suffix = ".amazonaws.com";
+  if (!host.ends_with(suffix)) return {};
+  std::string_view name = host.substr(0, host.size() - suffix.size());
+  // The last label before the suffix is the region when a "s3" or "s3.dualstack" label (or a
+  // "s3-<region>" label) precedes it.
+  const std::size_t dot = name.rfind('.');
+  const std::string_view last = dot == std::string_view::npos ? name : name.substr(dot + 1);
+  const std::string_view before = dot == std::string_view::npos ? std::string_view() : name.substr(0, dot);
+  if (last.starts_with("s3-") && last != "s3-external-1") return normalize_region(last.substr(3));
+  if (before == "s3" || before.ends_with(".s3") || before == "s3.dualstack" ||
+      before.ends_with(".s3.dualstack"))
+    return last == "s3" ? std::string() : normalize_region(last);
+  return {};
+}
+
+inline bool is_localhost(std::string_view host) noexcept {
+  return host == "localhost" || host.ends_with(".localhost");
+}
+
 }  // namespace endpoint_impl
 
 OSS_DECL std::string normalize_region(std::string_view region) {
@@ -81,7 +107,14 @@ OSS_DECL std::string normalize_region(std::string_view region) {
 OSS_DECL service_endpoint resolve_endpoint(std::string_view endpoint, std::string_view region,
                                            bool internal, bool accelerate, std::error_code& ec,
                                            std::string& problem) {
+  return resolve_endpoint(endpoint, region, internal, accelerate, api_dialect::oss, ec, problem);
+}
+
+OSS_DECL service_endpoint resolve_endpoint(std::string_view endpoint, std::string_view region,
+                                           bool internal, bool accelerate, api_dialect dialect,
+                                           std::error_code& ec, std::string& problem) {
   using namespace endpoint_impl;
+  const bool s3 = dialect == api_dialect::s3;
   ec.clear();
   service_endpoint ep;
   auto fail = [&](std::string why) {
@@ -98,6 +131,18 @@ OSS_DECL service_endpoint resolve_endpoint(std::string_view endpoint, std::strin
                   "' is not a region id such as cn-hangzhou or oss-cn-hangzhou");
   }
 
+  if (endpoint.empty() && s3) {
+    if (region_id.empty()) return fail("set an endpoint or a region (e.g. us-east-1)");
+    if (internal || accelerate)
+      return fail("internal and accelerate pick OSS endpoints; in the S3 dialect set the endpoint "
+                  "instead (e.g. s3.oss-cn-hangzhou-internal.aliyuncs.com)");
+    ep.dialect = dialect;
+    ep.host = "s3." + region_id + ".amazonaws.com";
+    ep.authority = ep.host;
+    ep.url = "https://" + ep.authority;
+    ep.region = region_id;
+    return ep;
+  }
   if (endpoint.empty()) {
     if (region_id.empty()) return fail("set an endpoint or a region (e.g. cn-hangzhou)");
     ep.tls = true;
@@ -182,20 +227,30 @@ OSS_DECL service_endpoint resolve_endpoint(std::string_view endpoint, std::strin
   ep.authority = v6 ? "[" + ep.host + "]" : ep.host;
   if (ep.port != default_port) ep.authority += ":" + std::to_string(ep.port);
   ep.url = (ep.tls ? "https://" : "http://") + ep.authority;
-  ep.region = region_id.empty() ? region_from_host(ep.host) : region_id;
+  ep.region = !region_id.empty() ? region_id : s3 ? s3_region_from_host(ep.host) : region_from_host(ep.host);
+  ep.dialect = dialect;
   return ep;
 }
 
 OSS_DECL addressing_style effective_style(addressing_style requested,
                                           const service_endpoint& ep) noexcept {
-  if (requested == addressing_style::virtual_hosted && ep.ip_literal)
-    return addressing_style::path_style;
+  return effective_style(requested, ep, std::string_view());
+}
+
+OSS_DECL addressing_style effective_style(addressing_style requested, const service_endpoint& ep,
+                                          std::string_view bucket) noexcept {
+  if (requested != addressing_style::virtual_hosted) return requested;
+  if (ep.ip_literal) return addressing_style::path_style;
+  if (ep.dialect == api_dialect::s3) {
+    if (endpoint_impl::is_localhost(ep.host)) return addressing_style::path_style;
+    if (ep.tls && bucket.find('.') != std::string_view::npos) return addressing_style::path_style;
+  }
   return requested;
 }
 
 OSS_DECL std::string host_header(addressing_style style, const service_endpoint& ep,
                                  std::string_view bucket) {
-  if (effective_style(style, ep) == addressing_style::virtual_hosted && !bucket.empty())
+  if (effective_style(style, ep, bucket) == addressing_style::virtual_hosted && !bucket.empty())
     return std::string(bucket) + "." + ep.authority;
   return ep.authority;
 }
@@ -222,10 +277,22 @@ OSS_DECL std::string request_target(addressing_style style, std::string_view buc
   return target;
 }
 
+OSS_DECL std::string request_path(addressing_style style, std::string_view bucket,
+                                  std::string_view key) {
+  std::string path = "/";
+  if (style == addressing_style::path_style && !bucket.empty()) {
+    path += bucket;
+    path += '/';
+  }
+  path += key;
+  return path;
+}
+
 OSS_DECL service_endpoint check_client_options(const client_options& options, std::error_code& ec,
                                                std::string& problem) {
+  const bool s3 = options.dialect == api_dialect::s3;
   service_endpoint ep = resolve_endpoint(options.endpoint, options.region, options.internal,
-                                         options.accelerate, ec, problem);
+                                         options.accelerate, options.dialect, ec, problem);
   if (ec) return ep;
   if (!options.creds.empty() && options.creds_provider) {
     ec = std::make_error_code(std::errc::invalid_argument);
@@ -238,17 +305,28 @@ OSS_DECL service_endpoint check_client_options(const client_options& options, st
     return {};
   }
   const bool signs = !options.creds.empty() || options.creds_provider != nullptr;
-  if (options.signature == signature_version::v4 && signs && ep.region.empty()) {
+  if (s3 && signs && ep.region.empty()) {
+    ec = client_errc::invalid_endpoint;
+    problem = "S3 signing (SigV4) needs a region: set client_options::region for endpoint " + ep.url +
+              " (e.g. us-east-1, or cn-hangzhou for s3.oss-cn-hangzhou.aliyuncs.com)";
+    return {};
+  }
+  if (!s3 && options.signature == signature_version::v4 && signs && ep.region.empty()) {
     ec = client_errc::invalid_endpoint;
     problem = "V4 signing needs a region: set client_options::region for endpoint " + ep.url;
     return {};
   }
-  if (!is_valid_bucket_name(options.bucket)) {
+  if (!is_valid_bucket_name(options.bucket, options.dialect)) {
     ec = client_errc::invalid_bucket_name;
-    problem = options.bucket.empty()
-                  ? std::string("set client_options::bucket")
-                  : "bucket name '" + sanitize_text(options.bucket, 80) +
-                        "' must be 3..63 characters of a-z, 0-9 and '-', not starting or ending with '-'";
+    if (options.bucket.empty())
+      problem = "set client_options::bucket";
+    else if (s3)
+      problem = "bucket name '" + sanitize_text(options.bucket, 80) +
+                "' must be 3..63 characters of a-z, 0-9, '.' and '-', start and end with a letter "
+                "or digit, have no '..', '.-' or '-.', and not look like an IP address (S3 rules)";
+    else
+      problem = "bucket name '" + sanitize_text(options.bucket, 80) +
+                "' must be 3..63 characters of a-z, 0-9 and '-', not starting or ending with '-'";
     return {};
   }
   if (!options.user_agent.empty() && !http::is_valid_field_value(options.user_agent)) {

@@ -6,8 +6,11 @@
 #include <oss/detail/ops/response.hpp>
 
 #include <oss/detail/crc64.hpp>
+#include <oss/detail/crypto.hpp>
+#include <oss/detail/encoding.hpp>
 #include <oss/error.hpp>
 
+#include <array>
 #include <charconv>
 
 namespace oss::detail {
@@ -43,7 +46,9 @@ OSS_DECL std::optional<std::uint64_t> reply_crc64(const http::response& reply, b
 }
 
 OSS_DECL std::string reply_request_id(const http::response& reply) {
+  // Either dialect's name: OSS's own S3 endpoint may send both, and then they agree.
   const std::string* id = reply.headers.find("x-oss-request-id");
+  if (!id) id = reply.headers.find("x-amz-request-id");
   return id ? sanitize_text(*id, max_id_bytes) : std::string();
 }
 
@@ -53,6 +58,9 @@ OSS_DECL std::error_code check_reply(const op_request& op, const http::response&
   diag.http_status = reply.status;
   diag.request_id = reply_request_id(reply);
   if (const std::string* ec = reply.headers.find("x-oss-ec")) diag.ec = sanitize_text(*ec, max_id_bytes);
+  // S3's extended request id, what AWS support asks for next to the request id; an error body's
+  // <HostId> (the same value on S3) replaces it below.
+  if (const std::string* id2 = reply.headers.find("x-amz-id-2")) diag.host_id = sanitize_text(*id2, max_id_bytes);
 
   bool success_status = reply.status >= 200 && reply.status <= 299 && reply.status != 203;
   if (success_status) {
@@ -121,10 +129,49 @@ OSS_DECL std::error_code check_reply(const op_request& op, const http::response&
   return {};
 }
 
+OSS_DECL std::optional<std::string> s3_multipart_etag(std::span<const std::string_view> part_etags) {
+  md5_hasher hasher;
+  for (std::string_view e : part_etags) {
+    if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
+    if (e.size() != 32) return std::nullopt;
+    std::array<unsigned char, 16> bin{};
+    for (std::size_t i = 0; i < 32; ++i) {
+      const char c = e[i];
+      const int v = (c >= '0' && c <= '9')   ? c - '0'
+                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                             : -1;
+      if (v < 0) return std::nullopt;
+      bin[i / 2] = static_cast<unsigned char>(bin[i / 2] * 16 + v);
+    }
+    hasher.update(bin.data(), bin.size());
+  }
+  const md5_digest d = hasher.finish();
+  return hex_lower(d.data(), d.size()) + "-" + std::to_string(part_etags.size());
+}
+
+OSS_DECL bool etag_equal(std::string_view a, std::string_view b) noexcept {
+  auto strip = [](std::string_view s) {
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    return s;
+  };
+  a = strip(a);
+  b = strip(b);
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
 OSS_DECL std::error_code to_object_meta(const http::response& reply, object_meta& out) {
   using response_impl::starts_with_nocase;
   out = {};
   constexpr std::string_view meta_prefix = "x-oss-meta-";
+  constexpr std::string_view s3_meta_prefix = "x-amz-meta-";
   if (const std::string* len = reply.headers.find("Content-Length")) {
     if (!response_impl::parse_u64(*len, out.size)) return client_errc::malformed_response;
   }
@@ -138,11 +185,16 @@ OSS_DECL std::error_code to_object_meta(const http::response& reply, object_meta
     else if (http::iequals(f.name, "Last-Modified")) out.last_modified = f.value;
     else if (http::iequals(f.name, "x-oss-object-type")) out.object_type = f.value;
     else if (http::iequals(f.name, "x-oss-storage-class")) out.storage_class = f.value;
+    else if (http::iequals(f.name, "x-amz-storage-class")) {
+      if (out.storage_class.empty()) out.storage_class = f.value;
+    }
     else if (http::iequals(f.name, "Cache-Control")) out.cache_control = f.value;
     else if (http::iequals(f.name, "Content-Disposition")) out.content_disposition = f.value;
     else if (http::iequals(f.name, "Content-Encoding")) out.content_encoding = f.value;
     else if (http::iequals(f.name, "Expires")) out.expires = f.value;
-    else if (f.name.size() > meta_prefix.size() && starts_with_nocase(f.name, meta_prefix)) {
+    else if (f.name.size() > meta_prefix.size() && (starts_with_nocase(f.name, meta_prefix) ||
+                                                    starts_with_nocase(f.name, s3_meta_prefix))) {
+      static_assert(meta_prefix.size() == s3_meta_prefix.size());
       std::string name = f.name.substr(meta_prefix.size());
       for (char& c : name)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');

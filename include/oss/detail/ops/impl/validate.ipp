@@ -51,7 +51,6 @@ inline bool is_printable_ascii(std::string_view s) noexcept {
   return true;
 }
 
-constexpr std::string_view meta_prefix = "x-oss-meta-";
 
 // A user-given name as it may appear in an error message: control and non-ASCII bytes as
 // \xNN, at most 64 bytes, so that a rejected "k\r\nX-Injected" cannot inject lines into a
@@ -86,6 +85,34 @@ OSS_DECL bool is_valid_bucket_name(std::string_view name) noexcept {
     if (!ok) return false;
   }
   return true;
+}
+
+OSS_DECL bool is_valid_s3_bucket_name(std::string_view name) noexcept {
+  if (name.size() < 3 || name.size() > 63) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  bool all_digits_and_dots = true;
+  int dots = 0;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (!alnum(c) && c != '-' && c != '.') return false;
+    if (c == '.') {
+      ++dots;
+      const char prev = name[i - 1], next = name[i + 1];  // never at either end, see above
+      if (prev == '.' || prev == '-' || next == '.' || next == '-') return false;
+    } else if (!(c >= '0' && c <= '9')) {
+      all_digits_and_dots = false;
+    }
+  }
+  // "192.168.5.4" would be read as an address, not a bucket.
+  if (all_digits_and_dots && dots == 3) return false;
+  if (name.starts_with("xn--") || name.starts_with("sthree-")) return false;
+  if (name.ends_with("-s3alias") || name.ends_with("--ol-s3")) return false;
+  return true;
+}
+
+OSS_DECL bool is_valid_bucket_name(std::string_view name, api_dialect dialect) noexcept {
+  return dialect == api_dialect::s3 ? is_valid_s3_bucket_name(name) : is_valid_bucket_name(name);
 }
 
 OSS_DECL bool is_valid_utf8(std::string_view s) noexcept {
@@ -168,6 +195,23 @@ OSS_DECL std::error_code check_credentials(const credentials& c, std::string& pr
   return {};
 }
 
+OSS_DECL bool is_reserved_header(std::string_view name, api_dialect dialect) noexcept {
+  if (dialect == api_dialect::oss) return is_reserved_header(name);
+  static constexpr std::array<std::string_view, 3> signer{"x-amz-date", "x-amz-content-sha256",
+                                                          "x-amz-security-token"};
+  for (auto r : signer)
+    if (http::iequals(name, r)) return true;
+  // The transport and the request line own these in every dialect; the x-oss-* signing headers
+  // are only ordinary (and harmless) headers to an S3 store.
+  static constexpr std::array<std::string_view, 13> common{
+      "authorization", "host",    "date",    "content-length", "content-md5",
+      "transfer-encoding", "connection", "keep-alive", "te", "trailer",
+      "upgrade",       "expect",  "proxy-authorization"};
+  for (auto r : common)
+    if (http::iequals(name, r)) return true;
+  return false;
+}
+
 OSS_DECL bool is_reserved_header(std::string_view name) noexcept {
   // What the client, the signer or the transport sets: a caller's copy would either be
   // overwritten silently or break the signature or the framing.
@@ -185,7 +229,15 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
                                         bool content_type,
                                         std::vector<std::pair<std::string, std::string>>& out,
                                         std::string& problem) {
+  return object_headers(name, opts, content_type, api_dialect::oss, out, problem);
+}
+
+OSS_DECL std::error_code object_headers(std::string_view name, const object_options& opts,
+                                        bool content_type, api_dialect dialect,
+                                        std::vector<std::pair<std::string, std::string>>& out,
+                                        std::string& problem) {
   using namespace validate_impl;
+  const std::string_view meta_prefix = meta_header_prefix(dialect);
   out.clear();
   std::size_t meta_bytes = 0;
   std::vector<std::string> meta_names;  // lower-case, to refuse case-only duplicates
@@ -214,7 +266,9 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
     }
     meta_bytes += key.size() + value.size();
     if (meta_bytes > max_metadata_bytes) {
-      problem = "user metadata (names and values) exceeds OSS's limit of 8 KiB";
+      problem = dialect == api_dialect::s3
+                    ? "user metadata (names and values) exceeds the limit of 8 KiB (S3 allows 2 KiB)"
+                    : "user metadata (names and values) exceeds OSS's limit of 8 KiB";
       return client_errc::metadata_too_large;
     }
     meta_names.push_back(key);
@@ -234,7 +288,7 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
       problem = "the value of header '" + printable_name(raw_name) + "' contains CR, LF or a control character";
       return client_errc::invalid_header_value;
     }
-    if (is_reserved_header(raw_name)) {
+    if (is_reserved_header(raw_name, dialect)) {
       problem = "header '" + printable_name(raw_name) + "' is set by the client and cannot be given";
       return client_errc::invalid_header_value;
     }
