@@ -11,7 +11,8 @@
 // tool adds around the library.
 //
 //   bench_upload --endpoint URL --bucket NAME [--region ID] [--ca-file PEM] [--parallel N]
-//                [--part-size BYTES] [--copies N] [--name PREFIX] [--virtual-hosted] FILE...
+//                [--part-size BYTES] [--copies N] [--name PREFIX] [--virtual-hosted]
+//                [--dialect oss|s3] FILE...
 //
 // Credentials come from OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET (benchmark sinks ignore
 // them; any non-empty value works). Exit status: 0 all uploads verified, 1 an upload failed,
@@ -82,6 +83,12 @@ settings parse(int argc, char** argv) {
     else if (arg == "--copies") s.copies = static_cast<std::size_t>(parse_size(value()));
     else if (arg == "--name") s.name_prefix = value();
     else if (arg == "--virtual-hosted") s.client.address_style = oss::addressing_style::virtual_hosted;
+    else if (arg == "--dialect") {
+      const std::string d = value();
+      if (d == "oss") s.client.dialect = oss::api_dialect::oss;
+      else if (d == "s3") s.client.dialect = oss::api_dialect::s3;
+      else throw std::invalid_argument("--dialect takes oss or s3, not " + d);
+    }
     else if (arg.starts_with("--")) throw std::invalid_argument("unknown option " + std::string(arg));
     else s.files.emplace_back(arg);
   }
@@ -126,7 +133,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "bench_upload: %s\nusage: bench_upload --endpoint URL --bucket NAME [--region ID] "
                  "[--ca-file PEM] [--parallel N] [--part-size BYTES] [--copies N] [--name PREFIX] "
-                 "[--virtual-hosted] FILE...\n",
+                 "[--virtual-hosted] [--dialect oss|s3] FILE...\n",
                  e.what());
     return 2;
   }
