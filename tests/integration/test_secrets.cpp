@@ -67,7 +67,8 @@ bool contains(std::string_view text, std::string_view needle) { return text.find
 // Everything that must never show up, and the scan of every text the tests get back.
 struct leak_guard {
   std::vector<std::string> forbidden{canary_secret, canary_token, "CANARY", "7f3a9", "5be21d",
-                                     "Authorization", "StringToSign", "OSS4-HMAC-SHA256", "x-oss-security-token"};
+                                     "Authorization", "StringToSign", "OSS4-HMAC-SHA256", "x-oss-security-token",
+                                     "AWS4-HMAC-SHA256", "x-amz-security-token", "CanonicalRequest"};
   std::size_t scanned = 0;  // texts looked at: proves the scan ran over something
 
   // Signatures a hostile peer received: the value after "Signature=" (V4) or after ':' (V1).
@@ -164,15 +165,20 @@ struct secrets_env {
   oss::testing::local_server_thread server;
 
   // The server knows `server_secret` and `server_token`; the client always sends the canaries.
-  explicit secrets_env(std::string server_secret = canary_secret, std::string server_token = canary_token)
+  oss::api_dialect dialect;
+
+  explicit secrets_env(std::string server_secret = canary_secret, std::string server_token = canary_token,
+                       oss::api_dialect d = oss::api_dialect::oss)
       : server([&] {
           oss::testing::local_server_options o;
+          o.dialect = d;
           o.root = store.path().string();
           o.access_key_id = key_id;
           o.access_key_secret = server_secret;
           o.security_token = server_token;
           return o;
-        }()) {}
+        }()),
+        dialect(d) {}
 
   oss::client_options options() const {
     oss::client_options o;
@@ -181,6 +187,7 @@ struct secrets_env {
     o.bucket = bucket;
     o.creds = {key_id, canary_secret, canary_token};
     o.address_style = oss::addressing_style::path_style;
+    o.dialect = dialect;
     o.retry_base_delay = 1ms;
     o.retry_max_delay = 5ms;
     return o;
@@ -288,6 +295,53 @@ TEST_CASE("secrets: a real OSS SignatureDoesNotMatch body (StringToSign, Signatu
   CHECK(server.seen()[0].headers.find("x-oss-security-token") != nullptr);
   guard.forbid_signatures_of(server);
   guard.scan_error("SignatureDoesNotMatch with StringToSign", out.ec, out.diag);
+}
+
+TEST_CASE("secrets: the S3 dialect (SigV4): wrong secret, foreign token, an S3 SignatureDoesNotMatch body") {
+  leak_guard guard;
+  const auto s3 = oss::api_dialect::s3;
+  secrets_env other_secret("the-server-knows-another-secret", canary_token, s3);
+  secrets_env other_token(canary_secret, "TOKEN-the-server-expects", s3);
+  const auto file = other_secret.write("a.bin", (5u << 20) + 7, 11);
+  auto s3_parts = [&guard] {
+    oss::upload_options o;
+    o.parallel = 2;
+    o.part_size = 5u << 20;
+    o.progress = scanning_progress(guard);
+    return o;
+  };
+
+  auto out = run_upload(other_secret.options(), "a.bin", file, s3_parts());
+  CHECK(out.ec == oss::server_errc::signature_does_not_match);
+  guard.scan_error("S3 SignatureDoesNotMatch", out.ec, out.diag);
+  auto token_out = run_upload(other_token.options(), "a.bin", oss::buffer_source(std::string_view("small")), s3_parts());
+  CHECK(token_out.ec);
+  guard.scan_error("S3 foreign token", token_out.ec, token_out.diag);
+
+  // AWS answers a bad signature with the canonical request and string to sign it computed,
+  // which name the token: none of it may come back.
+  oss_test::hostile_server server([](const oss_test::hostile_request& r) {
+    const std::string* auth = r.headers.find("Authorization");
+    oss_test::hostile_reply reply;
+    reply.raw = oss_test::oss_error_reply(
+        403, "Forbidden", "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided.",
+        {{"AWSAccessKeyId", key_id},
+         {"SignatureProvided", auth ? *auth : std::string()},
+         {"StringToSign", "AWS4-HMAC-SHA256\n20261126T000000Z\n20261126/cn-local/s3/aws4_request\n00"},
+         {"CanonicalRequest", "PUT\n/secrets-bucket/x\n\nx-amz-security-token:" + std::string(canary_token)}},
+        {{"x-amz-request-id", "S3-HOSTILE"}});
+    return reply;
+  });
+  auto hostile = hostile_options(server);
+  hostile.dialect = s3;
+  auto body_out = run_upload(hostile, "x.bin", oss::buffer_source(std::string_view("tiny body")), s3_parts());
+  CHECK(body_out.ec == oss::server_errc::signature_does_not_match);
+  REQUIRE(server.requests() >= 1);
+  CHECK(server.seen()[0].headers.find("x-amz-security-token") != nullptr);  // the peer did get it
+  guard.forbid_signatures_of(server);
+  guard.scan_error("S3 SignatureDoesNotMatch with CanonicalRequest", body_out.ec, body_out.diag);
+  CHECK(guard.scanned > 20);
 }
 
 TEST_CASE("secrets: server errors, hostile replies and a lying peer") {
@@ -765,4 +819,30 @@ TEST_CASE("secrets: oss-upload output and exit statuses 0, 2, 3, 4 and 130") {
     guard.scan_file("checkpoint after SIGINT", sig_ckpt);
   }
   CHECK(guard.scanned > 30);
+}
+
+TEST_CASE("secrets: oss-upload --dialect s3: success with a checkpoint, and a wrong secret (exit 3)") {
+  if (!std::filesystem::exists(upload_tool())) {
+    MESSAGE("oss-upload is not built: skipped");
+    return;
+  }
+  leak_guard guard;
+  secrets_env env(canary_secret, canary_token, oss::api_dialect::s3);
+  secrets_env other_secret("the-server-knows-another-secret", canary_token, oss::api_dialect::s3);
+  const std::string file = env.write("s3.bin", (5u << 20) + 3, 6).string();
+  const std::string ckpt = (env.files / "s3.ckpt").string();
+
+  auto ok = run_cli({"--dialect", "s3", "--part-size", "5M", "--checkpoint", ckpt, file, "s3.bin"},
+                    cli_env(env.server.endpoint()));
+  CHECK(ok.exit_code == 0);
+  scan_cli(guard, "s3 exit 0", ok);
+  guard.scan_file("s3 checkpoint", ckpt);
+
+  const std::string refused_ckpt = (env.files / "refused.ckpt").string();
+  auto refused = run_cli({"--dialect", "s3", "--part-size", "5M", "--checkpoint", refused_ckpt, file, "s3.bin"},
+                         cli_env(other_secret.server.endpoint()));
+  CHECK(refused.exit_code == 3);
+  scan_cli(guard, "s3 exit 3", refused);
+  guard.scan_file("s3 checkpoint after refusal", refused_ckpt);
+  CHECK(guard.scanned >= 4);
 }
