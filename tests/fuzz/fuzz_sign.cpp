@@ -203,6 +203,9 @@ void check_canonical_forms(const fuzz_request& r) {
 }
 
 void check_sign_verify(const fuzz_request& r) {
+  // The client refuses a V4 region that is empty once "oss-" is stripped (resolve_endpoint:
+  // invalid_endpoint), so such a request is never signed; its scope could not be parsed back.
+  if (r.v4 && standard_region(r.region).empty()) return;
   http::request req;
   req.method = r.method;
   req.target = "/";
