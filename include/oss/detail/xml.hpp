@@ -27,9 +27,6 @@ class xml_writer {
 
   /// `<name>`; must be matched by `close()`.
   OSS_DECL void open(std::string_view name);
-  /// `<name xmlns="namespace_uri">` (the S3 documents' default namespace); empty
-  /// `namespace_uri` is `open(name)`. Must be matched by `close()`.
-  OSS_DECL void open(std::string_view name, std::string_view namespace_uri);
   /// Closes the innermost element still open.
   OSS_DECL void close();
   /// `<name>text</name>` with `text` escaped.

@@ -152,17 +152,9 @@ OSS_DECL std::string build_complete_body(std::span<const completed_part> parts) 
 
 OSS_DECL std::string build_complete_body(std::span<const completed_part> parts,
                                          std::string_view namespace_uri) {
-  xml_writer w;
-  w.open("CompleteMultipartUpload", namespace_uri);
-  for (const completed_part& p : parts) {
-    w.open("Part");
-    w.element_text("PartNumber", std::to_string(p.number));
-    // The quotes become &quot;, which OSS accepts like go2's &#34; (oss-protocol.md 3.3).
-    w.element_text("ETag", p.etag);
-    w.close();
-  }
-  w.close();
-  return w.release();
+  return write_complete_body(
+      parts, namespace_uri, [](const completed_part& p) { return p.number; },
+      [](const completed_part& p) -> std::string_view { return p.etag; });
 }
 
 OSS_DECL bool parse_complete_body(std::string_view xml, std::vector<completed_part>& out,

@@ -52,16 +52,6 @@ OSS_DECL void xml_writer::open(std::string_view name) {
   open_.emplace_back(name);
 }
 
-OSS_DECL void xml_writer::open(std::string_view name, std::string_view namespace_uri) {
-  if (namespace_uri.empty()) return open(name);
-  out_ += '<';
-  out_ += name;
-  out_ += " xmlns=\"";
-  xml_escape(out_, namespace_uri);
-  out_ += "\">";
-  open_.emplace_back(name);
-}
-
 OSS_DECL void xml_writer::close() {
   assert(!open_.empty() && "xml_writer::close without a matching open");
   if (open_.empty()) return;

@@ -99,10 +99,9 @@ OSS_DECL std::error_code make_complete(std::string_view name, std::string_view u
 OSS_DECL std::error_code make_complete(std::string_view name, std::string_view upload_id,
                                        std::vector<oss::completed_part>& parts, api_dialect dialect,
                                        op_request& out, std::string& problem);
-// The Complete body of `sorted_parts` (ascending numbers, validated), byte for byte what
-// build_complete_body writes, in one string sized before writing and without a copy of the
-// list: with 10 000 parts the body (about 1 MiB) is the upload's largest allocation (issue 5,
-// perf). `namespace_uri` as in build_complete_body.
+// The Complete body of `sorted_parts` (ascending numbers, validated), written by
+// write_complete_body straight from the client's list, without a copy into completed_parts.
+// `namespace_uri` as in build_complete_body.
 OSS_DECL std::string complete_body_of(std::span<const oss::completed_part> sorted_parts,
                                       std::string_view namespace_uri);
 OSS_DECL std::error_code make_abort(std::string_view name, std::string_view upload_id,

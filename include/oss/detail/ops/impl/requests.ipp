@@ -15,7 +15,6 @@
 #include <oss/error.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <string>
 
 namespace oss::detail {
@@ -211,50 +210,11 @@ OSS_DECL std::error_code make_complete(std::string_view name, std::string_view u
   return {};
 }
 
-// perf helper (issue 5): see requests.hpp. Two passes over the list: the first sizes the
-// string (the escaped ETags through a scratch buffer, so the escaping rules stay xml_escape's),
-// the second writes it; must keep producing exactly build_complete_body's bytes
-// (test_xml_documents.cpp compares the two).
 OSS_DECL std::string complete_body_of(std::span<const oss::completed_part> sorted_parts,
                                       std::string_view namespace_uri) {
-  static constexpr std::string_view declaration = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  static constexpr std::string_view part_open = "<Part><PartNumber>";
-  static constexpr std::string_view number_close = "</PartNumber><ETag>";
-  static constexpr std::string_view part_close = "</ETag></Part>";
-  std::string scratch;
-  std::size_t size = declaration.size() + 2 * std::string_view("CompleteMultipartUpload").size() + 5;
-  if (!namespace_uri.empty()) {
-    xml_escape(scratch, namespace_uri);
-    size += 9 + scratch.size();  // ` xmlns=""`
-  }
-  char digits[16];
-  for (const oss::completed_part& p : sorted_parts) {
-    scratch.clear();
-    xml_escape(scratch, p.etag);
-    const auto [end, err] = std::to_chars(digits, digits + sizeof digits, p.part_number);
-    size += part_open.size() + static_cast<std::size_t>(end - digits) + number_close.size() +
-            scratch.size() + part_close.size();
-  }
-  std::string out;
-  out.reserve(size);
-  out += declaration;
-  out += "<CompleteMultipartUpload";
-  if (!namespace_uri.empty()) {
-    out += " xmlns=\"";
-    xml_escape(out, namespace_uri);
-    out += '"';
-  }
-  out += '>';
-  for (const oss::completed_part& p : sorted_parts) {
-    out += part_open;
-    const auto [end, err] = std::to_chars(digits, digits + sizeof digits, p.part_number);
-    out.append(digits, end);
-    out += number_close;
-    xml_escape(out, p.etag);
-    out += part_close;
-  }
-  out += "</CompleteMultipartUpload>";
-  return out;
+  return write_complete_body(
+      sorted_parts, namespace_uri, [](const oss::completed_part& p) { return p.part_number; },
+      [](const oss::completed_part& p) -> std::string_view { return p.etag; });
 }
 
 OSS_DECL std::error_code make_abort(std::string_view name, std::string_view upload_id,
