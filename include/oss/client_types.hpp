@@ -233,6 +233,14 @@ struct client_options {
   /// Cap of one back-off wait.
   std::chrono::milliseconds retry_max_delay{20000};
 
+  /// How long a request keeps retrying while the server throttles it (429, 503, `SlowDown`
+  /// and OSS's other throttling codes): throttling is retried within this time, counted from
+  /// the first attempt, instead of stopping after `max_attempts`.
+  std::chrono::milliseconds retry_time{120000};
+
+  /// Cap of a wait the server asks for with `Retry-After`; a longer request is shortened to it.
+  std::chrono::milliseconds max_retry_after{30000};
+
   /// The client-wide retry budget that keeps a dead endpoint from causing a retry storm.
   retry_budget_options retry_budget{};
 

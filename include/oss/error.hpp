@@ -44,6 +44,10 @@ enum class client_errc {
   unexpected_status,       ///< an HTTP status the operation does not expect, without an error body
   tls_handshake_failed,    ///< the TLS handshake (or certificate verification) failed
   credentials_unavailable, ///< the credentials provider failed or returned unusable credentials
+  unverified,              ///< the server never confirmed the bytes (no CRC-64 to compare)
+  invalid_upload_id,       ///< the server's UploadId is not printable ASCII or is too long
+  checkpoint_locked,       ///< another run is using the checkpoint file
+  object_changed,          ///< the object was overwritten while it was being downloaded
 };
 
 /// The OSS error `Code` strings (oss-protocol.md section 5.2), one enumerator each.

@@ -207,6 +207,12 @@ struct upload_options {
   /// and handed to the client (`body_digests`), so the event loop never hashes part data.
   bool content_md5 = false;
 
+  /// Require the server to confirm the whole object's CRC-64 (in the Complete or PutObject
+  /// reply, else a HEAD). When no reply carries one, the upload fails with
+  /// `client_errc::unverified` instead of succeeding unchecked. Set to false only for stores
+  /// known to compute no CRC-64 (the result then says which checks ran).
+  bool require_server_crc = true;
+
   /// On a failure (not on cancellation) abort the server-side upload and delete the checkpoint
   /// file, instead of keeping both for a resume.
   bool abort_on_failure = false;

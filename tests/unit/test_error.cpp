@@ -57,7 +57,7 @@ const std::vector<std::pair<std::string_view, oss::server_errc>>& all_codes() {
   return codes;
 }
 
-constexpr int last_client_errc = static_cast<int>(oss::client_errc::credentials_unavailable);
+constexpr int last_client_errc = static_cast<int>(oss::client_errc::object_changed);
 constexpr int last_server_errc = static_cast<int>(oss::server_errc::invalid_request);
 
 }  // namespace

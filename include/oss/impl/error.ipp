@@ -100,6 +100,19 @@ class client_category_impl final : public std::error_category {
       case client_errc::credentials_unavailable:
         return "the credentials provider failed or returned unusable credentials (no key id, "
                "or CR, LF or control characters); check the provider and its source";
+      case client_errc::unverified:
+        return "the server never confirmed the bytes: its replies carried no CRC-64 to compare "
+               "with ours (a proxy that strips headers, or a store that computes none); the "
+               "data may be intact, but nothing proved it";
+      case client_errc::invalid_upload_id:
+        return "the server's UploadId is not printable ASCII or is too long to be a real upload "
+               "id; check that the endpoint is OSS and not a proxy that rewrites replies";
+      case client_errc::checkpoint_locked:
+        return "another run is using the checkpoint file; wait for it to end, or use another "
+               "checkpoint path";
+      case client_errc::object_changed:
+        return "the object was overwritten since the download began, so its parts would mix "
+               "two versions; download it again from the start";
     }
     return "unknown oss.client error " + std::to_string(value);
   }
