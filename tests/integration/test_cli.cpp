@@ -1,7 +1,8 @@
-// oss-upload and oss-head (issue 3): the command-line contract of design.md section 5, checked by
-// running the built executables against oss::testing::local_server: exit statuses (0, 2, 3, 4,
-// 130), the JSON last line, progress output, interrupt-and-resume, a server that dies mid-way,
-// and that the secret never reaches the output. Also the tools' parsing helpers directly.
+// oss-upload and oss-head (issues 3 and 12): the command-line contract of design.md section 5,
+// checked by running the built executables against oss::testing::local_server: exit statuses
+// (0, 2, 3, 4, 5, 130), the JSON last line, progress output (and its width on a pty),
+// interrupt-and-resume, --abort, a server that dies mid-way, error lines in the words of the
+// command line, and that the secret never reaches the output. Also the tools' helpers directly.
 #include <oss/detail/crc64.hpp>
 #include <oss/error.hpp>
 #include <oss/testing/local_server.hpp>
