@@ -387,7 +387,6 @@ inline constexpr std::pair<std::string_view, std::string_view> cli_word_table[] 
     {"set client_options::bucket", "pass --bucket NAME (or set OSS_BUCKET)"},
     {"set upload_options::require_server_crc = false", "pass --no-server-crc"},
     {"upload_options::require_server_crc = false", "--no-server-crc"},
-    {"the client uses", "this command uses"},
     {"lower parallel", "lower --parallel"},
     {"parallel must be at least 1", "--parallel must be at least 1"},
     {"part_size is ", "--part-size is "},
@@ -416,7 +415,7 @@ inline constexpr std::pair<std::string_view, std::string_view> cli_word_table[] 
     {"upload_options::mime", "--mime"},
     {"max_attempts", "--max-attempts"},
     {"retry_time", "--retry-time"},
-    {"restart_if_vanished", "--abort"},
+    {"call again to resume", "run the same command again to resume"},
 };
 
 /// `text` with the library's C++ names replaced by flags and environment variables.

@@ -957,7 +957,8 @@ TEST_CASE("oss-upload: error text helpers: C++ names become flags, nothing is sa
 TEST_CASE("oss-upload: every C++ option name in the library's messages has command-line words") {
   // Each `_options::` name in the library's string literals (the messages it can put in
   // diagnostics) must come out of cli_words without its C++ spelling: a message added later
-  // with a new name fails here until the tools learn its words.
+  // with a new name fails here until the tools learn its words. (The one bare field name,
+  // restart_if_vanished, is checked through the tool in the upload_vanished case above.)
   using oss_tools::cli_words;
   const char* source = std::getenv("OSS_SOURCE_DIR");
   if (!source || !*source) OSS_SKIP("OSS_SOURCE_DIR is not set, so the library's messages cannot be scanned");
@@ -980,13 +981,11 @@ TEST_CASE("oss-upload: every C++ option name in the library's messages has comma
           if (line[i] == '\\' && i + 1 < line.size()) ++i;
           literal += line[i];
         }
-        if (literal.find("_options::") == std::string::npos && literal.find("restart_if_vanished") == std::string::npos)
-          continue;
+        if (literal.find("_options::") == std::string::npos) continue;
         ++literals;
         const std::string words = cli_words(literal);
         INFO(entry.path().string() << ": \"" << literal << "\" -> \"" << words << "\"");
         CHECK(words.find("_options::") == std::string::npos);
-        CHECK(words.find("restart_if_vanished") == std::string::npos);
       }
     }
   }
