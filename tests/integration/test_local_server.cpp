@@ -1427,3 +1427,69 @@ TEST_CASE("oss-local-server prints its endpoint first and exits 0 on SIGTERM") {
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--root") != std::string::npos);
 }
+
+namespace {
+
+// Runs oss-local-server with stderr merged into stdout: what a person sees in a terminal.
+oss_test::process_result run_cli(const std::string& binary, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return oss_test::run_process(argv, "", std::chrono::seconds(30));
+}
+
+std::size_t lines(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+}  // namespace
+
+TEST_CASE("oss-local-server: a missing --root, a port in use and usage errors are one clear line") {
+  const auto binary = local_server_binary();
+  if (binary.empty() || !std::filesystem::exists(binary)) {
+    MESSAGE("SKIPPED: OSS_BUILD_DIR/examples/oss-local-server not found");
+    return;
+  }
+  // Setup
+  oss_test::temp_dir dir;
+  const std::string missing = (dir / "no-such-store").string();
+  const std::string created = (dir / "new-store").string();
+  oss_test::write_file(dir / "a-file", "not a folder");
+  local_server_thread taken({.root = (dir / "taken").string()});
+  const std::string root = dir.path().string();
+
+  // Run
+  const auto refused = run_cli(binary, {"--root", missing});
+  const auto file_root = run_cli(binary, {"--root", (dir / "a-file").string()});
+  const auto busy = run_cli(binary, {"--root", root, "--port", std::to_string(taken.port())});
+  const auto unknown = run_cli(binary, {"--root", root, "--prot", "80"});
+  const auto mistyped_secret = run_cli(binary, {"--root", root, "--acess-key-secret=hunter2-secret"});
+  const auto no_root = run_cli(binary, {});
+  const auto bad_port = run_cli(binary, {"--root", root, "--port", "70000"});
+  auto [pid, out] = spawn_with_stdout({binary, "--root", created, "--create-root"});
+  const std::string listening = read_line(out);
+  kill(pid, SIGTERM);
+  const int code = wait_exit(pid);
+  close(out);
+
+  // Check
+  CHECK(refused.exit_code == 2);
+  CHECK(lines(refused.out) == 1);
+  CHECK(refused.out.find("--root " + missing + " does not exist") != std::string::npos);
+  CHECK(refused.out.find("--create-root") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(missing));
+  CHECK(file_root.exit_code == 2);
+  CHECK(file_root.out.find("is not a folder") != std::string::npos);
+  CHECK(busy.exit_code == 1);
+  CHECK(busy.out == "oss-local-server: 127.0.0.1:" + std::to_string(taken.port()) +
+                        " is in use (choose another --port, or 0 for a free one)\n");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.out == "oss-local-server: unknown option --prot (see --help)\n");
+  CHECK(mistyped_secret.exit_code == 2);
+  CHECK(mistyped_secret.out.find("--acess-key-secret") != std::string::npos);
+  CHECK(mistyped_secret.out.find("hunter2") == std::string::npos);
+  CHECK(no_root.exit_code == 2);
+  CHECK(no_root.out == "oss-local-server: --root DIR is required (see --help)\n");
+  CHECK(bad_port.exit_code == 2);
+  CHECK(lines(bad_port.out) == 1);
+  CHECK(listening.starts_with("listening on http://127.0.0.1:"));
+  CHECK(code == 0);
+  CHECK(std::filesystem::is_directory(created));
+}

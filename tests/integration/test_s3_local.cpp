@@ -742,7 +742,7 @@ TEST_CASE("s3 oss-local-server: --dialect s3 serves S3, bad --dialect is a usage
   const std::string binary = oss_test::fault_tool_path("oss-local-server").string();
   auto bad = oss_test::run_process({binary, "--root", root.path().string(), "--dialect", "gcs"}, "");
   auto help = oss_test::run_process({binary, "--help"}, "");
-  oss_test::fault_child server({binary, "--root", (root / "store").string(), "--dialect", "s3", "--region", s3_region,
+  oss_test::fault_child server({binary, "--root", (root / "store").string(), "--create-root", "--dialect", "s3", "--region", s3_region,
                                 "--access-key-id", s3_key_id, "--access-key-secret", s3_secret});
   const std::string line = server.first_line(std::chrono::seconds(10));
   const auto colon = line.rfind(':');
