@@ -171,7 +171,7 @@ struct complete_outcome {
 
 // What differs between the dialects inside the store.
 struct store_rules {
-  std::uint64_t min_part_size = 102400;  // OSS: 100 KB; S3: 5 MiB (every part but the last)
+  std::uint64_t min_part_size = oss_min_part_size;  // S3: s3_min_part_size (every part but the last)
   bool lower_case_etags = false;         // S3 writes hex digests in lower case, OSS in upper
 };
 
