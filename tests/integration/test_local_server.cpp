@@ -41,6 +41,7 @@
 
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/skip.hpp"
 
 namespace {
 
@@ -473,10 +474,7 @@ TEST_CASE("ali-oss's own ranged and conditional get agrees with the server") {
                              {"accessKeySecret", "range-secret-7Qp"},
                              {"requests", requests}};
   const auto node_dir = oss_test::env_or("OSS_TEST_NODE_DIR", "tests/node");
-  if (!std::filesystem::exists(node_dir + "/node_modules/ali-oss")) {
-    MESSAGE("SKIPPED: ali-oss not found under OSS_TEST_NODE_DIR");
-    return;
-  }
+  if (!std::filesystem::exists(node_dir + "/node_modules/ali-oss")) OSS_SKIP("ali-oss not found under OSS_TEST_NODE_DIR");
 
   // Run
   const auto run = oss_test::run_process({"node", node_dir + "/ranged_get.js"}, boost::json::serialize(config),
@@ -1385,8 +1383,7 @@ int wait_exit(pid_t pid) {
 TEST_CASE("oss-local-server prints its endpoint first and exits 0 on SIGTERM") {
   auto binary = local_server_binary();
   if (binary.empty() || !std::filesystem::exists(binary)) {
-    MESSAGE("skipped: OSS_BUILD_DIR/examples/oss-local-server not found");
-    return;
+    OSS_SKIP("OSS_BUILD_DIR/examples/oss-local-server not found");
   }
   // Setup
   oss_test::temp_dir root;
@@ -1443,10 +1440,7 @@ std::size_t lines(const std::string& text) { return static_cast<std::size_t>(std
 
 TEST_CASE("oss-local-server: a missing --root, a port in use and usage errors are one clear line") {
   const auto binary = local_server_binary();
-  if (binary.empty() || !std::filesystem::exists(binary)) {
-    MESSAGE("SKIPPED: OSS_BUILD_DIR/examples/oss-local-server not found");
-    return;
-  }
+  if (binary.empty() || !std::filesystem::exists(binary)) OSS_SKIP("OSS_BUILD_DIR/examples/oss-local-server not found");
   // Setup
   oss_test::temp_dir dir;
   const std::string missing = (dir / "no-such-store").string();
