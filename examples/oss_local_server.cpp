@@ -1,7 +1,7 @@
 // oss-local-server: an OSS-compatible (or, with --dialect s3, S3-compatible) server on your
 // machine, for tests, demos and benchmarks.
 //
-//   oss-local-server --root DIR [--dialect oss|s3] [--host 127.0.0.1] [--port 0] [--region cn-local]
+//   oss-local-server --root DIR [--create-root] [--dialect oss|s3] [--host 127.0.0.1] [--port 0] [--region cn-local]
 //                    [--access-key-id ID --access-key-secret SECRET] [--security-token TOKEN]
 //                    [--bucket NAME]... [--discard] [--tls-cert FILE --tls-key FILE]
 //                    [--threads N] [--fault-plan FILE.json]
@@ -9,7 +9,9 @@
 // The first line on stdout is "listening on http://HOST:PORT" (https with TLS), flushed at
 // once, so a script can start the server on port 0 and read the port back. The server runs
 // until SIGINT or SIGTERM, then exits 0 after printing its counters on stderr. Bad usage exits
-// 2; a server that cannot start (address in use, unreadable certificate) exits 1.
+// 2 with one line on stderr (a --root folder that does not exist is bad usage, unless
+// --create-root asks for it); a server that cannot start (address in use, unreadable
+// certificate) exits 1.
 //
 // --fault-plan FILE.json installs a fault plan (oss::testing::fault_rule, see local_server.hpp
 // for the exact semantics of each field) so that child-process tests and users can make chosen
@@ -40,10 +42,12 @@
 
 #include <charconv>
 #include <cstdio>
+#include <exception>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <exception>
 #include <string>
+#include <system_error>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -58,7 +62,8 @@ constexpr const char* usage_text =
     "speaks the same operations as an S3-compatible server.\n"
     "\n"
     "options:\n"
-    "  --root DIR                  where buckets are stored (required)\n"
+    "  --root DIR                  where buckets are stored (required; must exist)\n"
+    "  --create-root               create --root DIR when it does not exist\n"
     "  --dialect oss|s3            the API to speak (default oss); s3: AWS Signature V4,\n"
     "                              x-amz-* headers, S3 XML and errors, 5 MiB minimum part\n"
     "  --host ADDR                 address to listen on (default 127.0.0.1)\n"
@@ -99,6 +104,7 @@ struct command_line {
   oss::testing::local_server_options options;
   unsigned threads = 1;
   bool help = false;
+  bool create_root = false;
   std::string fault_plan_file;
 };
 
@@ -221,6 +227,9 @@ command_line parse(int argc, char** argv) {
       cl.help = true;
     } else if (arg == "--root") {
       o.root = take();
+    } else if (arg == "--create-root") {
+      if (inline_value) throw usage_error{"--create-root takes no value"};
+      cl.create_root = true;
     } else if (arg == "--host") {
       o.host = take();
     } else if (arg == "--port") {
@@ -258,9 +267,12 @@ command_line parse(int argc, char** argv) {
       unsigned long n = 0;
       if (!parse_number(take(), 256, n) || n == 0) throw usage_error{"--threads needs a number from 1 to 256"};
       cl.threads = static_cast<unsigned>(n);
+    } else if (arg.starts_with("--")) {
+      // The option's name only (the value after '=' could be a mistyped secret).
+      throw usage_error{"unknown option " + std::string(arg)};
     } else {
-      // Never echo the argument itself: it could be a mistyped secret.
-      throw usage_error{"unknown argument #" + std::to_string(i + 1)};
+      // Never echo the argument itself: it could be a secret given without its option.
+      throw usage_error{"unexpected argument #" + std::to_string(i + 1)};
     }
   }
   if (cl.help) return cl;
@@ -271,6 +283,17 @@ command_line parse(int argc, char** argv) {
     throw usage_error{"--tls-cert and --tls-key go together"};
   if (!cl.options.security_token.empty() && cl.options.access_key_id.empty())
     throw usage_error{"--security-token needs --access-key-id and --access-key-secret"};
+  // A mistyped --root would otherwise become a new, empty store that hides the real one.
+  std::error_code ec;
+  const auto status = std::filesystem::status(cl.options.root, ec);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    if (!cl.create_root)
+      throw usage_error{"--root " + cl.options.root + " does not exist (create it, or add --create-root)"};
+  } else if (ec) {
+    throw usage_error{"--root " + cl.options.root + ": " + ec.message()};
+  } else if (status.type() != std::filesystem::file_type::directory) {
+    throw usage_error{"--root " + cl.options.root + " is not a folder"};
+  }
   return cl;
 }
 
@@ -281,7 +304,7 @@ int main(int argc, char** argv) {
   try {
     cl = parse(argc, argv);
   } catch (const usage_error& e) {
-    std::fprintf(stderr, "oss-local-server: %s\n\n%s", e.message.c_str(), usage_text);
+    std::fprintf(stderr, "oss-local-server: %s (see --help)\n", e.message.c_str());
     return 2;
   }
   if (cl.help) {
@@ -335,6 +358,17 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(s.parts_uploaded), static_cast<unsigned long long>(s.peak_in_flight),
                  static_cast<unsigned long long>(s.faults_injected));
     return 0;
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::address_in_use) {
+      const std::string& host = cl.options.host;
+      const std::string address = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                                  std::to_string(cl.options.port);
+      std::fprintf(stderr, "oss-local-server: %s is in use (choose another --port, or 0 for a free one)\n",
+                   address.c_str());
+    } else {
+      std::fprintf(stderr, "oss-local-server: cannot start: %s\n", e.what());
+    }
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "oss-local-server: cannot start: %s\n", e.what());
     return 1;

@@ -6,14 +6,14 @@
 /// \file
 /// The one translation unit of separate compilation: define OSS_SEPARATE_COMPILATION for every
 /// translation unit of the program and include this header in exactly one of them. Every
-/// non-template body of the library is compiled there once.
+/// non-template body of the library is compiled there once. The local test server has its own
+/// translation unit, `<oss/testing/src.hpp>`.
 
 #ifndef OSS_SEPARATE_COMPILATION
 #error "oss/src.hpp is for separate compilation: define OSS_SEPARATE_COMPILATION everywhere"
 #endif
 
 #include <oss/oss.hpp>
-#include <oss/testing/local_server.hpp>
 
 // L0 primitives
 #include <oss/impl/encoding.ipp>
@@ -44,9 +44,5 @@
 // L5 orchestration
 #include <oss/impl/checkpoint.ipp>
 #include <oss/impl/multipart_upload.ipp>
-// testing
-#include <oss/impl/local_routing.ipp>
-#include <oss/impl/local_store.ipp>
-#include <oss/impl/local_server.ipp>
 
 #endif  // OSS_SRC_HPP

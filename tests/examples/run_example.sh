@@ -63,7 +63,7 @@ key_secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 
 # The server prints "listening on http://HOST:PORT" as its first line; a coprocess lets us read
 # that line with a timeout while the server keeps running.
-coproc server_proc { exec "$server" --root "$work/store" --host 127.0.0.1 --port 0 --region cn-local \
+coproc server_proc { exec "$server" --root "$work/store" --create-root --host 127.0.0.1 --port 0 --region cn-local \
   --access-key-id "$key_id" --access-key-secret "$key_secret" 2>"$work/server.log"; }
 server_pid=$server_proc_PID
 line=

@@ -628,7 +628,7 @@ TEST_CASE("faults: oss-local-server --fault-plan FILE injects the planned faults
     std::ofstream out(bad_plan);
     out << R"([{"operation": "PutObject", "action": "explode"}])";
   }
-  oss_test::fault_child server({binary.string(), "--root", (dir / "store").string(), "--access-key-id",
+  oss_test::fault_child server({binary.string(), "--root", (dir / "store").string(), "--create-root", "--access-key-id",
                                 oss_test::fault_key_id, "--access-key-secret", oss_test::fault_secret,
                                 "--fault-plan", plan.string()});
   const std::string first = server.first_line(10s);
@@ -651,7 +651,7 @@ TEST_CASE("faults: oss-local-server --fault-plan FILE injects the planned faults
   const auto get_ec = c.get("p.txt", body, diag);
   server.signal(SIGTERM);
   const int code = server.wait();
-  auto bad = oss_test::run_process({binary.string(), "--root", (dir / "store").string(), "--fault-plan",
+  auto bad = oss_test::run_process({binary.string(), "--root", (dir / "store").string(), "--create-root", "--fault-plan",
                                     bad_plan.string()},
                                    "", 20s);
 

@@ -9,8 +9,6 @@
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
 #include <oss/detail/sign.hpp>
-#include <oss/testing/detail/routing.hpp>
-#include <oss/testing/detail/store.hpp>
 #include <oss/testing/local_server.hpp>
 
 #include <asio/connect.hpp>
@@ -19,6 +17,7 @@
 #include <asio/read.hpp>
 #include <asio/ssl.hpp>
 #include <asio/write.hpp>
+#include <boost/json.hpp>
 #include <doctest/doctest.h>
 
 #include <poll.h>
@@ -323,77 +322,8 @@ std::string part_data(std::size_t size, std::uint64_t seed) { return oss_test::r
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------
-// Sans-io pieces
-
-TEST_CASE("local_server routing: path style, virtual-hosted and operations") {
-  using namespace oss::testing::detail;
-  // Setup + Run
-  auto path = parse_route("/my-bucket/dir/a%20b%2Bc.txt?partNumber=3&uploadId=AB", "127.0.0.1:9000", "127.0.0.1");
-  auto vhost = parse_route("/dir/a%20b.txt?uploads", "My-Bucket.oss-cn-local.aliyuncs.com", "127.0.0.1");
-  auto local = parse_route("/b12/", "localhost:80", "127.0.0.1");
-  auto ipv6 = parse_route("/b12/k", "[::1]:80", "127.0.0.1");
-
-  // Check
-  REQUIRE(path);
-  CHECK(path->path_style);
-  CHECK(path->bucket == "my-bucket");
-  CHECK(path->key == "dir/a b+c.txt");
-  CHECK(*path->query_value("partNumber") == "3");
-  CHECK(classify("PUT", *path) == operation::upload_part);
-  REQUIRE(vhost);
-  CHECK_FALSE(vhost->path_style);
-  CHECK(vhost->bucket == "my-bucket");
-  CHECK(vhost->key == "dir/a b.txt");
-  CHECK(classify("POST", *vhost) == operation::initiate_multipart_upload);
-  REQUIRE(local);
-  CHECK(local->bucket == "b12");
-  CHECK(local->key.empty());
-  CHECK(classify("PUT", *local) == operation::put_bucket);
-  REQUIRE(ipv6);
-  CHECK(ipv6->path_style);
-  CHECK(classify("DELETE", *ipv6) == operation::delete_object);
-  CHECK_FALSE(parse_route("/b12/%zz", "127.0.0.1", "127.0.0.1"));
-  CHECK_FALSE(parse_route("http://x/", "127.0.0.1", "127.0.0.1"));
-  // The server applies the client's name rules (one implementation, in ops/validate.hpp).
-  using oss::detail::is_valid_bucket_name;
-  CHECK(is_valid_bucket_name("abc-1"));
-  CHECK_FALSE(is_valid_bucket_name("ab"));
-  CHECK_FALSE(is_valid_bucket_name("-abc"));
-  CHECK_FALSE(is_valid_bucket_name("Abc"));
-  CHECK(object_name_problem("a/b").empty());
-  CHECK_FALSE(object_name_problem("/a").empty());
-  CHECK_FALSE(object_name_problem("\\a").empty());
-  CHECK_FALSE(object_name_problem(std::string(1024, 'a')).empty());
-  CHECK(object_name_problem(std::string(1023, 'a')).empty());
-  CHECK_FALSE(object_name_problem("\xC3\x28").empty());
-  CHECK_FALSE(object_name_problem("\xED\xA0\x80").empty());  // a UTF-16 surrogate
-  CHECK(object_name_problem("\xE4\xBD\xA0\xF0\x9F\x98\x80").empty());
-}
-
-TEST_CASE("local_server record format round trip") {
-  // The date forms the server reads and writes are tested in tests/unit/test_sign.cpp.
-  using namespace oss::testing::detail;
-  // Setup
-  record r;
-  std::string nasty = "line1\nline2\r\t\\x\x01\x7f end \xE4\xBD\xA0";
-  r.add("key", nasty);
-  r.add("size", std::uint64_t{42});
-
-  // Run
-  auto text = serialize_record("magic 1", r);
-  auto back = parse_record("magic 1", text);
-
-  // Check
-  CHECK(std::count(text.begin(), text.end(), '\n') == 3);  // the escaped key added no line
-  REQUIRE(back);
-  CHECK(*back->find("key") == nasty);
-  CHECK(back->find_number("size") == 42u);
-  CHECK_FALSE(parse_record("magic 2", text));
-  CHECK_FALSE(parse_record("magic 1", text.substr(0, text.size() - 1)));  // torn write
-  CHECK_FALSE(unescape_value("\\q"));
-  CHECK_FALSE(unescape_value("\\x4"));
-}
+// The sans-io pieces (routing, names, records, documents, ranges) are tested without sockets in
+// tests/unit/test_server_handler.cpp.
 
 // ---------------------------------------------------------------------------------------------
 // Objects
@@ -468,28 +398,121 @@ TEST_CASE("HEAD errors have no body but the error document in x-oss-err") {
   CHECK(next.status == 200);
 }
 
-TEST_CASE("GetObject with a Range") {
+TEST_CASE("GetObject with a Range, x-oss-range-behavior and preconditions") {
   // Setup
   fixture f;
   const std::string data = part_data(1000, 2);
   REQUIRE(f.call({.method = "PUT", .key = "r", .body = data}).status == 200);
+  blocking_client c(f.port());
+  const auto get = [&](std::vector<std::pair<std::string, std::string>> headers) {
+    return f.call(c, {.key = "r", .headers = std::move(headers)});
+  };
 
-  // Run
-  auto middle = f.call({.key = "r", .headers = {{"Range", "bytes=10-19"}}});
-  auto tail = f.call({.key = "r", .headers = {{"Range", "bytes=-5"}}});
-  auto open_end = f.call({.key = "r", .headers = {{"Range", "bytes=995-"}}});
-  auto beyond = f.call({.key = "r", .headers = {{"Range", "bytes=1000-"}}});
-  auto junk = f.call({.key = "r", .headers = {{"Range", "lines=1-2"}}});
+  // Run: all on one keep-alive connection, which must stay in step through 206, 304, 412, 416
+  auto middle = get({{"Range", "bytes=10-19"}});
+  auto tail = get({{"Range", "bytes=-5"}});
+  auto open_end = get({{"Range", "bytes=995-"}});
+  auto beyond = get({{"Range", "bytes=1000-"}});
+  auto beyond_standard = get({{"Range", "bytes=1000-"}, {"x-oss-range-behavior", "standard"}});
+  auto past_end = get({{"Range", "bytes=500-2000"}});
+  auto past_end_standard = get({{"Range", "bytes=500-2000"}, {"x-oss-range-behavior", "standard"}});
+  auto junk = get({{"Range", "lines=1-2"}});
+  auto pinned = get({{"Range", "bytes=0-99"}, {"If-Match", md5_etag(data)}});
+  auto changed = get({{"Range", "bytes=0-99"}, {"If-Match", md5_etag("an older version")}});
+  auto cached = get({{"If-None-Match", md5_etag(data)}});
+  auto after = get({});
 
   // Check
   CHECK(middle.status == 206);
   CHECK(middle.body == data.substr(10, 10));
   CHECK(middle.header("Content-Range") == "bytes 10-19/1000");
+  CHECK(middle.header("x-oss-hash-crc64ecma") == crc_text(data));
   CHECK(tail.body == data.substr(995));
   CHECK(open_end.body == data.substr(995));
-  check_error(beyond, 416, "InvalidRange");
+  CHECK(beyond.status == 200);  // OSS ignores a range it cannot serve (oss-protocol.md 11b)
+  CHECK(beyond.body == data);
+  check_error(beyond_standard, 416, "InvalidRange");
+  CHECK(beyond_standard.header("Content-Range") == "bytes */1000");
+  CHECK(past_end.status == 200);
+  CHECK(past_end.body == data);
+  CHECK(past_end_standard.status == 206);
+  CHECK(past_end_standard.body == data.substr(500));
   CHECK(junk.status == 200);
   CHECK(junk.body == data);
+  CHECK(pinned.status == 206);
+  CHECK(pinned.body == data.substr(0, 100));
+  check_error(changed, 412, "PreconditionFailed");
+  CHECK(cached.status == 304);
+  CHECK(cached.body.empty());
+  CHECK(after.body == data);
+  CHECK(f.server->stats().connections == 2);  // the PUT's, then the one every GET shared
+}
+
+TEST_CASE("ali-oss's own ranged and conditional get agrees with the server") {
+  // Setup: the reference SDK reads an object the server stored (tests/node/ranged_get.js)
+  fixture f({.access_key_id = "LTAI-range-key", .access_key_secret = "range-secret-7Qp"});
+  const std::string data = part_data(300'000, 61);
+  const std::string key = "ranged/äö data.bin";
+  REQUIRE(f.call({.method = "PUT", .bucket = "ranged", .key = key, .body = data}).status == 200);
+  const std::string etag = md5_etag(data);
+  boost::json::array requests;
+  const auto add = [&](boost::json::object headers) { requests.push_back(boost::json::object{{"headers", headers}}); };
+  add({{"Range", "bytes=100-199"}});
+  add({{"Range", "bytes=-1000"}});
+  add({{"Range", "bytes=299990-400000"}});
+  add({{"Range", "bytes=299990-400000"}, {"x-oss-range-behavior", "standard"}});
+  add({{"Range", "bytes=300000-"}, {"x-oss-range-behavior", "standard"}});
+  add({{"Range", "bytes=0-9"}, {"If-Match", etag}});
+  add({{"Range", "bytes=0-9"}, {"If-Match", "\"0123456789ABCDEF0123456789ABCDEF\""}});
+  add({{"If-None-Match", etag}});
+  boost::json::object config{{"dialect", "oss"},
+                             {"endpoint", f.server->endpoint()},
+                             {"region", "oss-cn-local"},
+                             {"bucket", "ranged"},
+                             {"key", key},
+                             {"accessKeyId", "LTAI-range-key"},
+                             {"accessKeySecret", "range-secret-7Qp"},
+                             {"requests", requests}};
+  const auto node_dir = oss_test::env_or("OSS_TEST_NODE_DIR", "tests/node");
+  if (!std::filesystem::exists(node_dir + "/node_modules/ali-oss")) OSS_SKIP("ali-oss not found under OSS_TEST_NODE_DIR");
+
+  // Run
+  const auto run = oss_test::run_process({"node", node_dir + "/ranged_get.js"}, boost::json::serialize(config),
+                                         std::chrono::seconds(60));
+  INFO("node output: " << run.out);
+  const auto out = boost::json::parse(oss_test::last_line(run.out)).as_object();
+
+  // Check
+  REQUIRE(out.at("ok").as_bool());
+  const auto& r = out.at("replies").as_array();
+  REQUIRE(r.size() == 8);
+  const auto status = [&](std::size_t i) { return r[i].at("status").to_number<int>(); };
+  const auto md5_of = [&](std::size_t i) { return std::string(r[i].at("md5").as_string()); };
+  const auto hex_md5 = [](std::string_view bytes) {
+    const auto d = oss::detail::md5(bytes);
+    return oss::detail::hex_lower(d.data(), d.size());
+  };
+  const auto code = [&](std::size_t i) {
+    return r[i].at("code").is_string() ? std::string(r[i].at("code").as_string()) : std::string();
+  };
+  CHECK(status(0) == 206);
+  CHECK(md5_of(0) == hex_md5(data.substr(100, 100)));
+  CHECK(r[0].at("contentRange").as_string() == "bytes 100-199/300000");
+  CHECK(r[0].at("crc64").as_string() == crc_text(data));
+  CHECK(status(1) == 206);
+  CHECK(md5_of(1) == hex_md5(data.substr(299'000)));
+  CHECK(status(2) == 200);
+  CHECK(md5_of(2) == hex_md5(data));
+  CHECK(status(3) == 206);
+  CHECK(md5_of(3) == hex_md5(data.substr(299'990)));
+  CHECK(status(4) == 416);
+  CHECK(code(4) == "InvalidRange");
+  CHECK(status(5) == 206);
+  CHECK(md5_of(5) == hex_md5(data.substr(0, 10)));
+  CHECK(status(6) == 412);
+  CHECK(code(6) == "PreconditionFailed");
+  CHECK(status(7) == 304);
+  CHECK(r[7].at("size").to_number<int>() == 0);
 }
 
 TEST_CASE("PutObject errors: Content-MD5, Content-Length, names, forbid-overwrite, metadata") {
@@ -1190,7 +1213,14 @@ TEST_CASE("invalid options are refused at construction") {
   CHECK_THROWS_AS(local_server_thread({.root = root.path().string(), .buckets = {"Bad_Name"}}), std::invalid_argument);
   CHECK_THROWS_AS(local_server_thread({.root = root.path().string(), .host = "not an address"}), std::invalid_argument);
   local_server_thread first({.root = root.path().string()});
-  CHECK_THROWS_AS(local_server_thread({.root = root.path().string(), .port = first.port()}), std::system_error);
+  std::string in_use;
+  try {
+    local_server_thread second({.root = root.path().string(), .port = first.port()});
+  } catch (const std::system_error& e) {
+    in_use = e.what();
+    CHECK(e.code() == std::errc::address_in_use);
+  }
+  CHECK(in_use.find("127.0.0.1:" + std::to_string(first.port()) + " is in use") != std::string::npos);
 }
 
 TEST_CASE("in-flight counters see concurrent requests") {
@@ -1393,4 +1423,67 @@ TEST_CASE("oss-local-server prints its endpoint first and exits 0 on SIGTERM") {
   CHECK(bad_port.exit_code == 2);
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("--root") != std::string::npos);
+}
+
+namespace {
+
+// Runs oss-local-server with stderr merged into stdout: what a person sees in a terminal.
+oss_test::process_result run_cli(const std::string& binary, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return oss_test::run_process(argv, "", std::chrono::seconds(30));
+}
+
+std::size_t lines(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+}  // namespace
+
+TEST_CASE("oss-local-server: a missing --root, a port in use and usage errors are one clear line") {
+  const auto binary = local_server_binary();
+  if (binary.empty() || !std::filesystem::exists(binary)) OSS_SKIP("OSS_BUILD_DIR/examples/oss-local-server not found");
+  // Setup
+  oss_test::temp_dir dir;
+  const std::string missing = (dir / "no-such-store").string();
+  const std::string created = (dir / "new-store").string();
+  oss_test::write_file(dir / "a-file", "not a folder");
+  local_server_thread taken({.root = (dir / "taken").string()});
+  const std::string root = dir.path().string();
+
+  // Run
+  const auto refused = run_cli(binary, {"--root", missing});
+  const auto file_root = run_cli(binary, {"--root", (dir / "a-file").string()});
+  const auto busy = run_cli(binary, {"--root", root, "--port", std::to_string(taken.port())});
+  const auto unknown = run_cli(binary, {"--root", root, "--prot", "80"});
+  const auto mistyped_secret = run_cli(binary, {"--root", root, "--acess-key-secret=hunter2-secret"});
+  const auto no_root = run_cli(binary, {});
+  const auto bad_port = run_cli(binary, {"--root", root, "--port", "70000"});
+  auto [pid, out] = spawn_with_stdout({binary, "--root", created, "--create-root"});
+  const std::string listening = read_line(out);
+  kill(pid, SIGTERM);
+  const int code = wait_exit(pid);
+  close(out);
+
+  // Check
+  CHECK(refused.exit_code == 2);
+  CHECK(lines(refused.out) == 1);
+  CHECK(refused.out.find("--root " + missing + " does not exist") != std::string::npos);
+  CHECK(refused.out.find("--create-root") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(missing));
+  CHECK(file_root.exit_code == 2);
+  CHECK(file_root.out.find("is not a folder") != std::string::npos);
+  CHECK(busy.exit_code == 1);
+  CHECK(busy.out == "oss-local-server: 127.0.0.1:" + std::to_string(taken.port()) +
+                        " is in use (choose another --port, or 0 for a free one)\n");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.out == "oss-local-server: unknown option --prot (see --help)\n");
+  CHECK(mistyped_secret.exit_code == 2);
+  CHECK(mistyped_secret.out.find("--acess-key-secret") != std::string::npos);
+  CHECK(mistyped_secret.out.find("hunter2") == std::string::npos);
+  CHECK(no_root.exit_code == 2);
+  CHECK(no_root.out == "oss-local-server: --root DIR is required (see --help)\n");
+  CHECK(bad_port.exit_code == 2);
+  CHECK(lines(bad_port.out) == 1);
+  CHECK(listening.starts_with("listening on http://127.0.0.1:"));
+  CHECK(code == 0);
+  CHECK(std::filesystem::is_directory(created));
 }

@@ -23,6 +23,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/write.hpp>
+#include <boost/json.hpp>
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 
@@ -350,6 +351,88 @@ TEST_CASE("s3 local_server: PutObject, HeadObject, GetObject reply shapes and me
   CHECK(f.server->stats().errors == 0);
 }
 
+TEST_CASE("s3 local_server: ranged and conditional GET as S3 answers them (RFC 9110)") {
+  // Setup
+  fixture f;
+  const std::string data = oss_test::random_bytes(300000, 37);
+  const std::string key = "ranged/obj ect.bin";
+  REQUIRE(f.call({.method = "PUT", .key = key, .body = data}).status == 200);
+  const auto get = [&](std::vector<std::pair<std::string, std::string>> headers) {
+    return f.call({.key = key, .headers = std::move(headers)});
+  };
+
+  // Run: S3 has no x-oss-range-behavior
+  auto clipped = get({{"Range", "bytes=299990-400000"}});
+  auto beyond = get({{"Range", "bytes=300000-"}});
+  auto several = get({{"Range", "bytes=0-1,5-6"}});
+  auto changed = get({{"If-Match", s3_etag("an older version")}});
+  auto cached = get({{"If-None-Match", s3_etag(data)}});
+
+  // Check
+  CHECK(clipped.status == 206);
+  CHECK(clipped.body == data.substr(299990));
+  CHECK(clipped.header("Content-Range") == "bytes 299990-299999/300000");
+  CHECK_FALSE(clipped.has_oss_header());
+  check_s3_error(beyond, 416, "InvalidRange");
+  CHECK(beyond.body.find("<ActualObjectSize>300000</ActualObjectSize>") != std::string::npos);
+  CHECK(several.status == 200);
+  CHECK(several.body == data);
+  check_s3_error(changed, 412, "PreconditionFailed");
+  CHECK(cached.status == 304);
+  CHECK(cached.body.empty());
+}
+
+TEST_CASE("s3 local_server: @aws-sdk/client-s3's own ranged and conditional GetObject agrees with the server") {
+  const auto node_dir = oss_test::env_or("OSS_TEST_NODE_DIR", "tests/node");
+  if (!std::filesystem::exists(node_dir + "/node_modules/@aws-sdk/client-s3/package.json"))
+    OSS_SKIP("@aws-sdk/client-s3 not found under OSS_TEST_NODE_DIR");
+  // Setup (tests/node/ranged_get.js drives GetObjectCommand)
+  fixture f;
+  const std::string data = oss_test::random_bytes(300000, 37);
+  const std::string key = "ranged/obj ect.bin";
+  REQUIRE(f.call({.method = "PUT", .key = key, .body = data}).status == 200);
+  const auto hex_md5 = [](std::string_view bytes) { return to_hex(evp_digest(EVP_md5(), bytes)); };
+  boost::json::array requests;
+  const auto add = [&](boost::json::object headers) { requests.push_back(boost::json::object{{"headers", headers}}); };
+  add({{"Range", "bytes=100-199"}});
+  add({{"Range", "bytes=299990-400000"}});
+  add({{"Range", "bytes=300000-"}});
+  add({{"Range", "bytes=0-9"}, {"If-Match", s3_etag(data)}});
+  add({{"If-Match", s3_etag("an older version")}});
+  add({{"If-None-Match", s3_etag(data)}});
+  boost::json::object config{{"dialect", "s3"},        {"endpoint", f.server->endpoint()}, {"region", s3_region},
+                             {"bucket", "s3-bucket"},  {"key", key},                       {"accessKeyId", s3_key_id},
+                             {"accessKeySecret", s3_secret}, {"requests", requests}};
+
+  // Run
+  const auto run = oss_test::run_process({"node", node_dir + "/ranged_get.js"}, boost::json::serialize(config),
+                                         std::chrono::seconds(60));
+  INFO("node output: " << run.out);
+  const auto out = boost::json::parse(oss_test::last_line(run.out)).as_object();
+
+  // Check
+  REQUIRE(out.at("ok").as_bool());
+  const auto& r = out.at("replies").as_array();
+  REQUIRE(r.size() == 6);
+  const auto status = [&](std::size_t i) { return r[i].at("status").to_number<int>(); };
+  const auto md5_of = [&](std::size_t i) { return std::string(r[i].at("md5").as_string()); };
+  const auto code = [&](std::size_t i) {
+    return r[i].at("code").is_string() ? std::string(r[i].at("code").as_string()) : std::string();
+  };
+  CHECK(status(0) == 206);
+  CHECK(md5_of(0) == hex_md5(data.substr(100, 100)));
+  CHECK(r[0].at("contentRange").as_string() == "bytes 100-199/300000");
+  CHECK(status(1) == 206);
+  CHECK(md5_of(1) == hex_md5(data.substr(299990)));
+  CHECK(status(2) == 416);
+  CHECK(code(2) == "InvalidRange");
+  CHECK(status(3) == 206);
+  CHECK(md5_of(3) == hex_md5(data.substr(0, 10)));
+  CHECK(status(4) == 412);
+  CHECK(code(4) == "PreconditionFailed");
+  CHECK(status(5) == 304);
+}
+
 TEST_CASE("s3 local_server: multipart upload, list, complete with the S3 ETag, abort") {
   // Setup
   fixture f;
@@ -666,7 +749,7 @@ TEST_CASE("s3 oss-local-server: --dialect s3 serves S3, bad --dialect is a usage
   const std::string binary = oss_test::fault_tool_path("oss-local-server").string();
   auto bad = oss_test::run_process({binary, "--root", root.path().string(), "--dialect", "gcs"}, "");
   auto help = oss_test::run_process({binary, "--help"}, "");
-  oss_test::fault_child server({binary, "--root", (root / "store").string(), "--dialect", "s3", "--region", s3_region,
+  oss_test::fault_child server({binary, "--root", (root / "store").string(), "--create-root", "--dialect", "s3", "--region", s3_region,
                                 "--access-key-id", s3_key_id, "--access-key-secret", s3_secret});
   const std::string line = server.first_line(std::chrono::seconds(10));
   const auto colon = line.rfind(':');

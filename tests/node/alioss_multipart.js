@@ -67,12 +67,16 @@ async function resume(client, cfg) {
   let saved = null;
   let partsSeen = 0;
   let firstError = null;
+  // ali-oss's cancel flag is the client's, and parts of a cancelled run still in flight keep
+  // calling this progress callback (oss-protocol.md 7.4-7.5): once the first run is over, a
+  // late callback must neither cancel the resume nor replace the checkpoint it started from.
+  let firstRunOver = false;
   try {
     await client.multipartUpload(cfg.name, cfg.file, {
       parallel: cfg.parallel,
       partSize: cfg.partSize,
       progress: async (p, checkpoint) => {
-        if (!checkpoint) return;
+        if (!checkpoint || firstRunOver) return;
         saved = JSON.parse(JSON.stringify(checkpoint));  // what a real program writes to disk
         if (checkpoint.doneParts.length >= cfg.cancelAfterParts) {
           partsSeen = checkpoint.doneParts.length;
@@ -83,6 +87,7 @@ async function resume(client, cfg) {
   } catch (err) {
     firstError = err.name;
   }
+  firstRunOver = true;
   if (!saved) return { ok: false, name: 'NoCheckpoint', firstError };
   const donePartsBefore = saved.doneParts.length;
   const result = await client.multipartUpload(cfg.name, cfg.file, {

@@ -37,8 +37,14 @@
 ///   // addressing, or at any host name whose first label is the bucket
 /// \endcode
 ///
-/// GetObject honours a single `Range: bytes=a-b` (206, or 416 `InvalidRange`); `PUT /bucket/`
-/// (PutBucket) succeeds so that tools which create their bucket first work unchanged.
+/// GetObject serves `Range` as OSS does: a single valid range is 206 with `Content-Range` (and
+/// the whole object's `x-oss-hash-crc64ecma`); a range that is malformed or reaches past the
+/// object is ignored (200, the whole object), unless the request says
+/// `x-oss-range-behavior: standard`, which clips an end past the object and answers 416
+/// `InvalidRange` for a start past it. GetObject and HeadObject honour `If-Match`,
+/// `If-None-Match`, `If-Modified-Since` and `If-Unmodified-Since` (412 `PreconditionFailed`,
+/// 304 Not Modified). `PUT /bucket/` (PutBucket) succeeds so that tools which create their
+/// bucket first work unchanged.
 ///
 /// With `local_server_options::dialect = oss::api_dialect::s3` the same operations are served
 /// the S3 way instead (AWS Signature V4, `x-amz-*` headers, S3 XML and errors, S3 ETags and
@@ -313,8 +319,9 @@ class local_server {
   ///
   /// Throws `std::invalid_argument` for unusable options (empty root, only one of the two
   /// credentials or TLS files, an invalid bucket name in `buckets`), `std::system_error` when
-  /// the address cannot be bound or the root cannot be created, and the Asio/OpenSSL error when
-  /// the TLS files cannot be loaded.
+  /// the address cannot be bound (`std::errc::address_in_use`, with "HOST:PORT is in use" in
+  /// `what()`, when another socket listens there) or the root cannot be created, and the
+  /// Asio/OpenSSL error when the TLS files cannot be loaded.
   OSS_DECL local_server(asio::any_io_executor executor, local_server_options options);
 
   /// Calls `stop()`.
@@ -425,7 +432,7 @@ class local_server_thread {
 }  // namespace oss::testing
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/local_server.ipp>
+#include <oss/testing/impl/local_server.ipp>
 #endif
 
 #endif  // OSS_TESTING_LOCAL_SERVER_HPP

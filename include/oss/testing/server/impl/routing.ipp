@@ -1,16 +1,15 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_LOCAL_ROUTING_IPP
-#define OSS_IMPL_LOCAL_ROUTING_IPP
+#ifndef OSS_TESTING_SERVER_IMPL_ROUTING_IPP
+#define OSS_TESTING_SERVER_IMPL_ROUTING_IPP
 
-#include <oss/testing/detail/routing.hpp>
+#include <oss/testing/server/routing.hpp>
 
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
+#include <oss/testing/server/rules.hpp>
 
 #include <asio/ip/address.hpp>
-
-#include <charconv>
 
 namespace oss::testing::detail {
 
@@ -75,9 +74,7 @@ OSS_DECL std::optional<route> parse_route(std::string_view target, std::string_v
     r.key = std::move(*key);
   } else {
     std::string_view label = host_only.substr(0, host_only.find('.'));
-    r.bucket.assign(label);
-    for (auto& c : r.bucket)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    r.bucket = ascii_lower(label);
     auto key = oss::detail::percent_decode(rest);
     if (!key) return std::nullopt;
     r.key = std::move(*key);
@@ -122,22 +119,14 @@ OSS_DECL std::string_view operation_name(operation op) noexcept {
   return "Unknown";
 }
 
-OSS_DECL std::string object_name_problem(std::string_view key) {
-  if (key.empty()) return "The object name must not be empty.";
-  if (key.size() > oss::detail::max_object_name_bytes) return "The object name must be at most 1023 bytes long.";
-  if (key.front() == '/' || key.front() == '\\') return "The object name must not start with '/' or '\\'.";
-  if (!oss::detail::is_valid_utf8(key)) return "The object name must be valid UTF-8.";
-  return {};
-}
-
-OSS_DECL std::optional<std::uint64_t> parse_decimal(std::string_view s) noexcept {
-  if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
-  return v;
+OSS_DECL operation operation_from_name(std::string_view name) noexcept {
+  for (std::size_t i = 1; i < operation_count; ++i) {
+    const auto op = static_cast<operation>(i);
+    if (operation_name(op) == name) return op;
+  }
+  return operation::unknown;
 }
 
 }  // namespace oss::testing::detail
 
-#endif  // OSS_IMPL_LOCAL_ROUTING_IPP
+#endif  // OSS_TESTING_SERVER_IMPL_ROUTING_IPP

@@ -1,9 +1,9 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_LOCAL_STORE_IPP
-#define OSS_IMPL_LOCAL_STORE_IPP
+#ifndef OSS_TESTING_SERVER_IMPL_STORE_IPP
+#define OSS_TESTING_SERVER_IMPL_STORE_IPP
 
-#include <oss/testing/detail/store.hpp>
+#include <oss/testing/server/store.hpp>
 
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
@@ -25,17 +25,9 @@ constexpr std::string_view object_magic = "oss-local-server object 1";
 constexpr std::string_view upload_magic = "oss-local-server upload 1";
 constexpr std::string_view part_magic = "oss-local-server part 1";
 
-inline std::error_code errc(server_errc e) { return make_error_code(e); }
+inline std::error_code errc(error_id e) { return make_error_code(e); }
 
-inline std::error_code io_error() { return errc(server_errc::internal_error); }
-
-inline std::optional<std::uint64_t> parse_u64(std::string_view s) {
-  std::uint64_t v = 0;
-  if (s.empty()) return std::nullopt;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
+inline std::error_code io_error() { return errc(error_id::internal_error); }
 
 inline std::optional<md5_digest> parse_md5_hex(std::string_view s) {
   if (s.size() != 32) return std::nullopt;
@@ -47,16 +39,6 @@ inline std::optional<md5_digest> parse_md5_hex(std::string_view s) {
     d[i] = static_cast<unsigned char>(v);
   }
   return d;
-}
-
-// ETags are compared without their quotes and case-insensitively: go2 sends them XML-escaped,
-// some tools strip the quotes, and hex case is not meaningful.
-inline std::string normalize_etag(std::string_view e) {
-  if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
-  std::string out(e);
-  for (auto& c : out)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  return out;
 }
 
 inline void add_headers(record& r, const header_list& headers) {
@@ -118,7 +100,7 @@ OSS_DECL const std::string* record::find(std::string_view name) const noexcept {
 OSS_DECL std::optional<std::uint64_t> record::find_number(std::string_view name) const noexcept {
   const std::string* v = find(name);
   if (!v) return std::nullopt;
-  return store_impl::parse_u64(*v);
+  return parse_decimal(*v);
 }
 
 OSS_DECL std::string escape_value(std::string_view s) {
@@ -485,7 +467,7 @@ OSS_DECL std::optional<object_reader> store::open_object(const std::string& buck
   std::lock_guard lock(mutex_);
   auto info = read_object_locked(bucket, key);
   if (!info) {
-    ec = store_impl::errc(server_errc::no_such_key);
+    ec = store_impl::errc(error_id::no_such_key);
     return std::nullopt;
   }
   object_reader reader;
@@ -525,7 +507,7 @@ OSS_DECL std::error_code store::write_object_locked(const std::string& bucket, c
 OSS_DECL std::error_code store::put_object(const std::string& bucket, object_info info, body_writer& body,
                                            bool forbid_overwrite) {
   std::lock_guard lock(mutex_);
-  if (forbid_overwrite && read_object_locked(bucket, info.key)) return store_impl::errc(server_errc::file_already_exists);
+  if (forbid_overwrite && read_object_locked(bucket, info.key)) return store_impl::errc(error_id::file_already_exists);
   const std::filesystem::path* source = discard_ ? nullptr : &body.path_;
   auto ec = write_object_locked(bucket, info, source);
   if (!ec && source) body.path_.clear();  // the file now belongs to the object
@@ -546,7 +528,7 @@ OSS_DECL std::string store::create_upload(const std::string& bucket, upload_info
   std::lock_guard lock(mutex_);
   auto* state = bucket_locked(bucket);
   if (!state) {
-    ec = store_impl::errc(server_errc::no_such_bucket);
+    ec = store_impl::errc(error_id::no_such_bucket);
     return {};
   }
   std::string id;
@@ -583,7 +565,7 @@ OSS_DECL std::error_code store::put_part(const std::string& bucket, const std::s
   auto it = state ? state->uploads.find(upload_id) : decltype(state->uploads.end()){};
   // An upload id is only valid together with the key it was initiated for.
   if (!state || it == state->uploads.end() || it->second.info.key != key)
-    return store_impl::errc(server_errc::no_such_upload);
+    return store_impl::errc(error_id::no_such_upload);
   auto dir = upload_dir(bucket, upload_id);
   part_info part;
   part.number = number;
@@ -641,9 +623,9 @@ OSS_DECL std::error_code store::abort_upload(const std::string& bucket, const st
                                              const std::string& key) {
   std::lock_guard lock(mutex_);
   auto* state = bucket_locked(bucket);
-  if (!state) return store_impl::errc(server_errc::no_such_upload);
+  if (!state) return store_impl::errc(error_id::no_such_upload);
   auto it = state->uploads.find(upload_id);
-  if (it == state->uploads.end() || it->second.info.key != key) return store_impl::errc(server_errc::no_such_upload);
+  if (it == state->uploads.end() || it->second.info.key != key) return store_impl::errc(error_id::no_such_upload);
   state->uploads.erase(it);
   std::error_code ignored;
   std::filesystem::remove_all(upload_dir(bucket, upload_id), ignored);
@@ -669,7 +651,7 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
     auto* state = bucket_locked(bucket);
     auto it = state ? state->uploads.find(upload_id) : decltype(state->uploads.end()){};
     if (!state || it == state->uploads.end() || it->second.info.key != key)
-      return errc(server_errc::no_such_upload);
+      return errc(error_id::no_such_upload);
     info = it->second.info;
     const auto& parts = it->second.parts;
 
@@ -677,20 +659,20 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
       for (const auto& [n, p] : parts) chosen.push_back(p);
       if (chosen.empty()) {
         message = "The upload has no parts to complete.";
-        return errc(server_errc::invalid_part);
+        return errc(error_id::invalid_part);
       }
     } else {
       int previous = 0;
       for (const auto& sel : selection) {
         if (sel.number <= previous) {
           message = "The list of parts was not in ascending order. Parts list must be specified in order by part number.";
-          return errc(server_errc::invalid_part_order);
+          return errc(error_id::invalid_part_order);
         }
         previous = sel.number;
         auto p = parts.find(sel.number);
-        if (p == parts.end() || store_impl::normalize_etag(sel.etag) != store_impl::normalize_etag(p->second.etag())) {
+        if (p == parts.end() || normalize_etag(sel.etag) != normalize_etag(p->second.etag())) {
           message = "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.";
-          return errc(server_errc::invalid_part);
+          return errc(error_id::invalid_part);
         }
         chosen.push_back(p->second);
       }
@@ -703,12 +685,12 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
         out.small_part_number = chosen[i].number;
         out.small_part_size = chosen[i].size;
         out.small_part_etag = etag_of(chosen[i]);
-        return errc(server_errc::entity_too_small);
+        return errc(error_id::entity_too_small);
       }
     }
     if ((forbid_overwrite || info.forbid_overwrite) && read_object_locked(bucket, key)) {
       message = "The object you specified already exists and can not be overwritten.";
-      return errc(server_errc::file_already_exists);
+      return errc(error_id::file_already_exists);
     }
     if (!discard_) {
       // Hard links pin the chosen parts' bytes, so a part re-sent or an upload aborted while
@@ -718,7 +700,7 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
         if (p.data_file.empty()) {
           remove_links();
           message = "Part " + std::to_string(p.number) + " was uploaded to a server that discarded its bytes.";
-          return errc(server_errc::invalid_part);
+          return errc(error_id::invalid_part);
         }
         auto link = root_ / bucket / "tmp" / (random_hex(16) + ".link");
         std::error_code ec;
@@ -772,12 +754,12 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
   // Another Complete or an Abort finished first: this upload id is gone, as on OSS.
   if (it == state->uploads.end()) {
     drop_tmp();
-    return errc(server_errc::no_such_upload);
+    return errc(error_id::no_such_upload);
   }
   if ((forbid_overwrite || info.forbid_overwrite) && read_object_locked(bucket, key)) {
     drop_tmp();
     message = "The object you specified already exists and can not be overwritten.";
-    return errc(server_errc::file_already_exists);
+    return errc(error_id::file_already_exists);
   }
   auto ec = write_object_locked(bucket, object, discard_ ? nullptr : &tmp_object);
   if (ec) {
@@ -794,4 +776,4 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
 
 }  // namespace oss::testing::detail
 
-#endif  // OSS_IMPL_LOCAL_STORE_IPP
+#endif  // OSS_TESTING_SERVER_IMPL_STORE_IPP

@@ -1,11 +1,9 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_TESTING_DETAIL_ROUTING_HPP
-#define OSS_TESTING_DETAIL_ROUTING_HPP
+#ifndef OSS_TESTING_SERVER_ROUTING_HPP
+#define OSS_TESTING_SERVER_ROUTING_HPP
 
 #include <oss/detail/config.hpp>
-
-#include <oss/detail/ops/validate.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -14,9 +12,8 @@
 #include <utility>
 #include <vector>
 
-// Sans-io decisions of the local server: which bucket, key and operation a request names, and
-// the name rules OSS applies to them. The rules themselves (oss::detail::is_valid_bucket_name,
-// is_valid_utf8) are the client's, from ops/validate.hpp, so both sides agree on every name.
+// Which bucket, key and operation a request names (oss-protocol.md 1.2 addressing and the
+// request lines of section 3). Sans-io.
 namespace oss::testing::detail {
 
 enum class operation {
@@ -33,6 +30,7 @@ enum class operation {
   list_multipart_uploads,
   put_bucket,
 };
+inline constexpr std::size_t operation_count = static_cast<std::size_t>(operation::put_bucket) + 1;
 
 struct route {
   std::string bucket;  // empty: service level ("/")
@@ -45,9 +43,10 @@ struct route {
   bool has_query(std::string_view name) const noexcept { return query_value(name) != nullptr; }
 };
 
-// Splits `target` (origin-form) using the addressing rules of local_server.hpp. `host_header`
-// is the Host value (may be empty), `configured_host` the server's options.host. nullopt when
-// the target is not origin-form or holds a bad percent escape.
+// Splits `target` (origin-form): path style (`/bucket/key`) when the Host, without its port, is
+// an IP literal, "localhost" or `configured_host`; otherwise virtual-hosted, the first label of
+// Host being the bucket (`/key`). nullopt when the target is not origin-form or holds a bad
+// percent escape.
 OSS_DECL std::optional<route> parse_route(std::string_view target, std::string_view host_header,
                                           std::string_view configured_host);
 
@@ -59,19 +58,15 @@ OSS_DECL bool is_path_style_host(std::string_view host_only, std::string_view co
 
 // The operation of a request (method in upper case, as sent).
 OSS_DECL operation classify(std::string_view method, const route& r) noexcept;
+// "PutObject", ...; "Unknown" for operation::unknown.
 OSS_DECL std::string_view operation_name(operation op) noexcept;
-
-// OSS object names: 1..1023 bytes of UTF-8, not starting with '/' or '\'. Empty when valid,
-// else the reason.
-OSS_DECL std::string object_name_problem(std::string_view key);
-
-// Strict unsigned decimal (no sign, no spaces), nullopt on junk or overflow.
-OSS_DECL std::optional<std::uint64_t> parse_decimal(std::string_view s) noexcept;
+// The reverse; operation::unknown for a name no operation has.
+OSS_DECL operation operation_from_name(std::string_view name) noexcept;
 
 }  // namespace oss::testing::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/local_routing.ipp>
+#include <oss/testing/server/impl/routing.ipp>
 #endif
 
-#endif  // OSS_TESTING_DETAIL_ROUTING_HPP
+#endif  // OSS_TESTING_SERVER_ROUTING_HPP

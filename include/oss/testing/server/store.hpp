@@ -1,11 +1,13 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_TESTING_DETAIL_STORE_HPP
-#define OSS_TESTING_DETAIL_STORE_HPP
+#ifndef OSS_TESTING_SERVER_STORE_HPP
+#define OSS_TESTING_SERVER_STORE_HPP
 
 #include <oss/detail/config.hpp>
 #include <oss/detail/crypto.hpp>
-#include <oss/error.hpp>
+#include <oss/testing/server/documents.hpp>
+#include <oss/testing/server/errors.hpp>
+#include <oss/testing/server/rules.hpp>
 
 #include <cstdint>
 #include <cstdio>
@@ -67,8 +69,6 @@ OSS_DECL std::optional<record> parse_record(std::string_view magic, std::string_
 // Writes `content` to `<path>.tmp`, then renames it over `path`.
 OSS_DECL std::error_code write_file_atomic(const std::filesystem::path& path, std::string_view content);
 OSS_DECL std::optional<std::string> read_small_file(const std::filesystem::path& path);
-
-using header_list = std::vector<std::pair<std::string, std::string>>;
 
 struct object_info {
   std::string key;
@@ -160,11 +160,6 @@ struct object_reader {
   }
 };
 
-struct part_selection {
-  int number = 0;
-  std::string etag;
-};
-
 struct complete_outcome {
   object_info object;
   std::size_t part_count = 0;
@@ -176,7 +171,7 @@ struct complete_outcome {
 
 // What differs between the dialects inside the store.
 struct store_rules {
-  std::uint64_t min_part_size = 102400;  // OSS: 100 KB; S3: 5 MiB (every part but the last)
+  std::uint64_t min_part_size = oss_min_part_size;  // S3: s3_min_part_size (every part but the last)
   bool lower_case_etags = false;         // S3 writes hex digests in lower case, OSS in upper
 };
 
@@ -197,7 +192,7 @@ class store {
 
   OSS_DECL std::unique_ptr<body_writer> new_writer(const std::string& bucket);
 
-  // Objects. Errors are server_errc values (or I/O errors mapped to internal_error).
+  // Objects. Errors are error_id values (I/O errors become internal_error).
   OSS_DECL std::optional<object_info> find_object(const std::string& bucket, const std::string& key);
   OSS_DECL std::optional<object_reader> open_object(const std::string& bucket, const std::string& key,
                                                     std::error_code& ec);
@@ -267,7 +262,7 @@ OSS_DECL std::optional<part_info> part_from_record(const record& r);
 }  // namespace oss::testing::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/local_store.ipp>
+#include <oss/testing/server/impl/store.ipp>
 #endif
 
-#endif  // OSS_TESTING_DETAIL_STORE_HPP
+#endif  // OSS_TESTING_SERVER_STORE_HPP
