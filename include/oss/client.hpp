@@ -233,12 +233,14 @@ class client {
   /// the parts' `size` (when all are set), and its CRC-64 the combination of their `crc64`; S3
   /// stores keep no CRC-64, so there the object's ETag must be the multipart ETag of the part
   /// ETags (MD5 of their MD5s, `-N`) when those are MD5s. A proven object counts as success
-  /// (`complete_result::reconciled`, with the HEAD's request id). An object of the right part
-  /// count that nothing proves (an OSS reply without CRC-64, parts without `size` and `crc64`,
-  /// S3 part ETags that are not MD5s) is `client_errc::unverified`, never success; pass every
-  /// part's `size` and `crc64` (as `multipart_upload` does) so that OSS can prove it. Like
-  /// Initiate, each attempt opens a new connection, so only this loop decides about repeating
-  /// it. Errors: `server_errc::invalid_part`, `invalid_part_order`, `entity_too_small`,
+  /// (`complete_result::reconciled`, with the HEAD's request id). When HEAD shows no such
+  /// object (or another one), the earlier Complete may still be running on the server, so HEAD
+  /// looks again with the back-off, up to 6 times within `stall_timeout`. An object of the
+  /// right part count that nothing proves (an OSS reply without CRC-64, parts without `size`
+  /// and `crc64`, S3 part ETags that are not MD5s) is `client_errc::unverified`, never
+  /// success; pass every part's `size` and `crc64` (as `multipart_upload` does) so that OSS
+  /// can prove it. Like Initiate, each attempt opens a new connection, so only this loop
+  /// decides about repeating it. Errors: `server_errc::invalid_part`, `invalid_part_order`, `entity_too_small`,
   /// `no_such_upload` (with a note on what HEAD showed), `file_already_exists`,
   /// `callback_failed` (HTTP 203: the object exists), `client_errc::unverified`.
   OSS_DECL asio::awaitable<complete_result> complete_multipart_upload(

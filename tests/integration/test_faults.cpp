@@ -982,6 +982,43 @@ TEST_CASE("lost Complete reply on the last attempt, and a reply cut mid-body, ar
   CHECK(r2.crc64 == oss_test::fault_crc(body));
 }
 
+TEST_CASE("lost Complete reply: an object HEAD does not show yet is looked for again, a bounded number of times") {
+  // Setup: HEAD answers 404 as a store does while the first Complete is still being applied
+  // (its retry already got NoSuchUpload).
+  oss_test::fault_env env;
+  hostile_proxy proxy(env.server.port());
+  fault_client c(via_proxy(env, proxy, 3));
+  const std::string body = oss_test::random_bytes(150 * kib, 45);
+  const std::string not_yet = oss_test::proxy_raw_reply(404, {{"x-oss-request-id", "PROXY-404"}}, "");
+
+  // Run
+  proxy.set_script(rules_script({{op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 1},
+                                 {op_is("HeadObject"), proxy_action::reply_with(not_yet), 2}}));
+  const std::string id1 = c.initiate("late.bin");
+  const auto parts1 = upload_parts(c, "late.bin", id1, body, 100 * kib);
+  oss::complete_result r1;
+  oss::diagnostics d1;
+  const auto ec1 = c.complete("late.bin", id1, parts1, r1, d1);
+  const auto heads1 = proxy.count("HeadObject");
+  proxy.clear_records();
+  proxy.set_script(rules_script({{op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 1},
+                                 {op_is("HeadObject"), proxy_action::reply_with(not_yet), -1}}));
+  const std::string id2 = c.initiate("never.bin");
+  const auto parts2 = upload_parts(c, "never.bin", id2, body, 100 * kib);
+  oss::complete_result r2;
+  oss::diagnostics d2;
+  const auto ec2 = c.complete("never.bin", id2, parts2, r2, d2);
+  const auto heads2 = proxy.count("HeadObject");
+
+  // Check
+  CHECK_MESSAGE(!ec1, (ec1.message() + " / " + d1.client_message));
+  CHECK(r1.reconciled);
+  CHECK(heads1 == 3);
+  CHECK(ec2 == oss::server_errc::no_such_upload);
+  CHECK(d2.client_message.find("no object exists under that name") != std::string::npos);
+  CHECK(heads2 == 6);
+}
+
 TEST_CASE("lost Complete reply: what HEAD cannot prove is never success") {
   // Setup
   oss_test::fault_env env;
@@ -1008,10 +1045,11 @@ TEST_CASE("lost Complete reply: what HEAD cannot prove is never success") {
   oss::complete_result r2;
   oss::diagnostics d2;
   const auto ec2 = c.complete("bare.bin", id2, parts2, r2, d2);
-  // (c) HEAD shows another object (its CRC-64 rewritten): the Complete is refused as it was.
+  // (c) HEAD keeps showing another object (its CRC-64 rewritten): after looking again, the
+  // Complete is refused as it was.
   proxy.set_script(rules_script({
       {op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 1},
-      {op_is("HeadObject"), proxy_action::edit(oss_test::set_header("x-oss-hash-crc64ecma", "12345")), 1},
+      {op_is("HeadObject"), proxy_action::edit(oss_test::set_header("x-oss-hash-crc64ecma", "12345")), -1},
   }));
   const std::string id3 = c.initiate("other.bin");
   const auto parts3 = upload_parts(c, "other.bin", id3, body, 100 * kib);

@@ -488,7 +488,9 @@ TEST_CASE("Complete: NoSuchUpload after a lost reply stays an error when HEAD do
   // Check
   CHECK(ec == oss::server_errc::no_such_upload);
   CHECK(diag.client_message.find("is not made of these 2 parts: the object's CRC-64 is") != std::string::npos);
-  CHECK(env.server.stats().head_object == 1);
+  CHECK(env.server.stats().head_object == 6);  // looked for again, in case it was not visible yet
+  // The retry's back-off, then the 5 waits of looking again (at random 0.5: half of each ceiling).
+  CHECK(env.sleeps.taken() == std::vector<std::chrono::milliseconds>{100ms, 100ms, 200ms, 400ms, 800ms, 1600ms});
 }
 
 // ---- header injection ------------------------------------------------------------------------

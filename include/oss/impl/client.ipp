@@ -79,6 +79,9 @@ inline bool is_credentials_refusal(std::error_code ec, const diagnostics& diag) 
 // the others only with credentials newer than those refused.
 inline constexpr int max_credential_retries = 3;
 
+// HEADs that look for the object of a Complete whose reply was lost, the first included.
+inline constexpr int max_complete_looks = 6;
+
 inline void append_note(diagnostics& diag, std::string_view note) {
   if (!diag.client_message.empty()) diag.client_message += "; ";
   diag.client_message += note;
@@ -793,7 +796,23 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
       cancel_state.cancelled() == asio::cancellation_type::none) {
     complete_result r;
     std::error_code head_ec;
-    const detail::object_verdict verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
+    detail::object_verdict verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
+    // The earlier attempt's Complete may still be running on the server, its object not yet
+    // visible (or an older one still is) when the retry already got NoSuchUpload: look again,
+    // with the back-off, while the first attempt could still have been waited for (at most
+    // stall_timeout, and max_complete_looks HEADs in all).
+    std::chrono::milliseconds looked_for{0};
+    for (int look = 1; verdict.match == detail::object_match::differs && !head_ec &&
+                       look < detail::max_complete_looks && looked_for < impl_->options_.stall_timeout;
+         ++look) {
+      const double random = impl_->options_.clock.random ? impl_->options_.clock.random() : detail::jitter_random();
+      const auto delay = detail::retry_delay(retry_class::server, look, impl_->options_.retry_base_delay,
+                                             impl_->options_.retry_max_delay, random);
+      const bool waited = co_await impl_->back_off(delay, cancel_state);
+      if (!waited) break;
+      looked_for += delay;
+      verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
+    }
     const std::string listed = "these " + std::to_string(parts.size()) + " parts";
     if (verdict.match == detail::object_match::matches) {
       ec.clear();
