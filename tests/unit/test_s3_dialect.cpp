@@ -700,6 +700,6 @@ TEST_CASE("checkpoint: an upload id no store makes is refused on load, saying wh
     CHECK(problem.find("neither resume nor abort") != std::string::npos);
     CHECK(problem.find("delete it") != std::string::npos);
     CHECK(problem.find("Injected") == std::string::npos);  // never quotes the file
-    CHECK(problem.size() < 400);
+    CHECK(problem.size() <= 160);                          // the fuzz target's plain_problem rule
   }
 }

@@ -217,10 +217,10 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
   }
   if (!cp.upload_id.empty() && !is_valid_upload_id(cp.upload_id)) {
     // A hostile or damaged id would fail every request it went into, run after run.
-    ec = corrupt(problem,
-                 "field 'uploadId' is not an upload id a store makes (1.." + std::to_string(max_upload_id_bytes) +
-                     " printable ASCII characters), so this checkpoint can neither resume nor abort its "
-                     "upload: delete it; an upload left on the server shows in ListMultipartUploads");
+    // Field names and fixed words only, within the fuzz target's plain_problem rule.
+    ec = corrupt(problem, "field 'uploadId' is not 1.." + std::to_string(max_upload_id_bytes) +
+                              " printable ASCII characters, so this checkpoint can neither resume nor abort "
+                              "its upload (delete it)");
     return {};
   }
 
