@@ -809,7 +809,10 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
       const auto delay = detail::retry_delay(retry_class::server, look, impl_->options_.retry_base_delay,
                                              impl_->options_.retry_max_delay, random);
       const bool waited = co_await impl_->back_off(delay, cancel_state);
-      if (!waited) break;
+      if (!waited) {
+        ec = asio::error::operation_aborted;
+        co_return complete_result{};
+      }
       looked_for += delay;
       verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
     }
