@@ -508,8 +508,11 @@ TEST_CASE("S3 client: a Complete whose replies were lost is reconciled by HEAD a
       }
     });
     const auto seen = server.seen();
-    REQUIRE(seen.size() == 3);  // two Completes, one HEAD
+    // Two Completes, then one HEAD; the forged object is looked for again up to 6 HEADs in all
+    // (the earlier Complete might have been still running).
+    REQUIRE(seen.size() == (head_etag == right ? 3u : 8u));
     CHECK(seen[2].method == "HEAD");
+    CHECK(seen.back().method == "HEAD");
   }
 }
 

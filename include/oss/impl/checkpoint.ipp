@@ -5,6 +5,7 @@
 
 #include <oss/checkpoint.hpp>
 
+#include <oss/detail/ops/validate.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
 
@@ -212,6 +213,14 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
   }
   if (cp.part_size == 0) {
     ec = corrupt(problem, "field 'partSize' is 0");
+    return {};
+  }
+  if (!cp.upload_id.empty() && !is_valid_upload_id(cp.upload_id)) {
+    // A hostile or damaged id would fail every request it went into, run after run.
+    // Field names and fixed words only, within the fuzz target's plain_problem rule.
+    ec = corrupt(problem, "field 'uploadId' is not 1.." + std::to_string(max_upload_id_bytes) +
+                              " printable ASCII characters, so this checkpoint can neither resume nor abort "
+                              "its upload (delete it)");
     return {};
   }
 
