@@ -39,6 +39,7 @@
 #include <oss/detail/ops/impl/requests.ipp>
 #include <oss/detail/ops/impl/response.ipp>
 #include <oss/detail/ops/impl/retry.ipp>
+#include <oss/detail/ops/impl/object_check.ipp>
 #include <oss/impl/credentials.ipp>
 #include <oss/impl/client.ipp>
 // L5 orchestration
