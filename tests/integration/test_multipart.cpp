@@ -1715,9 +1715,11 @@ TEST_CASE("multipart upload: an Initiate whose reply is lost to a cancellation o
 }
 
 TEST_CASE("multipart upload: parts acknowledged while the checkpoint write lags are saved at cancellation; the resume sends none again") {
-  // Setup: checkpoint writes run on a one-thread pool that the test holds shut after part 3,
-  // until the server has stored two more parts: those parts are acknowledged while the write
-  // that would record them waits. The cancellation comes at the first report after that.
+  // Setup: checkpoint writes run on a one-thread pool that the test holds shut after part 3.
+  // The parts in flight then finish (the server acknowledged them) while the write that would
+  // record them waits. Once the server has stored two more parts, nothing is in flight, and this
+  // thread, which runs the io_context, has had nothing to do for a while (every reply handled),
+  // the upload is cancelled; the pool opens only after that.
   mp_env env;
   asio::io_context io;
   oss::client c(io.get_executor(), env.options());
@@ -1725,49 +1727,64 @@ TEST_CASE("multipart upload: parts acknowledged while the checkpoint write lags 
   const auto file = env.write("q.bin", data);
   const auto ckpt = env.files / "q.ckpt";
   asio::thread_pool writer(1);
-  std::atomic<bool> held = false, released = false;
-  std::set<int> acknowledged, saved_at_cancel;
-  asio::cancellation_signal signal;
-  bool cancelled = false;
+  std::atomic<bool> reached = false;
+  std::promise<void> open_writer;
+  std::shared_future<void> writer_opens = open_writer.get_future().share();
+  bool held = false;
   oss::testing::local_server_thread* server = &env.server;
   oss::upload_options opts{.parallel = 4, .part_size = kib100, .checkpoint = ckpt,
                            .file_executor = writer.get_executor()};
   opts.progress = [&](const oss::progress_event& e) {
-    if (e.stage != oss::progress_stage::part_done) return;
-    if (!held && e.parts_done >= 3) {
-      held = true;
-      const std::uint64_t stored_before = server->stats().parts_uploaded;
-      asio::post(writer, [server, stored_before, &released] {
-        // Bounded: the upload has 24 parts and four workers, so two more always come.
-        for (int i = 0; i < 10000; ++i) {
-          const auto st = server->stats();
-          if (st.parts_uploaded >= stored_before + 2 && st.in_flight == 0) break;
-          std::this_thread::sleep_for(1ms);  // polling cadence of the counters
-        }
-        released = true;
-      });
-    } else if (released && !cancelled) {
-      for (const auto& p : e.checkpoint.done_parts) acknowledged.insert(p.number);
-      for (const auto& p : oss::load_checkpoint(ckpt).done_parts) saved_at_cancel.insert(p.number);
-      cancelled = true;
-      signal.emit(asio::cancellation_type::terminal);
-    }
+    if (held || e.stage != oss::progress_stage::part_done || e.parts_done < 3) return;
+    held = true;
+    const std::uint64_t stored_before = server->stats().parts_uploaded;
+    asio::post(writer, [server, stored_before, &reached, writer_opens] {
+      // Bounded: 24 parts and four workers, so two more parts always come.
+      for (int i = 0; i < 10000; ++i) {
+        const auto st = server->stats();
+        if (st.parts_uploaded >= stored_before + 2 && st.in_flight == 0) break;
+        std::this_thread::sleep_for(1ms);  // polling cadence of the counters
+      }
+      reached = true;
+      writer_opens.wait_for(60s);
+    });
   };
+  asio::cancellation_signal signal;
   std::error_code first;
+  bool done = false;
   oss::diagnostics diag;
   oss::async_multipart_upload(c, "q.bin", file, opts, diag,
                               asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec, oss::upload_result) {
                                 first = ec;
+                                done = true;
                               }));
+  // Run 1, driven here so that the cancellation comes when the io_context is idle.
+  std::set<int> saved_at_cancel;
+  bool cancelled = false;
+  int idle = 0;
   io.restart();
-  io.run_for(60s);
-  REQUIRE(first == asio::error::operation_aborted);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    const std::size_t ran = io.run_one_for(20ms);
+    if (cancelled || !reached) continue;
+    idle = ran == 0 ? idle + 1 : 0;
+    if (idle < 3) continue;
+    for (const auto& p : oss::load_checkpoint(ckpt).done_parts) saved_at_cancel.insert(p.number);
+    cancelled = true;
+    signal.emit(asio::cancellation_type::terminal);
+    open_writer.set_value();
+  }
+  REQUIRE(done);
   REQUIRE(cancelled);
-  // The scenario happened: some acknowledged parts were not yet in the file when it was cancelled.
+  CHECK(first == asio::error::operation_aborted);
+  // Nothing was in flight and every reply was handled: each part the server stored was
+  // acknowledged, and some of them were not yet in the checkpoint when the upload was cancelled.
+  std::set<int> acknowledged;
+  for (const auto& [number, attempts] : env.server.part_attempts()) acknowledged.insert(number);
   CHECK(acknowledged.size() > saved_at_cancel.size());
   std::set<int> on_disk;
   for (const auto& p : oss::load_checkpoint(ckpt).done_parts) on_disk.insert(p.number);
-  CHECK(std::includes(on_disk.begin(), on_disk.end(), acknowledged.begin(), acknowledged.end()));
+  CHECK(on_disk == acknowledged);
 
   // Run 2: resume; no acknowledged part goes to the server again.
   env.server.reset_stats();
@@ -1786,7 +1803,6 @@ TEST_CASE("multipart upload: parts acknowledged while the checkpoint write lags 
     CHECK_FALSE(attempts.contains(n));
   }
 }
-
 
 TEST_CASE("multipart upload: a Complete or HEAD CRC-64 that differs fails the upload; none at all is unverified") {
   // Setup: a proxy between client and server edits the replies.
