@@ -8,10 +8,11 @@
 // builds requests, it forwards the client's bytes re-framed) and shown to a script, which picks
 // a proxy_action: forward it unchanged; forward it and edit the server's reply (drop or set a
 // header, change the status, replace the body or a substring of it); forward it, let the server
-// act, then lose the reply (close without a byte, or after N bytes) or hold it forever; drip the
-// reply B bytes per interval; delay the request by D before forwarding; or answer it without
-// forwarding (a canned reply such as 503 SlowDown + Retry-After). rules_script() builds a script
-// from (matcher, action, times) rules, e.g. "the first 3 UploadParts get 503 SlowDown".
+// act, then lose the reply (close without a byte, after N bytes, or N bytes short of its end) or
+// hold it forever; drip the reply B bytes per interval; delay the request by D before
+// forwarding; or answer it without forwarding (a canned reply such as 503 SlowDown +
+// Retry-After). rules_script() builds a script from (matcher, action, times) rules, e.g. "the
+// first 3 UploadParts get 503 SlowDown".
 //
 // Keep-alive on both sides: one upstream connection per client connection, reopened when the
 // server closed it. Every request and the server's reply are recorded (records()).
@@ -132,6 +133,9 @@ struct proxy_action {
   // The server acts, then the client's connection is closed after this many bytes of the
   // reply (0: before its first byte).
   std::optional<std::uint64_t> lose_after;
+  // The same, counted from the end: the last `lose_tail` bytes of the reply are never sent
+  // (a reply cut mid-body whatever its head's length).
+  std::optional<std::uint64_t> lose_tail;
   // The server acts, then nothing is sent: the connection stays open until the client (or
   // stop()) closes it.
   bool hold = false;
@@ -150,6 +154,11 @@ struct proxy_action {
   static proxy_action lose_reply(std::uint64_t after_bytes = 0) {
     proxy_action a;
     a.lose_after = after_bytes;
+    return a;
+  }
+  static proxy_action cut_reply(std::uint64_t tail_bytes) {
+    proxy_action a;
+    a.lose_tail = tail_bytes;
     return a;
   }
   static proxy_action hold_reply() {
@@ -433,9 +442,15 @@ class hostile_proxy {
       bool keep_alive = client_keep_alive && !action.close_after;
       if (action.answer) {
         out = *action.answer;
+        // Keep the connection only when the canned bytes are one whole keep-alive reply.
         http::message_parser check(http::parser_kind::response);
         std::error_code cec;
-        check.feed(out, cec);
+        std::string_view rest = out;
+        while (!rest.empty() && !cec && !check.done()) {
+          const std::size_t used = check.feed(rest, cec);
+          if (used == 0 && !check.done()) break;
+          rest.remove_prefix(used);
+        }
         keep_alive = keep_alive && !cec && check.done() && check.keep_alive();
       } else {
         // Forward: the client's head as parsed, its body re-framed with Content-Length.
@@ -513,6 +528,7 @@ class hostile_proxy {
       // Deliver `out`: whole, dripped, or cut after lose_after bytes.
       std::size_t limit = out.size();
       if (action.lose_after) limit = static_cast<std::size_t>(std::min<std::uint64_t>(*action.lose_after, out.size()));
+      if (action.lose_tail) limit = std::min(limit, out.size() - static_cast<std::size_t>(std::min<std::uint64_t>(*action.lose_tail, out.size())));
       std::size_t sent = 0;
       bool failed = false;
       while (sent < limit && !failed) {
