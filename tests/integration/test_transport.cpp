@@ -567,6 +567,90 @@ TEST_CASE("transport: a slow but moving upload does not trip the stall timeout")
   CHECK(took > opts.stall_timeout);
 }
 
+namespace {
+
+// A server that answers each request with `whole` written `piece` bytes at a time, one piece
+// per `interval`, until the client goes away.
+test_server::handler_fn drip_reply(std::string whole, std::size_t piece, std::chrono::milliseconds interval) {
+  return [whole, piece, interval](server_conn& c) -> awaitable<void> {
+    auto req = co_await c.read_request();
+    if (!req) co_return;
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    for (std::size_t off = 0; off < whole.size(); off += piece) {
+      bool sent = co_await c.write(whole.substr(off, piece));
+      if (!sent) co_return;
+      pause.expires_after(interval);
+      co_await pause.async_wait(as_tuple(use_awaitable));
+    }
+  };
+}
+
+struct timed_exchange {
+  std::error_code ec;
+  transport::exchange_report report;
+  std::string body;
+  std::chrono::steady_clock::duration took{};
+};
+
+timed_exchange exchange_once(fixture& f, transport::connection_pool& pool, const test_server& server) {
+  timed_exchange out;
+  const auto started = std::chrono::steady_clock::now();
+  f.run([&]() -> awaitable<void> {
+    transport::exchange_options eo;
+    auto r = co_await pool.exchange(f.plain_endpoint(server), make_request("GET", "/drip"), asio::const_buffer(), eo,
+                                    out.ec, out.report);
+    out.body = std::move(r.body);
+  });
+  out.took = std::chrono::steady_clock::now() - started;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("transport: a reply dripping one byte at a time trips the progress floor") {
+  // Setup: 1 byte per 200 ms keeps "no byte for stall_timeout" quiet forever.
+  fixture f;
+  auto& server = f.serve(drip_reply(reply(std::string(2000, 'd')), 1, 200ms));
+  auto opts = fast_options();
+  opts.stall_timeout = 1000ms;
+  transport::connection_pool pool(f.io.get_executor(), f.client_tls, opts);
+
+  // Run
+  const timed_exchange r = exchange_once(f, pool, server);
+
+  // Check
+  CHECK(r.ec == client_errc::connection_timeout);
+  CHECK(r.report.stall == transport::stall_kind::slow);
+  CHECK(r.took < 5s);  // one window after the first byte, far from the drip's 400 s
+  CHECK(pool.counters().connections_dropped == 1);
+}
+
+TEST_CASE("transport: a reply that passes the floor but not the size bound is cut; a slow real one is not") {
+  // Setup: 5000 bytes per 400 ms fill every window (4096 bytes), but 100 KiB would take 8 s,
+  // beyond 500 ms * (4 + ~100 KiB / 64 KiB) = about 2.8 s. 16 KiB per 100 ms (160 KiB/s) is
+  // slow but real: 200 KiB in 1.3 s, within its bound of about 3.6 s.
+  fixture f;
+  auto& crawling = f.serve(drip_reply(reply(std::string(100 * 1024, 'c')), 5000, 400ms));
+  const std::string real_body(200 * 1024, 'r');
+  auto& slow = f.serve(drip_reply(reply(real_body), 16 * 1024, 100ms));
+  auto opts = fast_options();
+  opts.stall_timeout = 500ms;
+  transport::connection_pool pool(f.io.get_executor(), f.client_tls, opts);
+
+  // Run
+  const timed_exchange cut = exchange_once(f, pool, crawling);
+  const timed_exchange kept = exchange_once(f, pool, slow);
+
+  // Check
+  CHECK(cut.ec == client_errc::connection_timeout);
+  CHECK(cut.report.stall == transport::stall_kind::too_long);
+  CHECK(cut.took < 6s);
+  CHECK_FALSE(kept.ec);
+  CHECK(kept.report.stall == transport::stall_kind::none);
+  CHECK(kept.body == real_body);
+  CHECK(kept.took > opts.stall_timeout * 2);  // the scenario really outlasted two windows
+}
+
 TEST_CASE("transport: an idle connection closed by the peer is replaced transparently") {
   // Setup: the server advertises keep-alive, then closes right after each reply.
   fixture f;

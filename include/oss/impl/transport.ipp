@@ -22,6 +22,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -35,10 +36,11 @@
 //  2. Pop the most recently used idle connection, skipping dead ones; else open one, racing
 //     resolve + connect + TLS handshake against connect_timeout.
 //  3. Write head + body with gather writes and read the response into the parser, racing the
-//     whole I/O against a stall watchdog that fires when no byte moved for stall_timeout. One
-//     race per exchange (not per operation) keeps multi-GiB TLS bodies cheap: each 16 KiB
-//     record only stamps the progress clock (and adds to the request bytes written, which the
-//     caller gets in exchange_report).
+//     whole I/O against a stall watchdog that applies the rules of transport_options::
+//     stall_timeout (idle, progress floor per window, bound from the size). One race per
+//     exchange (not per operation) keeps multi-GiB TLS bodies cheap: each 16 KiB record only
+//     stamps the progress counters (and adds to the request bytes written, which the caller
+//     gets in exchange_report).
 //  4. Keep the connection only after a complete keep-alive response with no stray bytes; close it
 //     after anything else. A reused connection that failed before any response byte is retried
 //     once on a fresh connection (the server closed it while it sat idle).
@@ -65,16 +67,62 @@ struct endpoint_state {
   std::vector<std::unique_ptr<connection>> idle;  // guarded by impl::mutex
 };
 
-// Shared by the I/O coroutine and the watchdog, which may run on different threads.
+// Shared by the I/O coroutine and the watchdog, which may run on different threads. Only the
+// I/O side writes the window fields; the watchdog reads them (a stale read is off by one piece).
 struct progress {
+  progress(std::uint64_t min_bytes, std::uint64_t request_bytes) noexcept
+      : window_min(min_bytes), request_size(request_bytes) {}
+
+  const std::uint64_t window_min;   // stall_min_bytes
+  const std::uint64_t request_size; // head + body
+  const clock::time_point started = clock::now();
   std::atomic<clock::rep> last{clock::now().time_since_epoch().count()};
-  std::atomic<bool> timed_out{false};
+  // First byte of the open window, 0 when none is open (the next byte opens one).
+  std::atomic<clock::rep> window_start{0};
+  std::atomic<std::uint64_t> window_bytes{0};
+  // Reply body size (Content-Length) once the head arrived, and reply bytes received so far.
+  std::atomic<std::uint64_t> reply_expected{0};
+  std::atomic<std::uint64_t> reply_received{0};
+  std::atomic<stall_kind> stall{stall_kind::none};
   // Request bytes the socket accepted. Kept here, not in io_result: when the watchdog wins the
   // race the I/O coroutine's result is lost, and this count is exactly what the caller needs then.
   std::atomic<std::uint64_t> written{0};
-  void touch() noexcept { last.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
+
+  void touch(std::size_t n) noexcept {
+    const clock::rep now = clock::now().time_since_epoch().count();
+    last.store(now, std::memory_order_relaxed);
+    if (window_start.load(std::memory_order_relaxed) == 0) {
+      window_bytes.store(0, std::memory_order_relaxed);
+      window_start.store(now, std::memory_order_relaxed);
+    }
+    const std::uint64_t in_window = window_bytes.fetch_add(n, std::memory_order_relaxed) + n;
+    if (in_window >= window_min) window_start.store(0, std::memory_order_relaxed);
+  }
+  // The request is out: the reply gets a window of its own, opened by its first byte.
+  void request_sent() noexcept {
+    last.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    window_start.store(0, std::memory_order_relaxed);
+  }
   clock::time_point last_time() const noexcept {
     return clock::time_point(clock::duration(last.load(std::memory_order_relaxed)));
+  }
+  // When the open window fails the floor, or nullopt.
+  std::optional<clock::time_point> window_due(std::chrono::milliseconds stall) const noexcept {
+    const clock::rep start = window_start.load(std::memory_order_relaxed);
+    if (start == 0) return std::nullopt;
+    return clock::time_point(clock::duration(start)) + stall;
+  }
+  // stall * (4 + (request + reply bytes) / per_window): the whole exchange's bound.
+  clock::time_point deadline(std::chrono::milliseconds stall, std::uint64_t per_window) const noexcept {
+    const std::uint64_t reply =
+        std::max(reply_expected.load(std::memory_order_relaxed), reply_received.load(std::memory_order_relaxed));
+    const std::uint64_t bytes = request_size + reply;
+    const long double windows =
+        4.0L + static_cast<long double>(bytes) / static_cast<long double>(std::max<std::uint64_t>(per_window, 1));
+    const long double ms = windows * static_cast<long double>(stall.count());
+    // Beyond about 30 years the bound means nothing; it also keeps the conversion in range.
+    constexpr long double cap = 1e12L;
+    return started + std::chrono::milliseconds(static_cast<std::int64_t>(ms < cap ? ms : cap));
   }
 };
 
@@ -84,6 +132,7 @@ struct io_result {
   bool keep_alive = false;
   bool stale = false;  // failed before any response byte in a way a dead idle connection fails
   std::uint64_t written = 0;  // request bytes the socket accepted (set by transfer, from progress)
+  stall_kind stall = stall_kind::none;  // set by transfer
 };
 
 // How a connection the peer already closed fails when we use it again.
@@ -150,16 +199,30 @@ inline asio::awaitable<bool> deadline(std::chrono::milliseconds after) {
   co_return fired;
 }
 
-// Completes when no byte moved for `stall` (setting timed_out) or when cancelled.
-inline asio::awaitable<void> stall_watchdog(std::chrono::milliseconds stall, progress& prog) {
+// Completes when a rule of transport_options::stall_timeout fires (setting prog.stall) or when
+// cancelled.
+inline asio::awaitable<void> stall_watchdog(std::chrono::milliseconds stall, std::uint64_t per_window,
+                                            progress& prog) {
   try {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (true) {
-      auto due = prog.last_time() + stall;
-      if (clock::now() >= due) {
-        prog.timed_out = true;
+      const auto now = clock::now();
+      const auto idle_due = prog.last_time() + stall;
+      const auto window_due = prog.window_due(stall);
+      const auto deadline = prog.deadline(stall, per_window);
+      stall_kind fired = stall_kind::none;
+      if (now >= idle_due)
+        fired = stall_kind::idle;
+      else if (window_due && now >= *window_due)
+        fired = stall_kind::slow;
+      else if (now >= deadline)
+        fired = stall_kind::too_long;
+      if (fired != stall_kind::none) {
+        prog.stall = fired;
         co_return;
       }
+      auto due = std::min(idle_due, deadline);
+      if (window_due) due = std::min(due, *window_due);
       timer.expires_at(due);
       auto [ec] = co_await timer.async_wait(as_tuple(asio::use_awaitable));
       if (ec) co_return;
@@ -176,11 +239,12 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
     // write whose progress hook feeds the stall watchdog and the written-bytes count.
     const std::array<asio::const_buffer, 2> request{asio::buffer(head), body};
     const std::function<void(std::size_t)> on_written = [&prog](std::size_t n) {
-      prog.touch();
+      prog.touch(n);
       prog.written.fetch_add(n, std::memory_order_relaxed);
     };
     auto [write_ec, written] = co_await c.write_all(request, on_written);
     (void)written;  // counted through on_written, into prog.written
+    prog.request_sent();
     // A server that rejects a request early (413, 403) may answer and close before reading the
     // whole body; our write then fails, but its reply may be waiting in the receive buffer.
     if (write_ec && write_ec != asio::error::broken_pipe && write_ec != asio::error::connection_reset) {
@@ -199,16 +263,20 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
     while (!parser.done()) {
       auto [rec, n] = co_await c.read_some(asio::buffer(buf.get(), read_buffer_size));
       if (n > 0) {
-        prog.touch();
+        prog.touch(n);
+        prog.reply_received.fetch_add(n, std::memory_order_relaxed);
         std::string_view data(buf.get(), n);
         while (!data.empty() && !parser.done()) {
           std::error_code pec;
+          const bool had_head = parser.header_done();
           std::size_t used = parser.feed(data, pec);
           if (!pec && used == 0) pec = client_errc::malformed_response;  // cannot happen; never spin
           if (pec) {
             r.ec = pec;
             co_return r;
           }
+          if (!had_head && parser.header_done())
+            if (auto length = parser.content_length()) prog.reply_expected.store(*length, std::memory_order_relaxed);
           data.remove_prefix(used);
         }
         stray_bytes = stray_bytes || !data.empty();
@@ -362,9 +430,9 @@ struct connection_pool::impl {
   asio::awaitable<pool_detail::io_result> transfer(connection& c, const std::string& head, asio::const_buffer body,
                                                    const exchange_options& eo, bool head_request) {
     using namespace asio::experimental::awaitable_operators;
-    pool_detail::progress prog;
+    pool_detail::progress prog(opts.stall_min_bytes, head.size() + body.size());
     auto raced = co_await (pool_detail::io_task(c, head, body, eo, head_request, prog) ||
-                           pool_detail::stall_watchdog(opts.stall_timeout, prog));
+                           pool_detail::stall_watchdog(opts.stall_timeout, opts.deadline_bytes_per_window, prog));
     asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
     pool_detail::io_result r;
     if (raced.index() == 0)
@@ -372,7 +440,8 @@ struct connection_pool::impl {
     else
       r.ec = asio::error::operation_aborted;
     r.written = prog.written.load(std::memory_order_relaxed);
-    if (prog.timed_out) {
+    r.stall = prog.stall.load();
+    if (r.stall != stall_kind::none) {
       r.ec = client_errc::connection_timeout;
       r.stale = false;
     } else if (r.ec && was_cancelled(cs)) {
@@ -412,6 +481,7 @@ struct connection_pool::impl {
         }
         pool_detail::io_result r = co_await transfer(*l.conn, head, body, eo, head_request);
         report.request_bytes_written += r.written;
+        report.stall = r.stall;
         ec = r.ec;
         if (!ec) {
           if (r.keep_alive) give_back(es, std::move(l.conn));

@@ -31,9 +31,23 @@ namespace oss::detail::transport {
 struct transport_options {
   // Resolve + TCP connect + TLS handshake, as one deadline per new connection.
   std::chrono::milliseconds connect_timeout{10000};
-  // An exchange fails when no byte moved in either direction for this long. A slow but moving
-  // upload never trips it, however long it takes.
+  // The window of the progress rules; an exchange fails (client_errc::connection_timeout)
+  //  - when no byte moved in either direction for this long (idle), or
+  //  - when fewer than `stall_min_bytes` moved within this long from the first byte of a window
+  //    (slow: a peer dripping bytes to keep the idle rule quiet). A window opens at the first
+  //    byte after the previous window filled, and the request and the reply have their own
+  //    windows (the server's think time between them is the idle rule's business), or
+  //  - when the whole exchange takes longer than
+  //    stall_timeout * (4 + (request bytes + reply bytes) / deadline_bytes_per_window), the reply
+  //    counted by its Content-Length, else by the bytes received so far (too long: a peer that
+  //    moves just enough per window to pass the floor, forever). The idle and floor rules
+  //    already hold a small exchange to about three windows (request, think time, reply), so
+  //    the grace of four never cuts what they let through.
+  // A slow but real transfer (at least stall_min_bytes and on average deadline_bytes_per_window
+  // per stall_timeout) never trips them, however long it takes.
   std::chrono::milliseconds stall_timeout{30000};
+  std::uint64_t stall_min_bytes = 4096;
+  std::uint64_t deadline_bytes_per_window = 64 * 1024;
   // Open connections (busy + idle) per endpoint; further exchanges wait for one to free up.
   std::size_t max_connections_per_endpoint = 64;
   // Verify the server certificate chain against the context's trust store and its name against
@@ -62,12 +76,22 @@ struct exchange_options {
 // What one exchange did on the wire, besides its outcome. The error code alone cannot say
 // whether the server may have seen the request: client_errc::connection_timeout, for one, is
 // both "the TLS handshake never finished" and "the reply never came".
+// Which rule of transport_options::stall_timeout ended an exchange.
+enum class stall_kind {
+  none,      // no stall (or the connect timeout, which writes no byte)
+  idle,      // no byte moved for stall_timeout
+  slow,      // fewer than stall_min_bytes moved within stall_timeout
+  too_long,  // the exchange outlasted the bound its size allows
+};
+
 struct exchange_report {
   // Request bytes (head and body) the socket accepted, summed over every attempt of the
   // exchange (a replay after a stale connection included). 0 proves that no byte of the request
   // left this process, whatever the error: the exchange failed while resolving, connecting or
   // in the TLS handshake (or their timeout), so the server cannot have acted on it.
   std::uint64_t request_bytes_written = 0;
+  // Set with client_errc::connection_timeout after the connection was up.
+  stall_kind stall = stall_kind::none;
 };
 
 // Monotonic counters, for tests and diagnostics.
