@@ -45,8 +45,9 @@ class client_impl;
 /// returns a default-constructed `R` on failure. Both may still throw `std::bad_alloc`.
 ///
 /// **Errors.** Invalid input is reported before any request: `client_errc::invalid_object_name`,
-/// `invalid_header_value`, `invalid_metadata`, `metadata_too_large`, `std::errc::invalid_argument`
-/// for bad part numbers, upload ids or part lists. A reply the server rejects gives a
+/// `invalid_header_value`, `invalid_metadata`, `metadata_too_large`, `invalid_upload_id` for an
+/// upload id that is not 1..1024 printable ASCII characters, `std::errc::invalid_argument`
+/// for bad part numbers, an empty upload id or bad part lists. A reply the server rejects gives a
 /// `server_errc` (from the XML `Code`), or an `http_status_category()` code when the reply has no
 /// error body. Transport failures keep their Asio/OpenSSL codes, except timeouts
 /// (`client_errc::connection_timeout`). Error messages never contain a secret, an
@@ -175,7 +176,10 @@ class client {
   /// although both report the same `client_errc::connection_timeout` or Asio code. Each attempt
   /// opens a new connection (which afterwards joins the pool), so the transport never replays
   /// it on a keep-alive connection that died. Errors: validation codes,
-  /// `client_errc::missing_upload_id` when the reply holds no id, server codes.
+  /// `client_errc::missing_upload_id` when the reply holds no id,
+  /// `client_errc::invalid_upload_id` when the id is not 1..1024 printable ASCII characters
+  /// (a hostile or broken reply: such an id would break every later request and checkpoint;
+  /// the upload the server may have created is left to ListMultipartUploads), server codes.
   OSS_DECL asio::awaitable<std::string> initiate_multipart_upload(std::string name,
                                                                   const object_options& opts);
   OSS_DECL asio::awaitable<std::string> initiate_multipart_upload(std::string name);

@@ -46,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/hostile_proxy.hpp"
 #include "../support/process.hpp"
 #include "../support/run_coro.hpp"
 #include "../support/tcp_relay.hpp"
@@ -1990,4 +1991,76 @@ TEST_CASE("cancellation during the back-off wait") {
   CHECK(finished);
   CHECK(ec == asio::error::operation_aborted);
   CHECK(proxy.requests().size() == 1);
+}
+
+// ---- issue 12: hostile UploadIds (#5) and how the server confirmed the bytes (#7) ------------
+
+TEST_CASE("UploadId: a CR LF or 100 KB id from Initiate is invalid_upload_id, never returned") {
+  // Setup
+  local_env env;
+  oss_test::hostile_proxy proxy(env.server.port());
+  asio::io_context io;
+  auto opts = base_options(proxy.endpoint());
+  opts.max_attempts = 1;
+  oss::client client(io.get_executor(), opts);
+  const std::string huge(100 * 1024, 'A');
+
+  // Run
+  struct outcome {
+    std::string id;
+    std::error_code ec;
+    oss::diagnostics diag;
+  };
+  auto initiate_through = [&](oss_test::reply_edit edit) {
+    proxy.set_script(oss_test::rules_script(
+        {{oss_test::op_is("InitiateMultipartUpload"), oss_test::proxy_action::edit(std::move(edit)), 1}}));
+    outcome out;
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      const oss::object_options none;
+      out.id = co_await client.initiate_multipart_upload("hostile.bin", none, out.ec, out.diag);
+    });
+    return out;
+  };
+  const outcome crlf = initiate_through(oss_test::replace_in_body("<UploadId>", "<UploadId>a&#13;&#10;X-Injected: 1"));
+  const outcome long_id = initiate_through(oss_test::replace_in_body("<UploadId>", "<UploadId>" + huge));
+  const outcome spaced = initiate_through(oss_test::replace_in_body("<UploadId>", "<UploadId>two words"));
+  const outcome fine = initiate_through(oss_test::replace_in_body("<UploadId>", "<UploadId>"));
+
+  // Check
+  for (const outcome* bad : {&crlf, &long_id, &spaced}) {
+    CHECK(bad->ec == oss::client_errc::invalid_upload_id);
+    CHECK(bad->id.empty());
+    CHECK(bad->diag.operation == "InitiateMultipartUpload");
+    CHECK(bad->diag.client_message.find("cannot be resumed or aborted by that id") != std::string::npos);
+    CHECK(bad->diag.client_message.find("Injected") == std::string::npos);  // never quoted
+    CHECK(bad->diag.client_message.size() < 400);
+  }
+  CHECK_FALSE(fine.ec);
+  CHECK(oss::detail::is_valid_upload_id(fine.id));
+}
+
+TEST_CASE("UploadId: request builders refuse ids no store makes") {
+  using namespace oss::detail;
+  op_request op;
+  std::string problem;
+  std::string data = "x";
+  auto body = asio::buffer(data);
+  std::vector<oss::completed_part> parts{{1, "\"e\""}};
+  const oss::list_parts_options page;
+  const std::string longest(max_upload_id_bytes, 'a');
+  const std::string too_long(max_upload_id_bytes + 1, 'a');
+
+  for (const std::string& bad : {std::string("id\r\nX-Injected: 1"), std::string("two words"), std::string("caf\xc3\xa9"),
+                                std::string("tab\tid"), too_long}) {
+    CAPTURE(bad.size());
+    CHECK(make_upload_part("k", bad, 1, body, false, op, problem) == oss::client_errc::invalid_upload_id);
+    for (char c : problem) CHECK(static_cast<unsigned char>(c) >= 0x20);
+    CHECK(make_complete("k", bad, parts, op, problem) == oss::client_errc::invalid_upload_id);
+    CHECK(make_abort("k", bad, op, problem) == oss::client_errc::invalid_upload_id);
+    CHECK(make_list_parts("k", bad, page, op, problem) == oss::client_errc::invalid_upload_id);
+  }
+  CHECK_FALSE(make_upload_part("k", longest, 1, body, false, op, problem));
+  CHECK_FALSE(make_abort("k", "0004B9894A22E5B1888A1E29F8236E2D", op, problem));
+  CHECK_FALSE(make_abort("k", "VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA.-_~", op, problem));
+  CHECK(make_abort("k", "", op, problem) == std::errc::invalid_argument);
 }

@@ -645,3 +645,42 @@ TEST_CASE("checkpoint: the dialect is recorded; older files are OSS; other value
   CHECK(problem.find("dialect") != std::string::npos);
   CHECK(problem.find("gcs") == std::string::npos);  // never quotes the file
 }
+
+TEST_CASE("checkpoint: an upload id no store makes is refused on load, saying what to do") {
+  // Setup
+  oss::checkpoint cp;
+  cp.endpoint = "http://127.0.0.1:9000";
+  cp.bucket = "b-ucket";
+  cp.name = "k";
+  cp.part_size = 1 << 20;
+  cp.upload_id = "0004B9894A22E5B1888A1E29F8236E2D";
+  const std::string good = oss::checkpoint_to_json(cp);
+  auto with_id = [&](const std::string& id) {
+    std::string json = good;
+    // JSON escapes keep the file valid JSON: the loader must judge the decoded id.
+    json.replace(json.find(cp.upload_id), cp.upload_id.size(), id);
+    return json;
+  };
+
+  // Run
+  std::error_code ok_ec;
+  oss::checkpoint_from_json(good, ok_ec);
+  std::vector<std::pair<std::error_code, std::string>> refused;
+  for (const std::string& id : {std::string("abc\\r\\nX-Injected: 1"), std::string(100 * 1024, 'A'),
+                                std::string("two words"), std::string("caf\\u00e9")}) {
+    std::error_code ec;
+    std::string problem;
+    oss::detail::checkpoint_from_json(with_id(id), ec, problem);
+    refused.emplace_back(ec, problem);
+  }
+
+  // Check
+  CHECK_FALSE(ok_ec);
+  for (const auto& [ec, problem] : refused) {
+    CHECK(ec == oss::client_errc::checkpoint_corrupt);
+    CHECK(problem.find("neither resume nor abort") != std::string::npos);
+    CHECK(problem.find("delete it") != std::string::npos);
+    CHECK(problem.find("Injected") == std::string::npos);  // never quotes the file
+    CHECK(problem.size() < 400);
+  }
+}

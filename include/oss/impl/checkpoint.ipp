@@ -6,6 +6,7 @@
 #include <oss/checkpoint.hpp>
 
 #include <oss/detail/dates.hpp>
+#include <oss/detail/ops/validate.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
 
@@ -240,6 +241,14 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
   }
   if (initiating && (!cp.upload_id.empty() || !parts->empty())) {
     ec = corrupt(problem, "an initiating checkpoint names an upload id or parts");
+    return {};
+  }
+  if (!cp.upload_id.empty() && !is_valid_upload_id(cp.upload_id)) {
+    // A hostile or damaged id would fail every request it went into, run after run.
+    ec = corrupt(problem,
+                 "field 'uploadId' is not an upload id a store makes (1.." + std::to_string(max_upload_id_bytes) +
+                     " printable ASCII characters), so this checkpoint can neither resume nor abort its "
+                     "upload: delete it; an upload left on the server shows in ListMultipartUploads");
     return {};
   }
 

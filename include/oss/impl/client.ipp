@@ -642,6 +642,17 @@ OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::str
     diag.client_message = "the InitiateMultipartUpload reply holds no UploadId";
     co_return std::string{};
   }
+  if (!detail::is_valid_upload_id(doc.upload_id)) {
+    // Refused here, before it can reach a request line or a checkpoint. The id itself is not
+    // quoted (it may hold CR LF or be 100 KB long).
+    ec = client_errc::invalid_upload_id;
+    diag.client_message =
+        "the InitiateMultipartUpload reply's UploadId (" + std::to_string(doc.upload_id.size()) +
+        " bytes) is not 1.." + std::to_string(detail::max_upload_id_bytes) +
+        " printable ASCII characters; if the server created an upload, it cannot be resumed or "
+        "aborted by that id (ListMultipartUploads shows it; a lifecycle rule can expire it)";
+    co_return std::string{};
+  }
   co_return std::move(doc.upload_id);
 }
 

@@ -105,8 +105,9 @@ class client_category_impl final : public std::error_category {
                "with ours (a proxy that strips headers, or a store that computes none); the "
                "data may be intact, but nothing proved it";
       case client_errc::invalid_upload_id:
-        return "the server's UploadId is not printable ASCII or is too long to be a real upload "
-               "id; check that the endpoint is OSS and not a proxy that rewrites replies";
+        return "the UploadId is not printable ASCII or is too long to be a real upload id; when "
+               "the server sent it, check that the endpoint is OSS and not a proxy that rewrites "
+               "replies";
       case client_errc::checkpoint_locked:
         return "another run is using the checkpoint file; wait for it to end, or use another "
                "checkpoint path";

@@ -67,6 +67,22 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
 // characters in the key id or token). The message names the field, never its value.
 OSS_DECL std::error_code check_credentials(const credentials& c, std::string& problem);
 
+// Longest UploadId accepted. OSS ids are 32 hex digits; S3 ids run to about 200 characters
+// (MinIO's are longer, under 300): 1024 leaves room for any real store and keeps a hostile
+// reply from planting kilobytes into every request and checkpoint.
+inline constexpr std::size_t max_upload_id_bytes = 1024;
+
+// An UploadId as a real store makes one: 1..max_upload_id_bytes characters of printable ASCII
+// (0x21..0x7e). Checked when Initiate's reply arrives, by every request builder that sends one
+// and when a checkpoint is loaded, so a hostile id (CR LF, 100 KB) never reaches a request line
+// or a checkpoint that would fail forever.
+inline bool is_valid_upload_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > max_upload_id_bytes) return false;
+  for (char c : id)
+    if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
 // True for headers the client computes itself and a caller must not set.
 OSS_DECL bool is_reserved_header(std::string_view name) noexcept;
 

@@ -28,10 +28,17 @@ inline std::error_code invalid(std::string& problem, std::string why) {
 
 inline std::error_code check_upload_id(std::string_view upload_id, std::string& problem) {
   if (upload_id.empty()) return invalid(problem, "the upload id is empty");
-  // Upload ids are opaque, but one with control characters cannot have come from OSS.
-  for (char c : upload_id) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return invalid(problem, "the upload id contains control characters");
+  // Upload ids are opaque, but one with spaces, control or non-ASCII characters, or longer than
+  // any store makes, cannot have come from a real one (the id itself is not quoted: it may
+  // hold the very bytes that would corrupt a log line).
+  if (upload_id.size() > max_upload_id_bytes) {
+    problem = "the upload id is " + std::to_string(upload_id.size()) + " bytes long, more than the " +
+              std::to_string(max_upload_id_bytes) + " any store uses";
+    return client_errc::invalid_upload_id;
+  }
+  if (!is_valid_upload_id(upload_id)) {
+    problem = "the upload id contains spaces, control or non-ASCII characters";
+    return client_errc::invalid_upload_id;
   }
   return {};
 }
