@@ -59,9 +59,18 @@ class client_impl;
 ///
 /// **Retries.** Failed requests are classified (`oss::classify`: transient, throttled, server,
 /// fatal) and retried up to `client_options::max_attempts` times with full-jitter exponential
-/// back-off (a doubled base for throttling), while the client-wide retry budget
-/// (`client_options::retry_budget`) can pay for them; otherwise the failure surfaces at once
-/// with a note in `diagnostics::client_message`. `counters()` shows what happened.
+/// back-off, while the client-wide retry budget (`client_options::retry_budget`) can pay for
+/// them; otherwise the failure surfaces at once with a note in `diagnostics::client_message`.
+/// Throttling replies are retried within `client_options::retry_time` instead, with a doubled
+/// back-off base and outside the budget; a `Retry-After` header (capped by
+/// `client_options::max_retry_after`) sets the wait of any retry. `counters()` shows what
+/// happened.
+///
+/// **Integrity.** `put_result::integrity` and `part_result::integrity` say how the server
+/// confirmed the bytes (`integrity_check`): a CRC-64 equal to ours, a Content-MD5 it checked,
+/// or nothing. The client fails on a CRC-64 that differs, never on a missing one: a caller
+/// that needs proof checks `integrity` (`multipart_upload` does, see
+/// `upload_options::require_server_crc`).
 ///
 /// **Credentials.** Fixed `client_options::creds`, or a `credentials_provider`
 /// (`client_options::creds_provider`) that the client asks again before the credentials expire
@@ -218,15 +227,20 @@ class client {
   /// refused) into the object, and completes with its ETag, CRC-64 and the reply's request id.
   /// A `200` reply whose body is an `<Error>` counts as that error. When a retry follows a lost
   /// reply (or a retryable error reply) and the server then answers `NoSuchUpload`, an earlier
-  /// attempt may have succeeded; the same holds for a success status whose body cannot be read.
-  /// The client then checks with HEAD: an object whose ETag names `parts.size()` parts and,
-  /// when every entry of `parts` carries its `size` and `crc64`, whose size is their sum and
-  /// whose CRC-64 is their combination, counts as success (`complete_result::reconciled`, with
-  /// the HEAD's request id). S3 stores keep no CRC-64: there the object's ETag must be the
-  /// multipart ETag the listed part ETags make (MD5 of their MD5s, `-N`) when those are MD5s. Like Initiate, each attempt opens a new connection, so only this
-  /// loop decides about repeating it. Errors:
-  /// `server_errc::invalid_part`, `invalid_part_order`, `entity_too_small`, `no_such_upload`,
-  /// `file_already_exists`, `callback_failed` (HTTP 203: the object exists).
+  /// attempt may have succeeded; the same holds when the last attempt lost its reply, and for
+  /// a success status whose body cannot be read. The client then asks HEAD whether the object
+  /// is exactly `parts`: its ETag must name `parts.size()` parts, its size must be the sum of
+  /// the parts' `size` (when all are set), and its CRC-64 the combination of their `crc64`; S3
+  /// stores keep no CRC-64, so there the object's ETag must be the multipart ETag of the part
+  /// ETags (MD5 of their MD5s, `-N`) when those are MD5s. A proven object counts as success
+  /// (`complete_result::reconciled`, with the HEAD's request id). An object of the right part
+  /// count that nothing proves (an OSS reply without CRC-64, parts without `size` and `crc64`,
+  /// S3 part ETags that are not MD5s) is `client_errc::unverified`, never success; pass every
+  /// part's `size` and `crc64` (as `multipart_upload` does) so that OSS can prove it. Like
+  /// Initiate, each attempt opens a new connection, so only this loop decides about repeating
+  /// it. Errors: `server_errc::invalid_part`, `invalid_part_order`, `entity_too_small`,
+  /// `no_such_upload` (with a note on what HEAD showed), `file_already_exists`,
+  /// `callback_failed` (HTTP 203: the object exists), `client_errc::unverified`.
   OSS_DECL asio::awaitable<complete_result> complete_multipart_upload(
       std::string name, std::string upload_id, std::vector<completed_part> parts);
   OSS_DECL asio::awaitable<complete_result> complete_multipart_upload(

@@ -99,7 +99,9 @@ struct retry_budget_options {
 /// The hooks may be called from every thread that runs the client's operations, concurrently.
 struct client_clock {
   /// The current time, for credential expiry (`expiring_credentials::expiration`,
-  /// `client_options::creds_refresh_margin`). Empty: `std::chrono::system_clock::now`.
+  /// `client_options::creds_refresh_margin`) and for `client_options::retry_time` (a test that
+  /// advances it from `sleep` checks the time budget without waiting). Empty:
+  /// `std::chrono::system_clock::now` for expiry and the steady clock for `retry_time`.
   /// Request signatures always use the system clock (corrected by `client::clock_offset()`),
   /// because the server checks them against its own.
   std::function<std::chrono::system_clock::time_point()> now{};
@@ -212,33 +214,56 @@ struct client_options {
   /// Time allowed to resolve, connect and finish the TLS handshake of a new connection.
   std::chrono::milliseconds connect_timeout{10000};
 
-  /// A request fails when no byte moves in either direction for this long. Unlike a total
-  /// deadline it does not punish large parts on slow links. Both timeouts surface as
-  /// `client_errc::connection_timeout`.
+  /// The progress window of every request. A request fails when
+  ///  - no byte moves in either direction for this long; or
+  ///  - fewer than 4096 bytes move within this long, counted from the first byte of each
+  ///    window (the request and the reply each open their own): a server dripping a byte at a
+  ///    time cannot hold a request forever. A reply smaller than that must arrive within one
+  ///    window from its first byte; or
+  ///  - the whole request takes longer than
+  ///    `stall_timeout * (4 + (request bytes + reply bytes) / 65536)`, the reply counted by its
+  ///    Content-Length (else by what arrived so far): on average at least 64 KiB per window
+  ///    after a grace of four windows. With the default 30 s, an 8 MiB part may take 66 min.
+  ///
+  /// So a slow but real transfer (a few KiB/s) is never cut, however long it takes, while
+  /// large parts are not held to one total deadline. All three, like `connect_timeout`,
+  /// surface as `client_errc::connection_timeout` (`diagnostics::client_message` names the
+  /// rule).
   std::chrono::milliseconds stall_timeout{30000};
 
-  /// Attempts per request, the first one included (1 disables retries). Retried (see
-  /// `oss::classify`): connection errors and timeouts (transient), 408 and `RequestTimeout`
-  /// (transient), `RequestTimeTooSkewed` (after the clock correction), CRC-64 mismatches and
-  /// `InvalidDigest` (transient), 429, 503 and `SlowDown` (throttled), other 5xx (server).
-  /// Each retry also needs tokens from `retry_budget`. A request the server refused because
-  /// the credentials from `creds_provider` expired is repeated with fresh ones, on top of these
-  /// attempts (once; up to 3 times only when even newer credentials arrived meanwhile).
+  /// Attempts per request, the first one included; 1 disables every retry, throttled ones
+  /// included. Retried (see `oss::classify`): connection errors and timeouts (transient), 408
+  /// and `RequestTimeout` (transient), `RequestTimeTooSkewed` (after the clock correction),
+  /// CRC-64 mismatches and `InvalidDigest` (transient), other 5xx (server). Each of these
+  /// retries also needs tokens from `retry_budget`. Throttling replies (429, 503, `SlowDown`,
+  /// OSS's `*QpsLimitExceeded` and `*TrafficRateLimitExceeded` codes) do not count here: they
+  /// are retried within `retry_time`. A request the server refused because the credentials
+  /// from `creds_provider` expired is repeated with fresh ones, on top of these attempts (once;
+  /// up to 3 times only when even newer credentials arrived meanwhile).
   int max_attempts = 3;
 
   /// Exponential back-off with full jitter: before retry n the client waits a random time in
   /// `[0, min(retry_max_delay, retry_base_delay * 2^n))`; throttling replies double the base.
+  /// A reply with `Retry-After` sets the wait instead (see `max_retry_after`).
   std::chrono::milliseconds retry_base_delay{200};
 
   /// Cap of one back-off wait.
   std::chrono::milliseconds retry_max_delay{20000};
 
   /// How long a request keeps retrying while the server throttles it (429, 503, `SlowDown`
-  /// and OSS's other throttling codes): throttling is retried within this time, counted from
-  /// the first attempt, instead of stopping after `max_attempts`.
+  /// and OSS's other throttling codes): throttling is retried as long as the next attempt
+  /// would start within this time of the first one, instead of stopping after
+  /// `max_attempts` (whose other failures still count). Throttled retries neither take nor
+  /// wait for tokens of `retry_budget`: the server paces them (`Retry-After`, else the
+  /// doubled back-off, growing to `retry_max_delay`) and this time ends them, so a throttling
+  /// store cannot drain the budget that guards against dead endpoints, and cannot turn the
+  /// client into a storm either. Measured with `clock.now` when set, else the steady clock.
+  /// Must be > 0.
   std::chrono::milliseconds retry_time{120000};
 
-  /// Cap of a wait the server asks for with `Retry-After`; a longer request is shortened to it.
+  /// Cap of a wait the server asks for with `Retry-After` (delta-seconds or an HTTP date, on
+  /// any retryable reply); a longer request is shortened to it. The wait is the (capped)
+  /// server value plus a jitter below `retry_base_delay`, in place of the back-off. Must be > 0.
   std::chrono::milliseconds max_retry_after{30000};
 
   /// The client-wide retry budget that keeps a dead endpoint from causing a retry storm.
@@ -270,6 +295,8 @@ struct client_counters {
   std::uint64_t credential_refreshes = 0;
   /// Requests repeated because the server refused credentials as expired or unknown.
   std::uint64_t credential_retries = 0;
+  /// Retries after throttling replies (also counted in `retries`); they take no budget tokens.
+  std::uint64_t throttled_retries = 0;
   /// Tokens left in the retry budget (`retry_budget_options::capacity` when it is full).
   std::uint32_t retry_tokens = 0;
 };
@@ -323,6 +350,22 @@ struct body_digests {
   std::optional<std::array<unsigned char, 32>> sha256{};
 };
 
+/// How the server confirmed the bytes of one `put_object` or `upload_part`.
+enum class integrity_check {
+  /// The reply's `x-oss-hash-crc64ecma` equals the CRC-64 of the bytes sent (a different one
+  /// fails the request with `client_errc::crc64_mismatch`).
+  crc64,
+  /// The reply carried no CRC-64, but the request carried `Content-MD5` and the server accepted
+  /// it: the server checked the bytes against it (it refuses a mismatch with `InvalidDigest`,
+  /// S3 with `BadDigest`). What S3 stores give.
+  content_md5,
+  /// Neither: the server accepted the request, but nothing proves it received these bytes
+  /// (a store or proxy that sends no CRC-64, and no Content-MD5 was sent). The client does
+  /// not fail on this by itself: `multipart_upload` applies `upload_options::require_server_crc`,
+  /// and a caller of `put_object` / `upload_part` decides (send Content-MD5 to avoid it).
+  none,
+};
+
 /// Reply of `put_object`.
 struct put_result {
   /// The object ETag exactly as received, quotes included.
@@ -333,6 +376,8 @@ struct put_result {
   /// `x-oss-request-id` (S3: `x-amz-request-id`) of the reply (empty when the server sent
   /// none): quote it to support.
   std::string request_id{};
+  /// How the server confirmed the bytes; see `integrity_check`.
+  integrity_check integrity = integrity_check::none;
 };
 
 /// Reply of `head`: the object's size, identity and stored metadata.
@@ -365,6 +410,8 @@ struct part_result {
   std::uint64_t crc64 = 0;
   /// `x-oss-request-id` (S3: `x-amz-request-id`) of the reply (empty when the server sent none).
   std::string request_id{};
+  /// How the server confirmed the part's bytes; see `integrity_check`.
+  integrity_check integrity = integrity_check::none;
 };
 
 /// One entry of the Complete request.

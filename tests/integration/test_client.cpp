@@ -1460,30 +1460,41 @@ TEST_CASE("retries: throttling and server errors are retried with back-off, up t
   CHECK(proxy.requests().size() == 3);
   CHECK(env.server.stats().put_object == 1);
 
-  // With two attempts the second failure is final; diagnostics name the last one.
-  fault_proxy always_busy(env.server.port(), [](int, const seen_request&) {
+  // Server errors: with two attempts the second failure is final; diagnostics name the last
+  // one. Throttling is bounded by retry_time instead, however many attempts that takes.
+  std::atomic<int> status{500};
+  fault_proxy always_busy(env.server.port(), [&](int, const seen_request&) {
     proxy_action a;
     a.what = proxy_action::kind::respond;
-    a.canned = error_reply(503, "SlowDown", "Please reduce your request rate.");
+    a.canned = status == 500 ? error_reply(500, "InternalError", "We encountered an internal error.")
+                             : error_reply(503, "SlowDown", "Please reduce your request rate.");
     return a;
   });
   auto opts = base_options(always_busy.endpoint());
   opts.max_attempts = 2;
+  opts.retry_time = 100ms;
   oss::client limited(io.get_executor(), opts);
   run_coro(io, [&]() -> asio::awaitable<void> {
     std::error_code ec;
     oss::diagnostics diag;
     co_await limited.head("retry.txt", ec, diag);
-    CHECK(ec == oss::make_http_status_error(503));  // HEAD: the body is not read
+    CHECK(ec == oss::make_http_status_error(500));  // HEAD: the body is not read
     CHECK(diag.attempts == 2);
     oss::object_options none;
     co_await limited.put_object("retry.txt", asio::buffer(data), none, ec, diag);
-    CHECK(ec == oss::server_errc::slow_down);
-    CHECK(diag.code == "SlowDown");
+    CHECK(ec == oss::server_errc::internal_error);
+    CHECK(diag.code == "InternalError");
     CHECK(diag.request_id == "PROXY-REQ-1");
     CHECK(diag.attempts == 2);
+    status = 503;
+    const auto started = std::chrono::steady_clock::now();
+    co_await limited.put_object("retry.txt", asio::buffer(data), none, ec, diag);
+    CHECK(ec == oss::server_errc::slow_down);
+    CHECK(diag.attempts > 2);
+    CHECK(diag.client_message.find("retry time") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - started < 10s);
   });
-  CHECK(always_busy.requests().size() == 4);
+  CHECK(always_busy.requests().size() > 6);
 }
 
 TEST_CASE("RequestTimeTooSkewed: the client adopts the server clock and re-signs") {
@@ -1780,9 +1791,12 @@ TEST_CASE("Complete: a lost reply followed by NoSuchUpload is reconciled with HE
     for (std::size_t i = 0; i < chunks.size(); ++i) {
       int n = static_cast<int>(i + 1);
       auto p = co_await client.upload_part("lost.bin", id, n, asio::buffer(chunks[i]));
-      parts.push_back({n, p.etag});
+      parts.push_back({n, p.etag, chunks[i].size(), p.crc64});
     }
-    auto done = co_await client.complete_multipart_upload("lost.bin", id, parts);
+    std::error_code complete_ec;
+    oss::diagnostics complete_diag;
+    auto done = co_await client.complete_multipart_upload("lost.bin", id, parts, complete_ec, complete_diag);
+    CHECK_MESSAGE(!complete_ec, complete_diag.client_message);
     CHECK(done.reconciled);
     CHECK(done.etag.find("-3") != std::string::npos);
     CHECK(done.crc64 == crc_of(data));
@@ -2063,4 +2077,48 @@ TEST_CASE("UploadId: request builders refuse ids no store makes") {
   CHECK_FALSE(make_abort("k", "0004B9894A22E5B1888A1E29F8236E2D", op, problem));
   CHECK_FALSE(make_abort("k", "VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA.-_~", op, problem));
   CHECK(make_abort("k", "", op, problem) == std::errc::invalid_argument);
+}
+
+TEST_CASE("integrity: part and put results say whether a CRC-64, a Content-MD5 or nothing confirmed the bytes") {
+  // Setup: the proxy strips x-oss-hash-crc64ecma from every reply while `strip` is set.
+  local_env env;
+  std::atomic<bool> strip{false};
+  oss_test::hostile_proxy proxy(env.server.port(), [&](const oss_test::proxy_request&) {
+    return strip ? oss_test::proxy_action::edit(oss_test::drop_header("x-oss-hash-crc64ecma"))
+                 : oss_test::proxy_action::forward();
+  });
+  asio::io_context io;
+  oss::client client(io.get_executor(), base_options(proxy.endpoint()));
+  const std::string part = oss_test::random_bytes(100 * 1024, 12);
+
+  // Run
+  std::vector<oss::integrity_check> puts, parts;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::object_options plain, with_md5;
+    with_md5.content_md5 = true;
+    const std::string id = co_await client.initiate_multipart_upload("integrity.bin", plain);
+    for (bool stripped : {false, true}) {
+      strip = stripped;
+      for (const oss::object_options* o : {&plain, &with_md5}) {
+        auto p = co_await client.put_object("integrity.txt", asio::buffer(part), *o);
+        puts.push_back(p.integrity);
+        auto r = co_await client.upload_part("integrity.bin", id, 1, asio::buffer(part), o->content_md5);
+        parts.push_back(r.integrity);
+      }
+    }
+    // The caller's own digests count the same way.
+    oss::body_digests given;
+    given.md5 = oss::detail::md5(part);
+    auto r = co_await client.upload_part("integrity.bin", id, 2, asio::buffer(part), given);
+    parts.push_back(r.integrity);
+  });
+
+  // Check
+  using oss::integrity_check;
+  const std::vector<integrity_check> expected{integrity_check::crc64, integrity_check::crc64, integrity_check::none,
+                                              integrity_check::content_md5};
+  CHECK(puts == expected);
+  auto expected_parts = expected;
+  expected_parts.push_back(integrity_check::content_md5);
+  CHECK(parts == expected_parts);
 }

@@ -5,6 +5,7 @@
 #include <oss/client.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
+#include <oss/multipart_upload.hpp>
 #include <oss/testing/local_server.hpp>
 
 #include <asio/io_context.hpp>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "../support/fault_env.hpp"
+#include "../support/hostile_proxy.hpp"
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
 
@@ -295,10 +297,11 @@ TEST_CASE("faults: a Complete that took effect and lost its reply is reconciled 
 
   // Run
   oss::complete_result result;
-  const auto ec = c.complete("complete.bin", id, {{1, r1.etag}, {2, r2.etag}}, result, diag);
+  const auto ec = c.complete("complete.bin", id, {{1, r1.etag, p1.size(), r1.crc64}, {2, r2.etag, p2.size(), r2.crc64}},
+                             result, diag);
 
   // Check
-  CHECK(!ec);
+  CHECK_MESSAGE(!ec, diag.client_message);
   CHECK(result.reconciled);
   CHECK(result.etag.ends_with("-2\""));
   CHECK(env.server.stats().complete_multipart_upload == 2);
@@ -696,4 +699,401 @@ TEST_CASE("faults: a client that gives up ends a delay or stall: the request lea
   CHECK(after_delay == 0);
   CHECK(after_stall == 0);
   CHECK(stored == std::vector<int>{1});  // the delayed part was stored, the stalled one dropped
+}
+
+// The hostile proxy (tests/support/hostile_proxy.hpp) itself: each action seen through a real
+// client and the local server behind it.
+
+namespace {
+
+oss::client_options via_proxy(const oss_test::fault_env& env, const oss_test::hostile_proxy& proxy, int max_attempts) {
+  auto o = env.options();
+  o.endpoint = proxy.endpoint();
+  o.max_attempts = max_attempts;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("hostile proxy: forwards unchanged on one keep-alive connection and records both sides") {
+  // Setup
+  oss_test::fault_env env;
+  oss_test::hostile_proxy proxy(env.server.port());
+  fault_client c(via_proxy(env, proxy, 1));
+
+  // Run
+  oss::diagnostics diag;
+  const auto put_ec = c.put("fwd.txt", "forwarded", diag);
+  std::string body;
+  const auto get_ec = c.get("fwd.txt", body, diag);
+  const auto records = proxy.records();
+
+  // Check
+  CHECK(!put_ec);
+  CHECK(!get_ec);
+  CHECK(body == "forwarded");
+  CHECK(proxy.connections() == 1);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].request.operation() == "PutObject");
+  CHECK(records[0].request.body == "forwarded");
+  CHECK(records[0].forwarded);
+  CHECK(records[0].server_reply.status == 200);
+  CHECK(records[0].server_reply.headers.find("x-oss-hash-crc64ecma") != nullptr);
+  CHECK(records[0].reply_complete);
+  CHECK(records[1].request.operation() == "GetObject");
+  CHECK(records[1].server_reply.body == "forwarded");
+  CHECK(env.server.stats().connections == 1);
+}
+
+TEST_CASE("hostile proxy: edits the reply (header dropped or set, status, body substring)") {
+  // Setup
+  oss_test::fault_env env;
+  oss_test::hostile_proxy proxy(env.server.port());
+  fault_client c(via_proxy(env, proxy, 1));
+  oss::diagnostics diag;
+  REQUIRE(!c.put("edit.txt", "original", diag));
+
+  // Run
+  proxy.set_script(oss_test::rules_script({
+      {oss_test::op_is("HeadObject"), oss_test::proxy_action::edit(oss_test::drop_header("x-oss-hash-crc64ecma"))
+                                          .then(oss_test::set_header("x-oss-meta-planted", "yes")),
+       1},
+      {oss_test::op_is("GetObject"), oss_test::proxy_action::edit(oss_test::replace_in_body("orig", "ORIG")), 1},
+      {oss_test::op_is("GetObject"), oss_test::proxy_action::edit(oss_test::set_status(500)), 1},
+  }));
+  oss::object_meta meta;
+  auto head = [&]() -> asio::awaitable<void> { meta = co_await c.client.head("edit.txt"); };
+  oss_test::fault_run(c.io, head);
+  std::string edited, failed;
+  const auto edited_ec = c.get("edit.txt", edited, diag);
+  const auto failed_ec = c.get("edit.txt", failed, diag);
+  const int failed_status = diag.http_status;
+
+  // Check
+  CHECK(!meta.crc64);
+  CHECK(meta.size == 8);
+  CHECK(std::find(meta.meta.begin(), meta.meta.end(), std::pair<std::string, std::string>{"planted", "yes"}) !=
+        meta.meta.end());
+  CHECK(edited_ec == oss::client_errc::crc64_mismatch);  // the CRC header still names the original
+  CHECK(failed_ec);
+  CHECK(failed_status == 500);
+  CHECK(env.server.stats().get_object == 2);
+}
+
+TEST_CASE("hostile proxy: answers the first K matching requests itself, then forwards") {
+  // Setup
+  oss_test::fault_env env;
+  oss_test::hostile_proxy proxy(
+      env.server.port(),
+      oss_test::rules_script({{oss_test::op_is("PutObject"),
+                               oss_test::proxy_action::reply_with(
+                                   oss_test::proxy_error_reply(503, "SlowDown", "canned", {{"Retry-After", "0"}})),
+                               2}}));
+  fault_client c(via_proxy(env, proxy, 3));
+
+  // Run
+  oss::diagnostics diag;
+  const auto ec = c.put("canned.txt", "third time", diag);
+  const auto records = proxy.records();
+
+  // Check
+  CHECK(!ec);
+  REQUIRE(records.size() == 3);
+  CHECK(!records[0].forwarded);
+  CHECK(!records[1].forwarded);
+  CHECK(records[2].forwarded);
+  CHECK(env.server.stats().put_object == 1);
+  CHECK(proxy.connections() == 1);  // the canned reply kept the connection alive
+}
+
+TEST_CASE("hostile proxy: the server acts, then the reply is lost (at once, or after N bytes)") {
+  // Setup
+  oss_test::fault_env env;
+  oss_test::hostile_proxy proxy(env.server.port(), oss_test::rules_script({
+                                                       {oss_test::op_is("PutObject"), oss_test::proxy_action::lose_reply(0), 1},
+                                                       {oss_test::op_is("PutObject"), oss_test::proxy_action::lose_reply(20), 1},
+                                                   }));
+  fault_client c(via_proxy(env, proxy, 1));
+
+  // Run
+  oss::diagnostics diag;
+  const auto first = c.put("lost1.txt", "one", diag);
+  const auto second = c.put("lost2.txt", "two", diag);
+  std::string b1, b2;
+  const auto g1 = c.get("lost1.txt", b1, diag);
+  const auto g2 = c.get("lost2.txt", b2, diag);
+  const auto records = proxy.records();
+
+  // Check
+  CHECK(is_connection_failure(first));
+  CHECK(is_connection_failure(second));
+  CHECK((!g1 && b1 == "one"));
+  CHECK((!g2 && b2 == "two"));
+  REQUIRE(records.size() == 4);
+  CHECK(records[0].reply_bytes == 0);
+  CHECK(records[1].reply_bytes == 20);
+  CHECK(!records[1].reply_complete);
+}
+
+TEST_CASE("hostile proxy: delays a request and drips a reply") {
+  // Setup
+  oss_test::fault_env env;
+  oss_test::hostile_proxy proxy(env.server.port(), oss_test::rules_script({
+                                                       {oss_test::op_is("PutObject"), oss_test::proxy_action::delayed(300ms), 1},
+                                                       {oss_test::op_is("GetObject"), oss_test::proxy_action::drip(64, 20ms), 1},
+                                                   }));
+  auto o = via_proxy(env, proxy, 1);
+  o.stall_timeout = 5s;
+  fault_client c(o);
+  const std::string content = oss_test::random_bytes(1000, 16);
+
+  // Run
+  oss::diagnostics diag;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto put_ec = c.put("slow.bin", content, diag);
+  const auto t1 = std::chrono::steady_clock::now();
+  std::string body;
+  const auto get_ec = c.get("slow.bin", body, diag);
+  const auto t2 = std::chrono::steady_clock::now();
+
+  // Check
+  CHECK(!put_ec);
+  CHECK(t1 - t0 >= 300ms);
+  CHECK(!get_ec);
+  CHECK(body == content);
+  const auto reply = proxy.records().at(1);
+  const auto pieces = (reply.reply_bytes + 63) / 64;
+  CHECK(pieces > 16);
+  CHECK(t2 - t1 >= (pieces - 1) * 20ms);
+}
+
+// ---- issue 12 #4: a Complete that took effect and lost its reply, reconciled in the same run --
+
+namespace {
+
+using oss_test::hostile_proxy;
+using oss_test::op_is;
+using oss_test::proxy_action;
+using oss_test::rules_script;
+
+// Initiates `name` and uploads `body` as parts of `part` bytes through `c`; the parts carry
+// their size and CRC-64, as multipart_upload passes them.
+std::vector<oss::completed_part> upload_parts(fault_client& c, const std::string& name, const std::string& id,
+                                              const std::string& body, std::size_t part) {
+  std::vector<oss::completed_part> parts;
+  for (std::size_t off = 0, n = 1; off < body.size(); off += part, ++n) {
+    const std::string piece = body.substr(off, part);
+    oss::diagnostics diag;
+    oss::part_result r;
+    REQUIRE(!c.upload_part(name, id, static_cast<int>(n), piece, diag, &r));
+    parts.push_back({static_cast<int>(n), r.etag, piece.size(), r.crc64});
+  }
+  return parts;
+}
+
+// A multipart upload of `file` through `c`; the error code of its failure, if any.
+std::error_code upload_file(fault_client& c, const std::string& name, const std::filesystem::path& file,
+                            oss::checkpoint_option cp, oss::upload_result& result, std::string& what) {
+  std::error_code ec;
+  auto run = [&]() -> asio::awaitable<void> {
+    oss::upload_options opts;
+    opts.parallel = 2;
+    opts.part_size = 100 * kib;
+    opts.checkpoint = cp;
+    try {
+      result = co_await oss::multipart_upload(c.client, name, file, opts);
+    } catch (const oss::error& e) {
+      ec = e.code();
+      what = e.what();
+    }
+  };
+  oss_test::fault_run(c.io, run);
+  return ec;
+}
+
+std::string write_file(const std::filesystem::path& path, std::size_t size, std::uint64_t seed) {
+  const std::string body = oss_test::random_bytes(size, seed);
+  std::ofstream(path, std::ios::binary).write(body.data(), static_cast<std::streamsize>(body.size()));
+  return body;
+}
+
+}  // namespace
+
+TEST_CASE("lost Complete reply: the server completed, the retry gets NoSuchUpload, HEAD proves the object") {
+  // Setup
+  oss_test::fault_env env;
+  hostile_proxy proxy(env.server.port(), rules_script({{op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 1}}));
+  fault_client c(via_proxy(env, proxy, 3));
+  const std::string body = oss_test::random_bytes(250 * kib, 40);
+  const std::string id = c.initiate("lost.bin");
+  const auto parts = upload_parts(c, "lost.bin", id, body, 100 * kib);
+
+  // Run
+  oss::complete_result result;
+  oss::diagnostics diag;
+  const auto ec = c.complete("lost.bin", id, parts, result, diag);
+  std::string stored;
+  const auto get_ec = c.get("lost.bin", stored, diag);
+
+  // Check
+  CHECK_MESSAGE(!ec, (ec.message() + " / " + diag.client_message));
+  CHECK(result.reconciled);
+  CHECK(result.crc64 == oss_test::fault_crc(body));
+  CHECK(proxy.count("CompleteMultipartUpload") == 2);
+  CHECK(proxy.count("HeadObject") == 1);
+  CHECK(!get_ec);
+  CHECK(stored == body);
+}
+
+TEST_CASE("lost Complete reply on the last attempt, and a reply cut mid-body, are reconciled too") {
+  // Setup
+  oss_test::fault_env env;
+  hostile_proxy proxy(env.server.port());
+  fault_client last(via_proxy(env, proxy, 2));
+  const std::string body = oss_test::random_bytes(150 * kib, 41);
+
+  // Run: the first attempt gets a 500 the server never saw; the second (last) one completes
+  // the upload and loses its reply, so no retry follows.
+  proxy.set_script(rules_script({
+      {op_is("CompleteMultipartUpload"), proxy_action::reply_with(oss_test::proxy_error_reply(500, "InternalError", "x")), 1},
+      {op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 1},
+  }));
+  const std::string id1 = last.initiate("last.bin");
+  const auto parts1 = upload_parts(last, "last.bin", id1, body, 100 * kib);
+  oss::complete_result r1;
+  oss::diagnostics d1;
+  const auto ec1 = last.complete("last.bin", id1, parts1, r1, d1);
+  const auto completes_after_last = proxy.count("CompleteMultipartUpload");
+  // A reply cut 10 bytes before its end: the head arrived, the body did not.
+  proxy.set_script(rules_script({{op_is("CompleteMultipartUpload"), proxy_action::cut_reply(10), 1}}));
+  fault_client once(via_proxy(env, proxy, 1));
+  const std::string id2 = once.initiate("cut.bin");
+  const auto parts2 = upload_parts(once, "cut.bin", id2, body, 100 * kib);
+  oss::complete_result r2;
+  oss::diagnostics d2;
+  const auto ec2 = once.complete("cut.bin", id2, parts2, r2, d2);
+
+  // Check
+  CHECK_MESSAGE(!ec1, (ec1.message() + " / " + d1.client_message));
+  CHECK(r1.reconciled);
+  CHECK(completes_after_last == 2);
+  CHECK_MESSAGE(!ec2, (ec2.message() + " / " + d2.client_message));
+  CHECK(r2.reconciled);
+  CHECK(r2.crc64 == oss_test::fault_crc(body));
+}
+
+TEST_CASE("lost Complete reply: what HEAD cannot prove is never success") {
+  // Setup
+  oss_test::fault_env env;
+  hostile_proxy proxy(env.server.port());
+  fault_client c(via_proxy(env, proxy, 3));
+  const std::string body = oss_test::random_bytes(150 * kib, 42);
+
+  // Run
+  // (a) HEAD's CRC-64 stripped (a middlebox): the object exists, nothing proves it.
+  proxy.set_script(rules_script({
+      {op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 1},
+      {op_is("HeadObject"), proxy_action::edit(oss_test::drop_header("x-oss-hash-crc64ecma")), 1},
+  }));
+  const std::string id1 = c.initiate("nocrc.bin");
+  const auto parts1 = upload_parts(c, "nocrc.bin", id1, body, 100 * kib);
+  oss::complete_result r1;
+  oss::diagnostics d1;
+  const auto ec1 = c.complete("nocrc.bin", id1, parts1, r1, d1);
+  // (b) parts without size and CRC-64: the part count alone proves nothing.
+  proxy.set_script(rules_script({{op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 1}}));
+  const std::string id2 = c.initiate("bare.bin");
+  auto parts2 = upload_parts(c, "bare.bin", id2, body, 100 * kib);
+  for (auto& p : parts2) p.size.reset(), p.crc64.reset();
+  oss::complete_result r2;
+  oss::diagnostics d2;
+  const auto ec2 = c.complete("bare.bin", id2, parts2, r2, d2);
+  // (c) HEAD shows another object (its CRC-64 rewritten): the Complete is refused as it was.
+  proxy.set_script(rules_script({
+      {op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 1},
+      {op_is("HeadObject"), proxy_action::edit(oss_test::set_header("x-oss-hash-crc64ecma", "12345")), 1},
+  }));
+  const std::string id3 = c.initiate("other.bin");
+  const auto parts3 = upload_parts(c, "other.bin", id3, body, 100 * kib);
+  oss::complete_result r3;
+  oss::diagnostics d3;
+  const auto ec3 = c.complete("other.bin", id3, parts3, r3, d3);
+
+  // Check
+  CHECK(ec1 == oss::client_errc::unverified);
+  CHECK(d1.client_message.find("no CRC-64") != std::string::npos);
+  CHECK(d1.code.empty());  // not the NoSuchUpload that led here
+  const std::string what1 = oss::error(ec1, d1).what();
+  CHECK(what1.starts_with(ec1.message() + ": the Complete reply was lost"));
+  CHECK(what1.find("NoSuchUpload") == std::string::npos);
+  CHECK(ec2 == oss::client_errc::unverified);
+  CHECK(ec3 == oss::server_errc::no_such_upload);
+  CHECK(d3.client_message.find("CRC-64 is 12345") != std::string::npos);
+  CHECK_FALSE(r1.reconciled);
+  CHECK_FALSE(r3.reconciled);
+}
+
+TEST_CASE("lost Complete reply: multipart_upload finishes in the same run, with and without a checkpoint") {
+  // Setup
+  oss_test::fault_env env;
+  hostile_proxy proxy(env.server.port(), rules_script({{op_is("CompleteMultipartUpload"), proxy_action::lose_reply(0), 2}}));
+  proxy.record_bodies(false);
+  fault_client c(via_proxy(env, proxy, 3));
+  const auto file = env.files / "lost.bin";
+  const std::string body = write_file(file, 350 * kib + 7, 43);
+  const auto cp_path = env.files / "lost.cp";
+
+  // Run
+  oss::upload_result plain, with_cp;
+  std::string what_plain, what_cp;
+  const auto ec_plain = upload_file(c, "lost-plain.bin", file, oss::checkpoint_option(), plain, what_plain);
+  const auto ec_cp = upload_file(c, "lost-cp.bin", file, oss::checkpoint_option(cp_path), with_cp, what_cp);
+  std::string stored_plain, stored_cp;
+  oss::diagnostics diag;
+  const auto g1 = c.get("lost-plain.bin", stored_plain, diag);
+  const auto g2 = c.get("lost-cp.bin", stored_cp, diag);
+
+  // Check
+  CHECK_MESSAGE(!ec_plain, what_plain);
+  CHECK_MESSAGE(!ec_cp, what_cp);
+  CHECK(plain.crc64 == oss_test::fault_crc(body));
+  CHECK(with_cp.crc64 == oss_test::fault_crc(body));
+  CHECK(proxy.count("CompleteMultipartUpload") == 4);
+  CHECK((!g1 && stored_plain == body));
+  CHECK((!g2 && stored_cp == body));
+  CHECK_FALSE(std::filesystem::exists(cp_path));
+}
+
+// ---- issue 12 #3: a dripping reply no longer defeats the stall timeout ------------------------
+
+TEST_CASE("stall: a reply dripping a byte per 200 ms fails as connection_timeout; a slow real one passes") {
+  // Setup
+  oss_test::fault_env env;
+  hostile_proxy proxy(env.server.port());
+  proxy.record_bodies(false);
+  auto o = via_proxy(env, proxy, 1);
+  o.stall_timeout = 1000ms;
+  fault_client c(o);
+  const std::string content = oss_test::random_bytes(300 * kib, 44);
+  oss::diagnostics diag;
+  REQUIRE(!c.put("drip.bin", content, diag));
+
+  // Run
+  proxy.set_script(rules_script({{op_is("GetObject"), proxy_action::drip(1, 200ms), 1},
+                                 {op_is("GetObject"), proxy_action::drip(16 * kib, 50ms), 1}}));
+  std::string dripped, slow;
+  oss::diagnostics drip_diag;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto drip_ec = c.get("drip.bin", dripped, drip_diag);
+  const auto t1 = std::chrono::steady_clock::now();
+  const auto slow_ec = c.get("drip.bin", slow, diag);
+  const auto t2 = std::chrono::steady_clock::now();
+
+  // Check
+  CHECK(drip_ec == oss::client_errc::connection_timeout);
+  CHECK(drip_diag.client_message.find("dripping") != std::string::npos);
+  CHECK(t1 - t0 < 5s);  // about one window; the drip alone would take 17 hours
+  CHECK_FALSE(slow_ec);
+  CHECK(slow == content);
+  CHECK(t2 - t1 > 500ms);  // the slow reply really took a while (19 pieces, 50 ms apart)
 }

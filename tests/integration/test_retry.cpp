@@ -5,6 +5,7 @@
 // header injection refused before a byte is sent.
 #include <oss/client.hpp>
 #include <oss/detail/crc64.hpp>
+#include <oss/detail/dates.hpp>
 #include <oss/testing/local_server.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -28,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/hostile_proxy.hpp"
 #include "../support/run_coro.hpp"
 #include "../support/temp_dir.hpp"
 
@@ -137,6 +139,7 @@ TEST_CASE("retry: back-off delays follow the exponential schedule; throttling do
   asio::io_context io;
   oss::client client(io.get_executor(), env.options(0.5));
   const std::string data = "retried body";
+  std::uint32_t tokens_taken = 5;  // by the last retry, refunded by the success
 
   SUBCASE("server errors: base 100 ms, ceilings 200, 400") {
     env.server.set_fault_plan({error_rule("PutObject", 500, "InternalError", 2)});
@@ -155,6 +158,8 @@ TEST_CASE("retry: back-off delays follow the exponential schedule; throttling do
     });
     CHECK(env.sleeps.taken() == std::vector<std::chrono::milliseconds>{200ms, 400ms});
     CHECK(env.server.stats().put_object == 3);
+    tokens_taken = 0;  // throttled retries are paced by time, not by the budget
+    CHECK(client.counters().throttled_retries == 2);
   }
   SUBCASE("transient (connection reset mid-body, then RequestTimeout)") {
     fault_rule reset = rule("PutObject", fault_action::reset_during_body);
@@ -170,8 +175,8 @@ TEST_CASE("retry: back-off delays follow the exponential schedule; throttling do
   CHECK(n.attempts == 3);
   CHECK(n.retries == 2);
   CHECK(n.retries_denied == 0);
-  // The successful retry refunded what it took: the bucket is full again.
-  CHECK(n.retry_tokens == 500 - 5);
+  // The successful retry refunded what it took; the first retry's tokens stay spent.
+  CHECK(n.retry_tokens == 500 - tokens_taken);
 }
 
 TEST_CASE("retry: real jitter stays inside [0, ceiling) and varies") {
@@ -294,15 +299,16 @@ TEST_CASE("retry budget: emptied by a failing server, refilled by successes") {
   oss::client client(io.get_executor(), opts);
   const std::string data = "refill";
 
-  // Run 1: every request gets 503 until the budget is empty.
-  env.server.set_fault_plan({error_rule("PutObject", 503, "ServiceUnavailable", 0)});
+  // Run 1: every request gets 500 until the budget is empty (throttling replies would not
+  // drain it: they are bounded by retry_time instead).
+  env.server.set_fault_plan({error_rule("PutObject", 500, "InternalError", 0)});
   run_coro(io, [&]() -> asio::awaitable<void> {
     for (int i = 0; i < 6; ++i) {
       std::error_code ec;
       oss::diagnostics diag;
       const oss::object_options none;
       co_await client.put_object("f.txt", asio::buffer(data), none, ec, diag);
-      CHECK(ec == oss::server_errc::service_unavailable);
+      CHECK(ec == oss::server_errc::internal_error);
     }
   });
   // Two requests used 2 retries each; the other four failed at once.
@@ -481,7 +487,7 @@ TEST_CASE("Complete: NoSuchUpload after a lost reply stays an error when HEAD do
 
   // Check
   CHECK(ec == oss::server_errc::no_such_upload);
-  CHECK(diag.client_message.find("no object made of these 2 parts") != std::string::npos);
+  CHECK(diag.client_message.find("is not made of these 2 parts: the object's CRC-64 is") != std::string::npos);
   CHECK(env.server.stats().head_object == 1);
 }
 
@@ -532,4 +538,171 @@ TEST_CASE("header injection: CR, LF and control characters are refused before an
   // Check: not one request reached the server, and the client made no attempt.
   CHECK(env.server.stats().requests == 0);
   CHECK(client.counters().attempts == 0);
+}
+
+// ---- throttling (issue 12 #6): Retry-After, a time budget instead of max_attempts ------------
+
+namespace {
+
+// A clock for retry_time without real waiting: every back-off wait advances `now` by its length.
+struct virtual_clock {
+  std::mutex mutex;
+  std::chrono::system_clock::time_point now{std::chrono::system_clock::now()};
+  std::vector<std::chrono::milliseconds> delays;
+
+  oss::client_clock hooks(double random) {
+    oss::client_clock c;
+    c.now = [this] {
+      std::lock_guard lock(mutex);
+      return now;
+    };
+    c.sleep = [this](std::chrono::milliseconds d) -> asio::awaitable<void> {
+      std::lock_guard lock(mutex);
+      delays.push_back(d);
+      now += d;
+      co_return;
+    };
+    c.random = [random] { return random; };
+    return c;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("throttling: ten 503 SlowDown in a row, then success, within retry_time and outside the budget") {
+  // Setup: max_attempts 3 would give up after the third SlowDown.
+  retry_env env;
+  asio::io_context io;
+  auto opts = env.options(0.5);
+  opts.max_attempts = 3;
+  oss::client client(io.get_executor(), opts);
+  const std::string data = "throttled body";
+  env.server.set_fault_plan({error_rule("PutObject", 503, "SlowDown", 10)});
+
+  // Run
+  std::error_code ec;
+  oss::diagnostics diag;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    const oss::object_options none;
+    co_await client.put_object("slow.txt", asio::buffer(data), none, ec, diag);
+  });
+
+  // Check
+  CHECK_MESSAGE(!ec, diag.client_message);
+  CHECK(env.server.stats().put_object == 11);
+  const auto n = client.counters();
+  CHECK(n.throttled_retries == 10);
+  CHECK(n.retries == 10);
+  CHECK(n.retry_tokens == 500);  // throttling took nothing from the budget
+  // The doubled back-off grows to retry_max_delay (10 s), half of each ceiling at random 0.5.
+  const auto delays = env.sleeps.taken();
+  REQUIRE(delays.size() == 10);
+  CHECK(delays[0] == 200ms);
+  CHECK(delays[5] == 5000ms);
+  CHECK(delays[9] == 5000ms);
+}
+
+TEST_CASE("throttling: Retry-After is waited (seconds or HTTP date), capped by max_retry_after") {
+  // Setup: the proxy answers the first PutObject of each round itself.
+  retry_env env;
+  const auto date = std::chrono::system_clock::now();
+  std::vector<std::pair<std::string, std::string>> dated{
+      {"Date", oss::detail::http_date(date)}, {"Retry-After", oss::detail::http_date(date + 3s)}};
+  oss_test::hostile_proxy proxy(env.server.port());
+  asio::io_context io;
+  auto opts = env.options_for(proxy.endpoint(), 0.0);  // no jitter: the waits are exact
+  opts.max_retry_after = 4000ms;
+  oss::client client(io.get_executor(), opts);
+  const std::string data = "later";
+  auto round = [&](std::string raw) {
+    proxy.set_script(oss_test::rules_script({{oss_test::op_is("PutObject"), oss_test::proxy_action::reply_with(raw), 1}}));
+    std::error_code ec;
+    oss::diagnostics diag;
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      const oss::object_options none;
+      co_await client.put_object("later.txt", asio::buffer(data), none, ec, diag);
+    });
+    CHECK_MESSAGE(!ec, diag.client_message);
+  };
+
+  // Run
+  round(oss_test::proxy_error_reply(503, "SlowDown", "slow down", {{"Retry-After", "2"}}));
+  round(oss_test::proxy_error_reply(503, "SlowDown", "slow down", dated));
+  round(oss_test::proxy_error_reply(429, "QpsLimitExceeded", "reduce", {{"Retry-After", "60"}}));
+  round(oss_test::proxy_error_reply(500, "InternalError", "busy", {{"Retry-After", "1"}}));
+  round(oss_test::proxy_error_reply(503, "SlowDown", "slow down", {{"Retry-After", "soon"}}));
+
+  // Check: 2 s, the date's 3 s (from the reply's own Date), 60 s capped to 4 s, a 500's 1 s,
+  // and a malformed value ignored (the doubled back-off at random 0: 0 ms).
+  CHECK(env.sleeps.taken() == std::vector<std::chrono::milliseconds>{2000ms, 3000ms, 4000ms, 1000ms, 0ms});
+  CHECK(env.server.stats().put_object == 5);
+}
+
+TEST_CASE("throttling: retry_time ends a request the server throttles forever") {
+  // Setup: every HEAD is throttled; waits advance a virtual clock.
+  retry_env env;
+  virtual_clock clock;
+  asio::io_context io;
+  auto opts = env.options(0.5);
+  opts.clock = clock.hooks(0.5);
+  opts.retry_time = 10000ms;
+  oss::client client(io.get_executor(), opts);
+  env.server.set_fault_plan({error_rule("PutObject", 503, "SlowDown", 0)});
+  const std::string data = "never";
+
+  // Run
+  std::error_code ec;
+  oss::diagnostics diag;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    const oss::object_options none;
+    co_await client.put_object("never.txt", asio::buffer(data), none, ec, diag);
+  });
+
+  // Check: waits 200, 400, 800, 1600, 3200 ms (6.2 s in all); the next (5 s) would pass 10 s.
+  CHECK(ec == oss::server_errc::slow_down);
+  CHECK(clock.delays == std::vector<std::chrono::milliseconds>{200ms, 400ms, 800ms, 1600ms, 3200ms});
+  CHECK(diag.attempts == 6);
+  CHECK(diag.client_message.find("retry time (10000 ms)") != std::string::npos);
+  CHECK(env.server.stats().put_object == 6);
+}
+
+TEST_CASE("throttling: max_attempts still bounds the other failures, between throttling replies") {
+  // Setup: the proxy alternates 503 SlowDown and 500 InternalError forever.
+  retry_env env;
+  std::atomic<int> seen{0};
+  oss_test::hostile_proxy proxy(env.server.port(), [&](const oss_test::proxy_request&) {
+    const bool odd = seen++ % 2 == 1;
+    return oss_test::proxy_action::reply_with(odd ? oss_test::proxy_error_reply(500, "InternalError", "oops")
+                                                  : oss_test::proxy_error_reply(503, "SlowDown", "slow down"));
+  });
+  asio::io_context io;
+  auto opts = env.options_for(proxy.endpoint(), 0.5);
+  opts.max_attempts = 3;
+  oss::client client(io.get_executor(), opts);
+  const std::string data = "mixed";
+
+  // Run
+  std::error_code ec;
+  oss::diagnostics diag;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    const oss::object_options none;
+    co_await client.put_object("mixed.txt", asio::buffer(data), none, ec, diag);
+  });
+
+  // Check: 503, 500, 503, 500, 503, 500: the third 500 is final.
+  CHECK(ec == oss::server_errc::internal_error);
+  CHECK(diag.attempts == 6);
+  CHECK(proxy.records().size() == 6);
+  CHECK(client.counters().throttled_retries == 3);
+  // max_attempts = 1 turns throttling retries off too.
+  auto once = env.options_for(proxy.endpoint(), 0.5);
+  once.max_attempts = 1;
+  oss::client single(io.get_executor(), once);
+  seen = 0;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    const oss::object_options none;
+    co_await single.put_object("mixed.txt", asio::buffer(data), none, ec, diag);
+  });
+  CHECK(ec == oss::server_errc::slow_down);
+  CHECK(diag.attempts == 1);
 }

@@ -1,8 +1,10 @@
 // The retry policy, sans-io (design.md section 4 "Retries and timeouts"): classification into
 // transient, throttled, server and fatal; full-jitter exponential back-off with a doubled base
-// for throttling; the client-wide retry budget (a token bucket); and the request builders'
-// refusal of header injection before anything could be sent.
+// for throttling; Retry-After and the throttling codes; the client-wide retry budget (a token
+// bucket); and the request builders' refusal of header injection before anything could be sent.
 #include <oss/client.hpp>
+#include <oss/detail/dates.hpp>
+#include <oss/detail/http/message.hpp>
 #include <oss/detail/ops/endpoint.hpp>
 #include <oss/detail/ops/requests.hpp>
 #include <oss/detail/ops/retry.hpp>
@@ -128,6 +130,42 @@ TEST_CASE("retry policy: throttling doubles the base, other retryable classes do
         max.count() / 2);
 }
 
+TEST_CASE("Retry-After: delta-seconds or an HTTP date, from the reply's Date when it has one") {
+  using oss::detail::retry_after_delay;
+  namespace http = oss::detail::http;
+  const auto now = std::chrono::system_clock::now();
+  auto reply_with = [](std::vector<std::pair<std::string, std::string>> headers) {
+    http::response r;
+    r.status = 503;
+    for (auto& [n, v] : headers) r.headers.add(n, v);
+    return r;
+  };
+  const auto server_now = now - 1h;  // a server clock an hour behind ours
+  CHECK(retry_after_delay(reply_with({}), now) == std::nullopt);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", "2"}}), now) == 2000ms);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", " 0 "}}), now) == 0ms);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", "99999999999999999999"}}), now) == 100000000s);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", "-1"}}), now) == std::nullopt);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", "1.5"}}), now) == std::nullopt);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", ""}}), now) == std::nullopt);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", oss::detail::http_date(now + 10s)}}), now) >= 9000ms);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", oss::detail::http_date(now - 10s)}}), now) == 0ms);
+  CHECK(retry_after_delay(reply_with({{"Date", oss::detail::http_date(server_now)},
+                                      {"Retry-After", oss::detail::http_date(server_now + 5s)}}),
+                          now) == 5000ms);
+  CHECK(retry_after_delay(reply_with({{"Retry-After", "Wed, 31 Feb 2026 00:00:00 GMT"}}), now) == std::nullopt);
+}
+
+TEST_CASE("throttling codes: OSS's and S3's, by exact name") {
+  using oss::detail::is_throttling_code;
+  for (const char* code : {"SlowDown", "ServiceUnavailable", "QpsLimitExceeded", "TotalQpsLimitExceeded",
+                           "MetaOperationQpsLimitExceeded", "ActiveRequestLimitExceeded",
+                           "UploadTrafficRateLimitExceeded", "DownloadTrafficRateLimitExceeded"})
+    CHECK(is_throttling_code(code));
+  for (const char* code : {"", "slowdown", "InternalError", "AccessDenied", "SlowDownPlease"})
+    CHECK_FALSE(is_throttling_code(code));
+}
+
 TEST_CASE("retry budget: a token bucket that retries draw from and successes refill") {
   oss::retry_budget_options o;  // 500 tokens, 5 per retry, 10 per timeout retry, refund 1
   SUBCASE("it pays for capacity / cost retries, then refuses") {
@@ -223,6 +261,14 @@ TEST_CASE("client options: retry, budget and credential settings are checked up 
     auto o = base();
     o.creds_refresh_margin = std::chrono::seconds(-1);
     CHECK(code_of(o) == std::errc::invalid_argument);
+  }
+  for (const auto bad : {std::chrono::milliseconds(0), std::chrono::milliseconds(-1)}) {
+    auto time = base();
+    time.retry_time = bad;
+    CHECK(code_of(time) == std::errc::invalid_argument);
+    auto after = base();
+    after.max_retry_after = bad;
+    CHECK(code_of(after) == std::errc::invalid_argument);
   }
   {
     auto o = base();

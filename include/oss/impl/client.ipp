@@ -9,6 +9,7 @@
 #include <oss/detail/documents.hpp>
 #include <oss/detail/ops/credentials_cache.hpp>
 #include <oss/detail/ops/endpoint.hpp>
+#include <oss/detail/ops/object_check.hpp>
 #include <oss/detail/ops/requests.hpp>
 #include <oss/detail/ops/response.hpp>
 #include <oss/detail/ops/retry.hpp>
@@ -25,6 +26,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <random>
@@ -143,12 +145,12 @@ class client_impl {
                                            bool content_md5, const body_digests& given,
                                            std::error_code& ec, diagnostics& diag);
 
-  // Proves with HEAD that a Complete of `parts` took effect although its reply was lost or
-  // unreadable: the object exists with as many parts as listed and, when every part's size and
-  // CRC-64 are known, exactly their total size and combined CRC-64. Fills `out` on success.
-  asio::awaitable<bool> reconcile_complete(std::string_view name,
-                                           const std::vector<oss::completed_part>& parts,
-                                           oss::complete_result& out);
+  // Asks HEAD whether a Complete of `parts` took effect although its reply was lost or
+  // unreadable, and judges the answer with check_object_parts (object_check.hpp). Fills `out`
+  // on a match. A failed HEAD is unknown (its reason says why), except NoSuchKey: differs.
+  asio::awaitable<object_verdict> reconcile_complete(std::string_view name,
+                                                     const std::vector<oss::completed_part>& parts,
+                                                     oss::complete_result& out, std::error_code& head_ec);
 
   // S3 dialect with client_options::s3_content_md5: PutObject and UploadPart send Content-MD5.
   bool s3_content_md5() const noexcept {
@@ -171,8 +173,36 @@ class client_impl {
   std::atomic<std::int64_t> clock_offset_ms_{0};
   // client_counters; relaxed, they are statistics.
   std::atomic<std::uint64_t> requests_{0}, attempts_{0}, retries_{0}, retries_denied_{0},
-      credential_retries_{0};
+      credential_retries_{0}, throttled_retries_{0};
+
+  // Time for retry_time: the user's clock hook when set (tests advance it from their sleep
+  // hook), else the steady clock.
+  std::chrono::milliseconds steady_now() const {
+    const auto t = options_.clock.now ? options_.clock.now().time_since_epoch()
+                                      : std::chrono::steady_clock::now().time_since_epoch();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t);
+  }
 };
+
+// Says which rule of client_options::stall_timeout ended an attempt.
+inline void note_stall(diagnostics& diag, transport::stall_kind kind, const transport::transport_options& t) {
+  const std::string window = std::to_string(t.stall_timeout.count()) + " ms";
+  switch (kind) {
+    case transport::stall_kind::idle:
+      append_note(diag, "no byte moved for " + window + " (stall_timeout)");
+      break;
+    case transport::stall_kind::slow:
+      append_note(diag, "fewer than " + std::to_string(t.stall_min_bytes) + " bytes moved within " + window +
+                            " (stall_timeout): the reply or the body was dripping");
+      break;
+    case transport::stall_kind::too_long:
+      append_note(diag, "the request took longer than its size allows (4 stall_timeouts, plus one per " +
+                            std::to_string(t.deadline_bytes_per_window / 1024) + " KiB sent and received)");
+      break;
+    case transport::stall_kind::none:
+      break;
+  }
+}
 
 inline void reset_attempt(diagnostics& diag, const op_request& op, int attempt) {
   diag.clear();
@@ -225,7 +255,9 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
   std::uint32_t last_taken = 0;        // budget tokens of the latest retry, refunded on success
   std::uint64_t rejected_generation = 0;
   int credential_retries = 0;
-  int limit = options_.max_attempts;
+  // Attempts that count against max_attempts: all but credential repeats and throttled ones.
+  int counted_attempts = 0;
+  const std::chrono::milliseconds first_attempt = steady_now();
 
   for (int attempt = 1;; ++attempt) {
     reset_attempt(diag, op, attempt);
@@ -268,20 +300,22 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
     http::response reply = co_await pool_->exchange(target_, req, op.payload(), xopts, xec, report);
 
     retry_class cls = retry_class::fatal;
+    std::optional<std::chrono::milliseconds> server_wait;  // Retry-After
     info.last_attempt_lost = false;
     if (xec) {
       ec = xec;
       if (xec == asio::error::operation_aborted) co_return http::response{};
       cls = classify(xec, 0);
+      if (xec == client_errc::connection_timeout) note_stall(diag, report.stall, pool_->options());
       // Not one request byte written (refused, unresolvable, TLS handshake failed or timed out):
       // the server cannot have acted on it, so even Initiate may try again.
       const bool maybe_sent = report.request_bytes_written > 0;
       if (maybe_sent) {
         if (!op.retry_after_sending && cls != retry_class::fatal) {
           cls = retry_class::fatal;
-          diag.client_message =
-              "not retried: the request may have reached the server, and a second attempt "
-              "could leave an orphaned multipart upload";
+          append_note(diag,
+                      "not retried: the request may have reached the server, and a second attempt "
+                      "could leave an orphaned multipart upload");
         }
         info.earlier_attempt_ambiguous = true;
         info.last_attempt_lost = true;
@@ -309,33 +343,64 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
         if (credential_retries < max_credential_retries && (credential_retries == 0 || newer)) {
           ++credential_retries;
           rejected_generation = creds.generation;
-          ++limit;
           credential_retries_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         append_note(diag, "the server refused the credentials again after they were refreshed");
       }
       cls = classify(ec, reply.status);
+      if (cls != retry_class::fatal && is_throttling_code(diag.code)) cls = retry_class::throttled;
+      if (cls != retry_class::fatal) server_wait = retry_after_delay(reply, now);
       // A retryable error reply (5xx, or a 200 whose body is an <Error>) may come from a
       // server that acted on the request all the same.
       if (cls != retry_class::fatal) info.earlier_attempt_ambiguous = true;
     }
 
-    if (cls == retry_class::fatal || attempt >= limit) co_return http::response{};
-
-    std::uint32_t taken = 0;
-    if (!budget_.try_acquire(ec == client_errc::connection_timeout, taken)) {
-      retries_denied_.fetch_add(1, std::memory_order_relaxed);
-      append_note(diag,
-                  "not retried: the client's retry budget is exhausted, because many requests "
-                  "of this client failed recently (is the endpoint down?); it refills as "
-                  "requests succeed");
+    if (cls == retry_class::fatal) co_return http::response{};
+    const bool throttled = cls == retry_class::throttled;
+    if (!throttled) ++counted_attempts;
+    // max_attempts = 1 turns every retry off, throttled ones included.
+    if (options_.max_attempts == 1 || (!throttled && counted_attempts >= options_.max_attempts))
       co_return http::response{};
-    }
-    last_taken = taken;
 
     const double random = options_.clock.random ? options_.clock.random() : jitter_random();
-    const auto delay = retry_delay(cls, attempt, options_.retry_base_delay, options_.retry_max_delay, random);
+    std::chrono::milliseconds delay =
+        retry_delay(cls, attempt, options_.retry_base_delay, options_.retry_max_delay, random);
+    if (server_wait) {
+      // The server named its wait: that, capped, plus a jitter below the base delay so that the
+      // many requests it told the same do not return in one burst.
+      delay = std::min(*server_wait, options_.max_retry_after) +
+              std::chrono::milliseconds(static_cast<std::int64_t>(
+                  std::clamp(random, 0.0, 1.0) * static_cast<double>(options_.retry_base_delay.count())));
+    }
+
+    if (throttled) {
+      // Throttling is retried within retry_time from the first attempt, not max_attempts. It
+      // neither pays nor waits for the retry budget: the server paces these retries (its
+      // Retry-After, else the doubled back-off growing to retry_max_delay) and retry_time ends
+      // them, so a throttling store can neither drain the budget that guards against dead
+      // endpoints nor cause a storm.
+      const std::chrono::milliseconds spent = steady_now() - first_attempt;
+      if (spent + delay > options_.retry_time) {
+        append_note(diag, "not retried: the server kept throttling this request for " +
+                              std::to_string(spent.count()) + " ms and the next wait (" +
+                              std::to_string(delay.count()) + " ms) would exceed the retry time (" +
+                              std::to_string(options_.retry_time.count()) + " ms)");
+        co_return http::response{};
+      }
+    } else {
+      std::uint32_t taken = 0;
+      if (!budget_.try_acquire(ec == client_errc::connection_timeout, taken)) {
+        retries_denied_.fetch_add(1, std::memory_order_relaxed);
+        append_note(diag,
+                    "not retried: the client's retry budget is exhausted, because many requests "
+                    "of this client failed recently (is the endpoint down?); it refills as "
+                    "requests succeed");
+        co_return http::response{};
+      }
+      last_taken = taken;
+    }
+
     const bool waited = co_await back_off(delay, cancel_state);
     if (!waited) {
       reset_attempt(diag, op, attempt);
@@ -343,6 +408,7 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
       co_return http::response{};
     }
     retries_.fetch_add(1, std::memory_order_relaxed);
+    if (throttled) throttled_retries_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -359,6 +425,16 @@ inline void reject(std::error_code& ec, diagnostics& diag, std::error_code why, 
 inline std::error_code malformed_reply(diagnostics& diag, std::error_code parse_ec, std::string_view what) {
   diag.client_message = "the " + std::string(what) + " reply could not be read";
   return parse_ec ? parse_ec : make_error_code(client_errc::malformed_xml);
+}
+
+// How the server confirmed an accepted PutObject / UploadPart (check_reply already refused a
+// CRC-64 that differs).
+inline integrity_check integrity_of(const op_request& op, const http::response& reply) {
+  bool malformed = false;
+  if (reply_crc64(reply, malformed)) return integrity_check::crc64;
+  for (const auto& [name, value] : op.headers)
+    if (http::iequals(name, "Content-MD5")) return integrity_check::content_md5;
+  return integrity_check::none;
 }
 
 inline oss::list_parts_result to_public(detail::list_parts_result&& doc) {
@@ -400,6 +476,7 @@ inline asio::awaitable<put_result> client_impl::put_object(std::string_view name
   r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
   r.crc64 = *op.sent_crc64;
   r.request_id = reply_request_id(reply);
+  r.integrity = integrity_of(op, reply);
   co_return r;
 }
 
@@ -425,55 +502,36 @@ inline asio::awaitable<part_result> client_impl::upload_part(std::string_view na
   r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
   r.crc64 = *op.sent_crc64;
   r.request_id = reply_request_id(reply);
+  r.integrity = integrity_of(op, reply);
   co_return r;
 }
 
-// True when every part ETag is an MD5 (see s3_multipart_etag) and the object's ETag is not the
-// multipart ETag they make: then the object is not made of these parts. Other part ETags prove
-// nothing either way (false).
-inline bool s3_multipart_etag_mismatch(std::string_view object_etag,
-                                       const std::vector<oss::completed_part>& parts) {
-  std::vector<std::string_view> etags;
-  etags.reserve(parts.size());
-  for (const auto& p : parts) etags.emplace_back(p.etag);
-  const std::optional<std::string> want = s3_multipart_etag(etags);
-  return want && !etag_equal(object_etag, *want);
-}
-
-inline asio::awaitable<bool> client_impl::reconcile_complete(std::string_view name,
-                                                            const std::vector<oss::completed_part>& parts,
-                                                            oss::complete_result& out) {
+inline asio::awaitable<object_verdict> client_impl::reconcile_complete(
+    std::string_view name, const std::vector<oss::completed_part>& parts, oss::complete_result& out,
+    std::error_code& head_ec) {
+  head_ec.clear();
   op_request head_op;
   std::string problem;
-  if (make_head_object(name, head_op, problem)) co_return false;
-  std::error_code head_ec;
+  if (auto bad = make_head_object(name, head_op, problem)) {
+    head_ec = bad;
+    co_return object_verdict{object_match::unknown, {}, problem};
+  }
   diagnostics head_diag;
   execute_info head_info;
   http::response head_reply = co_await execute(head_op, head_ec, head_diag, head_info);
   object_meta meta;
-  if (head_ec || to_object_meta(head_reply, meta)) co_return false;
-  if (meta.part_count() != static_cast<int>(parts.size())) co_return false;
-  // With every part's size and CRC known the object must be exactly their concatenation.
-  bool all_known = true;
-  std::uint64_t size = 0;
-  std::uint64_t crc = 0;
-  for (const auto& p : parts) {
-    if (!p.size || !p.crc64) {
-      all_known = false;
-      break;
-    }
-    crc = crc64_combine(crc, *p.crc64, *p.size);
-    size += *p.size;
+  if (head_ec == server_errc::no_such_key) {
+    head_ec.clear();
+    co_return object_verdict{object_match::differs, {}, "no object exists under that name"};
   }
-  if (all_known && meta.size != size) co_return false;
-  if (meta.crc64) {
-    if (all_known && *meta.crc64 != crc) co_return false;
-  } else if (options_.dialect == api_dialect::s3) {
-    // No server CRC (S3): the multipart ETag is the proof where it can be checked.
-    if (s3_multipart_etag_mismatch(meta.etag, parts)) co_return false;
-  } else if (all_known) {
-    co_return false;  // OSS always keeps a CRC-64; a missing one is not our object
+  if (head_ec) {
+    const std::string what = head_diag.code.empty() ? head_ec.message() : head_diag.code;
+    co_return object_verdict{object_match::unknown, {}, "HEAD of the object failed (" + what + ")"};
   }
+  if (to_object_meta(head_reply, meta))
+    co_return object_verdict{object_match::unknown, {}, "the HEAD reply has a malformed Content-Length or CRC-64"};
+  object_verdict verdict = check_object_parts(meta, parts, options_.dialect);
+  if (verdict.match != object_match::matches) co_return verdict;
   out = oss::complete_result{};
   out.bucket = options_.bucket;
   out.key = std::string(name);
@@ -481,7 +539,7 @@ inline asio::awaitable<bool> client_impl::reconcile_complete(std::string_view na
   out.crc64 = meta.crc64;
   out.reconciled = true;
   out.request_id = reply_request_id(head_reply);
-  co_return true;
+  co_return verdict;
 }
 
 }  // namespace detail
@@ -515,6 +573,7 @@ OSS_DECL client_counters client::counters() const noexcept {
   c.retries_denied = i.retries_denied_.load(std::memory_order_relaxed);
   c.credential_refreshes = i.creds_->refreshes();
   c.credential_retries = i.credential_retries_.load(std::memory_order_relaxed);
+  c.throttled_retries = i.throttled_retries_.load(std::memory_order_relaxed);
   c.retry_tokens = i.budget_.available();
   return c;
 }
@@ -727,20 +786,38 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
   asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
   // An earlier attempt may have completed the upload and lost its reply: then the upload id is
   // gone and the object exists with the parts we listed (oss-protocol.md 3.3). The same holds
-  // when the last attempt itself lost its reply and no retry was left.
+  // when the last attempt itself lost its reply and no retry was left. HEAD and
+  // check_object_parts decide; "unknown" is never taken as success.
   const bool gone_after_ambiguity = ec == server_errc::no_such_upload && info.earlier_attempt_ambiguous;
   if ((gone_after_ambiguity || (ec && info.last_attempt_lost)) &&
       cancel_state.cancelled() == asio::cancellation_type::none) {
     complete_result r;
-    bool proven = co_await impl_->reconcile_complete(name, parts, r);
-    if (proven) {
+    std::error_code head_ec;
+    const detail::object_verdict verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
+    const std::string listed = "these " + std::to_string(parts.size()) + " parts";
+    if (verdict.match == detail::object_match::matches) {
       ec.clear();
       co_return r;
     }
-    if (gone_after_ambiguity)
-      diag.client_message =
-          "the upload id is gone and no object made of these " + std::to_string(parts.size()) +
-          " parts exists under that name";
+    if (head_ec) {
+      // Nothing learned: the original failure stands (a rerun can still ask again).
+      detail::append_note(diag, "checking whether an earlier attempt completed the upload failed: " + verdict.reason);
+    } else if (verdict.match == detail::object_match::unknown) {
+      // The server's NoSuchUpload (or the lost reply) no longer explains the outcome: the
+      // object exists, unproven. Its code and message would name the wrong failure.
+      ec = client_errc::unverified;
+      diag.http_status = 0;
+      diag.code.clear();
+      diag.message.clear();
+      diag.ec.clear();
+      diag.client_message = "the Complete reply was lost and an object of " + listed +
+                            " exists, but nothing proves it is made of them: " + verdict.reason;
+    } else if (gone_after_ambiguity) {
+      diag.client_message = "the upload id is gone and the object under that name is not made of " + listed + ": " +
+                            verdict.reason;
+    } else {
+      detail::append_note(diag, "HEAD found no object made of " + listed + ": " + verdict.reason);
+    }
   }
   if (ec) co_return complete_result{};
 
@@ -749,12 +826,16 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
   if (!detail::parse_complete_result(reply.body, doc, parse_ec)) {
     // A success status with an unreadable body (cut short, or mangled on the way): the upload
     // is complete, only its result document was lost. HEAD recovers what the caller needs.
+    std::string why;
     if (cancel_state.cancelled() == asio::cancellation_type::none) {
       complete_result r;
-      bool proven = co_await impl_->reconcile_complete(name, parts, r);
-      if (proven) co_return r;
+      std::error_code head_ec;
+      const detail::object_verdict verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
+      if (verdict.match == detail::object_match::matches) co_return r;
+      why = verdict.reason;
     }
     ec = detail::malformed_reply(diag, parse_ec, "CompleteMultipartUpload");
+    if (!why.empty()) detail::append_note(diag, "HEAD could not prove the object: " + why);
     co_return complete_result{};
   }
   complete_result r;

@@ -77,6 +77,20 @@ class retry_budget {
   std::atomic<std::uint32_t> tokens_;
 };
 
+// The wait a reply asks for with Retry-After (RFC 9110 10.2.3): delta-seconds, or an HTTP-date
+// measured from the reply's own Date when it has one (so a skewed local clock does not matter),
+// else from `now`; a date already past is 0. nullopt when the header is absent or malformed.
+// Not capped here (client_options::max_retry_after is the caller's).
+OSS_DECL std::optional<std::chrono::milliseconds> retry_after_delay(
+    const http::response& reply, std::chrono::system_clock::time_point now) noexcept;
+
+// OSS's and S3's throttling codes (oss-protocol.md 11b): SlowDown, ServiceUnavailable,
+// QpsLimitExceeded, TotalQpsLimitExceeded, MetaOperationQpsLimitExceeded,
+// ActiveRequestLimitExceeded, UploadTrafficRateLimitExceeded, DownloadTrafficRateLimitExceeded.
+// They come with 503 or 429, which classify() already calls throttled; the code list also
+// catches them in a 200 <Error> body or under another status.
+OSS_DECL bool is_throttling_code(std::string_view code) noexcept;
+
 // Server time minus `local_now`, from a RequestTimeTooSkewed reply: the Date header (RFC 1123)
 // when it parses, else the ServerTime of the error body (`server_time`, ISO 8601 extended, may be
 // empty). nullopt when neither gives a time.

@@ -337,10 +337,11 @@ OSS_DECL service_endpoint check_client_options(const client_options& options, st
   if (options.max_attempts < 1 || options.max_connections < 1 ||
       options.connect_timeout.count() <= 0 || options.stall_timeout.count() <= 0 ||
       options.retry_base_delay.count() < 0 || options.retry_max_delay.count() < 0 ||
-      options.creds_refresh_margin.count() < 0) {
+      options.creds_refresh_margin.count() < 0 || options.retry_time.count() <= 0 ||
+      options.max_retry_after.count() <= 0) {
     ec = std::make_error_code(std::errc::invalid_argument);
-    problem = "max_attempts and max_connections must be >= 1, timeouts > 0, delays and the "
-              "credentials refresh margin >= 0";
+    problem = "max_attempts and max_connections must be >= 1, timeouts, retry_time and "
+              "max_retry_after > 0, delays and the credentials refresh margin >= 0";
     return {};
   }
   return ep;

@@ -7,7 +7,9 @@
 
 #include <oss/detail/dates.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <cstdint>
 
 namespace oss::detail {
@@ -36,6 +38,44 @@ OSS_DECL std::chrono::milliseconds retry_delay(retry_class cls, int attempt,
   if (cls == retry_class::fatal) return std::chrono::milliseconds(0);
   if (cls == retry_class::throttled) base = base.count() > max.count() / 2 ? max : base * 2;
   return backoff_delay(attempt, base, max, random);
+}
+
+OSS_DECL std::optional<std::chrono::milliseconds> retry_after_delay(
+    const http::response& reply, std::chrono::system_clock::time_point now) noexcept {
+  const std::string* header = reply.headers.find("Retry-After");
+  if (!header) return std::nullopt;
+  std::string_view v = *header;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (v.empty()) return std::nullopt;
+  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    // Saturates instead of overflowing: any wait this long is capped by the caller anyway.
+    constexpr std::int64_t max_seconds = 100000000;
+    std::int64_t seconds = 0;
+    for (char c : v) {
+      seconds = seconds * 10 + (c - '0');
+      if (seconds > max_seconds) {
+        seconds = max_seconds;
+        break;
+      }
+    }
+    return std::chrono::milliseconds(seconds * 1000);
+  }
+  const auto when = parse_http_date(v);
+  if (!when) return std::nullopt;
+  std::chrono::system_clock::time_point base = now;
+  if (const std::string* date = reply.headers.find("Date"))
+    if (const auto server_now = parse_http_date(*date)) base = *server_now;
+  if (*when <= base) return std::chrono::milliseconds(0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*when - base);
+}
+
+OSS_DECL bool is_throttling_code(std::string_view code) noexcept {
+  constexpr std::string_view codes[] = {
+      "SlowDown",           "ServiceUnavailable",          "QpsLimitExceeded",
+      "TotalQpsLimitExceeded", "MetaOperationQpsLimitExceeded", "ActiveRequestLimitExceeded",
+      "UploadTrafficRateLimitExceeded", "DownloadTrafficRateLimitExceeded"};
+  return std::find(std::begin(codes), std::end(codes), code) != std::end(codes);
 }
 
 OSS_DECL std::optional<std::chrono::milliseconds> server_clock_offset(
