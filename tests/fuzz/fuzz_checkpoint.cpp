@@ -35,10 +35,10 @@ bool same_parts(const oss::checkpoint& a, const oss::checkpoint& b, bool compare
 
 // What a problem text may contain: field names, indices and fixed English words.
 bool plain_problem(const std::string& p) {
-  if (p.empty() || p.size() > 160) return false;
+  if (p.empty() || p.size() > 300) return false;
   for (char c : p) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::string_view(" '.[]()\"-,").find(c) != std::string_view::npos;
+                    std::string_view(" '.[]()\"-,:;").find(c) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;

@@ -1505,6 +1505,7 @@ TEST_CASE("multipart upload: a resume re-hashes what the checkpoint claims; a pa
   CHECK(stored == changed);
   CHECK(r.crc64 == crc_of(changed));
   CHECK(r.checks.parts_changed == 1);
+  CHECK(r.checks.parts_crc64 == r.parts);
   CHECK(r.checks.object == oss::object_check::reply_crc64);
   const auto attempts = env.server.part_attempts();
   for (const auto& p : saved.done_parts) {
@@ -1873,6 +1874,128 @@ TEST_CASE("multipart upload: a Complete or HEAD CRC-64 that differs fails the up
     CHECK_FALSE(o.ec);
     CHECK(o.r.checks.object == oss::object_check::none);
     CHECK(o.r.crc64 == crc_of(data));
+  }
+}
+
+
+TEST_CASE("multipart upload: a part reply without a CRC-64 is sent again with Content-MD5, and so is every later part") {
+  // Setup: a proxy strips x-oss-hash-crc64ecma from every UploadPart reply (the Complete reply
+  // keeps it).
+  mp_env env;
+  oss_test::hostile_proxy proxy(env.server.port());
+  asio::io_context io;
+  oss::client_options copts = env.options();
+  copts.endpoint = proxy.endpoint();
+  oss::client c(io.get_executor(), copts);
+  const std::string data = oss_test::random_bytes(8 * kib100 + 3, 68);
+  const auto file = env.write("m5.bin", data);
+  const std::uint32_t parts = mp::part_count(data.size(), kib100);
+  proxy.set_script(oss_test::rules_script(
+      {{oss_test::op_is("UploadPart"), oss_test::proxy_action::edit(oss_test::drop_header("x-oss-hash-crc64ecma"))}}));
+  auto with_md5 = [](const oss_test::proxy_request& r) { return r.headers.find("Content-MD5") != nullptr; };
+
+  SUBCASE("required (the default)") {
+    progress_log log;
+    const oss::upload_options opts{.parallel = 2, .part_size = kib100,
+                                   .progress = [&](const oss::progress_event& e) { log.add(e); }};
+    oss::upload_result r;
+    std::string stored;
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      r = co_await oss::multipart_upload(c, "m5.bin", file, opts);
+      stored = co_await fetch(c, "m5.bin");
+    });
+    // Check: the parts in flight when the first reply came back went twice, the rest once
+    // with Content-MD5; every part is confirmed by it; progress counts each part once.
+    CHECK(stored == data);
+    CHECK(r.checks.parts_content_md5 == parts);
+    CHECK(r.checks.parts_crc64 == 0);
+    CHECK(r.checks.parts_resent_for_md5 >= 1);
+    CHECK(r.checks.parts_resent_for_md5 <= opts.parallel);
+    CHECK(r.checks.object == oss::object_check::reply_crc64);
+    std::map<int, int> sent, sent_with_md5;
+    for (const auto& req : proxy.requests()) {
+      if (req.operation() != "UploadPart") continue;
+      ++sent[req.part_number()];
+      if (with_md5(req)) ++sent_with_md5[req.part_number()];
+    }
+    CHECK(sent.size() == parts);
+    for (const auto& [number, n] : sent) {
+      CAPTURE(number);
+      CHECK(sent_with_md5[number] == 1);
+      CHECK(n <= 2);
+    }
+    log.check_contract(data.size(), parts);
+  }
+  SUBCASE("opted out") {
+    const oss::upload_options opts{.parallel = 2, .part_size = kib100, .require_server_crc = false};
+    oss::upload_result r;
+    run_coro(io, [&]() -> asio::awaitable<void> { r = co_await oss::multipart_upload(c, "m5.bin", file, opts); });
+    CHECK(r.checks.parts_unconfirmed == parts);
+    CHECK(r.checks.parts_resent_for_md5 == 0);
+    CHECK(proxy.count("UploadPart") == parts);
+  }
+}
+
+TEST_CASE("multipart upload: a single PutObject follows the same rule: reply CRC-64, else HEAD, else sent again with Content-MD5") {
+  // Setup
+  mp_env env;
+  oss_test::hostile_proxy proxy(env.server.port());
+  asio::io_context io;
+  oss::client_options copts = env.options();
+  copts.endpoint = proxy.endpoint();
+  oss::client c(io.get_executor(), copts);
+  const std::string data = oss_test::random_bytes(40 * 1024, 69);
+  const std::string crc_header = "x-oss-hash-crc64ecma";
+  auto drop = [&] { return oss_test::proxy_action::edit(oss_test::drop_header(crc_header)); };
+  auto put = oss_test::op_is("PutObject");
+  auto head = oss_test::op_is("HeadObject");
+  auto upload = [&](std::vector<oss_test::proxy_rule> rules, bool require, std::error_code& ec) {
+    proxy.set_script(oss_test::rules_script(std::move(rules)));
+    proxy.clear_records();
+    oss::upload_result r;
+    oss::diagnostics diag;
+    const oss::upload_options opts{.part_size = kib100, .require_server_crc = require};
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      const oss::upload_source source = oss::buffer_source(data);
+      auto [e, res] = co_await oss::async_multipart_upload(c, "one.bin", source, opts, diag, as_tuple(asio::use_awaitable));
+      ec = e;
+      r = res;
+    });
+    return r;
+  };
+  std::error_code ec;
+
+  SUBCASE("the reply's CRC-64") {
+    const oss::upload_result r = upload({}, true, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.checks.object == oss::object_check::reply_crc64);
+    CHECK(proxy.count("PutObject") == 1);
+  }
+  SUBCASE("none in the reply: HEAD's") {
+    const oss::upload_result r = upload({{put, drop()}}, true, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.checks.object == oss::object_check::head_crc64);
+    CHECK(proxy.count("PutObject") == 1);
+  }
+  SUBCASE("none in the reply, HEAD's differs") {
+    upload({{put, drop()}, {head, oss_test::proxy_action::edit(oss_test::set_header(crc_header, "1"))}}, true, ec);
+    CHECK(ec == oss::client_errc::crc64_mismatch);
+  }
+  SUBCASE("none anywhere: sent again with Content-MD5") {
+    const oss::upload_result r = upload({{put, drop()}, {head, drop()}}, true, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.checks.object == oss::object_check::content_md5);
+    CHECK(r.checks.parts_resent_for_md5 == 1);
+    const auto requests = proxy.requests();
+    REQUIRE(proxy.count("PutObject") == 2);
+    CHECK(requests.back().operation() == "PutObject");
+    CHECK(requests.back().headers.find("Content-MD5") != nullptr);
+  }
+  SUBCASE("none anywhere, opted out") {
+    const oss::upload_result r = upload({{put, drop()}, {head, drop()}}, false, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.checks.object == oss::object_check::none);
+    CHECK(proxy.count("PutObject") == 1);
   }
 }
 

@@ -497,6 +497,12 @@ class upload_run {
   bool is_file() const { return source_.type() == upload_source::kind::file; }
   bool is_stream() const { return source_.type() == upload_source::kind::stream; }
   std::byte* buffer(std::size_t index);
+  asio::awaitable<md5_digest> md5_of(const std::byte* data, std::uint64_t len);
+  void count_part_check(integrity_check how) {
+    if (how == integrity_check::crc64) ++checks_.parts_crc64;
+    else if (how == integrity_check::content_md5) ++checks_.parts_content_md5;
+    else ++checks_.parts_unconfirmed;
+  }
 
   // Declared first: released last, once nothing can write the checkpoint any more.
   checkpoint_lock lock_;
@@ -574,6 +580,8 @@ class upload_run {
   std::uint64_t bytes_uploaded_ = 0;
   std::uint32_t parts_uploaded_ = 0;
   upload_checks checks_;
+  // A part reply came without a CRC-64: every part from then on carries Content-MD5.
+  bool md5_every_part_ = false;
 
   // Declared last: destroyed first, joining its threads while the state above is still alive.
   asio::steady_timer wake_;
@@ -587,6 +595,14 @@ inline std::byte* upload_run::buffer(std::size_t index) {
     buffers_[index] = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(std::max<std::uint64_t>(len, 1)));
   }
   return buffers_[index].get();
+}
+
+// The MD5 of a part still in memory, for a Content-MD5 it was first sent without. Small parts
+// on the strand, larger ones on the file executor (see inline_read_max).
+inline asio::awaitable<md5_digest> upload_run::md5_of(const std::byte* data, std::uint64_t len) {
+  auto job = [data, len] { return *digest_part(data, static_cast<std::size_t>(len), true, false).md5; };
+  if (len <= inline_read_max) co_return job();
+  co_return co_await on_file_executor(std::move(job));
 }
 
 inline void upload_run::stop_all() {
@@ -1178,6 +1194,57 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
     fail(ec, std::move(diag));
     co_return;
   }
+  // The object is its one part: the reply's CRC-64 or the Content-MD5 the server checked
+  // confirm it; else a HEAD's CRC-64; else the body goes again with Content-MD5.
+  auto confirmed_by = [](integrity_check how) {
+    return how == integrity_check::crc64         ? object_check::reply_crc64
+           : how == integrity_check::content_md5 ? object_check::content_md5
+                                                 : object_check::none;
+  };
+  object_check how = confirmed_by(r.integrity);
+  if (how == object_check::none) {
+    std::error_code head_ec;
+    diagnostics head_diag;
+    const oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
+    if (!head_ec && meta.crc64) {
+      if (*meta.crc64 != r.crc64) {
+        diagnostics d;
+        d.operation = "PutObject";
+        d.request_id = r.request_id;
+        d.client_message = "the object was created, but its CRC-64 (" + std::to_string(*meta.crc64) +
+                           ", from HEAD) differs from ours (" + std::to_string(r.crc64) +
+                           "): the stored object is not the source";
+        fail(client_errc::crc64_mismatch, std::move(d));
+        co_return;
+      }
+      how = object_check::head_crc64;
+    }
+  }
+  if (how == object_check::none && opts_.require_server_crc) {
+    body_digests with_md5 = *digests;
+    with_md5.md5 = co_await md5_of(body.data(), body.size());
+    r = co_await client_.put_object(name_, payload, object_opts_, with_md5, ec, diag);
+    if (ec) {
+      fail(ec, std::move(diag));
+      co_return;
+    }
+    ++checks_.parts_resent_for_md5;
+    how = confirmed_by(r.integrity);
+  }
+  // The object is the one part: confirmed as the object is.
+  count_part_check(how == object_check::content_md5 ? integrity_check::content_md5
+                   : how == object_check::none      ? integrity_check::none
+                                                    : integrity_check::crc64);
+  if (how == object_check::none && opts_.require_server_crc) {
+    diagnostics d;
+    d.operation = "PutObject";
+    d.request_id = r.request_id;
+    d.client_message = "the object " + name_ + " was created, but the server never confirmed its bytes (no "
+                       "CRC-64 in any reply, and Content-MD5 was not checked)";
+    fail(client_errc::unverified, std::move(d));
+    co_return;
+  }
+  checks_.object = how;
   const std::uint64_t crc = r.crc64;
   bytes_done_ = body.size();
   parts_done_ = 1;
@@ -1196,6 +1263,7 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
   res.bytes_uploaded = body.size();
   res.parts_uploaded = 1;
   res.request_id = r.request_id;
+  res.checks = checks_;
   co_await report(progress_stage::completed, none, res.request_id);
   completed_reported_ = true;
 }
@@ -1319,6 +1387,17 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
   // The client compares the server's CRC with the one computed while reading the part, so
   // bytes that changed since (a buffer source the caller touched) fail with crc64_mismatch.
   oss::part_result r = co_await client_.upload_part(name_, cp_.upload_id, number, body, digests, ec, diag);
+  bool resent = false;
+  if (!ec && r.integrity == integrity_check::none && opts_.require_server_crc && !stop_) {
+    // The server accepted the part but proved nothing (no CRC-64 in the reply, and it went
+    // without Content-MD5): send it again with Content-MD5, which the server checks. The
+    // parts read from now on carry one from the start (worker asks for the MD5).
+    md5_every_part_ = true;
+    body_digests with_md5 = digests;
+    with_md5.md5 = co_await md5_of(data, len);
+    r = co_await client_.upload_part(name_, cp_.upload_id, number, body, with_md5, ec, diag);
+    resent = true;
+  }
   // The bytes are sent: the slot and its buffer serve the next part (of any upload) while this
   // one is recorded and reported.
   lease.reset();
@@ -1327,6 +1406,8 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
     if (!stop_) fail(ec, std::move(diag));
     co_return;
   }
+  if (resent) ++checks_.parts_resent_for_md5;
+  count_part_check(r.integrity);
   record(part_record{number, std::move(r.etag), len, r.crc64});
   if (is_stream()) stream_done_.insert(number);
   bytes_uploaded_ += len;
@@ -1421,7 +1502,7 @@ inline asio::awaitable<void> upload_run::worker(std::size_t index) {
     const std::byte* data = nullptr;
     body_digests digests;
     part_lease lease;
-    const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5);
+    const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5 || md5_every_part_);
     if (is_stream()) {
       if (!co_await next_stream_part(index, number, len)) break;
       std::byte* buf = buffer(index);
