@@ -77,7 +77,7 @@ command_line parse(int argc, char** argv) {
       if (ec != std::errc{} || end != v.data() + v.size()) throw usage_error{"--expect-crc64 takes a decimal CRC-64"};
       cl.expect_crc64 = n;
     } else {
-      throw usage_error{"unknown option #" + std::to_string(i) + " (see --help)"};
+      throw oss_tools::unknown_option(option.name, i);
     }
   }
   if (cl.help || cl.version) return cl;
@@ -140,8 +140,8 @@ int main(int argc, char** argv) {
   try {
     client = std::make_unique<oss::client>(io.get_executor(), client_opts);
   } catch (const oss::error& e) {
-    std::fprintf(stderr, "oss-head: %s\n", e.what());
-    return oss_tools::exit_status_for(e.code(), false);
+    std::fprintf(stderr, "oss-head: %s\n", oss_tools::describe_failure(e.code(), e.get_diagnostics(), {}).c_str());
+    return oss_tools::exit_status_for(e.code(), false, e.get_diagnostics());
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "oss-head: cannot use --ca-file %s: %s\n", cl.connection.ca_file.c_str(),
                  e.code().message().c_str());
@@ -157,8 +157,8 @@ int main(int argc, char** argv) {
   });
   io.run();
   if (ec) {
-    std::fprintf(stderr, "oss-head: %s\n", oss::error(ec, diag).what());
-    return oss_tools::exit_status_for(ec, false);
+    std::fprintf(stderr, "oss-head: %s\n", oss_tools::describe_failure(ec, diag, {client->endpoint_url(), {}}).c_str());
+    return oss_tools::exit_status_for(ec, false, diag);
   }
 
   std::printf("name:           %s\n", cl.name.c_str());

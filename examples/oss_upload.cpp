@@ -1,15 +1,19 @@
 // oss-upload: upload one file to OSS with a resumable, concurrent multipart upload.
 //
 //   oss-upload [OPTIONS] FILE NAME
+//   oss-upload [OPTIONS] --abort --checkpoint PATH
 //
 // The command-line contract (design.md section 5), which scripts, benchmarks and tests rely on:
 //  - stderr: a live progress bar when stderr is a terminal, plain progress lines otherwise,
 //    nothing with --quiet; errors as one line each.
 //  - stdout: exactly one line, a JSON object, after a verified upload:
 //    {"name":…,"etag":…,"crc64":"…","size":…,"parts":…,"seconds":…,"mib_per_s":…}
-//  - exit status: 0 uploaded and verified; 2 usage or bad input; 3 refused by the server;
-//    4 network or timeout (run again with the same --checkpoint to resume); 130 interrupted by
-//    SIGINT or SIGTERM (checkpoint saved, in-flight parts cancelled).
+//  - exit status: 0 uploaded and verified (--abort: aborted, or already gone); 2 usage or bad
+//    input (also a checkpoint another run is using); 3 refused by the server, or a reply no OSS
+//    server sends (an unusable UploadId included); 4 network or timeout (run again with the
+//    same --checkpoint to resume); 5 integrity: a checksum of the bytes differed, or the server
+//    never confirmed the object's CRC-64 (see --no-server-crc); 130 interrupted by SIGINT or
+//    SIGTERM (checkpoint saved, in-flight parts cancelled).
 //
 // Everything the upload does is oss::multipart_upload; this file turns the command line into
 // its options, draws progress, and maps the outcome to an exit status.
@@ -58,7 +62,9 @@ namespace {
 using oss_tools::usage_error;
 using clock_type = std::chrono::steady_clock;
 
-constexpr const char* usage_line = "usage: oss-upload [OPTIONS] FILE NAME\n";
+constexpr const char* usage_line =
+    "usage: oss-upload [OPTIONS] FILE NAME\n"
+    "       oss-upload [OPTIONS] --abort --checkpoint PATH\n";
 
 void print_help() {
   std::printf(
@@ -72,10 +78,17 @@ void print_help() {
       "the upload:\n"
       "  --parallel N            parts in flight at once (default 5)\n"
       "  --part-size SIZE        bytes per part: 1048576, 512K, 8M, 1G, 8MiB ... (K, M, G are\n"
-      "                          KiB, MiB, GiB; default 1MiB, 8MiB with --dialect s3;\n"
-      "                          100KiB..5GiB, S3 5MiB..5GiB; raised so that no more than\n"
-      "                          10000 parts are needed)\n"
+      "                          KiB, MiB, GiB; default 1MiB, 8MiB with --dialect s3, and\n"
+      "                          the checkpoint's when resuming; 100KiB..5GiB, S3 5MiB..5GiB;\n"
+      "                          raised so that no more than 10000 parts are needed)\n"
       "  --checkpoint PATH       record progress in PATH; if PATH exists, resume from it\n"
+      "  --abort                 with --checkpoint PATH and no FILE NAME: abort the upload\n"
+      "                          PATH records on the server, then delete PATH (an upload the\n"
+      "                          server no longer has counts as aborted)\n"
+      "  --no-server-crc         succeed even when no reply confirms the object's CRC-64 (a\n"
+      "                          store that computes none, a proxy that strips the header);\n"
+      "                          this gives up the proof that the stored object is FILE, so a\n"
+      "                          difference could go unnoticed\n"
       "  --meta KEY=VALUE        user metadata, stored as x-oss-meta-KEY (S3: x-amz-meta-KEY)\n"
       "                          (repeatable)\n"
       "  --mime TYPE             Content-Type (default: guessed from NAME's extension)\n"
@@ -87,9 +100,12 @@ void print_help() {
       "\n"
       "%s"
       "\n"
-      "exit status: 0 uploaded and verified; 2 usage or bad input (file, checkpoint, names);\n"
-      "3 refused by the server; 4 network failure or timeout (run again with the same\n"
-      "--checkpoint to resume); 130 interrupted by SIGINT or SIGTERM (the checkpoint is saved).\n"
+      "exit status: 0 uploaded and verified (--abort: aborted); 2 usage or bad input (file,\n"
+      "checkpoint, names, a checkpoint another run is using); 3 refused by the server, or a\n"
+      "reply no OSS server sends; 4 network failure or timeout (run again with the same\n"
+      "--checkpoint to resume); 5 integrity: a checksum of the bytes differed, or the server\n"
+      "never confirmed the object's CRC-64 (see --no-server-crc); 130 interrupted by SIGINT or\n"
+      "SIGTERM (the checkpoint is saved).\n"
       "Without --checkpoint an upload that fails or is interrupted is aborted on the server,\n"
       "since nothing could resume it.\n",
       usage_line, oss_tools::connection_flags_help, oss_tools::credentials_help);
@@ -105,6 +121,8 @@ struct command_line {
   std::vector<std::pair<std::string, std::string>> meta;
   std::string mime;
   std::vector<std::pair<std::string, std::string>> headers;
+  bool no_server_crc = false;
+  bool abort = false;
   bool quiet = false;
   bool help = false;
   bool version = false;
@@ -138,7 +156,7 @@ command_line parse(int argc, char** argv) {
       if (option.has_inline_value) throw usage_error{flag + " takes no value"};
     };
 
-    if (arg == "--path-style" || arg == "--cname") no_value();
+    if (arg == "--path-style" || arg == "--cname" || arg == "--abort" || arg == "--no-server-crc") no_value();
     if (oss_tools::parse_connection_flag(arg, take, cl.connection)) continue;
 
     if (arg == "--help" || arg == "-h") {
@@ -148,6 +166,10 @@ command_line parse(int argc, char** argv) {
     } else if (arg == "--quiet" || arg == "-q") {
       no_value();
       cl.quiet = true;
+    } else if (arg == "--abort") {
+      cl.abort = true;
+    } else if (arg == "--no-server-crc") {
+      cl.no_server_crc = true;
     } else if (arg == "--parallel") {
       auto n = oss_tools::parse_count(take(), 1000);
       if (!n) throw usage_error{"--parallel takes a number from 1 to 1000"};
@@ -174,11 +196,15 @@ command_line parse(int argc, char** argv) {
       cl.headers.emplace_back(std::string(trim(std::string_view(h).substr(0, colon))),
                               std::string(trim(std::string_view(h).substr(colon + 1))));
     } else {
-      // Never echo the argument: it could be a mistyped secret.
-      throw usage_error{"unknown option #" + std::to_string(i) + " (see --help)"};
+      throw oss_tools::unknown_option(option.name, i);
     }
   }
   if (cl.help || cl.version) return cl;
+  if (cl.abort) {
+    if (cl.checkpoint.empty()) throw usage_error{"--abort needs --checkpoint PATH: the checkpoint names the upload"};
+    if (!positional.empty()) throw usage_error{"--abort takes no FILE or NAME: the checkpoint names the upload"};
+    return cl;
+  }
   if (positional.size() != 2)
     throw usage_error{positional.size() < 2 ? "FILE and NAME are required" : "too many arguments"};
   cl.file = positional[0];
@@ -193,14 +219,6 @@ std::string human_bytes(double bytes, double unit, const char* unit_name) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "%.1f %s", bytes / unit, unit_name);
   return buf;
-}
-
-// Picks one unit for both numbers of "done/total", from the total.
-std::pair<double, const char*> unit_for(std::uint64_t total) {
-  if (total >= (1ull << 30)) return {1024.0 * 1024 * 1024, "GiB"};
-  if (total >= (1ull << 20)) return {1024.0 * 1024, "MiB"};
-  if (total >= (1ull << 10)) return {1024.0, "KiB"};
-  return {1.0, "B"};
 }
 
 std::string clock_text(double seconds) {
@@ -275,7 +293,7 @@ class progress_printer {
   };
 
   void announce(const oss::progress_event& e) {
-    const auto [unit, unit_name] = unit_for(e.bytes_total);
+    const auto [unit, unit_name] = oss_tools::unit_for(e.bytes_total);
     if (e.parts_done > 0 && e.stage == oss::progress_stage::started)
       std::fprintf(stderr, "oss-upload: resuming: %u of %u parts (%s) are already on the server\n",
                    e.parts_done, e.parts_total, human_bytes(double(e.bytes_done), unit, unit_name).c_str());
@@ -285,14 +303,11 @@ class progress_printer {
                    e.parts_total == 1 ? "" : "s");
   }
 
-  // "42.0%  107.5/256.0 MiB  812.3 MiB/s  ETA 0:02" (or "in 0:03" when done)
-  std::string status_text(clock_type::time_point now, bool done) const {
+  // What the bar or the line shows now; `when` is "ETA 0:02", or "in 0:03" when done.
+  oss_tools::progress_figures figures(clock_type::time_point now, bool done) const {
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double sent = double(last_.bytes_done - std::min(last_.bytes_done, base_bytes_));
     const double rate = elapsed > 0 ? sent / elapsed : 0;  // bytes per second, this run
-    const double total = double(last_.bytes_total);
-    const double pct = done ? 100.0 : total > 0 ? std::min(99.9, 100.0 * double(last_.bytes_done) / total) : 0.0;
-    const auto [unit, unit_name] = unit_for(last_.bytes_total);
     std::string when;
     if (done && elapsed < 60) {
       char secs[32];
@@ -301,38 +316,27 @@ class progress_printer {
     } else if (done) {
       when = "in " + clock_text(elapsed);
     } else {
-      when = "ETA " + (rate > 0 && sent > 0 ? clock_text((total - double(last_.bytes_done)) / rate) : std::string("--:--"));
+      const double left = double(last_.bytes_total) - double(last_.bytes_done);
+      when = "ETA " + (rate > 0 && sent > 0 ? clock_text(left / rate) : std::string("--:--"));
     }
-    char buf[200];
-    std::snprintf(buf, sizeof buf, "%5.1f%%  %.1f/%.1f %s  %.1f MiB/s  %s  (%u/%u parts)", pct,
-                  double(last_.bytes_done) / unit, total / unit, unit_name, rate / (1024.0 * 1024),
-                  when.c_str(), last_.parts_done, last_.parts_total);
-    return buf;
+    return {last_.bytes_done, last_.bytes_total, last_.parts_done, last_.parts_total, rate, when, done};
+  }
+
+  std::string status_text(clock_type::time_point now, bool done) const {
+    return oss_tools::progress_text(figures(now, done));
   }
 
   void draw_bar(clock_type::time_point now, bool done) {
-    const std::string text = status_text(now, done);
-    int width = 80;
+    // Read per redraw, so a resized terminal (SIGWINCH) gets a fitting line at the next one.
+    int columns = 80;
     winsize ws{};
-    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) width = ws.ws_col;
-    // The bar takes what the text leaves, within reason; a narrow terminal gets text only.
-    const int bar = std::min(40, width - 1 - static_cast<int>(text.size()) - 3);
-    std::string line = "\r";
-    if (bar >= 10) {
-      const double f = last_.bytes_total ? double(last_.bytes_done) / double(last_.bytes_total) : 0.0;
-      const int filled = done ? bar : std::min(bar - 1, static_cast<int>(f * bar));
-      line += '[';
-      line.append(static_cast<std::size_t>(filled), '#');
-      if (filled < bar) {
-        line += '>';
-        line.append(static_cast<std::size_t>(bar - filled - 1), ' ');
-      }
-      line += "] ";
-    }
-    line += text;
-    // Overwrite what is left of a longer previous line.
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) columns = ws.ws_col;
+    std::string line = "\r" + oss_tools::progress_line(figures(now, done), columns);
+    // Overwrite what is left of a longer previous line, without reaching the last column.
     const std::size_t visible = line.size() - 1;
-    if (visible < drawn_) line.append(drawn_ - visible, ' ');
+    const std::size_t limit = static_cast<std::size_t>(columns - 1);
+    const std::size_t cover = std::min(drawn_, limit);
+    if (visible < cover) line.append(cover - visible, ' ');
     drawn_ = visible;
     std::fputs(line.c_str(), stderr);
     std::fflush(stderr);
@@ -365,6 +369,123 @@ asio::awaitable<bool> abort_briefly(oss::client& client, std::string name, std::
   co_return result.index() == 0 && !ec;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The client, the checkpoint, --abort
+
+// The client for `opts`, or nullptr after printing why it cannot be made (`status` says the exit
+// status then).
+std::unique_ptr<oss::client> make_client(asio::io_context& io, const oss::client_options& opts,
+                                         const command_line& cl, int& status) {
+  try {
+    return std::make_unique<oss::client>(io.get_executor(), opts);
+  } catch (const oss::error& e) {
+    // Bad endpoint, region or bucket name: nothing was sent yet.
+    std::fprintf(stderr, "oss-upload: %s\n",
+                 oss_tools::describe_failure(e.code(), e.get_diagnostics(), {{}, cl.checkpoint}).c_str());
+    status = oss_tools::exit_status_for(e.code(), false, e.get_diagnostics());
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "oss-upload: cannot use --ca-file %s: %s\n", cl.connection.ca_file.c_str(),
+                 e.code().message().c_str());
+    status = oss_tools::exit_usage;
+  }
+  return nullptr;
+}
+
+// The checkpoint at `path`, read with the library's loader; `ec` and `problem` (which field, why)
+// on failure, `std::errc::no_such_file_or_directory` when there is none.
+oss::checkpoint read_checkpoint(const std::string& path, std::error_code& ec, std::string& problem) {
+  return oss::detail::load_checkpoint(path, ec, problem);
+}
+
+// Prints why the checkpoint at `path` cannot be read (`ec`, `problem` from read_checkpoint).
+void print_checkpoint_problem(const std::string& path, std::error_code ec, const std::string& problem) {
+  oss::diagnostics diag;
+  diag.client_message = problem.empty() ? path : problem + " (" + path + ")";
+  if (ec.category() == oss::client_category()) {
+    std::fprintf(stderr, "oss-upload: %s\n", oss_tools::describe_failure(ec, diag, {{}, path}).c_str());
+  } else {
+    std::fprintf(stderr, "oss-upload: cannot read the checkpoint %s: %s\n", path.c_str(), ec.message().c_str());
+  }
+}
+
+// oss-upload --abort --checkpoint PATH: aborts the upload PATH records, then deletes PATH.
+int abort_from_checkpoint(const command_line& cl, const oss::client_options& client_opts) {
+  using oss::detail::sanitize_text;
+  std::error_code ec;
+  std::string problem;
+  const oss::checkpoint cp = read_checkpoint(cl.checkpoint, ec, problem);
+  if (ec == std::errc::no_such_file_or_directory) {
+    // Not success: a mistyped path must not read as an aborted upload while the real one stays.
+    std::fprintf(stderr, "oss-upload: no checkpoint at %s, so no upload to abort; check the path\n",
+                 cl.checkpoint.c_str());
+    return oss_tools::exit_usage;
+  }
+  if (ec) {
+    print_checkpoint_problem(cl.checkpoint, ec, problem);
+    return oss_tools::exit_usage;
+  }
+
+  asio::io_context io;
+  int status = oss_tools::exit_ok;
+  std::unique_ptr<oss::client> client = make_client(io, client_opts, cl, status);
+  if (!client) return status;
+
+  oss::diagnostics diag;
+  asio::co_spawn(io, oss::abort_upload(*client, cp, ec, diag), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  io.run();
+
+  const std::string name = sanitize_text(cp.name, 300);
+  if (ec == oss::client_errc::checkpoint_mismatch) {
+    // The checkpoint's upload lives at another endpoint or bucket: say which flags reach it.
+    const std::string endpoint = sanitize_text(cp.endpoint, 300);
+    const std::string bucket = sanitize_text(cp.bucket, 100);
+    std::fprintf(stderr,
+                 "oss-upload: the checkpoint %s is for bucket %s at %s (%s dialect), this command uses "
+                 "bucket %s at %s (%s); pass --endpoint %s --bucket %s%s to abort it\n",
+                 cl.checkpoint.c_str(), bucket.c_str(), endpoint.c_str(), sanitize_text(cp.dialect, 10).c_str(),
+                 client_opts.bucket.c_str(), client->endpoint_url().c_str(),
+                 client_opts.dialect == oss::api_dialect::s3 ? "s3" : "oss", endpoint.c_str(), bucket.c_str(),
+                 cp.dialect == "s3" ? " --dialect s3" : "");
+    return oss_tools::exit_usage;
+  }
+  if (ec) {
+    std::fprintf(stderr, "oss-upload: %s\n",
+                 oss_tools::describe_failure(ec, diag, {client->endpoint_url(), cl.checkpoint}).c_str());
+    return oss_tools::exit_status_for(ec, false, diag);
+  }
+  std::error_code rm_ec;
+  std::filesystem::remove(cl.checkpoint, rm_ec);
+  if (rm_ec) {
+    std::fprintf(stderr, "oss-upload: aborted the upload of %s, but cannot delete the checkpoint %s: %s\n",
+                 name.c_str(), cl.checkpoint.c_str(), rm_ec.message().c_str());
+    return oss_tools::exit_usage;
+  }
+  std::fprintf(stderr, "oss-upload: aborted the upload of %s and deleted the checkpoint %s\n", name.c_str(),
+               cl.checkpoint.c_str());
+  return oss_tools::exit_ok;
+}
+
+// Whether `path` holds a checkpoint that records an upload: what "checkpoint saved" claims.
+bool records_an_upload(const std::string& path) {
+  if (path.empty()) return false;
+  std::error_code ec;
+  std::string problem;
+  const oss::checkpoint cp = read_checkpoint(path, ec, problem);
+  return !ec && !cp.upload_id.empty();
+}
+
+// The line that tells how to go on from a failed or interrupted run whose checkpoint records its
+// upload; nothing otherwise (then nothing was recorded, and saying "saved" would be false).
+void print_how_to_resume(const std::string& checkpoint, const char* what) {
+  if (!records_an_upload(checkpoint)) return;
+  std::fprintf(stderr,
+               "oss-upload: %scheckpoint saved in %s: run the same command again to resume, or "
+               "oss-upload --abort --checkpoint %s to abort the upload\n",
+               what, checkpoint.c_str(), checkpoint.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -383,7 +504,7 @@ int main(int argc, char** argv) {
     client_opts = oss_tools::make_client_options(cl.connection);
     // Checked now rather than after InitiateMultipartUpload, which would leave an upload on the
     // server that no checkpoint names.
-    if (!cl.checkpoint.empty()) {
+    if (!cl.checkpoint.empty() && !cl.abort) {
       const auto folder = std::filesystem::absolute(cl.checkpoint).parent_path();
       std::error_code ec;
       if (!std::filesystem::is_directory(folder, ec))
@@ -394,26 +515,7 @@ int main(int argc, char** argv) {
     return oss_tools::exit_usage;
   }
   client_opts.max_connections = std::max<std::size_t>(client_opts.max_connections, cl.parallel);
-
-  asio::io_context io;
-  std::unique_ptr<oss::client> client;
-  try {
-    client = std::make_unique<oss::client>(io.get_executor(), client_opts);
-  } catch (const oss::error& e) {
-    // Bad endpoint, region or bucket name: nothing was sent yet.
-    std::fprintf(stderr, "oss-upload: %s\n", e.what());
-    return oss_tools::exit_status_for(e.code(), false);
-  } catch (const std::system_error& e) {
-    std::fprintf(stderr, "oss-upload: cannot use --ca-file %s: %s\n", cl.connection.ca_file.c_str(),
-                 e.code().message().c_str());
-    return oss_tools::exit_usage;
-  }
-
-  const auto start = clock_type::now();
-  const auto mode = cl.quiet                    ? progress_printer::mode::quiet
-                    : ::isatty(STDERR_FILENO)   ? progress_printer::mode::bar
-                                                : progress_printer::mode::lines;
-  progress_printer printer(mode, start);
+  if (cl.abort) return abort_from_checkpoint(cl, client_opts);
 
   oss::upload_options opts;
   opts.parallel = cl.parallel;
@@ -421,13 +523,33 @@ int main(int argc, char** argv) {
   opts.part_size = cl.part_size ? *cl.part_size
                    : client_opts.dialect == oss::api_dialect::s3 ? std::uint64_t(8) << 20
                                                                   : std::uint64_t(1) << 20;
+  if (!cl.part_size && !cl.checkpoint.empty()) {
+    // A resume must cut the file as the first run did. A checkpoint that cannot be read keeps the
+    // default: the upload then reports what is wrong with it.
+    std::error_code ec;
+    std::string problem;
+    const oss::checkpoint cp = read_checkpoint(cl.checkpoint, ec, problem);
+    if (!ec && cp.part_size > 0) opts.part_size = cp.part_size;
+  }
   opts.checkpoint = cl.checkpoint;
   opts.meta = cl.meta;
   opts.mime = cl.mime;
   opts.headers = cl.headers;
+  opts.require_server_crc = !cl.no_server_crc;
   // Without a checkpoint file a failed upload cannot be resumed, so do not leave its parts
   // behind on the server (they would be billed until a lifecycle rule removes them).
   opts.abort_on_failure = cl.checkpoint.empty();
+
+  asio::io_context io;
+  int client_status = oss_tools::exit_ok;
+  std::unique_ptr<oss::client> client = make_client(io, client_opts, cl, client_status);
+  if (!client) return client_status;
+
+  const auto start = clock_type::now();
+  const auto mode = cl.quiet                    ? progress_printer::mode::quiet
+                    : ::isatty(STDERR_FILENO)   ? progress_printer::mode::bar
+                                                : progress_printer::mode::lines;
+  progress_printer printer(mode, start);
   opts.progress = [&printer](const oss::progress_event& e) {
     printer.remember_upload_id(e);
     printer(e);
@@ -444,8 +566,7 @@ int main(int argc, char** argv) {
     if (interrupted) std::_Exit(oss_tools::exit_interrupted);
     interrupted = true;
     printer.finish_line();
-    std::fprintf(stderr, "oss-upload: interrupted, stopping%s\n",
-                 cl.checkpoint.empty() ? "" : " and saving the checkpoint");
+    std::fprintf(stderr, "oss-upload: interrupted, stopping\n");
     cancel.emit(asio::cancellation_type::terminal);
     signals.async_wait(on_signal);
   };
@@ -477,12 +598,10 @@ int main(int argc, char** argv) {
     return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
   }
 
-  const int status = oss_tools::exit_status_for(upload_ec, interrupted);
+  const int status = oss_tools::exit_status_for(upload_ec, interrupted, diag);
   if (status == oss_tools::exit_interrupted) {
-    std::error_code ignored;
-    if (!cl.checkpoint.empty() && std::filesystem::exists(cl.checkpoint, ignored)) {
-      std::fprintf(stderr, "oss-upload: interrupted; checkpoint saved in %s: run the same command again to resume\n",
-                   cl.checkpoint.c_str());
+    if (records_an_upload(cl.checkpoint)) {
+      print_how_to_resume(cl.checkpoint, "interrupted; ");
     } else if (cl.checkpoint.empty() && !printer.upload_id().empty()) {
       // Cancellation keeps the server-side upload; with no checkpoint nothing could resume it.
       bool aborted = false;
@@ -499,14 +618,12 @@ int main(int argc, char** argv) {
     return status;
   }
 
-  // what() is built from the error code and the server's Code, Message and RequestId; it never
-  // holds a secret, a header or a signature.
-  std::fprintf(stderr, "oss-upload: %s\n", oss::error(upload_ec, diag).what());
-  if (status == oss_tools::exit_network && !cl.checkpoint.empty())
-    std::fprintf(stderr, "oss-upload: the checkpoint is saved in %s: run the same command again to resume\n",
-                 cl.checkpoint.c_str());
-  if (upload_ec == oss::client_errc::upload_vanished)
-    std::fprintf(stderr, "oss-upload: the upload in %s no longer exists on the server: delete the checkpoint to start over\n",
-                 cl.checkpoint.c_str());
+  // One line: what happened and what to do, in the words of this command line. Built from the
+  // error code and the server's Code, Message and RequestId; never a secret, a header or a
+  // signature.
+  std::fprintf(stderr, "oss-upload: %s\n",
+               oss_tools::describe_failure(upload_ec, diag, {client->endpoint_url(), cl.checkpoint}).c_str());
+  // Input errors are about the command line or the checkpoint itself: resuming is not the cure.
+  if (status != oss_tools::exit_usage) print_how_to_resume(cl.checkpoint, "");
   return status;
 }

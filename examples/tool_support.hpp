@@ -1,5 +1,6 @@
 // What the command-line tools (oss-upload, oss-head) share: the connection flags and their
-// environment variables, size and duration parsing, the exit-status contract and JSON strings.
+// environment variables, size and duration parsing, the exit-status contract, error messages in
+// the words of the command line, the progress line and JSON strings.
 //
 // The contract these implement is design.md section 5. Everything here is plain functions over
 // strings, so tests/integration/test_cli.cpp checks them directly as well as through the tools.
@@ -7,21 +8,29 @@
 #define OSS_EXAMPLES_TOOL_SUPPORT_HPP
 
 #include <oss/client.hpp>
+#include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
 
 #include <asio/error.hpp>
 #include <asio/ssl/error.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 namespace oss_tools {
 
@@ -32,6 +41,8 @@ enum exit_status : int {
   exit_usage = 2,        ///< bad command line or bad input (file, checkpoint, names, options)
   exit_refused = 3,      ///< the server said no (an OSS error code or an HTTP error status)
   exit_network = 4,      ///< connection failure or timeout: running again may succeed
+  exit_integrity = 5,    ///< the bytes the server holds may not be ours: a checksum differed, or
+                         ///< the server never confirmed them
   exit_interrupted = 130 ///< SIGINT or SIGTERM (128 + 2, as shells report Ctrl-C)
 };
 
@@ -39,6 +50,18 @@ enum exit_status : int {
 struct usage_error {
   std::string message;
 };
+
+/// The usage error for an option no tool knows. The option is named only when it looks like one
+/// (`--` and up to 40 lower-case letters, digits and '-', cut at any '='): anything else may be
+/// a secret pasted in the wrong place, so only its position is given.
+inline usage_error unknown_option(std::string_view arg, int index) {
+  std::string_view name = arg.substr(0, arg.find('='));
+  bool looks_like_option = name.starts_with("--") && name.size() > 2 && name.size() <= 42;
+  for (char c : name.substr(std::min<std::size_t>(2, name.size())))
+    looks_like_option = looks_like_option && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+  if (looks_like_option) return usage_error{"unknown option " + std::string(name) + " (see --help)"};
+  return usage_error{"unknown option #" + std::to_string(index) + " (see --help)"};
+}
 
 /// One option of a command line, written "--name value" or "--name=value".
 struct option_argument {
@@ -130,6 +153,8 @@ struct connection_flags {
   std::string ca_file;
   std::optional<std::chrono::milliseconds> connect_timeout;
   std::optional<std::chrono::milliseconds> stall_timeout;
+  std::optional<int> max_attempts;
+  std::optional<std::chrono::milliseconds> retry_time;
 };
 
 inline constexpr const char* connection_flags_help =
@@ -151,7 +176,11 @@ inline constexpr const char* connection_flags_help =
     "  --ca-file FILE          also trust the CA certificates in FILE (PEM), e.g. a local\n"
     "                          server's self-signed certificate\n"
     "  --connect-timeout S     seconds to connect and finish TLS (default 10)\n"
-    "  --stall-timeout S       a request fails when no byte moves for S seconds (default 30)\n";
+    "  --stall-timeout S       a request fails when no byte moves for S seconds (default 30)\n"
+    "  --max-attempts N        times a request is sent before its failure counts (default 3;\n"
+    "                          network errors, timeouts, 5xx, damaged bytes)\n"
+    "  --retry-time S          seconds a throttled request (429, 503, SlowDown) keeps being\n"
+    "                          retried, whatever --max-attempts says (default 120)\n";
 
 inline constexpr const char* credentials_help =
     "Credentials come only from the environment, never from the command line:\n"
@@ -191,6 +220,13 @@ bool parse_connection_flag(std::string_view arg, Take&& take, connection_flags& 
   } else if (arg == "--stall-timeout") {
     f.stall_timeout = parse_seconds(take());
     if (!f.stall_timeout) throw usage_error{"--stall-timeout takes a positive number of seconds"};
+  } else if (arg == "--max-attempts") {
+    const auto n = parse_count(take(), 100);
+    if (!n) throw usage_error{"--max-attempts takes a number from 1 to 100"};
+    f.max_attempts = static_cast<int>(*n);
+  } else if (arg == "--retry-time") {
+    f.retry_time = parse_seconds(take());
+    if (!f.retry_time) throw usage_error{"--retry-time takes a positive number of seconds"};
   } else {
     return false;
   }
@@ -224,6 +260,8 @@ inline oss::client_options make_client_options(const connection_flags& f) {
   o.ca_file = f.ca_file;
   if (f.connect_timeout) o.connect_timeout = *f.connect_timeout;
   if (f.stall_timeout) o.stall_timeout = *f.stall_timeout;
+  if (f.max_attempts) o.max_attempts = *f.max_attempts;
+  if (f.retry_time) o.retry_time = *f.retry_time;
 
   o.creds.access_key_id = env_or_empty("OSS_ACCESS_KEY_ID");
   o.creds.access_key_secret = env_or_empty("OSS_ACCESS_KEY_SECRET");
@@ -235,29 +273,62 @@ inline oss::client_options make_client_options(const connection_flags& f) {
   return o;
 }
 
+/// Whether `ec` is OpenSSL failing on a reply that is not TLS at all: what a plain-HTTP server
+/// answers to a ClientHello ("wrong version number", "packet length too long").
+inline bool is_plain_http_reply_to_tls(std::error_code ec, const oss::diagnostics& diag) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const unsigned long packed = static_cast<unsigned int>(ec.value());
+    const int reason = ERR_GET_REASON(packed);
+    if (!ERR_SYSTEM_ERROR(packed) && (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG))
+      return true;
+  }
+  const std::string& note = diag.client_message;
+  return ec == oss::client_errc::tls_handshake_failed &&
+         (note.find("wrong version number") != std::string::npos ||
+          note.find("packet length too long") != std::string::npos);
+}
+
 /// The exit status for a failure `ec` (design.md section 5). `interrupted` says whether our own
 /// signal handler cancelled the operation, which is the only way it ends as operation_aborted.
-inline int exit_status_for(std::error_code ec, bool interrupted) {
+/// `diag` adds what the code alone does not tell: the server's Code where `server_errc` has no
+/// name for it, and OpenSSL's reason.
+inline int exit_status_for(std::error_code ec, bool interrupted, const oss::diagnostics& diag = oss::diagnostics{}) {
   if (!ec) return exit_ok;
   if (ec == asio::error::operation_aborted) return interrupted ? exit_interrupted : exit_network;
+  // S3's name for a body that does not match its Content-MD5.
+  if (diag.code == "BadDigest") return exit_integrity;
+  // An https:// endpoint where the server speaks plain HTTP: the command line is wrong, and
+  // running it again cannot help.
+  if (is_plain_http_reply_to_tls(ec, diag)) return exit_usage;
 
   if (ec.category() == oss::client_category()) {
     switch (static_cast<oss::client_errc>(ec.value())) {
-      // The link failed or damaged bytes after every retry: a later run may well succeed.
+      // The bytes that reached the server, or the object it holds, may not be the file's: a
+      // checksum differed, nothing confirmed them, or someone overwrote the object.
+      case oss::client_errc::crc64_mismatch:
+      case oss::client_errc::unverified:
+      case oss::client_errc::object_changed:
+        return exit_integrity;
+      // The link failed after every retry: a later run may well succeed.
       case oss::client_errc::connection_timeout:
       case oss::client_errc::tls_handshake_failed:
-      case oss::client_errc::crc64_mismatch:
       // The credentials source (an STS endpoint, a file) failed: worth another run later.
       case oss::client_errc::credentials_unavailable:
         return exit_network;
       // A reply that is not what OSS sends: the server (or something posing as it) refused.
+      // An unusable UploadId belongs here even when a checkpoint holds it: a server sent it.
       case oss::client_errc::malformed_response:
       case oss::client_errc::response_too_large:
       case oss::client_errc::malformed_xml:
       case oss::client_errc::missing_etag:
       case oss::client_errc::missing_upload_id:
+      case oss::client_errc::invalid_upload_id:
       case oss::client_errc::unexpected_status:
         return exit_refused;
+      // Another run holds the checkpoint: a conflict on this machine that running again (what
+      // 4 invites) would only repeat or race, so it is bad input.
+      case oss::client_errc::checkpoint_locked:
+        return exit_usage;
       // Names, sizes, headers, metadata, the file, the checkpoint, credentials: the input.
       default:
         return exit_usage;
@@ -266,6 +337,8 @@ inline int exit_status_for(std::error_code ec, bool interrupted) {
   if (ec.category() == oss::server_category()) {
     // The server timed out waiting for our bytes: a network problem seen from the other end.
     if (ec == oss::server_errc::request_timeout) return exit_network;
+    // The body the server received does not match its Content-MD5.
+    if (ec == oss::server_errc::invalid_digest) return exit_integrity;
     return exit_refused;
   }
   if (ec.category() == oss::http_status_category()) return ec.value() == 408 ? exit_network : exit_refused;
@@ -275,7 +348,7 @@ inline int exit_status_for(std::error_code ec, bool interrupted) {
     // every other OS error on this path comes from sockets.
     switch (ec.value()) {
       case ENOENT: case EACCES: case EPERM: case EROFS: case ENOTDIR: case EISDIR:
-      case ENAMETOOLONG: case ELOOP:
+      case ENAMETOOLONG: case ELOOP: case EINVAL:
         return exit_usage;
       default:
         return exit_network;
@@ -283,6 +356,331 @@ inline int exit_status_for(std::error_code ec, bool interrupted) {
   }
   // Name resolution, TLS and Asio's own codes (eof, ...) are all network trouble.
   return exit_network;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error messages in the words of the command line
+
+/// What a tool knows about a failure beyond its code, for the words of its message.
+struct failure_context {
+  /// The endpoint requests went to (`client::endpoint_url()`); empty before a client existed.
+  std::string endpoint_url;
+  /// --checkpoint PATH, or empty.
+  std::string checkpoint;
+};
+
+/// The library's messages name C++ options (`client_options::region`); a user of the tools
+/// knows flags and environment variables. Each pair is (library words, command-line words),
+/// tried in order, so whole phrases come before the names they contain.
+inline constexpr std::pair<std::string_view, std::string_view> cli_word_table[] = {
+    // Advice the tools replace with their own (see cli_advice).
+    {" (it was left untouched; use another checkpoint path, or delete it)", " (it was left untouched)"},
+    {"; set restart_if_vanished to start a new upload, or delete the checkpoint", ""},
+    {" (pass .part_size = ", " (pass --part-size "},
+    {"so set upload_options::part_size to 5 MiB or more", "so pass --part-size 5MiB or more"},
+    {"client_options::creds or client_options::creds_provider", "credentials"},
+    {"client_options::creds: the AccessKey ID", "OSS_ACCESS_KEY_ID"},
+    {"client_options::creds: the security token", "OSS_SESSION_TOKEN"},
+    {"client_options::creds: the credentials", "OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET and OSS_SESSION_TOKEN"},
+    {"client_options::creds: ", "OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN: "},
+    {"set client_options::region", "pass --region ID (or set OSS_REGION)"},
+    {"set client_options::bucket", "pass --bucket NAME (or set OSS_BUCKET)"},
+    {"set upload_options::require_server_crc = false", "pass --no-server-crc"},
+    {"upload_options::require_server_crc = false", "--no-server-crc"},
+    {"lower parallel", "lower --parallel"},
+    {"parallel must be at least 1", "--parallel must be at least 1"},
+    {"part_size is ", "--part-size is "},
+    // Names on their own.
+    {"client_options::region", "--region (OSS_REGION)"},
+    {"client_options::bucket", "--bucket (OSS_BUCKET)"},
+    {"client_options::endpoint", "--endpoint (OSS_ENDPOINT)"},
+    {"client_options::dialect", "--dialect (OSS_DIALECT)"},
+    {"client_options::signature", "--signature"},
+    {"client_options::ca_file", "--ca-file FILE"},
+    {"client_options::connect_timeout", "--connect-timeout"},
+    {"client_options::stall_timeout", "--stall-timeout"},
+    {"client_options::max_attempts", "--max-attempts"},
+    {"client_options::retry_time", "--retry-time"},
+    {"client_options::max_retry_after", "the longest Retry-After wait (30 s)"},
+    {"client_options::max_connections", "--parallel"},
+    {"client_options::creds_provider", "a credentials provider"},
+    {"client_options::creds", "OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET"},
+    {"client_options::user_agent", "the User-Agent"},
+    {"upload_options::part_size", "--part-size"},
+    {"upload_options::parallel", "--parallel"},
+    {"upload_options::checkpoint", "--checkpoint"},
+    {"upload_options::require_server_crc", "--no-server-crc"},
+    {"upload_options::meta", "--meta"},
+    {"upload_options::headers", "--header"},
+    {"upload_options::mime", "--mime"},
+    {"max_attempts", "--max-attempts"},
+    {"retry_time", "--retry-time"},
+    {"call again to resume", "run the same command again to resume"},
+};
+
+/// `text` with the library's C++ names replaced by flags and environment variables.
+inline std::string cli_words(std::string text) {
+  for (const auto& [from, to] : cli_word_table) {
+    for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+/// `message` split at its first "; ": what happened, and what to do (the library's messages are
+/// written that way).
+inline std::pair<std::string, std::string> split_fact_and_advice(const std::string& message) {
+  const auto at = message.find("; ");
+  if (at == std::string::npos) return {message, {}};
+  return {message.substr(0, at), message.substr(at + 2)};
+}
+
+/// What to do about `ec`, in the words of oss-upload: nullopt where the library's advice holds,
+/// empty where the specific message in `diag` already says it.
+inline std::optional<std::string> cli_advice(std::error_code ec, const oss::diagnostics& diag,
+                                             const failure_context& ctx) {
+  const std::string abort_command = "oss-upload --abort --checkpoint " + ctx.checkpoint;
+  if (ec.category() != oss::client_category()) return std::nullopt;
+  switch (static_cast<oss::client_errc>(ec.value())) {
+    case oss::client_errc::connection_timeout:
+      return "on a slow link, raise --connect-timeout or --stall-timeout";
+    case oss::client_errc::invalid_endpoint:
+      // "V4 signing needs a region: ..." says what to pass; the examples would only distract.
+      if (diag.client_message.find("needs a region") != std::string::npos) return std::string();
+      return "--endpoint takes a URL such as https://oss-cn-hangzhou.aliyuncs.com or "
+             "http://127.0.0.1:9000, --region an id such as cn-hangzhou";
+    case oss::client_errc::checkpoint_corrupt:
+      return "if it is an old checkpoint, delete it (no upload id can be read from it to abort), or "
+             "use another --checkpoint path";
+    case oss::client_errc::checkpoint_mismatch:
+      return "use another --checkpoint path, or end that upload with " + abort_command;
+    case oss::client_errc::upload_vanished:
+      return abort_command + " deletes the checkpoint; then upload again";
+    case oss::client_errc::file_changed:
+      if (ctx.checkpoint.empty()) return "upload it again once it stops changing";
+      return "the checkpoint cannot resume it: end that upload with " + abort_command +
+             ", then upload again";
+    case oss::client_errc::checkpoint_locked:
+      return "wait for the other oss-upload to finish, or use another --checkpoint path";
+    case oss::client_errc::tls_handshake_failed:
+      return "check the host name in --endpoint, and pass --ca-file FILE for a private CA";
+    case oss::client_errc::invalid_part_size:
+      if (!diag.client_message.empty()) return std::string();  // it gives the range
+      return "pass --part-size between 100KiB and 5GiB (S3: 5MiB and 5GiB)";
+    case oss::client_errc::too_many_parts:
+      return "raise --part-size";
+    case oss::client_errc::invalid_metadata:
+    case oss::client_errc::metadata_too_large:
+      return "fix --meta";
+    case oss::client_errc::invalid_header_value: {
+      // The same code covers the credentials from the environment and each kind of header.
+      const std::string& m = diag.client_message;
+      if (m.find("client_options::creds") != std::string::npos) return std::string();
+      if (m.find("MIME") != std::string::npos) return "fix --mime";
+      if (m.find("metadata") != std::string::npos) return "fix --meta";
+      if (m.find("header") != std::string::npos) return "fix --header";
+      return "fix --header, --mime or --meta";
+    }
+    case oss::client_errc::unverified:
+      return "check the object with oss-head --verify FILE; pass --no-server-crc only for a store "
+             "known to compute no CRC-64";
+    default:
+      return std::nullopt;
+  }
+}
+
+/// Codes whose diagnostics::client_message is the specific form of the category's first clause
+/// ("the reply has no ETag" for "the reply carried no ETag"): the specific one replaces it.
+inline bool message_restates_fact(std::error_code ec) {
+  using oss::client_errc;
+  using oss::server_errc;
+  return ec == client_errc::missing_etag || ec == client_errc::invalid_parallel ||
+         ec == client_errc::invalid_object_name || ec == client_errc::invalid_metadata ||
+         ec == client_errc::metadata_too_large || ec == client_errc::invalid_header_value ||
+         ec == client_errc::checkpoint_mismatch || ec == client_errc::upload_vanished ||
+         ec == client_errc::invalid_bucket_name || ec == client_errc::invalid_part_size ||
+         ec == client_errc::too_many_parts || ec == client_errc::crc64_mismatch ||
+         ec == client_errc::file_changed ||
+         ec == server_errc::no_such_key || ec == server_errc::callback_failed;
+}
+
+/// `text` without a clause ("; " or ": " apart, outside parentheses) that an earlier clause
+/// already says, so one line never says a thing twice.
+inline std::string without_repeats(const std::string& text) {
+  auto normal = [](std::string_view s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '(' || c == ')' || c == '.') continue;
+      out += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    while (!out.empty() && out.front() == ' ') out.erase(0, 1);
+    return out;
+  };
+  std::string out;
+  std::vector<std::string> said;
+  std::size_t begin = 0;
+  std::string_view separator;  // the one in front of the clause at `begin`
+  int depth = 0;
+  for (std::size_t i = 0; i <= text.size(); ++i) {
+    const bool end = i == text.size();
+    if (!end && text[i] == '(') ++depth;
+    if (!end && text[i] == ')' && depth > 0) --depth;
+    const bool boundary = !end && depth == 0 && i + 1 < text.size() && text[i + 1] == ' ' &&
+                          (text[i] == ';' || text[i] == ':');
+    if (!boundary && !end) continue;
+    const std::string clause = text.substr(begin, i - begin);
+    const std::string n = normal(clause);
+    // A short clause ("OSS") may well appear inside another without repeating it.
+    const bool repeated = n.empty() || std::any_of(said.begin(), said.end(), [&](const std::string& s) {
+                            return s == n || (n.size() >= 12 && s.find(n) != std::string::npos);
+                          });
+    if (!repeated) {
+      out += separator;
+      out += clause;
+      said.push_back(n);
+    }
+    if (!end) {
+      separator = text[i] == ';' ? "; " : ": ";
+      if (out.empty()) separator = {};
+      begin = i + 2;
+      ++i;
+    }
+  }
+  return out;
+}
+
+/// "http://HOST:PORT" for an "https://HOST[:PORT]" endpoint, keeping the port that answered.
+inline std::string plain_http_url(std::string_view https_url) {
+  std::string_view rest = https_url.substr(std::min<std::size_t>(https_url.find("://") + 3, https_url.size()));
+  const std::size_t host_end = std::min(rest.find('/'), rest.size());
+  std::string host(rest.substr(0, host_end));
+  const std::size_t bracket = host.rfind(']');
+  if (host.find(':', bracket == std::string::npos ? 0 : bracket) == std::string::npos) host += ":443";
+  return "http://" + host;
+}
+
+/// The one line a tool prints for a failure (without the "oss-upload: " in front): what
+/// happened and what to do, in the words of the command line, with the request's details.
+/// Never a secret: the library keeps none in `diag`, and server text is sanitised.
+inline std::string describe_failure(std::error_code ec, const oss::diagnostics& diag, const failure_context& ctx) {
+  using oss::detail::sanitize_text;
+  if (is_plain_http_reply_to_tls(ec, diag) && ctx.endpoint_url.starts_with("https://")) {
+    return "the server at " + sanitize_text(ctx.endpoint_url, 300) + " answered in plain HTTP; use " +
+           sanitize_text(plain_http_url(ctx.endpoint_url), 300);
+  }
+  std::string text;
+  const std::string code = sanitize_text(diag.code, oss::detail::max_code_bytes);
+  // A code of ours (upload_vanished) may rest on a server reply (NoSuchUpload): ours says what
+  // it means for this upload, the server's Code goes with the details.
+  const bool ours = ec.category() == oss::client_category();
+  if (!code.empty() && !ours) {
+    // The server's own words.
+    text = code;
+    if (const std::string message = sanitize_text(diag.message, oss::detail::max_message_bytes); !message.empty())
+      text += ": " + message;
+  } else {
+    auto [fact, advice] = split_fact_and_advice(ec.message());
+    const std::string specific = sanitize_text(diag.client_message, oss::detail::max_client_message_bytes);
+    if (!specific.empty()) fact = message_restates_fact(ec) ? specific : fact + ": " + specific;
+    if (std::optional<std::string> ours = cli_advice(ec, diag, ctx)) advice = std::move(*ours);
+    text = cli_words(fact);
+    if (!advice.empty()) text += "; " + cli_words(advice);
+    text = without_repeats(text);
+  }
+
+  std::string details;
+  const auto add = [&details](std::string_view label, std::string_view value) {
+    if (value.empty()) return;
+    details += details.empty() ? " (" : ", ";
+    details += label;
+    details += ' ';
+    details += value;
+  };
+  if (ours) add("code", code);
+  add("RequestId", sanitize_text(diag.request_id, oss::detail::max_id_bytes));
+  // OSS operations are named as OSS does (UploadPart); the library's own steps (client,
+  // load_checkpoint, multipart_upload) are C++ names a user of the tool does not need.
+  const std::string operation = sanitize_text(diag.operation, oss::detail::max_id_bytes);
+  if (!operation.empty() && operation.front() >= 'A' && operation.front() <= 'Z') add("operation", operation);
+  if (diag.part_number > 0) add("part", std::to_string(diag.part_number));
+  if (diag.attempts > 0) add("attempts", std::to_string(diag.attempts));
+  if (!details.empty()) details += ')';
+  return text + details;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The progress line
+
+/// What one report of oss-upload's progress shows.
+struct progress_figures {
+  std::uint64_t bytes_done = 0;
+  std::uint64_t bytes_total = 0;
+  std::uint32_t parts_done = 0;
+  std::uint32_t parts_total = 0;
+  double bytes_per_second = 0;  ///< this run's rate
+  std::string when;             ///< "ETA 0:02", or "in 3.1 s" once done
+  bool done = false;
+};
+
+/// One unit for both numbers of "done/total", picked from the total.
+inline std::pair<double, const char*> unit_for(std::uint64_t total) {
+  if (total >= (1ull << 30)) return {1024.0 * 1024 * 1024, "GiB"};
+  if (total >= (1ull << 20)) return {1024.0 * 1024, "MiB"};
+  if (total >= (1ull << 10)) return {1024.0, "KiB"};
+  return {1.0, "B"};
+}
+
+/// The pieces of the progress text, most wanted first: percent, bytes, rate, time, parts.
+inline std::vector<std::string> progress_pieces(const progress_figures& f) {
+  const double total = double(f.bytes_total);
+  const double pct = f.done ? 100.0 : total > 0 ? std::min(99.9, 100.0 * double(f.bytes_done) / total) : 0.0;
+  const auto [unit, unit_name] = unit_for(f.bytes_total);
+  char percent[16], bytes[64], rate[32], parts[48];
+  std::snprintf(percent, sizeof percent, "%5.1f%%", pct);
+  std::snprintf(bytes, sizeof bytes, "%.1f/%.1f %s", double(f.bytes_done) / unit, total / unit, unit_name);
+  std::snprintf(rate, sizeof rate, "%.1f MiB/s", f.bytes_per_second / (1024.0 * 1024));
+  std::snprintf(parts, sizeof parts, "(%u/%u parts)", f.parts_done, f.parts_total);
+  return {percent, bytes, rate, f.when, parts};
+}
+
+/// "42.0%  107.5/256.0 MiB  812.3 MiB/s  ETA 0:02  (12/32 parts)": every piece.
+inline std::string progress_text(const progress_figures& f) {
+  std::string text;
+  for (const auto& piece : progress_pieces(f)) text += (text.empty() ? "" : "  ") + piece;
+  return text;
+}
+
+/// The progress bar's line for a terminal `columns` wide: at most `columns - 1` characters (a
+/// line that reaches the last column wraps on many terminals, and every redraw would then start
+/// a new line). The text keeps what fits, dropping the parts, then the rate, then the bytes;
+/// the bar takes what the text leaves, up to 40, and goes away below 10.
+inline std::string progress_line(const progress_figures& f, int columns) {
+  const int limit = columns - 1;
+  if (limit <= 0) return {};
+  const std::vector<std::string> pieces = progress_pieces(f);
+  // Indexes into `pieces` (percent, bytes, rate, when, parts), richest first.
+  static constexpr int variants[][5] = {{0, 1, 2, 3, 4}, {0, 1, 2, 3, -1}, {0, 1, 3, -1, -1}, {0, 3, -1, -1, -1}};
+  for (const auto& variant : variants) {
+    std::string text;
+    for (int index : variant)
+      if (index >= 0) text += (text.empty() ? "" : "  ") + pieces[static_cast<std::size_t>(index)];
+    const int room = limit - static_cast<int>(text.size());
+    if (room < 0) continue;
+    const int bar = std::min(40, room - 3);  // "[", the bar, "] "
+    if (bar < 10) return text;
+    const double fraction = f.bytes_total ? double(f.bytes_done) / double(f.bytes_total) : 0.0;
+    const int filled = f.done ? bar : std::min(bar - 1, static_cast<int>(fraction * bar));
+    std::string line = "[";
+    line.append(static_cast<std::size_t>(filled), '#');
+    if (filled < bar) {
+      line += '>';
+      line.append(static_cast<std::size_t>(bar - filled - 1), ' ');
+    }
+    return line + "] " + text;
+  }
+  const std::string percent = pieces[0].substr(pieces[0].find_first_not_of(' '));
+  return percent.substr(0, static_cast<std::size_t>(limit));
 }
 
 /// `text` as a JSON string literal: quotes, backslashes and control characters escaped, bytes

@@ -26,6 +26,8 @@ def main(argv):
         problems.append("the include/oss folder is not installed")
     if not has("/pkgconfig/asio-oss.pc"):
         problems.append("asio-oss.pc is not installed")
+    if not has("/cmake/asio-oss/asio-ossConfig.cmake") or not has("/cmake/asio-oss/asio-ossConfigVersion.cmake"):
+        problems.append("the CMake package (asio-ossConfig.cmake and its version file) is not installed")
     if has("/libasio-oss.a") != separate:
         problems.append("libasio-oss.a must be installed exactly when separate_compilation is on")
     for tool in ("oss-local-server", "oss-upload", "oss-head"):

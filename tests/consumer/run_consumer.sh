@@ -7,7 +7,8 @@
 #   pkg-config  install header-only into a temporary prefix; g++ $(pkg-config --cflags --libs)
 #   meson       the same install; a meson project with dependency('asio-oss')
 #   subproject  no install; a meson project with subprojects/asio-oss -> this source tree
-#   cmake       the same install as pkg-config; a CMake project with pkg_check_modules
+#   cmake       the same install as pkg-config; a CMake project with
+#               find_package(asio-oss CONFIG REQUIRED) and the target asio-oss::asio-oss
 #   separate    install with -Dseparate_compilation=true (libasio-oss.a); g++ via pkg-config
 #
 # The install is a fresh configure of this source tree with -Dtests=false -Dexamples=false and
@@ -97,6 +98,8 @@ if [ "$mode" != subproject ]; then
   for h in oss/oss.hpp oss/src.hpp oss/json_impl.hpp oss/detail/config.hpp oss/testing/local_server.hpp; do
     [ -f "$prefix/include/$h" ] || fail "$h is not installed"
   done
+  [ -n "$(find "$prefix" -path '*/cmake/asio-oss/asio-ossConfig.cmake')" ] \
+    || fail "the CMake package (cmake/asio-oss/asio-ossConfig.cmake) is not installed"
   mapfile -t pcs < <(find "$prefix" -name asio-oss.pc)
   [ "${#pcs[@]}" -eq 1 ] || fail "expected one asio-oss.pc in the install, found ${#pcs[@]}"
   export PKG_CONFIG_PATH
@@ -145,8 +148,10 @@ case "$mode" in
     cp "$here/consumer.cpp" "$project/"
     generator=()
     command -v ninja >/dev/null && generator=(-G Ninja)
+    # The user's warning flags must not trip over the library's headers here either.
     step consumer-configure cmake -S "$project" -B "$project/build" "${generator[@]}" \
-      -DCMAKE_CXX_COMPILER="$cxx"
+      -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DCMAKE_CXX_FLAGS="-O0 -Wall -Wextra -Wpedantic -Werror"
     step consumer-build cmake --build "$project/build"
     binary=$project/build/consumer
     ;;

@@ -1,7 +1,8 @@
-// oss-upload and oss-head (issue 3): the command-line contract of design.md section 5, checked by
-// running the built executables against oss::testing::local_server: exit statuses (0, 2, 3, 4,
-// 130), the JSON last line, progress output, interrupt-and-resume, a server that dies mid-way,
-// and that the secret never reaches the output. Also the tools' parsing helpers directly.
+// oss-upload and oss-head (issues 3 and 12): the command-line contract of design.md section 5,
+// checked by running the built executables against oss::testing::local_server: exit statuses
+// (0, 2, 3, 4, 5, 130), the JSON last line, progress output (and its width on a pty),
+// interrupt-and-resume, --abort, a server that dies mid-way, error lines in the words of the
+// command line, and that the secret never reaches the output. Also the tools' helpers directly.
 #include <oss/detail/crc64.hpp>
 #include <oss/error.hpp>
 #include <oss/testing/local_server.hpp>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,12 +30,14 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "../../examples/tool_support.hpp"
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/skip.hpp"
 
 
 using namespace std::chrono_literals;
@@ -65,10 +69,11 @@ std::filesystem::path tool_path(const char* name) {
 // removed, so a developer's shell cannot leak into the test), capturing stdout and stderr.
 // `tick` is called about every 10 ms while the child runs, with its pid: tests use it to send
 // a signal or stop the server at a chosen moment. The run is bounded by `limit`.
-// With `stderr_tty` the child's stderr is a pseudo-terminal, as when a person runs it.
+// With `stderr_tty` the child's stderr is a pseudo-terminal, as when a person runs it, of
+// `tty_columns` columns (0: the pty's default).
 cli_result run_tool(const std::filesystem::path& exe, const std::vector<std::string>& args,
                     const std::vector<std::string>& env, const std::function<void(pid_t)>& tick = {},
-                    std::chrono::seconds limit = 120s, bool stderr_tty = false) {
+                    std::chrono::seconds limit = 120s, bool stderr_tty = false, int tty_columns = 0) {
   std::vector<std::string> env_strings = oss_test::tool_environment(env);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
@@ -88,6 +93,12 @@ cli_result run_tool(const std::filesystem::path& exe, const std::vector<std::str
     REQUIRE(err_pipe[0] >= 0);
     REQUIRE(grantpt(err_pipe[0]) == 0);
     REQUIRE(unlockpt(err_pipe[0]) == 0);
+    if (tty_columns > 0) {
+      winsize ws{};
+      ws.ws_row = 24;
+      ws.ws_col = static_cast<unsigned short>(tty_columns);
+      REQUIRE(ioctl(err_pipe[0], TIOCSWINSZ, &ws) == 0);
+    }
     tty_name = ptsname(err_pipe[0]);
     err_pipe[1] = -1;
   } else {
@@ -217,7 +228,8 @@ boost::json::object parse_result_line(const cli_result& r) {
 
 bool tools_built() {
   const bool ok = std::filesystem::exists(tool_path("oss-upload")) && std::filesystem::exists(tool_path("oss-head"));
-  if (!ok) MESSAGE("oss-upload/oss-head are not built (examples disabled?): skipped");
+  // The caller returns: the marker makes the case count as skipped (support/skip.hpp).
+  if (!ok) oss_test::report_skip("oss-upload/oss-head are not built (examples disabled?)");
   return ok;
 }
 
@@ -564,4 +576,476 @@ TEST_CASE("oss-upload: the parsing and exit-status helpers") {
   CHECK(exit_status_for(asio::error::host_not_found, false) == 4);
   CHECK(exit_status_for(asio::error::operation_aborted, true) == 130);
   CHECK(exit_status_for(std::make_error_code(std::errc::permission_denied), false) == 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12: flags, --abort, the checkpoint's part size, messages in the words of the command
+// line, exit status 5, and a progress line that fits the terminal.
+
+namespace {
+
+// Splits `text` into its lines (without the '\n's).
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    const auto end = text.find('\n', begin);
+    out.push_back(text.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return out;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+// Every part number `part` request is refused with 403 AccessDenied: an upload with a checkpoint
+// stops there (exit 3) and keeps its checkpoint, with the parts before it on the server.
+std::vector<oss::testing::fault_rule> refuse_part(int part) {
+  oss::testing::fault_rule rule;
+  rule.operation = "UploadPart";
+  rule.part_number = part;
+  rule.times = 0;
+  rule.status = 403;
+  rule.code = "AccessDenied";
+  return {rule};
+}
+
+}  // namespace
+
+TEST_CASE("oss-upload: an unknown option is named up to '=', anything else only by its position") {
+  if (!tools_built()) return;
+  cli_env t;
+  const std::string file = t.make_file("u.bin", 1000, 21);
+
+  // Run
+  auto named = run_tool(tool_path("oss-upload"), {"--no-such-option=hunter2-value", file, "x"}, t.env());
+  auto upper = run_tool(tool_path("oss-upload"), {"--Pasted-Secret-Qx7", file, "x"}, t.env());
+  auto dash = run_tool(tool_path("oss-upload"), {file, "-z", "x"}, t.env());
+  auto head = run_tool(tool_path("oss-head"), {"--nope=1", "x"}, t.env());
+
+  // Check
+  CHECK(named.exit_code == 2);
+  CHECK(lines_of(named.err).at(0) == "oss-upload: unknown option --no-such-option (see --help)");
+  CHECK(named.err.find("hunter2") == std::string::npos);
+  CHECK(upper.exit_code == 2);
+  CHECK(lines_of(upper.err).at(0) == "oss-upload: unknown option #1 (see --help)");
+  CHECK(upper.err.find("Pasted") == std::string::npos);
+  CHECK(dash.exit_code == 2);
+  CHECK(lines_of(dash.err).at(0) == "oss-upload: unknown option #2 (see --help)");
+  CHECK(head.exit_code == 2);
+  CHECK(lines_of(head.err).at(0) == "oss-head: unknown option --nope (see --help)");
+
+  using oss_tools::unknown_option;
+  CHECK(unknown_option("--part-sise=8M", 3).message == "unknown option --part-sise (see --help)");
+  CHECK(unknown_option("--x", 3).message == "unknown option --x (see --help)");
+  CHECK(unknown_option("--", 3).message == "unknown option #3 (see --help)");
+  CHECK(unknown_option("--a\x1b[2J", 4).message == "unknown option #4 (see --help)");
+  CHECK(unknown_option("--" + std::string(41, 'a'), 5).message == "unknown option #5 (see --help)");
+  CHECK(unknown_option("-p", 6).message == "unknown option #6 (see --help)");
+}
+
+TEST_CASE("oss-upload: --max-attempts, --retry-time, --no-server-crc and --abort: usage errors") {
+  if (!tools_built()) return;
+  cli_env t;
+  const std::string file = t.make_file("v.bin", 1000, 22);
+  const std::string ckpt = (t.files / "v.ckpt").string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--max-attempts", "0", file, "x"}, "--max-attempts takes a number from 1 to 100"},
+      {{"--max-attempts", "101", file, "x"}, "--max-attempts takes a number from 1 to 100"},
+      {{"--max-attempts=three", file, "x"}, "--max-attempts takes a number from 1 to 100"},
+      {{"--retry-time", "0", file, "x"}, "--retry-time takes a positive number of seconds"},
+      {{"--retry-time", "soon", file, "x"}, "--retry-time takes a positive number of seconds"},
+      {{"--no-server-crc=yes", file, "x"}, "--no-server-crc takes no value"},
+      {{"--abort=1", "--checkpoint", ckpt}, "--abort takes no value"},
+      {{"--abort"}, "--abort needs --checkpoint PATH: the checkpoint names the upload"},
+      {{"--abort", "--checkpoint", ckpt, file, "x"}, "--abort takes no FILE or NAME: the checkpoint names the upload"},
+  };
+  for (const auto& [args, message] : cases) {
+    auto r = run_tool(tool_path("oss-upload"), args, t.env());
+    INFO("args: " << args.front() << " stderr: " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(lines_of(r.err).at(0) == "oss-upload: " + message);
+  }
+  // oss-head shares the retry flags.
+  auto head = run_tool(tool_path("oss-head"), {"--max-attempts", "0", "x"}, t.env());
+  CHECK(head.exit_code == 2);
+  CHECK(lines_of(head.err).at(0) == "oss-head: --max-attempts takes a number from 1 to 100");
+  CHECK(t.server->stats().requests == 0);
+}
+
+TEST_CASE("oss-upload --max-attempts: how often a failing request is sent") {
+  if (!tools_built()) return;
+  cli_env t;
+  std::string data;
+  const std::string file = t.make_file("w.bin", 400 * 1024, 23, &data);
+  // Part 2 fails twice with 500 InternalError (retried as a server error), then succeeds.
+  oss::testing::fault_rule rule;
+  rule.operation = "UploadPart";
+  rule.part_number = 2;
+  rule.times = 2;
+  rule.status = 500;
+  rule.code = "InternalError";
+
+  // Run: two attempts are not enough, three are.
+  t.server->set_fault_plan({rule});
+  auto two = run_tool(tool_path("oss-upload"), {"--quiet", "--max-attempts", "2", "--part-size", "100K", file, "w.bin"}, t.env());
+  const auto attempts_after_two = t.server->part_attempts()[2];
+  t.server->reset_stats();
+  t.server->set_fault_plan({rule});
+  auto three = run_tool(tool_path("oss-upload"), {"--quiet", "--max-attempts=3", "--part-size", "100K", file, "w.bin"}, t.env());
+
+  // Check
+  INFO("two: " << two.err << "three: " << three.err);
+  CHECK(two.exit_code == 3);
+  CHECK(two.err.find("InternalError") != std::string::npos);
+  CHECK(two.err.find("attempts 2") != std::string::npos);
+  CHECK(attempts_after_two == 2);
+  CHECK(three.exit_code == 0);
+  CHECK(t.server->part_attempts()[2] == 3);
+  CHECK(parse_result_line(three).at("crc64").as_string() == std::to_string(crc_of(data)));
+}
+
+TEST_CASE("oss-upload --abort --checkpoint: aborts the upload the checkpoint records and deletes it") {
+  if (!tools_built()) return;
+  cli_env t;
+  const std::string file = t.make_file("ab.bin", 500 * 1024, 24);
+  const std::string ckpt = (t.files / "ab.ckpt").string();
+  const std::string copy = (t.files / "ab-copy.ckpt").string();
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(t.port);
+
+  // Setup: an upload that stops at part 3 (403) and keeps its checkpoint.
+  t.server->set_fault_plan(refuse_part(3));
+  auto first = run_tool(tool_path("oss-upload"),
+                        {"--quiet", "--parallel", "1", "--part-size", "100K", "--checkpoint", ckpt, file, "ab.bin"}, t.env());
+  t.server->clear_fault_plan();
+  INFO("first: " << first.err);
+  REQUIRE(first.exit_code == 3);
+  REQUIRE(std::filesystem::exists(ckpt));
+  CHECK(lines_of(first.err).back() == "oss-upload: checkpoint saved in " + ckpt +
+                                          ": run the same command again to resume, or oss-upload --abort "
+                                          "--checkpoint " + ckpt + " to abort the upload");
+  std::filesystem::copy_file(ckpt, copy);
+
+  // Run / Check: a checkpoint of another bucket is refused before any request, and kept.
+  auto other_env = t.env();
+  other_env[2] = "OSS_BUCKET=other-bucket";
+  auto other = run_tool(tool_path("oss-upload"), {"--abort", "--checkpoint", ckpt}, other_env);
+  CHECK(other.exit_code == 2);
+  CHECK(other.err == "oss-upload: the checkpoint " + ckpt + " is for bucket cli-bucket at " + endpoint +
+                         " (oss dialect), this command uses bucket other-bucket at " + endpoint +
+                         " (oss); pass --endpoint " + endpoint + " --bucket cli-bucket to abort it\n");
+  CHECK(std::filesystem::exists(ckpt));
+  CHECK(t.server->stats().abort_multipart_upload == 0);
+
+  // The abort itself.
+  auto aborted = run_tool(tool_path("oss-upload"), {"--abort", "--checkpoint", ckpt}, t.env());
+  CHECK(aborted.exit_code == 0);
+  CHECK(aborted.out.empty());
+  CHECK(aborted.err == "oss-upload: aborted the upload of ab.bin and deleted the checkpoint " + ckpt + "\n");
+  CHECK(!std::filesystem::exists(ckpt));
+  CHECK(t.server->stats().abort_multipart_upload == 1);
+
+  // The same upload again (a copy of its checkpoint): already gone counts as aborted.
+  auto again = run_tool(tool_path("oss-upload"), {"--abort", "--checkpoint", copy}, t.env());
+  CHECK(again.exit_code == 0);
+  CHECK(!std::filesystem::exists(copy));
+  CHECK(t.server->stats().abort_multipart_upload == 2);
+
+  // No checkpoint there: an error, since a mistyped path must not pass for an aborted upload.
+  auto none = run_tool(tool_path("oss-upload"), {"--abort", "--checkpoint", ckpt}, t.env());
+  CHECK(none.exit_code == 2);
+  CHECK(none.err == "oss-upload: no checkpoint at " + ckpt + ", so no upload to abort; check the path\n");
+
+  // A file that is not a checkpoint is left alone.
+  const std::string corrupt = (t.files / "corrupt.ckpt").string();
+  oss_test::write_file(corrupt, "{ not json");
+  auto bad = run_tool(tool_path("oss-upload"), {"--abort", "--checkpoint", corrupt}, t.env());
+  INFO("corrupt: " << bad.err);
+  CHECK(bad.exit_code == 2);
+  CHECK(lines_of(bad.err).size() == 1);
+  CHECK(bad.err.starts_with("oss-upload: the checkpoint file is not a valid checkpoint and was left untouched: "));
+  CHECK(oss_test::read_file(corrupt) == "{ not json");
+  CHECK(t.server->stats().abort_multipart_upload == 2);
+}
+
+TEST_CASE("oss-upload: a resume without --part-size takes the part size from the checkpoint") {
+  if (!tools_built()) return;
+  cli_env t;
+  std::string data;
+  const std::string file = t.make_file("ps.bin", 1000 * 1024 + 7, 25, &data);  // 6 parts of 200 KiB
+  const std::string ckpt = (t.files / "ps.ckpt").string();
+
+  // Setup: the first run, with 200 KiB parts, stops at part 3.
+  t.server->set_fault_plan(refuse_part(3));
+  auto first = run_tool(tool_path("oss-upload"),
+                        {"--parallel", "1", "--part-size", "200K", "--checkpoint", ckpt, file, "ps.bin"}, t.env());
+  t.server->clear_fault_plan();
+  REQUIRE(first.exit_code == 3);
+  REQUIRE(t.server->stats().parts_uploaded == 2);
+
+  // Run: the same command without --part-size (the default would be 1 MiB).
+  auto second = run_tool(tool_path("oss-upload"), {"--checkpoint", ckpt, file, "ps.bin"}, t.env());
+
+  // Check
+  INFO("second: " << second.err);
+  REQUIRE(second.exit_code == 0);
+  CHECK(second.err.find("resuming: 2 of 6 parts") != std::string::npos);
+  auto obj = parse_result_line(second);
+  CHECK(obj.at("parts").to_number<int>() == 6);
+  CHECK(obj.at("crc64").as_string() == std::to_string(crc_of(data)));
+  CHECK(t.server->stats().parts_uploaded == 6);  // none of the first two again
+  CHECK(!std::filesystem::exists(ckpt));
+}
+
+TEST_CASE("oss-upload: error lines speak the command line's words, say each thing once, and claim no checkpoint that is not there") {
+  if (!tools_built()) return;
+  cli_env t;
+  const std::string file = t.make_file("m.bin", 500 * 1024, 26);
+  const std::string ckpt = (t.files / "m.ckpt").string();
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(t.port);
+
+  SUBCASE("V4 signing without a region names --region and OSS_REGION") {
+    auto env = t.env();
+    env.erase(env.begin() + 1);  // OSS_REGION
+    auto r = run_tool(tool_path("oss-upload"), {file, "m.bin"}, env);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == "oss-upload: the endpoint could not be used: V4 signing needs a region: pass --region ID "
+                   "(or set OSS_REGION) for endpoint " + endpoint + "\n");
+    auto head = run_tool(tool_path("oss-head"), {"m.bin"}, env);
+    CHECK(head.exit_code == 2);
+    CHECK(head.err.find("client_options") == std::string::npos);
+    CHECK(head.err.find("--region ID (or set OSS_REGION)") != std::string::npos);
+  }
+
+  SUBCASE("a checkpoint of another object: one line, the advice once, --abort offered") {
+    t.server->set_fault_plan(refuse_part(3));
+    auto first = run_tool(tool_path("oss-upload"), {"--quiet", "--parallel", "1", "--part-size", "100K",
+                                                    "--checkpoint", ckpt, file, "m.bin"}, t.env());
+    t.server->clear_fault_plan();
+    REQUIRE(first.exit_code == 3);
+    auto other = run_tool(tool_path("oss-upload"), {"--quiet", "--checkpoint", ckpt, file, "other.bin"}, t.env());
+    CHECK(other.exit_code == 2);
+    CHECK(other.err == "oss-upload: the checkpoint " + ckpt + " belongs to another upload: it is for object "
+                       "m.bin, not other.bin (it was left untouched); use another --checkpoint path, or end "
+                       "that upload with oss-upload --abort --checkpoint " + ckpt + "\n");
+  }
+
+  SUBCASE("an upload the server no longer has: one line that offers --abort") {
+    t.server->set_fault_plan(refuse_part(3));
+    auto first = run_tool(tool_path("oss-upload"), {"--quiet", "--parallel", "1", "--part-size", "100K",
+                                                    "--checkpoint", ckpt, file, "m.bin"}, t.env());
+    t.server->clear_fault_plan();
+    REQUIRE(first.exit_code == 3);
+    const std::string saved = oss_test::read_file(ckpt);
+    REQUIRE(run_tool(tool_path("oss-upload"), {"--abort", "--checkpoint", ckpt}, t.env()).exit_code == 0);
+    oss_test::write_file(ckpt, saved);  // the record of an upload that is gone
+
+    auto r = run_tool(tool_path("oss-upload"), {"--quiet", "--checkpoint", ckpt, file, "m.bin"}, t.env());
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(lines_of(r.err).size() == 1);
+    CHECK(r.err.starts_with("oss-upload: the server no longer knows upload "));
+    CHECK(count_of(r.err, "no longer") == 1);
+    CHECK(count_of(r.err, "oss-upload --abort --checkpoint " + ckpt + " deletes the checkpoint; then upload again") == 1);
+    CHECK(r.err.find("restart_if_vanished") == std::string::npos);
+    CHECK(r.err.find("delete the checkpoint") == std::string::npos);
+  }
+
+  SUBCASE("nothing listens: no claim of a saved checkpoint when none was written") {
+    std::uint16_t dead_port = 0;
+    {
+      asio::io_context io;
+      asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+      dead_port = a.local_endpoint().port();
+    }
+    auto r = run_tool(tool_path("oss-upload"), {"--quiet", "--endpoint", "http://127.0.0.1:" + std::to_string(dead_port),
+                                                "--connect-timeout", "2", "--checkpoint", ckpt, file, "m.bin"}, t.env());
+    INFO(r.err);
+    CHECK(r.exit_code == 4);
+    CHECK(lines_of(r.err).size() == 1);
+    CHECK(r.err.find("saved") == std::string::npos);
+    CHECK(!std::filesystem::exists(ckpt));
+  }
+
+  SUBCASE("oss-head of a missing object says 'does not exist' once") {
+    auto r = run_tool(tool_path("oss-head"), {"no/such/object"}, t.env());
+    INFO(r.err);
+    CHECK(r.exit_code == 3);
+    CHECK(lines_of(r.err).size() == 1);
+    CHECK(count_of(r.err, "does not exist") == 1);
+  }
+}
+
+TEST_CASE("oss-upload: an https:// endpoint that answers in plain HTTP is named as such") {
+  if (!tools_built()) return;
+  cli_env t;
+  const std::string file = t.make_file("tls.bin", 1000, 27);
+  const std::string https = "https://127.0.0.1:" + std::to_string(t.port);
+
+  // Run
+  auto r = run_tool(tool_path("oss-upload"), {"--quiet", "--endpoint", https, file, "tls.bin"}, t.env());
+  auto head = run_tool(tool_path("oss-head"), {"--endpoint", https, "tls.bin"}, t.env());
+
+  // Check
+  const std::string expected = "the server at " + https + " answered in plain HTTP; use http://127.0.0.1:" +
+                               std::to_string(t.port) + "\n";
+  CHECK(r.exit_code == 2);
+  CHECK(r.err == "oss-upload: " + expected);
+  CHECK(head.exit_code == 2);
+  CHECK(head.err == "oss-head: " + expected);
+
+  CHECK(oss_tools::plain_http_url("https://oss.example.com") == "http://oss.example.com:443");
+  CHECK(oss_tools::plain_http_url("https://[::1]:8443") == "http://[::1]:8443");
+  CHECK(oss_tools::plain_http_url("https://[::1]") == "http://[::1]:443");
+}
+
+TEST_CASE("oss-upload: integrity failures exit 5") {
+  if (!tools_built()) return;
+  cli_env t;
+  const std::string file = t.make_file("crc.bin", 300 * 1024, 28);
+  // Every reply to part 2 announces a CRC-64 that is not that of the bytes sent.
+  oss::testing::fault_rule rule;
+  rule.operation = "UploadPart";
+  rule.part_number = 2;
+  rule.times = 0;
+  rule.action = oss::testing::fault_action::wrong_crc64;
+  t.server->set_fault_plan({rule});
+
+  // Run
+  auto r = run_tool(tool_path("oss-upload"), {"--quiet", "--part-size", "100K", file, "crc.bin"}, t.env());
+
+  // Check
+  INFO(r.err);
+  CHECK(r.exit_code == 5);
+  CHECK(r.out.empty());
+  CHECK(lines_of(r.err).size() == 1);
+  CHECK(r.err.find("CRC-64") != std::string::npos);
+
+  using oss_tools::exit_status_for;
+  CHECK(exit_status_for(oss::client_errc::crc64_mismatch, false) == 5);
+  CHECK(exit_status_for(oss::client_errc::unverified, false) == 5);
+  CHECK(exit_status_for(oss::client_errc::object_changed, false) == 5);
+  CHECK(exit_status_for(oss::server_errc::invalid_digest, false) == 5);
+  oss::diagnostics bad_digest;
+  bad_digest.code = "BadDigest";
+  CHECK(exit_status_for(oss::server_errc::unknown, false, bad_digest) == 5);
+  CHECK(exit_status_for(oss::client_errc::invalid_upload_id, false) == 3);
+  CHECK(exit_status_for(oss::client_errc::checkpoint_locked, false) == 2);
+}
+
+TEST_CASE("oss-upload: error text helpers: C++ names become flags, nothing is said twice") {
+  using oss_tools::cli_words;
+  CHECK(cli_words("set client_options::region for endpoint x") == "pass --region ID (or set OSS_REGION) for endpoint x");
+  CHECK(cli_words("trust its CA with client_options::ca_file; the certificate") == "trust its CA with --ca-file FILE; the certificate");
+  CHECK(cli_words("size 102400 (pass .part_size = 204800)") == "size 102400 (pass --part-size 204800)");
+  CHECK(cli_words("so set upload_options::part_size to 5 MiB or more") == "so pass --part-size 5MiB or more");
+  CHECK(cli_words("raise client_options::retry_time or set upload_options::require_server_crc = false") ==
+        "raise --retry-time or pass --no-server-crc");
+
+  using oss_tools::without_repeats;
+  CHECK(without_repeats("parallel must be at least 1: parallel must be at least 1") == "parallel must be at least 1");
+  CHECK(without_repeats("a fact here: the details; use another checkpoint path; Use another checkpoint path.") ==
+        "a fact here: the details; use another checkpoint path");
+  CHECK(without_repeats("x (a; b); b") == "x (a; b); b");  // a clause inside parentheses is not cut
+}
+
+TEST_CASE("oss-upload: every C++ option name in the library's messages has command-line words") {
+  // Each `_options::` name in the library's string literals (the messages it can put in
+  // diagnostics) must come out of cli_words without its C++ spelling: a message added later
+  // with a new name fails here until the tools learn its words. (The one bare field name,
+  // restart_if_vanished, is checked through the tool in the upload_vanished case above.)
+  using oss_tools::cli_words;
+  const char* source = std::getenv("OSS_SOURCE_DIR");
+  if (!source || !*source) OSS_SKIP("OSS_SOURCE_DIR is not set, so the library's messages cannot be scanned");
+  std::size_t literals = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::filesystem::path(source) / "include" / "oss")) {
+    const auto name = entry.path().filename().string();
+    if (!entry.is_regular_file() || name.starts_with("local_")) continue;  // the test server's own text
+    std::istringstream lines(oss_test::read_file(entry.path()));
+    for (std::string line; std::getline(lines, line);) {
+      // The string literals of one line, outside comments and character literals.
+      for (std::size_t i = 0; i < line.size(); ++i) {
+        if (line.compare(i, 2, "//") == 0) break;
+        if (line[i] == '\'') {
+          i += line.compare(i, 2, "'\\") == 0 ? 3 : 2;
+          continue;
+        }
+        if (line[i] != '"') continue;
+        std::string literal;
+        for (++i; i < line.size() && line[i] != '"'; ++i) {
+          if (line[i] == '\\' && i + 1 < line.size()) ++i;
+          literal += line[i];
+        }
+        if (literal.find("_options::") == std::string::npos) continue;
+        ++literals;
+        const std::string words = cli_words(literal);
+        INFO(entry.path().string() << ": \"" << literal << "\" -> \"" << words << "\"");
+        CHECK(words.find("_options::") == std::string::npos);
+      }
+    }
+  }
+  CHECK(literals >= 5);
+}
+
+TEST_CASE("oss-upload: the progress line never reaches the terminal's last column") {
+  // Setup: a typical run, a huge one and a finished one.
+  std::vector<oss_tools::progress_figures> runs = {
+      {107u << 20, 256u << 20, 107, 256, 812.3 * 1024 * 1024, "ETA 0:02", false},
+      {1099404705382ull, 1099511627776ull, 9999, 10000, 9999.9 * 1024 * 1024, "ETA 99:59:59", false},
+      {256u << 20, 256u << 20, 256, 256, 640.0 * 1024 * 1024, "in 0.4 s", true},
+  };
+  for (const auto& f : runs) {
+    for (int columns : {1, 2, 5, 30, 40, 60, 80, 200}) {
+      // Run
+      const std::string line = oss_tools::progress_line(f, columns);
+      // Check
+      INFO("columns " << columns << ": '" << line << "'");
+      CHECK(static_cast<int>(line.size()) <= columns - 1);
+      CHECK(line.find('\n') == std::string::npos);
+      if (columns >= 30) CHECK(line.find('%') != std::string::npos);
+    }
+    // Wide: every piece and a bar of 40.
+    const std::string wide = oss_tools::progress_line(f, 200);
+    CHECK(wide.starts_with("[" + std::string(f.done ? 40 : 0, '#')));
+    CHECK(wide.find("] ") == 41);
+    CHECK(wide.ends_with(oss_tools::progress_text(f)));
+  }
+  const auto& typical = runs[0];
+  CHECK(oss_tools::progress_line(typical, 80) == "[#####>       ]  41.8%  107.0/256.0 MiB  812.3 MiB/s  ETA 0:02  (107/256 parts)");
+  CHECK(oss_tools::progress_line(typical, 60) == "[####>     ]  41.8%  107.0/256.0 MiB  812.3 MiB/s  ETA 0:02");
+  CHECK(oss_tools::progress_line(typical, 40) == " 41.8%  107.0/256.0 MiB  ETA 0:02");
+  CHECK(oss_tools::progress_line(typical, 30) == "[####>     ]  41.8%  ETA 0:02");
+  CHECK(oss_tools::progress_line(typical, 5) == "41.8");
+}
+
+TEST_CASE("oss-upload: on a terminal of 60 and of 40 columns every redraw stays on its line") {
+  if (!tools_built()) return;
+  cli_env t;
+  const std::string file = t.make_file("narrow.bin", 8 * 1024 * 1024, 29);
+  for (int columns : {60, 40}) {
+    // Run
+    auto r = run_tool(tool_path("oss-upload"), {"--part-size", "256K", file, "narrow.bin"}, t.env(), {}, 120s, true, columns);
+
+    // Check: the bar is redrawn after '\r'; a redraw as wide as the terminal would wrap.
+    INFO("columns " << columns << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.err.ends_with("\r\n"));  // the pty turns the last '\n' into "\r\n"
+    const std::string redraws = r.err.substr(0, r.err.size() - 2);
+    CHECK(redraws.find('\n') == std::string::npos);
+    std::size_t drawn = 0;
+    for (std::size_t at = redraws.find('\r'); at != std::string::npos;) {
+      const auto next = redraws.find('\r', at + 1);
+      const std::string one = redraws.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+      CHECK(static_cast<int>(one.size()) <= columns - 1);
+      ++drawn;
+      at = next;
+    }
+    CHECK(drawn >= 2);
+    CHECK(redraws.find("100.0%") != std::string::npos);
+  }
 }

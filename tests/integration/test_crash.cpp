@@ -29,6 +29,7 @@
 
 #include "../support/fault_env.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/skip.hpp"
 
 using namespace std::chrono_literals;
 
@@ -76,8 +77,7 @@ std::vector<kill_point> kill_plan(std::uint64_t seed) {
 TEST_CASE("crash: oss-upload SIGKILLed 20 times resumes every time and the object is intact") {
   const auto tool = oss_test::fault_tool_path("oss-upload");
   if (!std::filesystem::exists(tool)) {
-    MESSAGE("skipped: " << tool.string() << " not found");
-    return;
+    OSS_SKIP(tool.string() << " not found");
   }
   // Setup
   const auto started = std::chrono::steady_clock::now();

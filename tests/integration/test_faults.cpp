@@ -28,6 +28,7 @@
 #include "../support/hostile_proxy.hpp"
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/skip.hpp"
 
 using namespace std::chrono_literals;
 using oss::testing::fault_action;
@@ -614,8 +615,7 @@ TEST_CASE("faults: the listening and accepted sockets are close-on-exec") {
 TEST_CASE("faults: oss-local-server --fault-plan FILE injects the planned faults") {
   const auto binary = oss_test::fault_tool_path("oss-local-server");
   if (!std::filesystem::exists(binary)) {
-    MESSAGE("skipped: " << binary.string() << " not found");
-    return;
+    OSS_SKIP(binary.string() << " not found");
   }
   // Setup
   oss_test::temp_dir dir;

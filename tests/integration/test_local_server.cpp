@@ -42,6 +42,7 @@
 
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/skip.hpp"
 
 namespace {
 
@@ -1352,8 +1353,7 @@ int wait_exit(pid_t pid) {
 TEST_CASE("oss-local-server prints its endpoint first and exits 0 on SIGTERM") {
   auto binary = local_server_binary();
   if (binary.empty() || !std::filesystem::exists(binary)) {
-    MESSAGE("skipped: OSS_BUILD_DIR/examples/oss-local-server not found");
-    return;
+    OSS_SKIP("OSS_BUILD_DIR/examples/oss-local-server not found");
   }
   // Setup
   oss_test::temp_dir root;

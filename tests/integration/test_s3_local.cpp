@@ -41,6 +41,7 @@
 #include "../support/fault_env.hpp"
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/skip.hpp"
 
 namespace {
 
@@ -1127,8 +1128,7 @@ TEST_CASE("s3 fault subset: each fault action once; every finished object is byt
 TEST_CASE("s3 crash: oss-upload --dialect s3 SIGKILLed 3 times resumes and the object is intact") {
   const auto tool = oss_test::fault_tool_path("oss-upload");
   if (!std::filesystem::exists(tool)) {
-    MESSAGE("skipped: " << tool.string() << " not found");
-    return;
+    OSS_SKIP(tool.string() << " not found");
   }
   // Setup
   const auto deadline = std::chrono::steady_clock::now() + 40s;

@@ -38,6 +38,7 @@
 
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/skip.hpp"
 
 namespace {
 
@@ -419,8 +420,7 @@ std::vector<s3_case> generate_cases(std::size_t count, std::uint64_t seed) {
 TEST_CASE("AWS JS signer oracle reproduces the AWS example vectors") {
   const auto dir = oracle_dir();
   if (!dir) {
-    MESSAGE("skipped: node or @smithy/signature-v4 / @aws-crypto/sha256-js not found under OSS_TEST_NODE_DIR");
-    return;
+    OSS_SKIP("node or @smithy/signature-v4 / @aws-crypto/sha256-js not found under OSS_TEST_NODE_DIR");
   }
   // Setup: vectors 1, 3 and 4 of oss-protocol.md 2.8 (vector 2 signs a Date header, which the JS
   // signer removes from every request it signs, so it cannot express it).
@@ -465,8 +465,7 @@ TEST_CASE("AWS JS signer oracle reproduces the AWS example vectors") {
 TEST_CASE("AWS JS signer computes the same Authorization as s3_sign_request for generated requests") {
   const auto dir = oracle_dir();
   if (!dir) {
-    MESSAGE("skipped: node or @smithy/signature-v4 / @aws-crypto/sha256-js not found under OSS_TEST_NODE_DIR");
-    return;
+    OSS_SKIP("node or @smithy/signature-v4 / @aws-crypto/sha256-js not found under OSS_TEST_NODE_DIR");
   }
   // Setup
   constexpr std::size_t count = 420;
@@ -541,8 +540,7 @@ TEST_CASE("AWS JS signer computes the same Authorization as s3_sign_request for 
 TEST_CASE("requests signed by @aws-sdk/client-s3 pass s3_verify_signature in the local server's S3 mode") {
   const auto dir = oracle_dir();
   if (!dir || !std::filesystem::exists(*dir / "node_modules" / "@aws-sdk" / "client-s3" / "package.json")) {
-    MESSAGE("skipped: node or @aws-sdk/client-s3 not found under OSS_TEST_NODE_DIR");
-    return;
+    OSS_SKIP("node or @aws-sdk/client-s3 not found under OSS_TEST_NODE_DIR");
   }
   // Setup: an S3-mode server with credentials; our client stores an object whose key needs
   // encoding, so the server must rebuild the SDK's canonical path from what it decoded.

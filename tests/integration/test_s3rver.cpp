@@ -37,6 +37,7 @@
 #include "../support/run_coro.hpp"
 #include "../support/s3rver.hpp"
 #include "../support/temp_dir.hpp"
+#include "../support/skip.hpp"
 
 using namespace std::chrono_literals;
 
@@ -47,8 +48,7 @@ constexpr std::uint64_t mib = 1024 * 1024;
 
 #define S3RVER_OR_SKIP(server)                                                  \
   if (!(server).available()) {                                                  \
-    MESSAGE("skipped: " << (server).skip_reason());                             \
-    return;                                                                     \
+    OSS_SKIP((server).skip_reason());                                           \
   }                                                                             \
   REQUIRE_MESSAGE((server).running(), "s3rver did not start: " << (server).failure())
 
@@ -226,8 +226,7 @@ TEST_CASE("oss-upload --dialect s3 uploads to s3rver; an unknown key id exits 3"
   // Setup
   const auto tool = tool_path("oss-upload");
   if (!std::filesystem::exists(tool)) {
-    MESSAGE("skipped: " << tool.string() << " is not built");
-    return;
+    OSS_SKIP(tool.string() << " is not built");
   }
   oss_test::s3rver server({bucket});
   S3RVER_OR_SKIP(server);

@@ -50,6 +50,7 @@
 #include "../support/hostile_server.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/tls_certs.hpp"
+#include "../support/skip.hpp"
 
 
 using namespace std::chrono_literals;
@@ -719,8 +720,7 @@ void scan_cli(leak_guard& guard, std::string_view label, const cli_result& r) {
 
 TEST_CASE("secrets: oss-upload output and exit statuses 0, 2, 3, 4 and 130") {
   if (!std::filesystem::exists(upload_tool())) {
-    MESSAGE("oss-upload is not built: skipped");
-    return;
+    OSS_SKIP("oss-upload is not built");
   }
   leak_guard guard;
   secrets_env env;
@@ -824,8 +824,7 @@ TEST_CASE("secrets: oss-upload output and exit statuses 0, 2, 3, 4 and 130") {
 
 TEST_CASE("secrets: oss-upload --dialect s3: success with a checkpoint, and a wrong secret (exit 3)") {
   if (!std::filesystem::exists(upload_tool())) {
-    MESSAGE("oss-upload is not built: skipped");
-    return;
+    OSS_SKIP("oss-upload is not built");
   }
   leak_guard guard;
   secrets_env env(canary_secret, canary_token, oss::api_dialect::s3);

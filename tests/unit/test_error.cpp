@@ -67,6 +67,8 @@ TEST_CASE("error: enumerator values are the published, stable ones") {
   CHECK(static_cast<int>(oss::client_errc::connection_timeout) == 1);
   CHECK(static_cast<int>(oss::client_errc::malformed_xml) == 4);
   CHECK(static_cast<int>(oss::client_errc::crc64_mismatch) == 7);
+  CHECK(static_cast<int>(oss::client_errc::credentials_unavailable) == 27);
+  CHECK(static_cast<int>(oss::client_errc::unverified) == 28);
   CHECK(last_client_errc == 31);
   CHECK(static_cast<int>(oss::server_errc::unknown) == 1);
   CHECK(static_cast<int>(oss::server_errc::no_such_upload) == 2);

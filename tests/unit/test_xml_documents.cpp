@@ -1093,28 +1093,23 @@ TEST_CASE("documents: the x-oss-err header of a bodiless HEAD reply") {
   CHECK_FALSE(parse_error_header(base64("plain text"), b));
 }
 
-// ---- perf (issue 5): the Complete body written in one pass, without an intermediate list ----
+// ---- the client's Complete body: exact bytes, written in one pass --------------------------
 
-TEST_CASE("documents: complete_body_of writes build_complete_body's bytes in one allocation") {
-  // Setup: ordinary quoted ETags (every part number width), odd ones that need escaping, and the
-  // two namespaces (none for OSS, S3's xmlns).
-  std::vector<oss::completed_part> parts;
-  std::vector<completed_part> doc;
-  for (int n : {1, 9, 10, 99, 100, 999, 1000, 9999, 10000}) {
-    std::string etag = "\"" + std::string(32, static_cast<char>('a' + n % 6)) + "\"";
-    parts.push_back(oss::completed_part{n, etag, std::nullopt, std::nullopt});
-    doc.push_back(completed_part{n, etag});
-  }
-  parts.push_back(oss::completed_part{10001, "<&'\r\x01>", std::nullopt, std::nullopt});
-  doc.push_back(completed_part{10001, "<&'\r\x01>"});
-  for (std::string_view ns : {std::string_view(), s3_xmlns, std::string_view("urn:a&b")}) {
-    // Run
-    const std::string fast = complete_body_of(parts, ns);
-    const std::string reference = build_complete_body(doc, ns);
-    // Check: same bytes, and the string was sized up front (no doubling slack).
-    CHECK(fast == reference);
-    CHECK(fast.capacity() < fast.size() + 16);
-  }
-  // Check: an empty list is only the root element.
-  CHECK(complete_body_of({}, {}) == build_complete_body(std::span<const completed_part>{}));
+TEST_CASE("documents: complete_body_of writes the exact S3 body, escaped, sized up front") {
+  // Setup: a quoted ETag, one that needs escaping, and S3's namespace.
+  const std::vector<oss::completed_part> parts{
+      oss::completed_part{1, "\"0123456789abcdef0123456789abcdef\"", std::nullopt, std::nullopt},
+      oss::completed_part{10000, "<&'>", std::nullopt, std::nullopt}};
+
+  // Run
+  const std::string body = complete_body_of(parts, s3_xmlns);
+
+  // Check: the bytes, written literally here, and no doubling slack in the string.
+  CHECK(body ==
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<Part><PartNumber>1</PartNumber><ETag>&quot;0123456789abcdef0123456789abcdef&quot;</ETag></Part>"
+        "<Part><PartNumber>10000</PartNumber><ETag>&lt;&amp;&apos;&gt;</ETag></Part>"
+        "</CompleteMultipartUpload>");
+  CHECK(body.capacity() < body.size() + 16);
 }

@@ -329,7 +329,7 @@ OSS_DECL bool message_parser::parse_start_line(std::string_view line) {
     std::string_view rest = line.substr(sp + 1);
     if (rest.size() < 3 || (rest.size() > 3 && rest[3] != ' ')) return false;
     int status = 0;
-    for (int i = 0; i < 3; ++i) {
+    for (std::size_t i = 0; i < 3; ++i) {
       if (rest[i] < '0' || rest[i] > '9') return false;
       status = status * 10 + (rest[i] - '0');
     }

@@ -1372,7 +1372,7 @@ OSS_DECL std::optional<server_error> local_server_impl::admit(request_state& rs,
   if (!parsed_route) return make_error(server_errc::invalid_argument, "The request URI could not be parsed.");
   rs.r = std::move(*parsed_route);
   rs.op = classify(rs.method, rs.r);
-  if (rs.op != operation::unknown) ++counters_.operations[static_cast<int>(rs.op)];
+  if (rs.op != operation::unknown) ++counters_.operations[static_cast<std::size_t>(rs.op)];
 
   if (rs.r.bucket.empty()) {
     if (auto e = authenticate(rs, headers)) return e;
