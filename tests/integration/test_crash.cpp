@@ -182,10 +182,7 @@ TEST_CASE("crash: oss-upload SIGKILLed 20 times resumes every time and the objec
 
 TEST_CASE("crash: a checkpoint in use by another process is locked; a killed run's lock dies with it") {
   const auto tool = oss_test::fault_tool_path("oss-upload");
-  if (!std::filesystem::exists(tool)) {
-    MESSAGE("skipped: " << tool.string() << " not found");
-    return;
-  }
+  if (!std::filesystem::exists(tool)) OSS_SKIP(tool.string() << " not found");
   // Setup: a child oss-upload whose parts each take 300 ms at the server, so that it is in the
   // middle of its upload for seconds; a second server counts what the locked-out run sends.
   oss_test::fault_env env(2);
