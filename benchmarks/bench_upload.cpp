@@ -12,7 +12,10 @@
 //
 //   bench_upload --endpoint URL --bucket NAME [--region ID] [--ca-file PEM] [--parallel N]
 //                [--part-size BYTES] [--copies N] [--name PREFIX] [--virtual-hosted]
-//                [--dialect oss|s3] FILE...
+//                [--dialect oss|s3] [--no-server-crc] FILE...
+//
+// --no-server-crc: succeed although no reply carries the object's CRC-64 (the nginx sink
+// computes none); without it such an upload fails as unverified, as it must in real use.
 //
 // Credentials come from OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET (benchmark sinks ignore
 // them; any non-empty value works). Exit status: 0 all uploads verified, 1 an upload failed,
@@ -45,6 +48,7 @@ struct settings {
   std::uint64_t part_size = 1 << 20;
   std::size_t copies = 1;
   std::string name_prefix = "bench/";
+  bool require_server_crc = true;
   std::vector<std::string> files;
 };
 
@@ -83,6 +87,7 @@ settings parse(int argc, char** argv) {
     else if (arg == "--copies") s.copies = static_cast<std::size_t>(parse_size(value()));
     else if (arg == "--name") s.name_prefix = value();
     else if (arg == "--virtual-hosted") s.client.address_style = oss::addressing_style::virtual_hosted;
+    else if (arg == "--no-server-crc") s.require_server_crc = false;
     else if (arg == "--dialect") {
       const std::string d = value();
       if (d == "oss") s.client.dialect = oss::api_dialect::oss;
@@ -110,6 +115,7 @@ asio::awaitable<void> upload_one(oss::client& c, std::string name, std::string f
   oss::upload_options opts;
   opts.parallel = s.parallel;
   opts.part_size = s.part_size;
+  opts.require_server_crc = s.require_server_crc;
   try {
     const oss::upload_result r = co_await oss::multipart_upload(c, std::move(name), std::move(file), opts);
     t.bytes += r.size;
@@ -133,7 +139,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "bench_upload: %s\nusage: bench_upload --endpoint URL --bucket NAME [--region ID] "
                  "[--ca-file PEM] [--parallel N] [--part-size BYTES] [--copies N] [--name PREFIX] "
-                 "[--virtual-hosted] [--dialect oss|s3] FILE...\n",
+                 "[--virtual-hosted] [--dialect oss|s3] [--no-server-crc] FILE...\n",
                  e.what());
     return 2;
   }

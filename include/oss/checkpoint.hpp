@@ -5,6 +5,7 @@
 
 #include <oss/detail/config.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -34,6 +35,14 @@
 ///   "doneParts": [ { "number": 1, "etag": "\"95714944FBE90D6B77FE6BA931A5A99E\"",
 ///                    "size": 8388608, "crc64": "11051210869376104954" } ] }
 /// \endcode
+/// While InitiateMultipartUpload is in flight the file holds an *intent* instead (no upload id
+/// yet, no parts), so that an upload whose Initiate reply is lost to a cancellation, a timeout
+/// or a crash is found and aborted by the next run rather than forgotten:
+/// \code{.json}
+/// { "version": 1, "kind": "oss-multipart-upload", "state": "initiating",
+///   "initiatedAfter": "2026-11-25T16:00:00.123Z", "uploadId": "", "doneParts": [], ... }
+/// \endcode
+///
 /// It is a superset of the checkpoint object of ali-oss `multipartUpload` (same field names), so
 /// ali-oss can read ours, and a checkpoint that ali-oss wrote (no `version`, `kind`, `endpoint`,
 /// `bucket`, `fileMtimeNs`, part sizes or CRCs) is accepted: it loads with `version == 0` and
@@ -53,6 +62,25 @@ struct part_record {
   /// CRC-64/ECMA of the part's bytes. 0 in a checkpoint imported from ali-oss (unknown there).
   std::uint64_t crc64 = 0;
 };
+
+/// Where a checkpointed upload stands (JSON `state`).
+enum class checkpoint_state {
+  /// The upload exists: `upload_id` names it and `done_parts` lists its parts (JSON: no `state`
+  /// field, which is what older versions and ali-oss write).
+  uploading,
+  /// InitiateMultipartUpload was about to be sent when the checkpoint was written, and its reply
+  /// never came back (JSON `"state": "initiating"`): `upload_id` and `done_parts` are empty and
+  /// `initiated_after` says when. The server may or may not have created the upload. The next
+  /// `multipart_upload` (or `abort_upload`) with this checkpoint lists the uploads of `name`
+  /// initiated since then (less `intent_clock_tolerance`) that hold no part, aborts them, and
+  /// starts a new upload.
+  initiating,
+};
+
+/// How much earlier than `checkpoint::initiated_after` an upload may have been initiated by the
+/// server's clock and still count as the one an `initiating` checkpoint stands for: the server
+/// records whole seconds, and a client clock may run a little ahead of it.
+inline constexpr std::chrono::seconds intent_clock_tolerance{15};
 
 /// The state needed to resume a multipart upload: which upload, of which data, to where, and
 /// which parts are done. Plain data: copy it, store it, hand it back through
@@ -84,10 +112,16 @@ struct checkpoint {
   std::int64_t file_mtime_ns = 0;
   /// Bytes per part (the last part may be shorter).
   std::uint64_t part_size = 0;
-  /// The server's upload id.
+  /// The server's upload id; empty in the `initiating` state.
   std::string upload_id;
   /// Parts done so far, in the order they finished (not sorted).
   std::vector<part_record> done_parts;
+  /// `uploading`, or `initiating` for the intent written just before InitiateMultipartUpload.
+  checkpoint_state state = checkpoint_state::uploading;
+  /// `initiating` only (JSON `initiatedAfter`, ISO 8601 with milliseconds): the server's time,
+  /// as far as the client knows it, just before InitiateMultipartUpload was sent. Whole
+  /// milliseconds; ignored in the `uploading` state.
+  std::chrono::system_clock::time_point initiated_after{};
 };
 
 /// The `kind` of multipart-upload checkpoints.
@@ -97,8 +131,9 @@ inline constexpr std::string_view checkpoint_kind = "oss-multipart-upload";
 ///
 /// Errors (the file is never modified): `std::errc::no_such_file_or_directory` when there is
 /// no file; the OS error when it cannot be read; `client_errc::checkpoint_corrupt` when it is
-/// not JSON, is larger than 64 MiB, has an unknown `version` or `kind`, lacks a required field,
-/// or has a field of the wrong type or range. A checkpoint without `version` is read as an
+/// not JSON, is larger than 64 MiB, has an unknown `version`, `kind` or `state`, lacks a required
+/// field, or has a field of the wrong type or range (an `initiating` checkpoint needs a valid
+/// `initiatedAfter` and must list no part; any other needs a non-empty `uploadId`). A checkpoint without `version` is read as an
 /// ali-oss checkpoint (`version == 0`). Returns a default checkpoint on error.
 OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path, std::error_code& ec);
 

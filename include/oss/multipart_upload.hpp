@@ -135,8 +135,15 @@ class upload_source {
 ///
 /// - **A file path** (`.checkpoint = "/var/lib/backup/a.mp4.ckpt"`): when the file exists the
 ///   upload resumes from it (it must belong to this upload, see `multipart_upload`); otherwise a
-///   new upload starts and records itself there after Initiate and after every part. It is
-///   deleted after success, kept after a failure or cancellation (call again to resume).
+///   new upload starts, records its intent there *before* InitiateMultipartUpload (so the path is
+///   proven writable before anything exists on the server, and an Initiate whose reply is lost
+///   is found again, see `checkpoint_state::initiating`), then the upload id after Initiate and
+///   every part as it finishes. While a run uses the file it holds an exclusive lock on
+///   `<path>.lock` (flock(2); removed when the run ends, released by the kernel if the process
+///   dies): a second run, in this process or another, fails with
+///   `client_errc::checkpoint_locked` before any request. The folder must be writable. The
+///   checkpoint is deleted after success, kept after a failure or cancellation (call again to
+///   resume).
 /// - **An `oss::checkpoint`** (e.g. one saved from `progress_event::checkpoint`, ali-oss style):
 ///   the upload resumes from it; no file is written, progress events carry the live state.
 /// - **Nothing**: nothing is written; the upload can still be resumed by saving
@@ -207,10 +214,24 @@ struct upload_options {
   /// and handed to the client (`body_digests`), so the event loop never hashes part data.
   bool content_md5 = false;
 
-  /// Require the server to confirm the whole object's CRC-64 (in the Complete or PutObject
-  /// reply, else a HEAD). When no reply carries one, the upload fails with
-  /// `client_errc::unverified` instead of succeeding unchecked. Set to false only for stores
-  /// known to compute no CRC-64 (the result then says which checks ran).
+  /// Require the server to confirm the bytes, so that success never rests on our own
+  /// computation alone (`upload_result::checks` says what confirmed them):
+  /// - **each part**: by the CRC-64 in its reply (compared with ours by the client), else by
+  ///   the `Content-MD5` the server checks: a part whose reply carries no usable CRC-64 and
+  ///   that went without `Content-MD5` is sent again with it, and every later part of the
+  ///   upload carries `Content-MD5` from the start;
+  /// - **the whole object**: by the CRC-64 of the Complete (or PutObject) reply, else of a HEAD
+  ///   sent right after, which must equal the combination of the parts' CRC-64s (else
+  ///   `client_errc::crc64_mismatch`). Without any CRC-64 (S3 stores compute none), by the
+  ///   object's multipart ETag: the MD5 of the parts' MD5s, `-N`, with every part confirmed as
+  ///   above (an ETag that differs is `crc64_mismatch` too); a single PutObject by the
+  ///   `Content-MD5` the server checked. Nothing of that (no CRC-64 anywhere, HEAD refused, or
+  ///   S3 ETags that are not MD5s, as with SSE-KMS) fails the upload with
+  ///   `client_errc::unverified`, after the object was created: check it, or re-upload.
+  ///
+  /// Set to false only for stores known to compute no CRC-64 and no MD5 ETags (the benchmarks'
+  /// nginx sink): the upload then succeeds with whatever the server confirmed, possibly
+  /// nothing (`object_check::none`), and no part is sent twice for want of a CRC-64.
   bool require_server_crc = true;
 
   /// On a failure (not on cancellation) abort the server-side upload and delete the checkpoint
@@ -228,6 +249,48 @@ struct upload_options {
   asio::any_io_executor file_executor{};
 };
 
+/// How the server confirmed that a whole uploaded object is the source (`upload_checks::object`).
+enum class object_check {
+  /// Nothing did. Only with `upload_options::require_server_crc = false`; otherwise such an
+  /// upload fails with `client_errc::unverified`.
+  none,
+  /// The CompleteMultipartUpload (or PutObject) reply carried the object's CRC-64, equal to ours
+  /// (for a multipart object: the combination of the parts' CRC-64s).
+  reply_crc64,
+  /// That reply carried none; the HeadObject sent right after did, and it is equal.
+  head_crc64,
+  /// No reply carried a CRC-64 (S3 stores compute none), and the object's ETag is the multipart
+  /// ETag of its parts (the MD5 of the parts' MD5s, then `-N`), each part confirmed by the
+  /// server with Content-MD5 or a CRC-64.
+  multipart_etag,
+  /// A single PutObject that no reply confirmed with a CRC-64: the server checked the body
+  /// against the `Content-MD5` sent with it.
+  content_md5,
+};
+
+/// What the server confirmed about an upload's bytes (`upload_result::checks`): not what was
+/// computed locally (the CRC-64 always is), but which of those values the server proved it
+/// holds. With `upload_options::require_server_crc` (the default) a successful upload has every
+/// part confirmed and `object != object_check::none`.
+struct upload_checks {
+  /// How the whole object was confirmed.
+  object_check object = object_check::none;
+  /// Parts whose UploadPart reply carried a CRC-64 equal to ours; for parts done before a
+  /// resume, whose ListParts entry did (after re-hashing the source, see `multipart_upload`).
+  std::uint32_t parts_crc64 = 0;
+  /// Parts without a CRC-64 from the server that it accepted with the `Content-MD5` we sent; for
+  /// parts done before a resume, whose ETag is the MD5 of the source's bytes.
+  std::uint32_t parts_content_md5 = 0;
+  /// Parts nothing from the server confirmed (only with `require_server_crc = false`).
+  std::uint32_t parts_unconfirmed = 0;
+  /// Parts sent a second time, with `Content-MD5`, because the reply to the first send carried
+  /// no usable CRC-64 (every later part of the upload then carries `Content-MD5` from the start).
+  std::uint32_t parts_resent_for_md5 = 0;
+  /// Parts done before a resume whose bytes in the source no longer matched the checkpoint (or
+  /// whose stored copy no longer matched the source), sent again.
+  std::uint32_t parts_changed = 0;
+};
+
 /// What a successful upload produced.
 struct upload_result {
   /// The object name.
@@ -238,7 +301,8 @@ struct upload_result {
   std::string upload_id;
   /// Object size in bytes.
   std::uint64_t size = 0;
-  /// CRC-64/ECMA of the whole object, verified against the server's.
+  /// CRC-64/ECMA of the whole object, computed from the source; `checks` says how the server
+  /// confirmed it.
   std::uint64_t crc64 = 0;
   /// Parts of the object (1 for a PutObject).
   std::uint32_t parts = 0;
@@ -255,6 +319,8 @@ struct upload_result {
   /// when the server sent none. The same id is in the `completed` progress event; each
   /// `part_done` event carries the id of its UploadPart reply.
   std::string request_id;
+  /// Which integrity checks the server confirmed.
+  upload_checks checks;
 };
 
 namespace detail {
@@ -338,15 +404,35 @@ struct initiate_multipart_upload_op {
 /// `started`. 5. `parallel` workers upload the remaining parts; each part is read (off the
 /// event loop), checked with CRC-64, uploaded with the client's retries, recorded in the
 /// checkpoint (written atomically), then reported to the progress handler. 6. Complete; the
-/// whole-object CRC-64 the server returns must equal the combination of the part CRCs (else
-/// `client_errc::crc64_mismatch`, never a silent success); the checkpoint file is deleted;
+/// server must confirm the whole object (see `upload_options::require_server_crc`: a CRC-64
+/// that differs from the combination of the part CRCs is `client_errc::crc64_mismatch`, none
+/// at all `client_errc::unverified`, never a silent success); the checkpoint file is deleted;
 /// progress `completed` (1.0).
+///
+/// **Checkpoint file details.** Step 2 first takes the checkpoint's lock (see
+/// `checkpoint_option`; `client_errc::checkpoint_locked` when another run holds it, the OS
+/// error when the lock file cannot be created in the folder, both before any request). A
+/// resume does not take the file's size and mtime as proof that the bytes are unchanged: every
+/// part the checkpoint claims is read and hashed again (CRC-64, on `file_executor`, up to
+/// `parallel` parts at once) and sent again when its bytes differ from the recorded ones, or
+/// when nothing from the server confirms them (`upload_checks::parts_changed` counts the
+/// first). This costs one read of the parts already done; a resume of a 1 GiB file that was
+/// 90% done reads 0.9 GiB before it sends anything. A checkpoint in the `initiating` state
+/// (an Initiate whose reply was lost) makes the call list the uploads of `name` initiated since
+/// then, abort those that hold no part, and start a new upload. Without a checkpoint file
+/// (none, or an in-memory one) an Initiate that got no reply because of a cancellation or a
+/// timeout is looked for in the same call, for at most 10 s, and aborted;
+/// `diag.client_message` says what became of it. If a checkpoint write fails during the
+/// upload, the upload stops at once with the OS error; `diag.client_message` names the upload
+/// id and how to resume it (the file still holds an earlier state) or abort it.
 ///
 /// **Errors.** The first error that retries cannot fix stops the upload: no new parts start,
 /// parts in flight are cancelled, the checkpoint is kept (call again with it to resume), and
 /// the server-side upload is kept unless `abort_on_failure`. Besides the validation codes:
 /// `client_errc::file_changed` (the file changed during the upload), `crc64_mismatch`,
-/// `too_many_parts` (a stream longer than 10 000 parts), server codes, transport codes. Network
+/// `unverified` (both after the object was created; the checkpoint is then deleted, since its
+/// upload id is used up), `checkpoint_locked`, `too_many_parts` (a stream longer than 10 000
+/// parts), OS errors of the checkpoint file, server codes, transport codes. Network
 /// and TLS failures keep their Asio/OpenSSL codes (`asio::error::connection_refused`, the SSL
 /// category's "certificate verify failed"); `diag.client_message` then names the endpoint and
 /// what to check (the port, DNS, `client_options::ca_file`, the certificate's host name).
@@ -397,13 +483,15 @@ OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string 
 /// Aborts the server-side upload a checkpoint names, discarding its parts (cleanup after
 /// giving up on a resume). The checkpoint must belong to `c`'s endpoint and bucket
 /// (`client_errc::checkpoint_mismatch` otherwise). An upload the server no longer knows counts
-/// as aborted.
+/// as aborted. For a checkpoint in the `initiating` state, the uploads it may stand for are
+/// aborted (those of its name initiated since, holding no part).
 OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp, std::error_code& ec,
                                             diagnostics& diag);
 /// As above, but throws `oss::error` on failure.
 OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp);
 
-/// Loads the checkpoint file, aborts its upload as above, then deletes the file.
+/// Loads the checkpoint file, aborts its upload as above, then deletes the file. Takes the
+/// checkpoint's lock first: `client_errc::checkpoint_locked` while an upload uses it.
 OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file,
                                             std::error_code& ec, diagnostics& diag);
 /// As above, but throws `oss::error` on failure.

@@ -29,7 +29,8 @@ enum class progress_stage {
   started,
   /// One more part is uploaded and durably recorded in the checkpoint (`part` names it).
   part_done,
-  /// The object exists and its CRC-64 is verified (CompleteMultipartUpload or PutObject).
+  /// The object exists and the server confirmed its bytes as `upload_result::checks` says
+  /// (CompleteMultipartUpload or PutObject; see `upload_options::require_server_crc`).
   /// `fraction` is exactly 1.0. Reported exactly once, as the last event.
   completed,
 };
@@ -37,7 +38,9 @@ enum class progress_stage {
 /// What a progress handler is told; valid only during the handler call.
 ///
 /// Progress is counted in bytes. `bytes_done` grows by the size of each finished part, so
-/// events are strictly increasing; a retried request never counts twice. `fraction` is
+/// events are strictly increasing; a retried request, or a part sent again (for want of a
+/// CRC-64, or because a resume found it changed), never counts twice, and `bytes_done` never
+/// exceeds `bytes_total`. `fraction` is
 /// `bytes_done / bytes_total`, except that it stays below 1.0 until the upload is complete:
 /// `1.0` is reported exactly once, with `progress_stage::completed`.
 struct progress_event {

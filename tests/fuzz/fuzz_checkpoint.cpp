@@ -7,7 +7,8 @@
 //  - failure is exactly client_errc::checkpoint_corrupt, with a default checkpoint and a short
 //    problem text that never quotes the file (only field names and fixed words);
 //  - an accepted checkpoint is usable: name and upload id present, part size > 0, part numbers
-//    unique and within 1..10000, every part with an ETag;
+//    unique and within 1..10000, every part with an ETag; an intent (state initiating) has no
+//    upload id and no parts instead;
 //  - checkpoint_to_json of it loads back to the same checkpoint (as version 1), and writing that
 //    again gives the same text (a fixed point), so save/load never drifts.
 #include "fuzz_check.hpp"
@@ -34,10 +35,10 @@ bool same_parts(const oss::checkpoint& a, const oss::checkpoint& b, bool compare
 
 // What a problem text may contain: field names, indices and fixed English words.
 bool plain_problem(const std::string& p) {
-  if (p.empty() || p.size() > 160) return false;
+  if (p.empty() || p.size() > 300) return false;
   for (char c : p) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::string_view(" '.[]()\"-,").find(c) != std::string_view::npos;
+                    std::string_view(" '.[]()\"-,:;").find(c) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;
@@ -67,7 +68,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(problem.empty());
   FUZZ_CHECK(cp.version == 0 || cp.version == 1);
   FUZZ_CHECK(cp.kind == oss::checkpoint_kind);
-  FUZZ_CHECK(!cp.name.empty() && !cp.upload_id.empty() && cp.part_size > 0);
+  FUZZ_CHECK(!cp.name.empty() && cp.part_size > 0);
+  if (cp.state == oss::checkpoint_state::initiating)
+    FUZZ_CHECK(cp.version == 1 && cp.upload_id.empty() && cp.done_parts.empty());
+  else
+    FUZZ_CHECK(!cp.upload_id.empty());
   std::set<int> numbers;
   for (const auto& p : cp.done_parts) {
     FUZZ_CHECK(p.number >= 1 && p.number <= 10000);
@@ -84,7 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(back.endpoint == cp.endpoint && back.bucket == cp.bucket && back.name == cp.name &&
              back.file == cp.file && back.file_size == cp.file_size &&
              back.file_mtime_ns == cp.file_mtime_ns && back.part_size == cp.part_size &&
-             back.upload_id == cp.upload_id);
+             back.upload_id == cp.upload_id && back.state == cp.state);
+  if (cp.state == oss::checkpoint_state::initiating) FUZZ_CHECK(back.initiated_after == cp.initiated_after);
   FUZZ_CHECK(same_parts(back, cp, true));
   FUZZ_CHECK(oss::checkpoint_to_json(back) == written);
   return 0;

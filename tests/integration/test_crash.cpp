@@ -1,14 +1,17 @@
-// Crash test (issue 4, item 4): a child oss-upload uploading a 256 MiB file with --checkpoint
+// Crash tests. Issue 4, item 4: a child oss-upload uploading a 256 MiB file with --checkpoint
 // to a local server in this process is SIGKILLed at 20 random moments, chosen as seeded random
 // thresholds of the server's parts_uploaded and bytes_received counters. Every restart resumes
 // from the checkpoint; the final object is byte-identical to the file, and the bytes sent twice
 // stay within kills x parallel x part_size.
-//
-// Reproduce a run with OSS_CRASH_SEED=<the printed seed>.
+// Reproduce a run with OSS_CRASH_SEED=<the printed seed>. Issue 12: a checkpoint another process
+// uses is locked, and the lock of a killed process does not outlive it.
 #include <oss/client.hpp>
+#include <oss/multipart_upload.hpp>
 #include <oss/testing/local_server.hpp>
 
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
@@ -175,4 +178,71 @@ TEST_CASE("crash: oss-upload SIGKILLed 20 times resumes every time and the objec
                          << file_size / part_size << ", " << twice << " bytes sent twice (bound " << bound << "), "
                          << stats.initiate_multipart_upload << " initiates, " << seconds.count() << " ms");
   CHECK(twice <= bound);
+}
+
+TEST_CASE("crash: a checkpoint in use by another process is locked; a killed run's lock dies with it") {
+  const auto tool = oss_test::fault_tool_path("oss-upload");
+  if (!std::filesystem::exists(tool)) OSS_SKIP(tool.string() << " not found");
+  // Setup: a child oss-upload whose parts each take 300 ms at the server, so that it is in the
+  // middle of its upload for seconds; a second server counts what the locked-out run sends.
+  oss_test::fault_env env(2);
+  oss_test::fault_env other(1);
+  const std::string source = oss_test::random_bytes(20 * 100 * 1024 + 17, 4343);
+  const auto file = env.files / "locked.bin";
+  oss_test::write_file(file, source);
+  const auto checkpoint = env.files / "locked.ckpt";
+  oss::testing::fault_rule slow;
+  slow.operation = "UploadPart";
+  slow.action = oss::testing::fault_action::delay;
+  slow.duration = 300ms;
+  slow.times = 0;
+  env.server.set_fault_plan({slow});
+  const std::vector<std::string> args = {tool.string(), "--quiet", "--path-style", "--parallel", "1",
+                                         "--part-size", "102400", "--checkpoint", checkpoint.string(),
+                                         file.string(), "locked/object.bin"};
+  const std::vector<std::string> environment = {
+      "OSS_ENDPOINT=" + env.server.endpoint(), "OSS_REGION=cn-local",
+      std::string("OSS_BUCKET=") + oss_test::fault_bucket, std::string("OSS_ACCESS_KEY_ID=") + oss_test::fault_key_id,
+      std::string("OSS_ACCESS_KEY_SECRET=") + oss_test::fault_secret};
+  oss_test::fault_child child(args, environment);
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (env.server.stats().upload_part < 1 && !child.exited() && std::chrono::steady_clock::now() < deadline) {
+    child.pump(0);
+    std::this_thread::sleep_for(1ms);  // polling cadence of the counters, not a timing assumption
+  }
+  REQUIRE_FALSE(child.exited());
+
+  // Run: the same checkpoint from this process, while the child uploads.
+  asio::io_context io;
+  oss::client locked_out(io.get_executor(), other.options());
+  const oss::upload_options opts{.parallel = 2, .part_size = 100 * 1024, .checkpoint = checkpoint};
+  std::error_code got;
+  oss::diagnostics diag;
+  auto second = [&]() -> asio::awaitable<void> {
+    auto [ec, r] = co_await oss::async_multipart_upload(locked_out, "locked/object.bin", file, opts, diag,
+                                                        asio::experimental::as_tuple(asio::use_awaitable));
+    got = ec;
+  };
+  oss_test::fault_run(io, second, 30s);
+  CHECK(got == oss::client_errc::checkpoint_locked);
+  CHECK(other.server.stats().requests == 0);
+
+  // The child dies; its lock goes with it, and this process resumes its upload.
+  child.signal(SIGKILL);
+  child.wait();
+  REQUIRE(child.killed_by_signal());
+  env.server.clear_fault_plan();
+  oss::client c(io.get_executor(), env.options());
+  oss::upload_result r;
+  std::string stored;
+  auto resume = [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "locked/object.bin", file, opts);
+    stored = co_await c.get_object("locked/object.bin");
+  };
+  oss_test::fault_run(io, resume, 60s);
+
+  // Check
+  CHECK(r.resumed);
+  CHECK(stored == source);
+  CHECK_FALSE(std::filesystem::exists(checkpoint));
 }

@@ -1,8 +1,9 @@
 // Fault sweep (issue 4, item 3): for each request index k of a 30-part upload and each fault
 // action, oss::multipart_upload with a checkpoint either completes or fails with the error that
 // action explains; after a failure, the same call again (plan cleared) resumes and completes.
-// Every time the object's bytes and CRC-64 equal the source, and the server never sees more
-// than `parallel` requests at once. Table-driven; one summary line with the counts.
+// Every time the object's bytes and CRC-64 equal the source, the server never sees more than
+// `parallel` requests at once, and every run's progress events keep their contract (issue 12:
+// a retried or re-sent part never counts twice). Table-driven; one summary line with the counts.
 #include <oss/client.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
@@ -127,7 +128,15 @@ std::vector<sweep_case> sweep_table() {
   return t;
 }
 
+// One progress event, as the sweep checks them.
+struct progress_seen {
+  double fraction;
+  std::uint64_t bytes_done, bytes_total, bytes_delta;
+  oss::progress_stage stage;
+};
+
 struct run_outcome {
+  std::vector<progress_seen> progress;
   std::error_code ec;
   std::string what;
   oss::upload_result result;
@@ -159,6 +168,9 @@ run_outcome upload_once(oss_test::fault_env& env, const std::string& name, const
     opts.parallel = parallel;
     opts.part_size = part_size;
     opts.checkpoint = checkpoint;
+    opts.progress = [&out](const oss::progress_event& e) {
+      out.progress.push_back({e.fraction, e.bytes_done, e.bytes_total, e.bytes_delta, e.stage});
+    };
     try {
       out.result = co_await oss::multipart_upload(client, name, file, opts);
     } catch (const oss::error& e) {
@@ -193,6 +205,38 @@ stored_object read_back(oss_test::fault_env& env, const std::string& name) {
   };
   oss_test::fault_run(io, run, 60s);
   return obj;
+}
+
+// The progress contract of one run, failed or not: bytes_done never falls and never exceeds the
+// source, each part adds exactly its delta, the fraction stays in [0, 1) until the one event at
+// exactly 1.0, which is the last and only comes with success, at exactly the source's size.
+void check_progress(const std::vector<progress_seen>& events, std::uint64_t total, bool succeeded) {
+  int ones = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const progress_seen& e = events[i];
+    CAPTURE(i);
+    CHECK(e.bytes_total == total);
+    CHECK(e.bytes_done <= total);
+    CHECK(e.fraction >= 0.0);
+    CHECK(e.fraction <= 1.0);
+    if (e.fraction == 1.0) ++ones;
+    CHECK((e.fraction == 1.0) == (e.stage == oss::progress_stage::completed));
+    if (i > 0) {
+      CHECK(e.bytes_done >= events[i - 1].bytes_done);
+      if (e.stage == oss::progress_stage::part_done) {
+        CHECK(e.bytes_done == events[i - 1].bytes_done + e.bytes_delta);
+        CHECK(e.bytes_delta > 0);
+      }
+    }
+  }
+  if (succeeded) {
+    REQUIRE_FALSE(events.empty());
+    CHECK(events.back().stage == oss::progress_stage::completed);
+    CHECK(events.back().bytes_done == total);
+    CHECK(ones == 1);
+  } else {
+    CHECK(ones == 0);
+  }
 }
 
 bool allowed(const std::vector<std::error_code>& list, std::error_code ec) {
@@ -241,6 +285,7 @@ TEST_CASE("fault sweep: every action at every request of a 30-part upload comple
 
       run_outcome first = upload_once(env, name, file, checkpoint);
       env.server.clear_fault_plan();
+      check_progress(first.progress, source.size(), !first.ec);
       ++uploads;
       faults += first.faults;
       CHECK(first.faults <= 1);
@@ -254,6 +299,7 @@ TEST_CASE("fault sweep: every action at every request of a 30-part upload comple
         CHECK(allowed(c.allowed, first.ec));
         ++failures_by_error[std::string(first.ec.category().name()) + ":" + first.ec.message()];
         run_outcome second = upload_once(env, name, file, checkpoint);
+        check_progress(second.progress, source.size(), !second.ec);
         ++uploads;
         INFO("resume: " << second.ec.message() << ": " << second.what);
         REQUIRE(!second.ec);

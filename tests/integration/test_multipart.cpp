@@ -44,9 +44,15 @@
 #include <variant>
 #include <vector>
 
+#include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "../support/hostile_proxy.hpp"
 #include "../support/run_coro.hpp"
+#include "../support/skip.hpp"
 #include "../support/tcp_relay.hpp"
 #include "../support/temp_dir.hpp"
 
@@ -356,6 +362,159 @@ TEST_CASE("multipart checkpoint: save is atomic, mode 0600, and load reports a m
   oss::save_checkpoint(dir / "no-such-folder" / "x.ckpt", cp, ec);
   CHECK(ec);
   CHECK_THROWS_AS(oss::load_checkpoint(dir / "missing.ckpt"), oss::error);
+}
+
+TEST_CASE("multipart checkpoint: an intent (state initiating) round-trips; malformed intents are corrupt") {
+  // Setup
+  oss::checkpoint cp;
+  cp.endpoint = "http://127.0.0.1:1";
+  cp.bucket = "b";
+  cp.name = "videos/a.mp4";
+  cp.part_size = kib100;
+  cp.state = oss::checkpoint_state::initiating;
+  cp.initiated_after = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764086400123));
+  // Run
+  const std::string text = oss::checkpoint_to_json(cp);
+  std::error_code ec;
+  const oss::checkpoint back = oss::checkpoint_from_json(text, ec);
+  // Check
+  REQUIRE_FALSE(ec);
+  CHECK(text.find("\"state\":\"initiating\"") != std::string::npos);
+  CHECK(text.find("\"initiatedAfter\":\"2025-11-25T16:00:00.123Z\"") != std::string::npos);
+  CHECK(back.state == oss::checkpoint_state::initiating);
+  CHECK(back.initiated_after == cp.initiated_after);
+  CHECK(back.upload_id.empty());
+  CHECK(oss::checkpoint_to_json(back) == text);
+  // A checkpoint of an upload in progress writes no state, as before intents existed.
+  cp.state = oss::checkpoint_state::uploading;
+  cp.upload_id = "u";
+  CHECK(oss::checkpoint_to_json(cp).find("state") == std::string::npos);
+
+  const std::string head = R"({"version":1,"kind":"oss-multipart-upload","endpoint":"e","bucket":"b","name":"n",
+      "file":"","fileSize":0,"fileMtimeNs":0,"partSize":102400,)";
+  const std::string bad[] = {
+      head + R"("uploadId":"","state":"initiating","doneParts":[]})",                                  // no time
+      head + R"("uploadId":"","state":"initiating","initiatedAfter":"yesterday","doneParts":[]})",     // bad time
+      head + R"("uploadId":"u","state":"initiating","initiatedAfter":"2025-11-25T16:00:00.123Z","doneParts":[]})",
+      head + R"("uploadId":"","state":"initiating","initiatedAfter":"2025-11-25T16:00:00.123Z",
+               "doneParts":[{"number":1,"etag":"x","size":1,"crc64":"1"}]})",
+      head + R"("uploadId":"u","state":"paused","doneParts":[]})",
+      head + R"("uploadId":"","doneParts":[]})",  // an upload in progress needs its id
+  };
+  for (const std::string& t : bad) {
+    CAPTURE(t);
+    oss::checkpoint_from_json(t, ec);
+    CHECK(ec == oss::client_errc::checkpoint_corrupt);
+  }
+}
+
+TEST_CASE("multipart plan: an intent stands for uploads of exactly its name initiated since (less the clock tolerance)") {
+  // Setup
+  using namespace std::chrono;
+  const auto after = system_clock::time_point(milliseconds(1764086400000));  // 2025-11-25T16:00:00Z
+  const std::vector<oss::upload_info> page = {
+      {"a.bin", "u-before", "2025-11-25T15:59:00.000Z"},    // a minute earlier: another upload
+      {"a.bin", "u-skew", "2025-11-25T15:59:50.000Z"},      // within the tolerance
+      {"a.bin", "u-after", "2025-11-25T16:00:01.500Z"},
+      {"a.bin", "u-undated", "not a date"},                 // cannot be dated: left alone
+      {"a.bin.part2", "u-longer", "2025-11-25T16:00:02.000Z"},  // another key with that prefix
+  };
+  // Run
+  const std::vector<std::string> ids = mp::intended_uploads(page, "a.bin", after);
+  // Check
+  CHECK(ids == std::vector<std::string>{"u-skew", "u-after"});
+}
+
+TEST_CASE("multipart plan: a resumed part is kept only when its bytes are the recorded ones and the server confirms them") {
+  // Setup
+  const std::string bytes = oss_test::random_bytes(1000, 3);
+  const oss::detail::md5_digest md5 = oss::detail::md5(bytes);
+  const std::string md5_etag = "\"" + oss::detail::hex_upper(md5.data(), md5.size()) + "\"";
+  const oss::part_record rec{1, md5_etag, bytes.size(), crc_of(bytes)};
+  const oss::part_record kms{1, "\"not-an-md5\"", bytes.size(), crc_of(bytes)};
+  // Run, check
+  CHECK(mp::etag_md5(md5_etag) == md5);
+  CHECK(mp::etag_md5(oss::detail::hex_lower(md5.data(), md5.size())) == md5);
+  CHECK_FALSE(mp::etag_md5("\"abc\""));
+  CHECK_FALSE(mp::etag_md5(std::string(32, 'g')));
+  CHECK(mp::judge_resumed_part(rec, true, crc_of(bytes), std::nullopt) == mp::resumed_part::keep_crc64);
+  CHECK(mp::judge_resumed_part(rec, true, crc_of(bytes) ^ 1, std::nullopt) == mp::resumed_part::changed);
+  CHECK(mp::judge_resumed_part(rec, false, crc_of(bytes), md5) == mp::resumed_part::keep_md5);
+  oss::detail::md5_digest other = md5;
+  other[0] ^= 1;
+  CHECK(mp::judge_resumed_part(rec, false, crc_of(bytes), other) == mp::resumed_part::changed);
+  CHECK(mp::judge_resumed_part(rec, false, crc_of(bytes), std::nullopt) == mp::resumed_part::keep_unconfirmed);
+  CHECK(mp::judge_resumed_part(kms, false, crc_of(bytes), md5) == mp::resumed_part::keep_unconfirmed);
+}
+
+TEST_CASE("multipart checkpoint: a save killed at any system call leaves the old or the new checkpoint, whole") {
+  // Setup: an old checkpoint on disk, and a larger new one to save over it. A child process
+  // saves it under ptrace and is killed at its n-th system-call stop (entry or exit), for every
+  // n until the save completes: that is a crash at every step of the save, without timing.
+  oss_test::temp_dir dir;
+  const auto path = dir / "torn.ckpt";
+  oss::checkpoint old_cp;
+  old_cp.endpoint = "http://127.0.0.1:1";
+  old_cp.bucket = "b";
+  old_cp.name = "n";
+  old_cp.part_size = kib100;
+  old_cp.upload_id = "u1";
+  old_cp.done_parts = {{1, "\"AA\"", kib100, 1}};
+  oss::checkpoint new_cp = old_cp;
+  for (int n = 2; n <= 400; ++n) new_cp.done_parts.push_back({n, "\"BB\"", kib100, static_cast<std::uint64_t>(n)});
+  const std::string old_text = oss::checkpoint_to_json(old_cp);
+  const std::string new_text = oss::checkpoint_to_json(new_cp);
+
+  // Run, check
+  int steps = 0;
+  bool completed = false;
+  for (int stop_at = 1; stop_at <= 500 && !completed; ++stop_at) {
+    CAPTURE(stop_at);
+    oss::save_checkpoint(path, old_cp);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) ::_exit(77);
+      ::raise(SIGSTOP);
+      std::error_code ec;
+      oss::save_checkpoint(path, new_cp, ec);
+      ::_exit(ec ? 1 : 0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) OSS_SKIP("ptrace is not permitted here");
+    REQUIRE(WIFSTOPPED(status));
+    REQUIRE(::ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) == 0);
+    int seen = 0;
+    int signal_to_pass = 0;
+    for (;;) {
+      REQUIRE(::ptrace(PTRACE_SYSCALL, pid, nullptr, reinterpret_cast<void*>(static_cast<long>(signal_to_pass))) == 0);
+      signal_to_pass = 0;
+      REQUIRE(::waitpid(pid, &status, 0) == pid);
+      if (WIFEXITED(status)) {
+        CHECK(WEXITSTATUS(status) == 0);
+        completed = true;
+        break;
+      }
+      REQUIRE(WIFSTOPPED(status));
+      if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+        signal_to_pass = WSTOPSIG(status);
+        continue;
+      }
+      if (++seen == stop_at) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        break;
+      }
+    }
+    steps = seen;
+    const std::string on_disk = oss_test::read_file(path);
+    CHECK((on_disk == old_text || on_disk == new_text));
+    if (completed) CHECK(on_disk == new_text);
+  }
+  CHECK(completed);
+  MESSAGE("checkpoint save: killed at each of " << steps << " system-call stops");
+  CHECK(steps >= 10);  // the save did its work in system calls the kills could land between
 }
 
 // ---- end to end --------------------------------------------------------------------------------
@@ -1290,6 +1449,555 @@ TEST_CASE("multipart upload: an in-memory checkpoint from a progress event resum
   CHECK(stored == data);
   CHECK(r.parts_uploaded == r.parts - kept->done_parts.size());
   check_resent(env.server.stats().upload_part, r.parts - kept->done_parts.size(), 1);
+}
+
+
+// ---- issue 12: resume re-hashes, the checkpoint is locked, written first, and never loses an upload
+
+// Every in-progress upload of `name` on the server.
+std::vector<oss::upload_info> uploads_of(asio::io_context& io, oss::client& c, const std::string& name) {
+  std::vector<oss::upload_info> out;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::list_uploads_options o;
+    o.prefix = name;
+    const oss::list_uploads_result r = co_await c.list_multipart_uploads(o);
+    for (const auto& u : r.uploads)
+      if (u.key == name) out.push_back(u);
+  });
+  return out;
+}
+
+TEST_CASE("multipart upload: a resume re-hashes what the checkpoint claims; a part changed behind a restored mtime is sent again") {
+  // Setup: an upload cancelled after 4 parts; then one byte of an uploaded part changes and the
+  // file gets its old mtime back, so size and mtime still match the checkpoint.
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(12 * kib100 + 777, 61);
+  const auto file = env.write("h.bin", data);
+  const auto ckpt = env.files / "h.ckpt";
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+  REQUIRE(cancelled_upload(io, c, "h.bin", file, opts, 4) == asio::error::operation_aborted);
+  const oss::checkpoint saved = oss::load_checkpoint(ckpt);
+  REQUIRE(saved.done_parts.size() >= 4);
+  const int changed_part = saved.done_parts[1].number;
+  struct stat before {};
+  REQUIRE(::stat(file.c_str(), &before) == 0);
+  std::string changed = data;
+  changed[mp::part_offset(kib100, changed_part) + 1000] ^= 0x5a;
+  oss_test::write_file(file, changed);
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  REQUIRE(::utimensat(AT_FDCWD, file.c_str(), times, 0) == 0);
+  env.server.reset_stats();
+
+  // Run
+  oss::upload_result r;
+  std::string stored;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "h.bin", file, opts);
+    stored = co_await fetch(c, "h.bin");
+  });
+
+  // Check: the object is the file as it is now; only the changed part of those done went again.
+  CHECK(r.resumed);
+  CHECK(stored == changed);
+  CHECK(r.crc64 == crc_of(changed));
+  CHECK(r.checks.parts_changed == 1);
+  CHECK(r.checks.parts_crc64 == r.parts);
+  CHECK(r.checks.object == oss::object_check::reply_crc64);
+  const auto attempts = env.server.part_attempts();
+  for (const auto& p : saved.done_parts) {
+    CAPTURE(p.number);
+    const auto it = attempts.find(p.number);
+    CHECK((it == attempts.end() ? 0u : it->second) == (p.number == changed_part ? 1u : 0u));
+  }
+}
+
+// One upload with a checkpoint that cannot be written: it must fail before any request.
+void check_unwritable_checkpoint(mp_env& env, const std::filesystem::path& ckpt) {
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const auto file = env.write("w.bin", oss_test::random_bytes(6 * kib100, 62));
+  std::error_code got;
+  oss::diagnostics diag;
+  const oss::upload_options opts{.part_size = kib100, .checkpoint = ckpt};
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    auto [ec, r] = co_await oss::async_multipart_upload(c, "w.bin", file, opts, diag, as_tuple(asio::use_awaitable));
+    got = ec;
+  });
+  CHECK(got);
+  CHECK(got.category() == std::system_category());
+  CHECK(diag.client_message.find("Nothing was sent") != std::string::npos);
+  CHECK(env.server.stats().requests == 0);
+}
+
+TEST_CASE("multipart upload: a checkpoint in a folder that takes no new files fails before any request") {
+  mp_env env;
+  check_unwritable_checkpoint(env, "/proc/self/asio-oss-test.ckpt");
+}
+
+TEST_CASE("multipart upload: a checkpoint in a read-only folder fails before any request and leaves nothing there") {
+  // Setup
+  mp_env env;
+  const auto dir = env.files / "ro";
+  std::filesystem::create_directory(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  struct restore {
+    std::filesystem::path dir;
+    ~restore() { std::filesystem::permissions(dir, std::filesystem::perms::owner_all); }
+  } restore_later{dir};
+  if (::access(dir.c_str(), W_OK) == 0) OSS_SKIP("file permissions are not enforced here (root)");
+  // Run, check
+  check_unwritable_checkpoint(env, dir / "w.ckpt");
+  CHECK(std::filesystem::is_empty(dir));
+}
+
+TEST_CASE("multipart upload: a checkpoint save that fails mid-upload stops and names the upload to resume or abort") {
+  // Setup: the checkpoint's folder disappears after the second part.
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const auto file = env.write("g.bin", oss_test::random_bytes(10 * kib100, 63));
+  const auto dir = env.files / "ckpt-dir";
+  std::filesystem::create_directory(dir);
+  oss::upload_options opts{.parallel = 1, .part_size = kib100, .checkpoint = dir / "g.ckpt",
+                           .progress = [&](const oss::progress_event& e) {
+                             if (e.parts_done == 2) std::filesystem::remove_all(dir);
+                           }};
+  // Run
+  std::error_code got;
+  oss::diagnostics diag;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    auto [ec, r] = co_await oss::async_multipart_upload(c, "g.bin", file, opts, diag, as_tuple(asio::use_awaitable));
+    got = ec;
+  });
+  // Check: stopped at once, with the upload id in the message; the upload is still there.
+  CHECK(got == std::errc::no_such_file_or_directory);
+  CHECK(diag.operation == "save_checkpoint");
+  const auto open = uploads_of(io, c, "g.bin");
+  REQUIRE(open.size() == 1);
+  CHECK(diag.client_message.find("upload " + open[0].upload_id + " of g.bin stays open") != std::string::npos);
+  CHECK(env.server.stats().upload_part == 3);
+}
+
+TEST_CASE("multipart upload: a second run on a checkpoint in use gets checkpoint_locked before any request") {
+  // Setup: run B starts while run A holds the checkpoint; B talks to a server of its own, so
+  // that its requests (none) can be counted.
+  mp_env env, other;
+  asio::io_context io;
+  oss::client a(io.get_executor(), env.options());
+  oss::client b(io.get_executor(), other.options());
+  const std::string data = oss_test::random_bytes(8 * kib100, 64);
+  const auto file = env.write("l.bin", data);
+  const auto ckpt = env.files / "l.ckpt";
+  std::error_code second;
+  oss::diagnostics second_diag;
+  bool second_done = false;
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
+                           .progress = [&](const oss::progress_event& e) {
+                             if (e.parts_done != 2) return;
+                             const oss::upload_options same{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+                             oss::async_multipart_upload(b, "l.bin", file, same, second_diag,
+                                                         [&](std::error_code ec, oss::upload_result) {
+                                                           second = ec;
+                                                           second_done = true;
+                                                         });
+                           }};
+  // Run
+  oss::upload_result r;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(a, "l.bin", file, opts);
+  });
+  // Check
+  REQUIRE(second_done);
+  CHECK(second == oss::client_errc::checkpoint_locked);
+  CHECK(second_diag.client_message.find(ckpt.string()) != std::string::npos);
+  CHECK(other.server.stats().requests == 0);
+  CHECK(r.crc64 == crc_of(data));
+  // A's lock ended with it: the same checkpoint path serves the next upload.
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    const oss::upload_options again{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+    r = co_await oss::multipart_upload(b, "l.bin", file, again);
+  });
+  CHECK(r.crc64 == crc_of(data));
+  // Nothing is left beside the file: no checkpoint, no lock file.
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(env.files.path())) left.push_back(e.path().filename().string());
+  CHECK(left == std::vector<std::string>{"l.bin"});
+}
+
+
+TEST_CASE("multipart upload: an Initiate whose reply is lost to a cancellation or a timeout leaves no upload open") {
+  using namespace asio::experimental::awaitable_operators;
+  // Setup: the server creates the upload at once but replies 400 ms later; the caller gives up
+  // after 100 ms (or the client's stall timeout does).
+  mp_env env;
+  asio::io_context io;
+  const std::string data = oss_test::random_bytes(6 * kib100 + 5, 65);
+  const auto file = env.write("i.bin", data);
+  const auto ckpt = env.files / "i.ckpt";
+  auto lost_initiate = [&](oss::client& c, const oss::upload_options& opts, oss::diagnostics& diag,
+                           std::chrono::milliseconds give_up = 100ms) {
+    oss::testing::fault_rule slow;
+    slow.operation = "InitiateMultipartUpload";
+    slow.action = oss::testing::fault_action::delay;
+    slow.duration = 400ms;
+    env.server.set_fault_plan({slow});
+    env.server.reset_stats();
+    std::error_code got;
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      asio::steady_timer deadline(co_await asio::this_coro::executor, give_up);
+      auto upload = [&]() -> asio::awaitable<void> {
+        auto [ec, r] = co_await oss::async_multipart_upload(c, "i.bin", file, opts, diag, as_tuple(asio::use_awaitable));
+        got = ec;
+      };
+      auto timer = [&]() -> asio::awaitable<void> { co_await deadline.async_wait(as_tuple(asio::use_awaitable)); };
+      co_await (upload() || timer());
+    });
+    env.server.clear_fault_plan();
+    CHECK(env.server.stats().initiate_multipart_upload == 1);
+    return got;
+  };
+  oss::client c(io.get_executor(), env.options());
+
+  SUBCASE("with a checkpoint file: the next run finds the upload and aborts it") {
+    const oss::upload_options opts{.part_size = kib100, .checkpoint = ckpt};
+    oss::diagnostics diag;
+    // Run 1
+    CHECK(lost_initiate(c, opts, diag) == asio::error::operation_aborted);
+    REQUIRE(std::filesystem::exists(ckpt));
+    const oss::checkpoint intent = oss::load_checkpoint(ckpt);
+    CHECK(intent.state == oss::checkpoint_state::initiating);
+    CHECK(intent.upload_id.empty());
+    CHECK(diag.client_message.find("records it") != std::string::npos);
+    const auto orphans = uploads_of(io, c, "i.bin");
+    CHECK(orphans.size() == 1);
+    // Run 2
+    env.server.reset_stats();
+    oss::upload_result r;
+    std::string stored;
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      r = co_await oss::multipart_upload(c, "i.bin", file, opts);
+      stored = co_await fetch(c, "i.bin");
+    });
+    // Check
+    CHECK(stored == data);
+    CHECK_FALSE(r.resumed);
+    CHECK(env.server.stats().abort_multipart_upload == 1);
+    CHECK(uploads_of(io, c, "i.bin").empty());
+    CHECK_FALSE(std::filesystem::exists(ckpt));
+  }
+  SUBCASE("without a checkpoint: the same run aborts it") {
+    const oss::upload_options opts{.part_size = kib100};
+    oss::diagnostics diag;
+    CHECK(lost_initiate(c, opts, diag) == asio::error::operation_aborted);
+    CHECK(uploads_of(io, c, "i.bin").empty());
+    CHECK(env.server.stats().abort_multipart_upload == 1);
+    CHECK(diag.client_message.find("was aborted") != std::string::npos);
+  }
+  SUBCASE("without a checkpoint, timed out: the same run aborts it") {
+    oss::client_options o = env.options();
+    o.stall_timeout = 150ms;
+    oss::client impatient(io.get_executor(), o);
+    const oss::upload_options opts{.part_size = kib100};
+    oss::diagnostics diag;
+    CHECK(lost_initiate(impatient, opts, diag, 20s) == oss::client_errc::connection_timeout);
+    CHECK(uploads_of(io, c, "i.bin").empty());
+    CHECK(diag.client_message.find("was aborted") != std::string::npos);
+  }
+  SUBCASE("abort_upload on the intent aborts the upload too") {
+    const oss::upload_options opts{.part_size = kib100, .checkpoint = ckpt};
+    oss::diagnostics diag;
+    CHECK(lost_initiate(c, opts, diag) == asio::error::operation_aborted);
+    REQUIRE(uploads_of(io, c, "i.bin").size() == 1);
+    run_coro(io, [&]() -> asio::awaitable<void> { co_await oss::abort_upload(c, ckpt); });
+    CHECK(uploads_of(io, c, "i.bin").empty());
+    CHECK_FALSE(std::filesystem::exists(ckpt));
+  }
+}
+
+TEST_CASE("multipart upload: parts acknowledged while the checkpoint write lags are saved at cancellation; the resume sends none again") {
+  // Setup: checkpoint writes run on a one-thread pool that the test holds shut after part 3.
+  // The parts in flight then finish (the server acknowledged them) while the write that would
+  // record them waits. Once the server has stored two more parts, nothing is in flight, and this
+  // thread, which runs the io_context, has had nothing to do for a while (every reply handled),
+  // the upload is cancelled; the pool opens only after that.
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(24 * kib100, 66);
+  const auto file = env.write("q.bin", data);
+  const auto ckpt = env.files / "q.ckpt";
+  asio::thread_pool writer(1);
+  std::atomic<bool> reached = false;
+  std::promise<void> open_writer;
+  std::shared_future<void> writer_opens = open_writer.get_future().share();
+  bool held = false;
+  oss::testing::local_server_thread* server = &env.server;
+  oss::upload_options opts{.parallel = 4, .part_size = kib100, .checkpoint = ckpt,
+                           .file_executor = writer.get_executor()};
+  opts.progress = [&](const oss::progress_event& e) {
+    if (held || e.stage != oss::progress_stage::part_done || e.parts_done < 3) return;
+    held = true;
+    const std::uint64_t stored_before = server->stats().parts_uploaded;
+    asio::post(writer, [server, stored_before, &reached, writer_opens] {
+      // Bounded: 24 parts and four workers, so two more parts always come.
+      for (int i = 0; i < 10000; ++i) {
+        const auto st = server->stats();
+        if (st.parts_uploaded >= stored_before + 2 && st.in_flight == 0) break;
+        std::this_thread::sleep_for(1ms);  // polling cadence of the counters
+      }
+      reached = true;
+      writer_opens.wait_for(60s);
+    });
+  };
+  asio::cancellation_signal signal;
+  std::error_code first;
+  bool done = false;
+  oss::diagnostics diag;
+  oss::async_multipart_upload(c, "q.bin", file, opts, diag,
+                              asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec, oss::upload_result) {
+                                first = ec;
+                                done = true;
+                              }));
+  // Run 1, driven here so that the cancellation comes when the io_context is idle.
+  std::set<int> saved_at_cancel;
+  bool cancelled = false;
+  int idle = 0;
+  io.restart();
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    const std::size_t ran = io.run_one_for(20ms);
+    if (cancelled || !reached) continue;
+    idle = ran == 0 ? idle + 1 : 0;
+    if (idle < 3) continue;
+    for (const auto& p : oss::load_checkpoint(ckpt).done_parts) saved_at_cancel.insert(p.number);
+    cancelled = true;
+    signal.emit(asio::cancellation_type::terminal);
+    open_writer.set_value();
+  }
+  REQUIRE(done);
+  REQUIRE(cancelled);
+  CHECK(first == asio::error::operation_aborted);
+  // Nothing was in flight and every reply was handled: each part the server stored was
+  // acknowledged, and some of them were not yet in the checkpoint when the upload was cancelled.
+  std::set<int> acknowledged;
+  for (const auto& [number, attempts] : env.server.part_attempts()) acknowledged.insert(number);
+  CHECK(acknowledged.size() > saved_at_cancel.size());
+  std::set<int> on_disk;
+  for (const auto& p : oss::load_checkpoint(ckpt).done_parts) on_disk.insert(p.number);
+  CHECK(on_disk == acknowledged);
+
+  // Run 2: resume; no acknowledged part goes to the server again.
+  env.server.reset_stats();
+  oss::upload_result r;
+  std::string stored;
+  opts.progress = {};
+  opts.file_executor = {};
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(c, "q.bin", file, opts);
+    stored = co_await fetch(c, "q.bin");
+  });
+  CHECK(stored == data);
+  const auto attempts = env.server.part_attempts();
+  for (int n : acknowledged) {
+    CAPTURE(n);
+    CHECK_FALSE(attempts.contains(n));
+  }
+}
+
+TEST_CASE("multipart upload: a Complete or HEAD CRC-64 that differs fails the upload; none at all is unverified") {
+  // Setup: a proxy between client and server edits the replies.
+  mp_env env;
+  oss_test::hostile_proxy proxy(env.server.port());
+  asio::io_context io;
+  oss::client_options copts = env.options();
+  copts.endpoint = proxy.endpoint();
+  oss::client c(io.get_executor(), copts);
+  const std::string data = oss_test::random_bytes(5 * kib100 + 9, 67);
+  const auto file = env.write("v.bin", data);
+  const std::string crc_header = "x-oss-hash-crc64ecma";
+  const std::string wrong = std::to_string(crc_of(data) ^ 1);
+  struct outcome {
+    std::error_code ec;
+    oss::diagnostics diag;
+    oss::upload_result r;
+  };
+  auto upload = [&](std::vector<oss_test::proxy_rule> rules, bool require_server_crc) {
+    proxy.set_script(oss_test::rules_script(std::move(rules)));
+    proxy.clear_records();
+    outcome out;
+    const oss::upload_options opts{.parallel = 2, .part_size = kib100, .require_server_crc = require_server_crc};
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      auto [ec, r] = co_await oss::async_multipart_upload(c, "v.bin", file, opts, out.diag, as_tuple(asio::use_awaitable));
+      out.ec = ec;
+      out.r = r;
+    });
+    return out;
+  };
+  auto complete = oss_test::op_is("CompleteMultipartUpload");
+  auto head = oss_test::op_is("HeadObject");
+  auto drop = [&] { return oss_test::proxy_action::edit(oss_test::drop_header(crc_header)); };
+
+  SUBCASE("the Complete reply confirms it") {
+    const outcome o = upload({}, true);
+    CHECK_FALSE(o.ec);
+    CHECK(o.r.crc64 == crc_of(data));
+    CHECK(o.r.checks.object == oss::object_check::reply_crc64);
+    CHECK(proxy.count("HeadObject") == 0);
+  }
+  SUBCASE("the Complete reply's CRC-64 differs") {
+    const outcome o = upload({{complete, oss_test::proxy_action::edit(oss_test::set_header(crc_header, wrong))}}, true);
+    CHECK(o.ec == oss::client_errc::crc64_mismatch);
+    CHECK(o.diag.client_message.find("the parts combine to") != std::string::npos);
+  }
+  SUBCASE("the Complete reply has none, and HEAD confirms it") {
+    const outcome o = upload({{complete, drop()}}, true);
+    CHECK_FALSE(o.ec);
+    CHECK(o.r.checks.object == oss::object_check::head_crc64);
+    CHECK(proxy.count("HeadObject") == 1);
+  }
+  SUBCASE("the Complete reply has none, and HEAD's differs") {
+    const outcome o = upload({{complete, drop()}, {head, oss_test::proxy_action::edit(oss_test::set_header(crc_header, wrong))}}, true);
+    CHECK(o.ec == oss::client_errc::crc64_mismatch);
+  }
+  SUBCASE("neither has one") {
+    const outcome o = upload({{complete, drop()}, {head, drop()}}, true);
+    CHECK(o.ec == oss::client_errc::unverified);
+    CHECK(o.diag.client_message.find("never confirmed") != std::string::npos);
+  }
+  SUBCASE("HEAD is refused") {
+    const outcome o = upload({{complete, drop()}, {head, oss_test::proxy_action::reply_with(oss_test::proxy_raw_reply(403, {}, ""))}}, true);
+    CHECK(o.ec == oss::client_errc::unverified);
+  }
+  SUBCASE("neither has one, and the caller opted out") {
+    const outcome o = upload({{complete, drop()}, {head, drop()}}, false);
+    CHECK_FALSE(o.ec);
+    CHECK(o.r.checks.object == oss::object_check::none);
+    CHECK(o.r.crc64 == crc_of(data));
+  }
+}
+
+
+TEST_CASE("multipart upload: a part reply without a CRC-64 is sent again with Content-MD5, and so is every later part") {
+  // Setup: a proxy strips x-oss-hash-crc64ecma from every UploadPart reply (the Complete reply
+  // keeps it).
+  mp_env env;
+  oss_test::hostile_proxy proxy(env.server.port());
+  asio::io_context io;
+  oss::client_options copts = env.options();
+  copts.endpoint = proxy.endpoint();
+  oss::client c(io.get_executor(), copts);
+  const std::string data = oss_test::random_bytes(8 * kib100 + 3, 68);
+  const auto file = env.write("m5.bin", data);
+  const std::uint32_t parts = mp::part_count(data.size(), kib100);
+  proxy.set_script(oss_test::rules_script(
+      {{oss_test::op_is("UploadPart"), oss_test::proxy_action::edit(oss_test::drop_header("x-oss-hash-crc64ecma"))}}));
+  auto with_md5 = [](const oss_test::proxy_request& r) { return r.headers.find("Content-MD5") != nullptr; };
+
+  SUBCASE("required (the default)") {
+    progress_log log;
+    const oss::upload_options opts{.parallel = 2, .part_size = kib100,
+                                   .progress = [&](const oss::progress_event& e) { log.add(e); }};
+    oss::upload_result r;
+    std::string stored;
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      r = co_await oss::multipart_upload(c, "m5.bin", file, opts);
+      stored = co_await fetch(c, "m5.bin");
+    });
+    // Check: the parts in flight when the first reply came back went twice, the rest once
+    // with Content-MD5; every part is confirmed by it; progress counts each part once.
+    CHECK(stored == data);
+    CHECK(r.checks.parts_content_md5 == parts);
+    CHECK(r.checks.parts_crc64 == 0);
+    CHECK(r.checks.parts_resent_for_md5 >= 1);
+    CHECK(r.checks.parts_resent_for_md5 <= opts.parallel);
+    CHECK(r.checks.object == oss::object_check::reply_crc64);
+    std::map<int, int> sent, sent_with_md5;
+    for (const auto& req : proxy.requests()) {
+      if (req.operation() != "UploadPart") continue;
+      ++sent[req.part_number()];
+      if (with_md5(req)) ++sent_with_md5[req.part_number()];
+    }
+    CHECK(sent.size() == parts);
+    for (const auto& [number, n] : sent) {
+      CAPTURE(number);
+      CHECK(sent_with_md5[number] == 1);
+      CHECK(n <= 2);
+    }
+    log.check_contract(data.size(), parts);
+  }
+  SUBCASE("opted out") {
+    const oss::upload_options opts{.parallel = 2, .part_size = kib100, .require_server_crc = false};
+    oss::upload_result r;
+    run_coro(io, [&]() -> asio::awaitable<void> { r = co_await oss::multipart_upload(c, "m5.bin", file, opts); });
+    CHECK(r.checks.parts_unconfirmed == parts);
+    CHECK(r.checks.parts_resent_for_md5 == 0);
+    CHECK(proxy.count("UploadPart") == parts);
+  }
+}
+
+TEST_CASE("multipart upload: a single PutObject follows the same rule: reply CRC-64, else HEAD, else sent again with Content-MD5") {
+  // Setup
+  mp_env env;
+  oss_test::hostile_proxy proxy(env.server.port());
+  asio::io_context io;
+  oss::client_options copts = env.options();
+  copts.endpoint = proxy.endpoint();
+  oss::client c(io.get_executor(), copts);
+  const std::string data = oss_test::random_bytes(40 * 1024, 69);
+  const std::string crc_header = "x-oss-hash-crc64ecma";
+  auto drop = [&] { return oss_test::proxy_action::edit(oss_test::drop_header(crc_header)); };
+  auto put = oss_test::op_is("PutObject");
+  auto head = oss_test::op_is("HeadObject");
+  auto upload = [&](std::vector<oss_test::proxy_rule> rules, bool require, std::error_code& ec) {
+    proxy.set_script(oss_test::rules_script(std::move(rules)));
+    proxy.clear_records();
+    oss::upload_result r;
+    oss::diagnostics diag;
+    const oss::upload_options opts{.part_size = kib100, .require_server_crc = require};
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      const oss::upload_source source = oss::buffer_source(data);
+      auto [e, res] = co_await oss::async_multipart_upload(c, "one.bin", source, opts, diag, as_tuple(asio::use_awaitable));
+      ec = e;
+      r = res;
+    });
+    return r;
+  };
+  std::error_code ec;
+
+  SUBCASE("the reply's CRC-64") {
+    const oss::upload_result r = upload({}, true, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.checks.object == oss::object_check::reply_crc64);
+    CHECK(proxy.count("PutObject") == 1);
+  }
+  SUBCASE("none in the reply: HEAD's") {
+    const oss::upload_result r = upload({{put, drop()}}, true, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.checks.object == oss::object_check::head_crc64);
+    CHECK(proxy.count("PutObject") == 1);
+  }
+  SUBCASE("none in the reply, HEAD's differs") {
+    upload({{put, drop()}, {head, oss_test::proxy_action::edit(oss_test::set_header(crc_header, "1"))}}, true, ec);
+    CHECK(ec == oss::client_errc::crc64_mismatch);
+  }
+  SUBCASE("none anywhere: sent again with Content-MD5") {
+    const oss::upload_result r = upload({{put, drop()}, {head, drop()}}, true, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.checks.object == oss::object_check::content_md5);
+    CHECK(r.checks.parts_resent_for_md5 == 1);
+    const auto requests = proxy.requests();
+    REQUIRE(proxy.count("PutObject") == 2);
+    CHECK(requests.back().operation() == "PutObject");
+    CHECK(requests.back().headers.find("Content-MD5") != nullptr);
+  }
+  SUBCASE("none anywhere, opted out") {
+    const oss::upload_result r = upload({{put, drop()}, {head, drop()}}, false, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.checks.object == oss::object_check::none);
+    CHECK(proxy.count("PutObject") == 1);
+  }
 }
 
 }  // namespace

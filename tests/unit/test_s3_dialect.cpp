@@ -491,26 +491,123 @@ TEST_CASE("S3 multipart ETag: derived from MD5 part ETags; proves an object only
   CHECK_FALSE(s3_multipart_etag(kms));
   CHECK(etag_equal("\"ABC-2\"", "abc-2"));
   CHECK_FALSE(etag_equal("abc-2", "abd-2"));
+  // Which objects such an ETag proves: check_object_parts, below.
+}
 
-  std::vector<oss::part_record> parts{{1, ea, a.size(), crc64(0, a.data(), a.size())},
-                                      {2, eb, b.size(), crc64(0, b.data(), b.size())}};
+namespace {
+
+// Two parts and the object completing them makes, as HEAD shows it in `dialect`.
+struct two_parts {
+  std::string a = std::string(300 * 1024, 'a'), b = "tail";
+  std::vector<oss::completed_part> parts;
   oss::object_meta meta;
-  meta.size = a.size() + b.size();
-  meta.etag = "\"" + expected + "\"";
-  CHECK(object_made_of(meta, parts, meta.size));
-  CHECK_FALSE(object_made_of(meta, parts, meta.size + 1));
-  oss::object_meta forged = meta;
+
+  explicit two_parts(bool s3) {
+    const auto ma = md5(a), mb = md5(b);
+    const std::string ea = "\"" + hex_upper(ma.data(), ma.size()) + "\"";
+    const std::string eb = "\"" + hex_upper(mb.data(), mb.size()) + "\"";
+    parts = {{1, ea, a.size(), crc64(0, a.data(), a.size())}, {2, eb, b.size(), crc64(0, b.data(), b.size())}};
+    const std::vector<std::string_view> etags{ea, eb};
+    meta.size = a.size() + b.size();
+    meta.etag = "\"" + *s3_multipart_etag(etags) + "\"";
+    if (!s3) {
+      const std::string whole = a + b;
+      meta.crc64 = crc64(0, whole.data(), whole.size());
+      meta.etag = "\"0123456789ABCDEF0123456789ABCDEF-2\"";  // OSS: the hex part is undocumented
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("object check: the server CRC-64 decides in OSS; without one the answer is unknown, never a match") {
+  // Setup
+  const two_parts good(false);
+
+  // Run
+  const object_verdict same = check_object_parts(good.meta, good.parts, api_dialect::oss);
+  std::vector<oss::completed_part> reversed{good.parts[1], good.parts[0]};
+  const object_verdict any_order = check_object_parts(good.meta, reversed, api_dialect::oss);
+  oss::object_meta other_crc = good.meta;
+  *other_crc.crc64 ^= 1;
+  const object_verdict forged = check_object_parts(other_crc, good.parts, api_dialect::oss);
+  oss::object_meta bigger = good.meta;
+  bigger.size += 1;
+  const object_verdict size = check_object_parts(bigger, good.parts, api_dialect::oss);
+  oss::object_meta three = good.meta;
+  three.etag = "\"0123456789ABCDEF0123456789ABCDEF-3\"";
+  const object_verdict count = check_object_parts(three, good.parts, api_dialect::oss);
+  oss::object_meta single = good.meta;
+  single.etag = "\"0123456789ABCDEF0123456789ABCDEF\"";
+  const object_verdict not_multipart = check_object_parts(single, good.parts, api_dialect::oss);
+  oss::object_meta no_crc = good.meta;
+  no_crc.crc64.reset();
+  const object_verdict stripped = check_object_parts(no_crc, good.parts, api_dialect::oss);
+  std::vector<oss::completed_part> unknown_crc = good.parts;
+  unknown_crc[1].crc64.reset();
+  const object_verdict part_crc = check_object_parts(good.meta, unknown_crc, api_dialect::oss);
+  std::vector<oss::completed_part> unknown_size = good.parts;
+  unknown_size[0].size.reset();
+  const object_verdict part_size = check_object_parts(good.meta, unknown_size, api_dialect::oss);
+  const object_verdict none = check_object_parts(good.meta, {}, api_dialect::oss);
+  std::vector<oss::completed_part> repeated{good.parts[0], good.parts[0]};
+  const object_verdict twice = check_object_parts(good.meta, repeated, api_dialect::oss);
+
+  // Check
+  CHECK(same.match == object_match::matches);
+  CHECK(same.evidence == object_evidence::crc64);
+  CHECK(same.reason.empty());
+  CHECK(any_order.match == object_match::matches);
+  CHECK(forged.match == object_match::differs);
+  CHECK(forged.reason.find("CRC-64") != std::string::npos);
+  CHECK(size.match == object_match::differs);
+  CHECK(size.reason == "the object holds 307205 bytes, the parts 307204");
+  CHECK(count.match == object_match::differs);
+  CHECK(count.reason == "the object was made of 3 parts, not 2");
+  CHECK(not_multipart.match == object_match::differs);
+  CHECK(stripped.match == object_match::unknown);
+  CHECK(stripped.reason.find("no CRC-64") != std::string::npos);
+  CHECK(part_crc.match == object_match::unknown);
+  CHECK(part_size.match == object_match::unknown);
+  CHECK(none.match == object_match::unknown);
+  CHECK(twice.match == object_match::unknown);
+  for (const auto* v : {&forged, &size, &count, &not_multipart, &stripped, &part_crc, &part_size, &none, &twice})
+    CHECK(v->evidence == object_evidence::none);
+}
+
+TEST_CASE("object check: S3 without a CRC-64 uses the multipart ETag when the part ETags are MD5s") {
+  // Setup
+  const two_parts good(true);
+
+  // Run
+  const object_verdict same = check_object_parts(good.meta, good.parts, api_dialect::s3);
+  std::vector<oss::completed_part> no_sizes = good.parts;
+  for (auto& p : no_sizes) p.size.reset(), p.crc64.reset();
+  const object_verdict etag_alone = check_object_parts(good.meta, no_sizes, api_dialect::s3);
+  oss::object_meta forged = good.meta;
   forged.etag = "\"00000000000000000000000000000000-2\"";
-  CHECK_FALSE(object_made_of(forged, parts, meta.size));
-  // A server CRC-64, when there is one, decides instead.
+  const object_verdict other = check_object_parts(forged, good.parts, api_dialect::s3);
+  std::vector<oss::completed_part> kms = good.parts;
+  kms[1].etag = "\"kms-etag\"";
+  const object_verdict encrypted = check_object_parts(good.meta, kms, api_dialect::s3);
+  // The same object seen by the OSS dialect: no CRC, and OSS's ETag rule is not S3's.
+  const object_verdict as_oss = check_object_parts(good.meta, good.parts, api_dialect::oss);
+  // An S3-compatible store that does send a CRC-64 (OSS's S3 endpoint): the CRC decides.
   oss::object_meta with_crc = forged;
-  with_crc.crc64 = combine_part_crcs(parts);
-  CHECK(object_made_of(with_crc, parts, meta.size));
-  with_crc.crc64 = *with_crc.crc64 + 1;
-  CHECK_FALSE(object_made_of(with_crc, parts, meta.size));
-  // No CRC and ETags that are not MD5s: nothing proves it.
-  parts[1].etag = "\"kms-etag\"";
-  CHECK_FALSE(object_made_of(meta, parts, meta.size));
+  const std::string whole = good.a + good.b;
+  with_crc.crc64 = crc64(0, whole.data(), whole.size());
+  const object_verdict crc_wins = check_object_parts(with_crc, good.parts, api_dialect::s3);
+
+  // Check
+  CHECK(same.match == object_match::matches);
+  CHECK(same.evidence == object_evidence::multipart_etag);
+  CHECK(etag_alone.match == object_match::matches);
+  CHECK(other.match == object_match::differs);
+  CHECK(other.reason.find("multipart ETag") != std::string::npos);
+  CHECK(encrypted.match == object_match::unknown);
+  CHECK(as_oss.match == object_match::unknown);
+  CHECK(crc_wins.match == object_match::matches);
+  CHECK(crc_wins.evidence == object_evidence::crc64);
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include <oss/checkpoint.hpp>
 
+#include <oss/detail/dates.hpp>
 #include <oss/detail/ops/validate.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
@@ -192,6 +193,16 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
         return {};
       }
     }
+    // An intent written before InitiateMultipartUpload (absent: an upload in progress).
+    if (r.has("state")) {
+      const std::string state = r.str("state");
+      if (r.ok() && state == "initiating") {
+        cp.state = checkpoint_state::initiating;
+      } else if (r.ok() && state != "uploading") {
+        ec = corrupt(problem, "field 'state' is neither \"uploading\" nor \"initiating\"");
+        return {};
+      }
+    }
   } else {
     cp.version = 0;
     cp.kind = std::string(checkpoint_kind);
@@ -201,11 +212,24 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
       return {};
     }
   }
+  const bool initiating = cp.state == checkpoint_state::initiating;
   cp.name = r.str("name", false);
   cp.file = r.str("file");
   cp.file_size = r.u64("fileSize");
   cp.part_size = r.u64("partSize");
-  cp.upload_id = r.str("uploadId", false);
+  // An intent has no upload id yet.
+  cp.upload_id = r.str("uploadId", initiating);
+  if (initiating) {
+    const std::string after = r.str("initiatedAfter", false);
+    if (r.ok()) {
+      const std::optional<date_time> t = parse_iso8601_extended(after);
+      if (!t) {
+        ec = corrupt(problem, "field 'initiatedAfter' is not an ISO 8601 time");
+        return {};
+      }
+      cp.initiated_after = std::chrono::time_point_cast<std::chrono::milliseconds>(*t);
+    }
+  }
   const json::array* parts = r.array("doneParts");
   if (!r.ok()) {
     ec = corrupt(problem, r.problem());
@@ -213,6 +237,10 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
   }
   if (cp.part_size == 0) {
     ec = corrupt(problem, "field 'partSize' is 0");
+    return {};
+  }
+  if (initiating && (!cp.upload_id.empty() || !parts->empty())) {
+    ec = corrupt(problem, "an initiating checkpoint names an upload id or parts");
     return {};
   }
   if (!cp.upload_id.empty() && !is_valid_upload_id(cp.upload_id)) {
@@ -332,6 +360,11 @@ OSS_DECL std::string checkpoint_to_json(const checkpoint& cp) {
   obj["fileMtimeNs"] = cp.file_mtime_ns;
   obj["partSize"] = cp.part_size;
   obj["uploadId"] = cp.upload_id;
+  // Only intents carry a state, so every other checkpoint stays readable by older versions.
+  if (cp.state == checkpoint_state::initiating) {
+    obj["state"] = "initiating";
+    obj["initiatedAfter"] = detail::iso8601_extended(cp.initiated_after);
+  }
   json::array parts;
   parts.reserve(cp.done_parts.size());
   for (const auto& p : cp.done_parts) {

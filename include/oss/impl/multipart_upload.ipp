@@ -6,8 +6,11 @@
 #include <oss/multipart_upload.hpp>
 
 #include <oss/detail/crc64.hpp>
+#include <oss/detail/dates.hpp>
 #include <oss/detail/http/message.hpp>
+#include <oss/detail/multipart/checkpoint_lock.hpp>
 #include <oss/detail/multipart/plan.hpp>
+#include <oss/detail/ops/object_check.hpp>
 #include <oss/detail/ops/validate.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -21,6 +24,7 @@
 #include <asio/prefer.hpp>
 #include <asio/ssl/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -116,6 +120,125 @@ inline std::string transport_hint(const std::error_code& ec, const std::string& 
     return "the connection to " + endpoint_url +
            " closed before a complete reply; if this repeats, check that the endpoint is OSS";
   return {};
+}
+
+// ---- resume: re-hashing what a checkpoint claims ----
+
+// One part of the source read and hashed again: trivially destructible, like read_outcome.
+struct rehash_outcome {
+  int error = 0;            // errno of a failed pread
+  bool short_read = false;  // the file ended early
+  std::uint64_t crc64 = 0;
+  std::optional<md5_digest> md5;  // when asked for
+};
+
+// A part the checkpoint claims, to be re-read and re-hashed before it is trusted.
+struct claimed_part {
+  part_record rec;
+  bool listed_crc = false;  // ListParts gave the server's CRC-64 for it
+  bool want_md5 = false;    // no server CRC: hash the MD5 too, to check the ETag with
+  rehash_outcome got;
+};
+
+// Slice through which a lane re-reads a part: parts are hashed as they stream through it, so a
+// 5 GiB part needs no 5 GiB buffer.
+inline constexpr std::size_t rehash_slice = 256 * 1024;
+
+inline rehash_outcome hash_file_range(int fd, std::byte* buf, std::uint64_t offset, std::uint64_t len,
+                                      bool with_md5) {
+  rehash_outcome r;
+  std::optional<md5_hasher> md5;
+  if (with_md5) md5.emplace();
+  std::uint64_t done = 0;
+  while (done < len) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(rehash_slice, len - done));
+    const ssize_t n = ::pread(fd, buf, want, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      r.error = errno;
+      return r;
+    }
+    if (n == 0) {
+      r.short_read = true;
+      return r;
+    }
+    r.crc64 = crc64(r.crc64, buf, static_cast<std::size_t>(n));
+    if (md5) md5->update(buf, static_cast<std::size_t>(n));
+    done += static_cast<std::uint64_t>(n);
+  }
+  if (md5) r.md5 = md5->finish();
+  return r;
+}
+
+inline rehash_outcome hash_memory_range(const std::byte* data, std::uint64_t len, bool with_md5) {
+  const body_digests d = digest_part(data, static_cast<std::size_t>(len), with_md5, false);
+  rehash_outcome r;
+  r.crc64 = *d.crc64;
+  r.md5 = d.md5;
+  return r;
+}
+
+// ---- Initiate whose reply was lost ----
+
+// Whether a failed InitiateMultipartUpload may have created an upload nobody knows the id of:
+// its request may have been acted on and the reply lost (cancelled, timed out, connection lost),
+// or a success reply was unusable (no or a bad UploadId, a body that is not the document). An
+// error reply, or a peer that does not speak HTTP or OSS at all, made nothing.
+inline bool initiate_may_have_created(const std::error_code& ec, const diagnostics& diag) {
+  if (diag.http_status >= 200 && diag.http_status < 300) return true;
+  if (diag.http_status != 0) return false;
+  return ec == asio::error::operation_aborted || ec == client_errc::connection_timeout ||
+         ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::connection_aborted || ec == asio::error::broken_pipe;
+}
+
+// How long a call that was cancelled (or timed out) during Initiate may still spend finding and
+// aborting the upload that Initiate may have created, when no checkpoint file can remember it.
+inline constexpr std::chrono::seconds intent_cleanup_limit{10};
+
+// Finds the uploads an intent stands for (see intended_uploads) and aborts those that hold no
+// part; returns how many it aborted. An upload with parts is someone else's: we never learnt the
+// id of ours, so we cannot have sent it any.
+inline asio::awaitable<std::size_t> abort_intended_uploads(client& c, std::string name,
+                                                           std::chrono::system_clock::time_point after,
+                                                           std::error_code& ec, diagnostics& diag) {
+  std::vector<std::string> candidates;
+  oss::list_uploads_options page_opts;
+  page_opts.prefix = name;
+  // Keys come sorted, `name` itself before every longer key with that prefix: a page that
+  // reaches past it ends the search. Bounded in any case.
+  for (int page = 0; page < 100; ++page) {
+    oss::list_uploads_result listed = co_await c.list_multipart_uploads(page_opts, ec, diag);
+    if (ec) co_return 0;
+    std::vector<std::string> ids = intended_uploads(listed.uploads, name, after);
+    candidates.insert(candidates.end(), ids.begin(), ids.end());
+    const bool past_name = std::any_of(listed.uploads.begin(), listed.uploads.end(),
+                                       [&](const oss::upload_info& u) { return u.key != name; });
+    if (!listed.is_truncated || past_name || listed.next_key_marker.empty()) break;
+    page_opts.key_marker = listed.next_key_marker;
+    page_opts.upload_id_marker = listed.next_upload_id_marker;
+  }
+  std::size_t aborted = 0;
+  for (const std::string& id : candidates) {
+    oss::list_parts_options one;
+    one.max_parts = 1;
+    oss::list_parts_result parts = co_await c.list_parts(name, id, one, ec, diag);
+    if (ec == server_errc::no_such_upload) {
+      ec.clear();
+      continue;
+    }
+    if (ec) co_return aborted;
+    if (!parts.parts.empty()) continue;
+    co_await c.abort_multipart_upload(name, id, ec, diag);
+    if (ec) co_return aborted;
+    ++aborted;
+  }
+  co_return aborted;
+}
+
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
 }
 
 // Part buffers of file uploads, shared by every upload running on one client (issue 5). A
@@ -286,12 +409,23 @@ class upload_run {
  private:
   // ---- steps ----
   bool validate();
+  asio::awaitable<bool> lock_checkpoint();
   asio::awaitable<bool> load_checkpoint_option();
   bool check_checkpoint(const checkpoint& cp);
+  asio::awaitable<bool> resolve_intent();
   asio::awaitable<bool> reconcile();
+  asio::awaitable<bool> verify_resumed_parts();
+  asio::awaitable<void> rehash_parts(std::vector<claimed_part>& parts);
+  asio::awaitable<void> rehash_lane(std::vector<claimed_part>& parts, std::size_t& next);
   asio::awaitable<bool> completed_before();
   asio::awaitable<void> finish_completed_before();
+  checkpoint fresh_checkpoint() const;
+  asio::awaitable<bool> record_intent();
   asio::awaitable<bool> initiate();
+  asio::awaitable<void> after_failed_initiate(const std::error_code& ec, const diagnostics& diag);
+  asio::awaitable<void> abort_intended_now();
+  asio::awaitable<void> abort_intended(std::size_t& aborted, std::error_code& ec, diagnostics& diag);
+  asio::awaitable<void> remove_checkpoint_file();
   asio::awaitable<void> put_small(std::span<const std::byte> body,
                                   std::optional<body_digests> digests);
   asio::awaitable<void> run_workers();
@@ -356,9 +490,22 @@ class upload_run {
   }
 
   std::uint64_t total_known() const { return size_known_ ? size_ : 0; }
+  // Which recorded parts belong to the object: for a stream, only those this run read.
+  auto object_part_filter() const {
+    return [this](int number) { return !is_stream() || stream_done_.contains(number); };
+  }
   bool is_file() const { return source_.type() == upload_source::kind::file; }
   bool is_stream() const { return source_.type() == upload_source::kind::stream; }
   std::byte* buffer(std::size_t index);
+  asio::awaitable<md5_digest> md5_of(const std::byte* data, std::uint64_t len);
+  void count_part_check(integrity_check how) {
+    if (how == integrity_check::crc64) ++checks_.parts_crc64;
+    else if (how == integrity_check::content_md5) ++checks_.parts_content_md5;
+    else ++checks_.parts_unconfirmed;
+  }
+
+  // Declared first: released last, once nothing can write the checkpoint any more.
+  checkpoint_lock lock_;
 
   // ---- inputs ----
   client& client_;
@@ -383,11 +530,18 @@ class upload_run {
   std::optional<std::filesystem::path> cp_path_;
   bool have_checkpoint_ = false;  // resuming from cp_
   std::optional<object_meta> completed_object_;  // the checkpoint's upload was completed already
+  object_evidence completed_evidence_ = object_evidence::none;
   checkpoint cp_;
   std::uint64_t cp_version_ = 0;     // bumped on every change of cp_
   std::uint64_t saved_version_ = 0;  // the version the file holds
   bool saving_ = false;
   bool save_failed_ = false;
+  // InitiateMultipartUpload: when it was sent (server time as far as we know it), and what
+  // became of an upload it may have created when its reply was lost (for the diagnostics).
+  std::chrono::system_clock::time_point intent_time_{};
+  std::string intent_note_;
+  // Parts of the resumed checkpoint whose ListParts entry carried the server's CRC-64.
+  std::set<int> listed_with_crc_;
 
   // ---- scheduling ----
   std::vector<int> todo_;
@@ -425,6 +579,9 @@ class upload_run {
   std::uint32_t parts_done_ = 0;
   std::uint64_t bytes_uploaded_ = 0;
   std::uint32_t parts_uploaded_ = 0;
+  upload_checks checks_;
+  // A part reply came without a CRC-64: every part from then on carries Content-MD5.
+  bool md5_every_part_ = false;
 
   // Declared last: destroyed first, joining its threads while the state above is still alive.
   asio::steady_timer wake_;
@@ -438,6 +595,14 @@ inline std::byte* upload_run::buffer(std::size_t index) {
     buffers_[index] = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(std::max<std::uint64_t>(len, 1)));
   }
   return buffers_[index].get();
+}
+
+// The MD5 of a part still in memory, for a Content-MD5 it was first sent without. Small parts
+// on the strand, larger ones on the file executor (see inline_read_max).
+inline asio::awaitable<md5_digest> upload_run::md5_of(const std::byte* data, std::uint64_t len) {
+  auto job = [data, len] { return *digest_part(data, static_cast<std::size_t>(len), true, false).md5; };
+  if (len <= inline_read_max) co_return job();
+  co_return co_await on_file_executor(std::move(job));
 }
 
 inline void upload_run::stop_all() {
@@ -555,6 +720,33 @@ inline bool upload_run::validate() {
 
 // ---- 2. checkpoint -------------------------------------------------------------------------
 
+// Before the checkpoint is read: a second run with the same checkpoint file stops here, before
+// any request; and a folder in which the lock file cannot be made will not take the checkpoint
+// either, so that is said before anything is sent too.
+inline asio::awaitable<bool> upload_run::lock_checkpoint() {
+  checkpoint_lock* lock = &lock_;
+  const std::filesystem::path* path = &*cp_path_;
+  auto job = [lock, path] {
+    std::error_code ec;
+    lock->acquire(*path, ec);
+    return ec;
+  };
+  const std::error_code ec = co_await on_file_executor(std::move(job));
+  if (!ec) co_return true;
+  diagnostics diag;
+  diag.operation = "lock_checkpoint";
+  const std::string lock_file = lock_path_of(*cp_path_).string();
+  if (ec == client_errc::checkpoint_locked)
+    diag.client_message = "another upload is using the checkpoint " + cp_path_->string() +
+                          " (it holds the lock on " + lock_file +
+                          "); wait for it to end, or use another checkpoint path";
+  else
+    diag.client_message = "cannot create the checkpoint's lock file " + lock_file + " (" + ec.message() +
+                          "); the checkpoint's folder must be writable. Nothing was sent";
+  fail(ec, std::move(diag));
+  co_return false;
+}
+
 inline asio::awaitable<bool> upload_run::load_checkpoint_option() {
   if (const auto* memory = opts_.checkpoint.memory()) {
     cp_ = *memory;
@@ -611,6 +803,8 @@ inline bool upload_run::check_checkpoint(const checkpoint& cp) {
       return mismatch(m, "it is for bucket " + cp.bucket + ", the client uses " + client_.options().bucket);
   }
   if (cp.name != name_) return mismatch(m, "it is for object " + cp.name + ", not " + name_);
+  // An intent holds no part: the source and the part size may have changed since.
+  if (cp.state == checkpoint_state::initiating) return true;
   if (is_file()) {
     if (cp.file.empty() || normal_path(cp.file) != abs_path_)
       return mismatch(m, "it is for file " + (cp.file.empty() ? "(none)" : cp.file) + ", not " + abs_path_);
@@ -631,6 +825,28 @@ inline bool upload_run::check_checkpoint(const checkpoint& cp) {
     return mismatch(changed, "the file was modified since the upload began");
   if (cp.upload_id.empty()) return mismatch(m, "it names no upload id");
   return true;
+}
+
+// The checkpoint is an intent: InitiateMultipartUpload was sent and its reply never came back
+// (cancelled, timed out, crashed). The server may hold an upload nobody knows the id of; find it
+// and abort it, then start afresh (it held no part, so nothing is lost).
+inline asio::awaitable<bool> upload_run::resolve_intent() {
+  std::error_code ec;
+  diagnostics diag;
+  std::size_t aborted = 0;
+  intent_time_ = cp_.initiated_after;
+  co_await abort_intended(aborted, ec, diag);
+  if (ec) {
+    diag.client_message = "the checkpoint records an InitiateMultipartUpload of " + name_ + " sent at " +
+                          iso8601_extended(cp_.initiated_after) +
+                          " whose reply never came back, and looking for the upload it may have made "
+                          "failed; call again to retry, or delete the checkpoint to start over (that "
+                          "upload may then stay open)";
+    fail(ec, std::move(diag));
+    co_return false;
+  }
+  have_checkpoint_ = false;  // a new upload, recorded over the intent
+  co_return true;
 }
 
 inline asio::awaitable<bool> upload_run::reconcile() {
@@ -660,6 +876,8 @@ inline asio::awaitable<bool> upload_run::reconcile() {
     return known ? part_length(size, part, number) : 0;
   };
   std::vector<part_record> confirmed = reconcile_parts(cp_, listed.parts, part_size_, expected);
+  for (const part_info& p : listed.parts)
+    if (p.crc64) listed_with_crc_.insert(p.part_number);
   if (known) {
     // A part beyond the source's end cannot belong to it.
     std::erase_if(confirmed, [&](const part_record& p) { return p.number > static_cast<int>(parts_total_); });
@@ -677,12 +895,123 @@ inline asio::awaitable<bool> upload_run::reconcile() {
   co_return true;
 }
 
-// The upload id is gone. If the checkpoint holds every part and the object under the name is
-// exactly those parts (part count, size, CRC-64), a Complete whose reply was lost, or that was
-// cancelled after the server acted on it, finished the upload already: report that success
-// instead of a vanished upload (design.md 4, "Complete that loses its reply is reconciled").
+// ---- 2b. re-hash what the checkpoint claims ---------------------------------------------------
+
+// Reads and hashes every part of `parts` from the source again, on the file executor, up to
+// `parallel` parts at a time (each through a slice of its own, so memory stays small). Results
+// land in each part's `got`. The caller's cancellation stops it between parts.
+inline asio::awaitable<void> upload_run::rehash_parts(std::vector<claimed_part>& parts) {
+  const std::size_t lanes = std::min<std::size_t>(opts_.parallel, parts.size());
+  if (lanes == 0) co_return;
+  std::size_t next = 0;
+  std::size_t running = lanes;
+  for (std::size_t i = 0; i < lanes; ++i) {
+    auto on_done = [this, &running](std::exception_ptr e) {
+      --running;
+      if (e && !unexpected_) {
+        unexpected_ = e;
+        stop_all();
+      }
+      notify();
+    };
+    asio::co_spawn(strand_, rehash_lane(parts, next), std::move(on_done));
+  }
+  while (running > 0) {
+    co_await wait();
+    if (!stop_ && caller_cancelled()) {
+      cancelled_ = true;
+      stop_all();
+    }
+  }
+}
+
+inline asio::awaitable<void> upload_run::rehash_lane(std::vector<claimed_part>& parts, std::size_t& next) {
+  std::unique_ptr<std::byte[]> slice;
+  if (is_file()) slice = std::make_unique_for_overwrite<std::byte[]>(rehash_slice);
+  while (!stop_ && next < parts.size()) {
+    claimed_part& part = parts[next++];
+    const std::uint64_t offset = part_offset(part_size_, part.rec.number);
+    const std::uint64_t len = part.rec.size;
+    const bool with_md5 = part.want_md5;
+    if (is_file()) {
+      const int fd = fd_;
+      std::byte* buf = slice.get();
+      auto job = [fd, buf, offset, len, with_md5] { return hash_file_range(fd, buf, offset, len, with_md5); };
+      part.got = co_await on_file_executor(std::move(job));
+    } else {
+      const std::byte* data = source_.buffer()->data.data() + offset;
+      auto job = [data, len, with_md5] { return hash_memory_range(data, len, with_md5); };
+      part.got = co_await on_file_executor(std::move(job));
+    }
+  }
+}
+
+// A resume trusts no part on the checkpoint's word: each part it claims (and the server still
+// holds, see reconcile) is read from the source and hashed again, and kept only when its bytes
+// are the recorded ones and the server confirms them (the CRC-64 ListParts gave, else an ETag
+// that is the part's MD5). The others are sent again. Streams do the same as they re-read the
+// stream (see worker).
+inline asio::awaitable<bool> upload_run::verify_resumed_parts() {
+  if (is_stream() || cp_.done_parts.empty()) co_return true;
+  std::vector<claimed_part> parts;
+  parts.reserve(cp_.done_parts.size());
+  for (const part_record& rec : cp_.done_parts) {
+    claimed_part p;
+    p.rec = rec;
+    p.listed_crc = listed_with_crc_.contains(rec.number);
+    p.want_md5 = !p.listed_crc && opts_.require_server_crc && etag_md5(rec.etag).has_value();
+    parts.push_back(std::move(p));
+  }
+  co_await rehash_parts(parts);
+  if (stop_) co_return false;
+  std::vector<part_record> kept;
+  kept.reserve(parts.size());
+  for (claimed_part& p : parts) {
+    if (p.got.error != 0) {
+      fail(client_errc::file_not_readable,
+           "reading part " + std::to_string(p.rec.number) + " to check it failed: " +
+               std::generic_category().message(p.got.error),
+           p.rec.number);
+      co_return false;
+    }
+    if (p.got.short_read) {
+      fail(client_errc::file_changed, "the file is shorter than the checkpoint says", p.rec.number);
+      co_return false;
+    }
+    switch (judge_resumed_part(p.rec, p.listed_crc, p.got.crc64, p.got.md5)) {
+      case resumed_part::keep_crc64:
+        ++checks_.parts_crc64;
+        kept.push_back(std::move(p.rec));
+        break;
+      case resumed_part::keep_md5:
+        ++checks_.parts_content_md5;
+        kept.push_back(std::move(p.rec));
+        break;
+      case resumed_part::keep_unconfirmed:
+        // Sent again, so that the server confirms it this time.
+        if (opts_.require_server_crc) break;
+        ++checks_.parts_unconfirmed;
+        kept.push_back(std::move(p.rec));
+        break;
+      case resumed_part::changed:
+        ++checks_.parts_changed;
+        break;
+    }
+  }
+  if (kept.size() != cp_.done_parts.size()) {
+    cp_.done_parts = std::move(kept);
+    ++cp_version_;
+  }
+  co_return true;
+}
+
+// The upload id is gone. If the checkpoint holds every part, the source still has exactly those
+// bytes (re-hashed), and the object under the name is exactly those parts (the object check),
+// a Complete whose reply was lost, or that was cancelled after the server acted on it, finished
+// the upload already: report that success instead of a vanished upload (design.md 4, "Complete
+// that loses its reply is reconciled").
 inline asio::awaitable<bool> upload_run::completed_before() {
-  if (cp_.version < 1 || !size_known_ || cp_.done_parts.size() != parts_total_) co_return false;
+  if (cp_.version < 1 || !size_known_ || is_stream() || cp_.done_parts.size() != parts_total_) co_return false;
   std::vector<part_record> parts = cp_.done_parts;
   sort_parts(parts);
   std::uint64_t total = 0;
@@ -691,28 +1020,33 @@ inline asio::awaitable<bool> upload_run::completed_before() {
     total += parts[i].size;
   }
   if (total != size_) co_return false;
+  std::vector<claimed_part> claimed;
+  claimed.reserve(parts.size());
+  for (const part_record& rec : parts) {
+    claimed_part p;
+    p.rec = rec;
+    claimed.push_back(std::move(p));
+  }
+  co_await rehash_parts(claimed);
+  if (stop_) co_return false;
+  for (const claimed_part& p : claimed)
+    if (p.got.error != 0 || p.got.short_read || p.got.crc64 != p.rec.crc64) co_return false;
   std::error_code ec;
   diagnostics diag;
   oss::object_meta meta = co_await client_.head(name_, ec, diag);
-  // object_made_of: CRC-64 when the server keeps one, else (S3) the multipart ETag.
-  if (ec || meta.part_count() != static_cast<int>(parts_total_) || !object_made_of(meta, parts, size_))
-    co_return false;
+  if (ec) co_return false;
+  const std::vector<oss::completed_part> listed = completed_parts_of(parts, [](int) { return true; });
+  const object_verdict verdict = check_object_parts(meta, listed, client_.options().dialect);
+  if (verdict.match != object_match::matches) co_return false;
   completed_object_ = std::move(meta);
+  completed_evidence_ = verdict.evidence;
   co_return true;
 }
 
 inline asio::awaitable<void> upload_run::finish_completed_before() {
   std::vector<part_record> parts = cp_.done_parts;
   sort_parts(parts);
-  if (cp_path_) {
-    const std::filesystem::path* path = &*cp_path_;
-    auto job = [path] {
-      std::error_code rm_ec;
-      std::filesystem::remove(*path, rm_ec);
-      return rm_ec;
-    };
-    co_await on_file_executor(std::move(job));
-  }
+  co_await remove_checkpoint_file();
   upload_result& res = out_.result;
   res.name = name_;
   res.etag = completed_object_->etag;
@@ -721,6 +1055,8 @@ inline asio::awaitable<void> upload_run::finish_completed_before() {
   res.crc64 = combine_part_crcs(parts);
   res.parts = parts_total_;
   res.resumed = true;
+  res.checks.object = completed_evidence_ == object_evidence::crc64 ? object_check::head_crc64
+                                                                    : object_check::multipart_etag;
   // The HEAD that proved the object is this call's last word with the server.
   for (const auto& [header, value] : completed_object_->headers)
     if (http::iequals(header, "x-oss-request-id") || http::iequals(header, "x-amz-request-id"))
@@ -734,26 +1070,103 @@ inline asio::awaitable<void> upload_run::finish_completed_before() {
 
 // ---- 4. initiate ---------------------------------------------------------------------------
 
+// A checkpoint of this upload with no upload id and no part yet.
+inline checkpoint upload_run::fresh_checkpoint() const {
+  checkpoint cp;
+  cp.endpoint = client_.endpoint_url();
+  cp.bucket = client_.options().bucket;
+  cp.dialect = std::string(dialect_name(client_.options().dialect));
+  cp.name = name_;
+  cp.file = abs_path_;
+  cp.file_size = size_known_ ? size_ : 0;
+  cp.file_mtime_ns = mtime_ns_;
+  cp.part_size = part_size_;
+  return cp;
+}
+
+// Before InitiateMultipartUpload leaves: with a checkpoint file, the file records the intent
+// (checkpoint_state::initiating), so that an upload whose Initiate reply is lost (cancellation,
+// timeout, crash) is found by the next run. Writing it also proves that the checkpoint can be
+// written at all, before anything exists on the server that it would have to remember.
+inline asio::awaitable<bool> upload_run::record_intent() {
+  intent_time_ = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() +
+                                                                         client_.clock_offset());
+  if (!cp_path_) co_return true;
+  cp_ = fresh_checkpoint();
+  cp_.state = checkpoint_state::initiating;
+  cp_.initiated_after = intent_time_;
+  ++cp_version_;
+  co_await save_now();
+  co_return !stop_;
+}
+
 inline asio::awaitable<bool> upload_run::initiate() {
   std::error_code ec;
   diagnostics diag;
   std::string upload_id = co_await client_.initiate_multipart_upload(name_, object_opts_, ec, diag);
   if (ec) {
+    co_await after_failed_initiate(ec, diag);
     fail(ec, std::move(diag));
     co_return false;
   }
-  cp_ = checkpoint{};
-  cp_.endpoint = client_.endpoint_url();
-  cp_.bucket = client_.options().bucket;
-  cp_.dialect = std::string(dialect_name(client_.options().dialect));
-  cp_.name = name_;
-  cp_.file = abs_path_;
-  cp_.file_size = size_known_ ? size_ : 0;
-  cp_.file_mtime_ns = mtime_ns_;
-  cp_.part_size = part_size_;
+  cp_ = fresh_checkpoint();
   cp_.upload_id = std::move(upload_id);
   ++cp_version_;
   co_return true;
+}
+
+// Initiate failed. When it cannot have made an upload (see initiate_may_have_created) the intent
+// is void. Otherwise a checkpoint file keeps the intent for the next run; without one, this run
+// looks for that upload now and aborts it.
+inline asio::awaitable<void> upload_run::after_failed_initiate(const std::error_code& ec,
+                                                               const diagnostics& diag) {
+  if (!initiate_may_have_created(ec, diag)) {
+    if (cp_path_) co_await remove_checkpoint_file();
+    co_return;
+  }
+  if (cp_path_) {
+    intent_note_ = "InitiateMultipartUpload got no reply; the checkpoint records it, and calling again "
+                   "with it aborts the upload it may have made before starting a new one";
+    co_return;
+  }
+  co_await abort_intended_now();
+}
+
+// Runs abort_intended in a coroutine of its own, so that the caller's cancellation (which may be
+// why Initiate failed) does not cancel it too, and bounded in time: a cancelled call must still
+// end soon.
+inline asio::awaitable<void> upload_run::abort_intended_now() {
+  using namespace asio::experimental::awaitable_operators;
+  std::size_t aborted = 0;
+  std::error_code ec;
+  diagnostics diag;
+  const std::chrono::milliseconds limit = intent_cleanup_limit;
+  std::variant<std::monostate, std::monostate> raced = co_await (abort_intended(aborted, ec, diag) || sleep_for(limit));
+  if (raced.index() == 0 && !ec) {
+    intent_note_ = aborted == 0 ? "InitiateMultipartUpload got no reply, and the server holds no upload it made"
+                                : "InitiateMultipartUpload got no reply; the upload it made was aborted";
+  } else {
+    intent_note_ = "InitiateMultipartUpload got no reply, and looking for the upload it may have made " +
+                   std::string(raced.index() == 0 ? "failed (" + ec.message() + ")" : "took too long") +
+                   "; an upload of " + name_ + " initiated at " + iso8601_extended(intent_time_) +
+                   " may stay open (list_multipart_uploads shows it)";
+  }
+}
+
+inline asio::awaitable<void> upload_run::abort_intended(std::size_t& aborted, std::error_code& ec,
+                                                        diagnostics& diag) {
+  aborted = co_await abort_intended_uploads(client_, name_, intent_time_, ec, diag);
+}
+
+inline asio::awaitable<void> upload_run::remove_checkpoint_file() {
+  if (!cp_path_) co_return;
+  const std::filesystem::path* path = &*cp_path_;
+  auto job = [path] {
+    std::error_code rm_ec;
+    std::filesystem::remove(*path, rm_ec);
+    return rm_ec;
+  };
+  co_await on_file_executor(std::move(job));
 }
 
 // ---- 3. small input ------------------------------------------------------------------------
@@ -781,6 +1194,57 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
     fail(ec, std::move(diag));
     co_return;
   }
+  // The object is its one part: the reply's CRC-64 or the Content-MD5 the server checked
+  // confirm it; else a HEAD's CRC-64; else the body goes again with Content-MD5.
+  auto confirmed_by = [](integrity_check how) {
+    return how == integrity_check::crc64         ? object_check::reply_crc64
+           : how == integrity_check::content_md5 ? object_check::content_md5
+                                                 : object_check::none;
+  };
+  object_check how = confirmed_by(r.integrity);
+  if (how == object_check::none) {
+    std::error_code head_ec;
+    diagnostics head_diag;
+    const oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
+    if (!head_ec && meta.crc64) {
+      if (*meta.crc64 != r.crc64) {
+        diagnostics d;
+        d.operation = "PutObject";
+        d.request_id = r.request_id;
+        d.client_message = "the object was created, but its CRC-64 (" + std::to_string(*meta.crc64) +
+                           ", from HEAD) differs from ours (" + std::to_string(r.crc64) +
+                           "): the stored object is not the source";
+        fail(client_errc::crc64_mismatch, std::move(d));
+        co_return;
+      }
+      how = object_check::head_crc64;
+    }
+  }
+  if (how == object_check::none && opts_.require_server_crc) {
+    body_digests with_md5 = *digests;
+    with_md5.md5 = co_await md5_of(body.data(), body.size());
+    r = co_await client_.put_object(name_, payload, object_opts_, with_md5, ec, diag);
+    if (ec) {
+      fail(ec, std::move(diag));
+      co_return;
+    }
+    ++checks_.parts_resent_for_md5;
+    how = confirmed_by(r.integrity);
+  }
+  // The object is the one part: confirmed as the object is.
+  count_part_check(how == object_check::content_md5 ? integrity_check::content_md5
+                   : how == object_check::none      ? integrity_check::none
+                                                    : integrity_check::crc64);
+  if (how == object_check::none && opts_.require_server_crc) {
+    diagnostics d;
+    d.operation = "PutObject";
+    d.request_id = r.request_id;
+    d.client_message = "the object " + name_ + " was created, but the server never confirmed its bytes (no "
+                       "CRC-64 in any reply, and Content-MD5 was not checked)";
+    fail(client_errc::unverified, std::move(d));
+    co_return;
+  }
+  checks_.object = how;
   const std::uint64_t crc = r.crc64;
   bytes_done_ = body.size();
   parts_done_ = 1;
@@ -799,6 +1263,7 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
   res.bytes_uploaded = body.size();
   res.parts_uploaded = 1;
   res.request_id = r.request_id;
+  res.checks = checks_;
   co_await report(progress_stage::completed, none, res.request_id);
   completed_reported_ = true;
 }
@@ -846,7 +1311,17 @@ inline asio::awaitable<void> upload_run::save_now() {
     save_failed_ = true;
     diagnostics diag;
     diag.operation = "save_checkpoint";
-    diag.client_message = "cannot write the checkpoint file " + cp_path_->string();
+    diag.client_message = "cannot write the checkpoint file " + cp_path_->string() + " (" + ec.message() + ")";
+    if (cp_.upload_id.empty()) {
+      diag.client_message += "; nothing was sent: make the checkpoint's folder writable, or use another checkpoint path";
+    } else {
+      // The file still holds an earlier state of this upload (or the intent before it), so the
+      // upload can be resumed, or found and aborted, from it; the id lets the user abort it by hand.
+      diag.client_message += "; upload " + cp_.upload_id + " of " + name_ +
+                             " stays open on the server. Once the file can be written, call again with "
+                             "the same checkpoint to resume it, or abort it (abort_upload with the "
+                             "checkpoint, or AbortMultipartUpload with that upload id)";
+    }
     fail(ec, std::move(diag));
   } else {
     saved_version_ = std::max(saved_version_, version);
@@ -912,6 +1387,17 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
   // The client compares the server's CRC with the one computed while reading the part, so
   // bytes that changed since (a buffer source the caller touched) fail with crc64_mismatch.
   oss::part_result r = co_await client_.upload_part(name_, cp_.upload_id, number, body, digests, ec, diag);
+  bool resent = false;
+  if (!ec && r.integrity == integrity_check::none && opts_.require_server_crc && !stop_) {
+    // The server accepted the part but proved nothing (no CRC-64 in the reply, and it went
+    // without Content-MD5): send it again with Content-MD5, which the server checks. The
+    // parts read from now on carry one from the start (worker asks for the MD5).
+    md5_every_part_ = true;
+    body_digests with_md5 = digests;
+    with_md5.md5 = co_await md5_of(data, len);
+    r = co_await client_.upload_part(name_, cp_.upload_id, number, body, with_md5, ec, diag);
+    resent = true;
+  }
   // The bytes are sent: the slot and its buffer serve the next part (of any upload) while this
   // one is recorded and reported.
   lease.reset();
@@ -920,6 +1406,8 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
     if (!stop_) fail(ec, std::move(diag));
     co_return;
   }
+  if (resent) ++checks_.parts_resent_for_md5;
+  count_part_check(r.integrity);
   record(part_record{number, std::move(r.etag), len, r.crc64});
   if (is_stream()) stream_done_.insert(number);
   bytes_uploaded_ += len;
@@ -1014,7 +1502,7 @@ inline asio::awaitable<void> upload_run::worker(std::size_t index) {
     const std::byte* data = nullptr;
     body_digests digests;
     part_lease lease;
-    const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5);
+    const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5 || md5_every_part_);
     if (is_stream()) {
       if (!co_await next_stream_part(index, number, len)) break;
       std::byte* buf = buffer(index);
@@ -1027,11 +1515,22 @@ inline asio::awaitable<void> upload_run::worker(std::size_t index) {
       // Resuming a stream: a part the server holds with this size and CRC is not sent again.
       auto cand = std::find_if(stream_candidates_.begin(), stream_candidates_.end(),
                                [&](const part_record& p) { return p.number == number; });
-      if (cand != stream_candidates_.end() && cand->size == len && cand->crc64 == *digests.crc64) {
-        stream_done_.insert(number);
-        const part_record copy = *cand;
-        co_await report_part(copy, std::string_view());
-        continue;
+      if (cand != stream_candidates_.end()) {
+        const resumed_part verdict =
+            cand->size != len ? resumed_part::changed
+                              : judge_resumed_part(*cand, listed_with_crc_.contains(number), *digests.crc64, digests.md5);
+        const bool keep = verdict == resumed_part::keep_crc64 || verdict == resumed_part::keep_md5 ||
+                          (verdict == resumed_part::keep_unconfirmed && !opts_.require_server_crc);
+        if (verdict == resumed_part::keep_crc64) ++checks_.parts_crc64;
+        if (verdict == resumed_part::keep_md5) ++checks_.parts_content_md5;
+        if (verdict == resumed_part::changed) ++checks_.parts_changed;
+        if (keep) {
+          if (verdict == resumed_part::keep_unconfirmed) ++checks_.parts_unconfirmed;
+          stream_done_.insert(number);
+          const part_record copy = *cand;
+          co_await report_part(copy, std::string_view());
+          continue;
+        }
       }
     } else {
       if (next_todo_ >= todo_.size()) break;
@@ -1174,37 +1673,61 @@ inline asio::awaitable<void> upload_run::complete() {
     fail(ec, std::move(diag));
     co_return;
   }
-  std::optional<std::uint64_t> server_crc = r.crc64;
-  if (!server_crc) {
-    // OSS always sends the CRC when every part had one; ask once more before giving up on it.
+  // The whole object, as the server confirms it (check_object_parts, the rule a lost Complete
+  // reply and a resume use too): the Complete reply's CRC-64 (or, in S3, its multipart ETag),
+  // else what a HEAD shows. Anything else is not proof.
+  const std::vector<oss::completed_part> made_of = completed_parts_of(cp_.done_parts, object_part_filter());
+  const api_dialect dialect = client_.options().dialect;
+  oss::object_meta replied;
+  replied.size = object_size;  // not in the reply; HEAD checks it when the reply cannot decide
+  replied.etag = r.etag;
+  replied.crc64 = r.crc64;
+  // Right after our own Complete, an ETag that is not a multipart ETag says how the store makes
+  // ETags (s3rver: the MD5 of the whole object), not that the object is another one: it proves
+  // nothing either way.
+  auto judge = [&](const oss::object_meta& meta) {
+    object_verdict v = check_object_parts(meta, made_of, dialect);
+    if (v.match == object_match::differs && meta.part_count() == 0) v.match = object_match::unknown;
+    return v;
+  };
+  object_verdict verdict = judge(replied);
+  object_check how = object_check::none;
+  if (verdict.match == object_match::matches) {
+    how = verdict.evidence == object_evidence::crc64 ? object_check::reply_crc64 : object_check::multipart_etag;
+  } else if (verdict.match == object_match::unknown) {
     std::error_code head_ec;
     diagnostics head_diag;
-    oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
-    if (!head_ec) server_crc = meta.crc64;
+    const oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
+    if (!head_ec) {
+      verdict = judge(meta);
+      if (verdict.match == object_match::matches)
+        how = verdict.evidence == object_evidence::crc64 ? object_check::head_crc64 : object_check::multipart_etag;
+    } else {
+      verdict.reason = "the Complete reply carried no CRC-64, and the HEAD after it failed (" + head_ec.message() + ")";
+    }
   }
-  if (server_crc && *server_crc != expected_crc) {
+  // A multipart ETag proves the parts only as far as the server confirmed each of them.
+  if (how == object_check::multipart_etag && checks_.parts_unconfirmed > 0) how = object_check::none;
+  const bool differs = verdict.match == object_match::differs;
+  if (differs || (how == object_check::none && opts_.require_server_crc)) {
     diagnostics d;
     d.operation = "CompleteMultipartUpload";
-    d.client_message = "the object was created, but its CRC-64 (" + std::to_string(*server_crc) +
-                       ") differs from the combination of the parts' (" +
-                       std::to_string(expected_crc) + "): the stored object is not the source";
+    d.request_id = r.request_id;
+    if (differs)
+      d.client_message = "the object was created, but " + verdict.reason + ": the stored object is not the source";
+    else
+      d.client_message = "the object " + name_ + " was created, but the server never confirmed its bytes (" +
+                         verdict.reason +
+                         "); compare it with the source, or set upload_options::require_server_crc = false "
+                         "for a store that computes no CRC-64";
     // The upload id is consumed: the checkpoint can no longer resume anything.
-    if (cp_path_) {
-      std::error_code rm_ec;
-      std::filesystem::remove(*cp_path_, rm_ec);
-    }
-    fail(client_errc::crc64_mismatch, std::move(d));
+    co_await remove_checkpoint_file();
+    fail(differs ? make_error_code(client_errc::crc64_mismatch) : make_error_code(client_errc::unverified),
+         std::move(d));
     co_return;
   }
-  if (cp_path_) {
-    const std::filesystem::path* path = &*cp_path_;
-    auto job = [path] {
-      std::error_code rm_ec;
-      std::filesystem::remove(*path, rm_ec);
-      return rm_ec;
-    };
-    co_await on_file_executor(std::move(job));
-  }
+  checks_.object = how;
+  co_await remove_checkpoint_file();
   upload_result& res = out_.result;
   res.name = name_;
   res.etag = r.etag;
@@ -1217,6 +1740,7 @@ inline asio::awaitable<void> upload_run::complete() {
   res.bytes_uploaded = bytes_uploaded_;
   res.parts_uploaded = parts_uploaded_;
   res.request_id = r.request_id;
+  res.checks = checks_;
   bytes_done_ = object_size;
   parts_done_ = static_cast<std::uint32_t>(part_count);
   const std::optional<part_record> none;
@@ -1293,7 +1817,10 @@ inline asio::awaitable<void> upload_run::run() {
       own_pool_.emplace(std::min<std::size_t>(opts_.parallel, 2));
       file_ex_ = own_pool_->get_executor();
     }
-    const bool ok = co_await load_checkpoint_option();
+    bool ok = true;
+    if (cp_path_) ok = co_await lock_checkpoint();
+    if (ok) ok = co_await load_checkpoint_option();
+    if (ok && have_checkpoint_ && cp_.state == checkpoint_state::initiating) ok = co_await resolve_intent();
     if (ok && !caller_cancelled()) {
       bool ready = true;
       std::span<const std::byte> small;
@@ -1339,6 +1866,7 @@ inline asio::awaitable<void> upload_run::run() {
         }
       } else {
         ready = co_await reconcile();
+        if (ready && !stop_ && !completed_object_ && have_checkpoint_) ready = co_await verify_resumed_parts();
       }
       if (ready && !stop_ && caller_cancelled()) {
         cancelled_ = true;
@@ -1350,7 +1878,10 @@ inline asio::awaitable<void> upload_run::run() {
         } else if (go_small) {
           co_await put_small(small, small_digests);
         } else {
-          if (!have_checkpoint_) ready = co_await initiate();
+          if (!have_checkpoint_) {
+            ready = co_await record_intent();
+            if (ready) ready = co_await initiate();
+          }
           if (ready && !stop_) co_await finish_parts();
         }
       }
@@ -1375,9 +1906,14 @@ inline asio::awaitable<void> upload_run::run() {
     out_.diag.client_message = cp_path_ && !cp_.upload_id.empty()
                                    ? "cancelled; the checkpoint is saved, call again to resume"
                                    : "cancelled";
+    if (!intent_note_.empty()) out_.diag.client_message += "; " + intent_note_;
   } else if (failed_) {
     out_.ec = first_ec_;
     out_.diag = first_diag_;
+    if (!intent_note_.empty()) {
+      if (!out_.diag.client_message.empty()) out_.diag.client_message += "; ";
+      out_.diag.client_message += intent_note_;
+    }
   }
   if (out_.ec) out_.result = upload_result{};
 }
@@ -1433,6 +1969,11 @@ OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp, std
                           std::string(detail::multipart::dialect_name(c.options().dialect)) + ")";
     co_return;
   }
+  if (cp.state == checkpoint_state::initiating) {
+    // No upload id was ever learnt: abort what the intent stands for.
+    co_await detail::multipart::abort_intended_uploads(c, cp.name, cp.initiated_after, ec, diag);
+    co_return;
+  }
   co_await c.abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
 }
 
@@ -1447,6 +1988,18 @@ OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::pa
                                             std::error_code& ec, diagnostics& diag) {
   ec.clear();
   diag.clear();
+  // Not while an upload uses the checkpoint: it would write it again.
+  detail::multipart::checkpoint_lock lock;
+  if (!lock.acquire(checkpoint_file, ec)) {
+    diag.operation = "abort_upload";
+    diag.client_message = ec == client_errc::checkpoint_locked
+                              ? "an upload is using the checkpoint " + checkpoint_file.string() +
+                                    "; cancel it first, or wait for it to end"
+                              : "cannot create the checkpoint's lock file " +
+                                    detail::multipart::lock_path_of(checkpoint_file).string() + " (" +
+                                    ec.message() + ")";
+    co_return;
+  }
   std::string problem;
   const checkpoint cp = detail::load_checkpoint(checkpoint_file, ec, problem);
   if (ec) {

@@ -9,9 +9,11 @@
 #include <oss/client_types.hpp>
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
+#include <oss/detail/dates.hpp>
 #include <oss/detail/ops/response.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -161,19 +163,15 @@ inline body_digests digest_part(const std::byte* data, std::size_t len, part_dig
   return digest_part(data, len, wanted.md5, wanted.sha256);
 }
 
-// Whether HEAD's `meta` shows the object that completing `sorted_parts` (contiguous, 1..N)
-// makes: its size and part count and, when the server keeps one, the combined CRC-64. Without
-// a server CRC (S3) the multipart ETag decides when the part ETags are MD5s; otherwise (no CRC,
-// no checkable ETag) nothing proves it and the answer is no.
-inline bool object_made_of(const object_meta& meta, std::span<const part_record> sorted_parts,
-                           std::uint64_t size) {
-  if (meta.size != size || meta.part_count() != static_cast<int>(sorted_parts.size())) return false;
-  if (meta.crc64) return *meta.crc64 == combine_part_crcs(sorted_parts);
-  std::vector<std::string_view> etags;
-  etags.reserve(sorted_parts.size());
-  for (const auto& p : sorted_parts) etags.emplace_back(p.etag);
-  const std::optional<std::string> want = s3_multipart_etag(etags);
-  return want && etag_equal(meta.etag, *want);
+// The parts of `records` that `keep(number)` selects, as the client's Complete and the object
+// check (check_object_parts) take them: with their sizes and CRC-64s.
+template <typename Keep>
+std::vector<oss::completed_part> completed_parts_of(std::span<const part_record> records, Keep keep) {
+  std::vector<oss::completed_part> out;
+  out.reserve(records.size());
+  for (const part_record& p : records)
+    if (keep(p.number)) out.push_back(oss::completed_part{p.number, p.etag, p.size, p.crc64});
+  return out;
 }
 
 inline void sort_parts(std::vector<part_record>& parts) {
@@ -215,6 +213,66 @@ std::vector<part_record> reconcile_parts(const checkpoint& cp, std::span<const p
   }
   sort_parts(confirmed);
   return confirmed;
+}
+
+// The MD5 an ETag stands for when it is one (32 hex digits, quotes and case aside): OSS and S3
+// part ETags are the part's MD5 unless the store encrypts with its own keys.
+inline std::optional<md5_digest> etag_md5(std::string_view etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  if (etag.size() != 32) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  md5_digest d{};
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    const int hi = nibble(etag[2 * i]), lo = nibble(etag[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    d[i] = static_cast<unsigned char>(hi * 16 + lo);
+  }
+  return d;
+}
+
+// What a resume does with a part the checkpoint claims once that part of the source has been
+// read and hashed again (the file's size and mtime prove little: rsync -t, a restore or
+// `touch -r` put an old mtime on new bytes).
+enum class resumed_part {
+  keep_crc64,        // the bytes are the recorded ones, and ListParts gave the server's CRC-64
+  keep_md5,          // the bytes are the recorded ones, and the part's ETag is their MD5
+  keep_unconfirmed,  // the bytes are the recorded ones, but nothing from the server confirms it
+  changed,           // the source (or the stored part) differs: send the part again
+};
+
+// `recorded`: the part after reconcile_parts (its CRC the server's when ListParts had one,
+// `listed_crc`); `source_md5`: computed when the ETag can be checked with it.
+inline resumed_part judge_resumed_part(const part_record& recorded, bool listed_crc, std::uint64_t source_crc,
+                                       const std::optional<md5_digest>& source_md5) {
+  if (source_crc != recorded.crc64) return resumed_part::changed;
+  if (listed_crc) return resumed_part::keep_crc64;
+  if (source_md5) {
+    if (const std::optional<md5_digest> stored = etag_md5(recorded.etag))
+      return *stored == *source_md5 ? resumed_part::keep_md5 : resumed_part::changed;
+  }
+  return resumed_part::keep_unconfirmed;
+}
+
+// The uploads of `page` that an intent (checkpoint_state::initiating) for object `name` written
+// at `after` may stand for: exactly that key, initiated by the server's clock at or after
+// `after - intent_clock_tolerance`. An upload whose Initiated time cannot be read is left
+// alone: nothing says it is ours. The caller still checks that a candidate holds no part (we
+// never learnt its id, so we cannot have sent one) before aborting it.
+inline std::vector<std::string> intended_uploads(std::span<const oss::upload_info> page, std::string_view name,
+                                                 std::chrono::system_clock::time_point after) {
+  std::vector<std::string> ids;
+  const auto earliest = after - intent_clock_tolerance;
+  for (const auto& u : page) {
+    if (u.key != name) continue;
+    const std::optional<date_time> initiated = parse_iso8601_extended(u.initiated);
+    if (initiated && *initiated >= earliest) ids.push_back(u.upload_id);
+  }
+  return ids;
 }
 
 }  // namespace oss::detail::multipart
