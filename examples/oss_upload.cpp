@@ -7,7 +7,7 @@
 //  - stderr: a live progress bar when stderr is a terminal, plain progress lines otherwise,
 //    nothing with --quiet; errors as one line each.
 //  - stdout: exactly one line, a JSON object, after a verified upload:
-//    {"name":…,"etag":…,"crc64":"…","size":…,"parts":…,"seconds":…,"mib_per_s":…}
+//    {"name":…,"etag":…,"crc64":"…","size":…,"parts":…,"seconds":…,"mib_per_s":…,"verified":"…"}
 //  - exit status: 0 uploaded and verified (--abort: aborted, or already gone); 2 usage or bad
 //    input (also a checkpoint another run is using); 3 refused by the server, or a reply no OSS
 //    server sends (an unusable UploadId included); 4 network or timeout (run again with the
@@ -62,6 +62,18 @@ namespace {
 using oss_tools::usage_error;
 using clock_type = std::chrono::steady_clock;
 
+// The JSON line's "verified": how the server confirmed the whole object.
+const char* verified_word(oss::object_check check) {
+  switch (check) {
+    case oss::object_check::reply_crc64: return "crc64-reply";
+    case oss::object_check::head_crc64: return "crc64-head";
+    case oss::object_check::multipart_etag: return "multipart-etag";
+    case oss::object_check::content_md5: return "content-md5";
+    case oss::object_check::none: break;
+  }
+  return "none";
+}
+
 constexpr const char* usage_line =
     "usage: oss-upload [OPTIONS] FILE NAME\n"
     "       oss-upload [OPTIONS] --abort --checkpoint PATH\n";
@@ -71,7 +83,9 @@ void print_help() {
       "%s\n"
       "Uploads FILE as object NAME with a resumable, concurrent multipart upload, verifies the\n"
       "object's CRC-64 (S3: each part's Content-MD5), and prints one JSON line on stdout:\n"
-      "  {\"name\":…,\"etag\":…,\"crc64\":\"…\",\"size\":…,\"parts\":…,\"seconds\":…,\"mib_per_s\":…}\n"
+      "  {\"name\":…,\"etag\":…,\"crc64\":\"…\",\"size\":…,\"parts\":…,\"seconds\":…,\"mib_per_s\":…,\"verified\":\"…\"}\n"
+      "(verified: how the server confirmed the object: crc64-reply, crc64-head, multipart-etag,\n"
+      "content-md5, or none, which only --no-server-crc lets through)\n"
       "\n"
       "where the bucket is:\n%s"
       "\n"
@@ -431,9 +445,12 @@ int abort_from_checkpoint(const command_line& cl, const oss::client_options& cli
   if (!client) return status;
 
   oss::diagnostics diag;
-  asio::co_spawn(io, oss::abort_upload(*client, cp, ec, diag), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
+  // The path form takes the checkpoint's lock (checkpoint_locked while an upload uses it, which
+  // would write the file again) and deletes the file once the upload is gone.
+  asio::co_spawn(io, oss::abort_upload(*client, std::filesystem::path(cl.checkpoint), ec, diag),
+                 [](std::exception_ptr e) {
+                   if (e) std::rethrow_exception(e);
+                 });
   io.run();
 
   const std::string name = sanitize_text(cp.name, 300);
@@ -456,10 +473,10 @@ int abort_from_checkpoint(const command_line& cl, const oss::client_options& cli
     return oss_tools::exit_status_for(ec, false, diag);
   }
   std::error_code rm_ec;
-  std::filesystem::remove(cl.checkpoint, rm_ec);
-  if (rm_ec) {
+  std::filesystem::remove(cl.checkpoint, rm_ec);  // abort_upload removed it; this says why not
+  if (rm_ec || std::filesystem::exists(cl.checkpoint, rm_ec)) {
     std::fprintf(stderr, "oss-upload: aborted the upload of %s, but cannot delete the checkpoint %s: %s\n",
-                 name.c_str(), cl.checkpoint.c_str(), rm_ec.message().c_str());
+                 name.c_str(), cl.checkpoint.c_str(), rm_ec ? rm_ec.message().c_str() : "it is still there");
     return oss_tools::exit_usage;
   }
   std::fprintf(stderr, "oss-upload: aborted the upload of %s and deleted the checkpoint %s\n", name.c_str(),
@@ -590,10 +607,17 @@ int main(int argc, char** argv) {
   if (!upload_ec) {
     const double seconds = std::chrono::duration<double>(end - start).count();
     const double mib_per_s = seconds > 0 ? double(result.bytes_uploaded) / (1024.0 * 1024) / seconds : 0.0;
+    const char* verified = verified_word(result.checks.object);
+    if (result.checks.object == oss::object_check::none && !cl.quiet) {
+      // --no-server-crc let it through: the CRC-64 on stdout is the file's, nothing proved the
+      // object holds the same.
+      std::fprintf(stderr, "oss-upload: the server never confirmed the object's CRC-64 (--no-server-crc): the "
+                           "stored bytes are not verified\n");
+    }
     std::printf("{\"name\":%s,\"etag\":%s,\"crc64\":\"%" PRIu64 "\",\"size\":%" PRIu64
-                ",\"parts\":%" PRIu32 ",\"seconds\":%.3f,\"mib_per_s\":%.1f}\n",
+                ",\"parts\":%" PRIu32 ",\"seconds\":%.3f,\"mib_per_s\":%.1f,\"verified\":\"%s\"}\n",
                 oss_tools::json_string(result.name).c_str(), oss_tools::json_string(result.etag).c_str(),
-                result.crc64, result.size, result.parts, seconds, mib_per_s);
+                result.crc64, result.size, result.parts, seconds, mib_per_s, verified);
     std::fflush(stdout);
     return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
   }

@@ -415,7 +415,15 @@ inline constexpr std::pair<std::string_view, std::string_view> cli_word_table[] 
     {"upload_options::mime", "--mime"},
     {"max_attempts", "--max-attempts"},
     {"retry_time", "--retry-time"},
+    // The library's advice names its own calls; a command line reruns or --aborts instead.
+    {" stays open on the server. Once the file can be written, call again with the same checkpoint to "
+     "resume it, or abort it (abort_upload with the checkpoint, or AbortMultipartUpload with that upload id)",
+     " stays open on the server. Once the file can be written, run the same command again to resume it, or "
+     "abort it with oss-upload --abort and the same --checkpoint"},
+    {"failed; call again to retry, or delete the checkpoint to start over (that upload may then stay open)",
+     "failed; run the same command again to retry, or end it with oss-upload --abort and the same --checkpoint"},
     {"call again to resume", "run the same command again to resume"},
+    {"(list_multipart_uploads shows it)", "(the bucket's ListMultipartUploads shows it)"},
 };
 
 /// `text` with the library's C++ names replaced by flags and environment variables.

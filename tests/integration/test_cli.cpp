@@ -3,7 +3,9 @@
 // (0, 2, 3, 4, 5, 130), the JSON last line, progress output (and its width on a pty),
 // interrupt-and-resume, --abort, a server that dies mid-way, error lines in the words of the
 // command line, and that the secret never reaches the output. Also the tools' helpers directly.
+#include <oss/checkpoint.hpp>
 #include <oss/detail/crc64.hpp>
+#include <oss/detail/multipart/checkpoint_lock.hpp>
 #include <oss/error.hpp>
 #include <oss/testing/local_server.hpp>
 
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "../../examples/tool_support.hpp"
+#include "../support/hostile_proxy.hpp"
 #include "../support/process.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/skip.hpp"
@@ -209,11 +212,11 @@ boost::json::object parse_result_line(const cli_result& r) {
   REQUIRE_MESSAGE(!ec, "not JSON: " << line);
   REQUIRE(v.is_object());
   boost::json::object obj = v.as_object();
-  const char* keys[] = {"name", "etag", "crc64", "size", "parts", "seconds", "mib_per_s"};
-  CHECK(obj.size() == 7);
+  const char* keys[] = {"name", "etag", "crc64", "size", "parts", "seconds", "mib_per_s", "verified"};
+  CHECK(obj.size() == 8);
   std::size_t i = 0;
   for (const auto& kv : obj) {
-    REQUIRE(i < 7);
+    REQUIRE(i < 8);
     CHECK(kv.key() == keys[i++]);
   }
   CHECK(obj.at("name").is_string());
@@ -223,6 +226,7 @@ boost::json::object parse_result_line(const cli_result& r) {
   CHECK(obj.at("parts").is_int64());
   CHECK(obj.at("seconds").is_double());
   CHECK(obj.at("mib_per_s").is_double());
+  CHECK(obj.at("verified").is_string());
   return obj;
 }
 
@@ -376,6 +380,7 @@ TEST_CASE("oss-upload: success prints the JSON line; oss-head shows and verifies
   CHECK(std::string(obj.at("etag").as_string()).ends_with("-7\""));
   CHECK(obj.at("seconds").as_double() > 0);
   CHECK(obj.at("mib_per_s").as_double() > 0);
+  CHECK(obj.at("verified").as_string() == "crc64-reply");  // the Complete reply's CRC-64 matched
   // stderr is not a terminal here: plain progress lines, ending at 100%.
   CHECK(r.err.find("oss-upload: uploading 3.0 MiB in 7 parts") != std::string::npos);
   CHECK(r.err.find("100.0%") != std::string::npos);
@@ -402,6 +407,7 @@ TEST_CASE("oss-upload: success prints the JSON line; oss-head shows and verifies
   CHECK(quiet.exit_code == 0);
   CHECK(quiet.err.empty());
   CHECK(parse_result_line(quiet).at("parts").to_number<int>() == 1);
+  CHECK(parse_result_line(quiet).at("verified").as_string() == "crc64-reply");
 }
 
 TEST_CASE("oss-upload: on a terminal, stderr shows a progress bar redrawn in place") {
@@ -938,6 +944,74 @@ TEST_CASE("oss-upload: integrity failures exit 5") {
   CHECK(exit_status_for(oss::client_errc::checkpoint_locked, false) == 2);
 }
 
+TEST_CASE("oss-upload --no-server-crc: a store that confirms no CRC-64 exits 5, unless the flag says to accept it") {
+  if (!tools_built()) return;
+  // Setup: a proxy strips x-oss-hash-crc64ecma from every reply, as a store that computes none
+  // (or a middlebox) would; the parts are then confirmed with Content-MD5, the object by nothing.
+  cli_env t;
+  std::string data;
+  const std::string file = t.make_file("nocrc.bin", 300 * 1024 + 5, 29, &data);
+  oss_test::hostile_proxy proxy(t.port);
+  proxy.set_script(oss_test::rules_script(
+      {{[](const oss_test::proxy_request&) { return true; },
+        oss_test::proxy_action::edit(oss_test::drop_header("x-oss-hash-crc64ecma")), -1}}));
+  auto env = t.env();
+  env[0] = "OSS_ENDPOINT=" + proxy.endpoint();
+  const std::vector<std::string> args = {"--part-size", "100K", file, "nocrc.bin"};
+
+  // Run
+  auto strict = run_tool(tool_path("oss-upload"), args, env);
+  std::vector<std::string> lenient_args = args;
+  lenient_args.insert(lenient_args.begin(), "--no-server-crc");
+  auto lenient = run_tool(tool_path("oss-upload"), lenient_args, env);
+
+  // Check: without the flag, no JSON line (it would claim a verified CRC-64) and exit 5.
+  INFO("strict: " << strict.err);
+  CHECK(strict.exit_code == 5);
+  CHECK(strict.out.empty());
+  CHECK(lines_of(strict.err).back().find("--no-server-crc") != std::string::npos);
+  // With it: success that says nothing confirmed the object, on stdout and stderr.
+  INFO("lenient: " << lenient.err);
+  REQUIRE(lenient.exit_code == 0);
+  auto obj = parse_result_line(lenient);
+  CHECK(obj.at("verified").as_string() == "none");
+  CHECK(obj.at("crc64").as_string() == std::to_string(crc_of(data)));
+  CHECK(lenient.err.find("oss-upload: the server never confirmed the object's CRC-64 (--no-server-crc): the stored "
+                         "bytes are not verified\n") != std::string::npos);
+  // The bytes did arrive intact (each part's Content-MD5 was checked by the server), as the
+  // server itself shows without the proxy.
+  CHECK(run_tool(tool_path("oss-head"), {"nocrc.bin", "--verify", file}, t.env()).exit_code == 0);
+}
+
+TEST_CASE("oss-upload --abort: a checkpoint another run is using is left alone") {
+  if (!tools_built()) return;
+  // Setup: a checkpoint that names an upload, locked as a running oss-upload holds it.
+  cli_env t;
+  const std::string ckpt = (t.files / "busy.ckpt").string();
+  oss::checkpoint cp;
+  cp.endpoint = "http://127.0.0.1:" + std::to_string(t.port);
+  cp.bucket = cli_bucket;
+  cp.name = "busy.bin";
+  cp.part_size = 100 * 1024;
+  cp.upload_id = "0004B9894A22E5B1888A1E29F8236E2D";
+  oss::save_checkpoint(ckpt, cp);
+  const std::string before = oss_test::read_file(ckpt);
+  oss::detail::multipart::checkpoint_lock held;
+  std::error_code lock_ec;
+  REQUIRE(held.acquire(ckpt, lock_ec));
+
+  // Run
+  auto r = run_tool(tool_path("oss-upload"), {"--abort", "--checkpoint", ckpt}, t.env());
+
+  // Check
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(lines_of(r.err).size() == 1);
+  CHECK(r.err.find("an upload is using the checkpoint " + ckpt) != std::string::npos);
+  CHECK(oss_test::read_file(ckpt) == before);
+  CHECK(t.server->stats().abort_multipart_upload == 0);
+}
+
 TEST_CASE("oss-upload: error text helpers: C++ names become flags, nothing is said twice") {
   using oss_tools::cli_words;
   CHECK(cli_words("set client_options::region for endpoint x") == "pass --region ID (or set OSS_REGION) for endpoint x");
@@ -946,6 +1020,19 @@ TEST_CASE("oss-upload: error text helpers: C++ names become flags, nothing is sa
   CHECK(cli_words("so set upload_options::part_size to 5 MiB or more") == "so pass --part-size 5MiB or more");
   CHECK(cli_words("raise client_options::retry_time or set upload_options::require_server_crc = false") ==
         "raise --retry-time or pass --no-server-crc");
+
+  // The library's advice about its own calls becomes a rerun or --abort.
+  const std::string save_failed = cli_words(
+      "cannot write the checkpoint file c.ckpt (Permission denied); upload U of n stays open on the server. Once the "
+      "file can be written, call again with the same checkpoint to resume it, or abort it (abort_upload with the "
+      "checkpoint, or AbortMultipartUpload with that upload id)");
+  CHECK(save_failed.find("run the same command again to resume it, or abort it with oss-upload --abort and the same "
+                         "--checkpoint") != std::string::npos);
+  CHECK(save_failed.find("abort_upload") == std::string::npos);
+  CHECK(cli_words("cancelled; the checkpoint is saved, call again to resume") ==
+        "cancelled; the checkpoint is saved, run the same command again to resume");
+  CHECK(cli_words("an upload of n initiated at T may stay open (list_multipart_uploads shows it)") ==
+        "an upload of n initiated at T may stay open (the bucket's ListMultipartUploads shows it)");
 
   using oss_tools::without_repeats;
   CHECK(without_repeats("parallel must be at least 1: parallel must be at least 1") == "parallel must be at least 1");
@@ -963,6 +1050,7 @@ TEST_CASE("oss-upload: every C++ option name in the library's messages has comma
   const char* source = std::getenv("OSS_SOURCE_DIR");
   if (!source || !*source) OSS_SKIP("OSS_SOURCE_DIR is not set, so the library's messages cannot be scanned");
   std::size_t literals = 0;
+  std::size_t call_literals = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(std::filesystem::path(source) / "include" / "oss")) {
     const auto name = entry.path().filename().string();
     if (!entry.is_regular_file() || name.starts_with("local_")) continue;  // the test server's own text
@@ -981,6 +1069,23 @@ TEST_CASE("oss-upload: every C++ option name in the library's messages has comma
           if (line[i] == '\\' && i + 1 < line.size()) ++i;
           literal += line[i];
         }
+        // Advice that names the library's own calls ("call again", abort_upload): the fragment
+        // must be part of, or hold, a phrase the tools reword. (A bare identifier is an
+        // operation name.)
+        const bool names_a_call = literal.find(' ') != std::string::npos &&
+                                  (literal.find("call again") != std::string::npos ||
+                                   literal.find("abort_upload") != std::string::npos ||
+                                   literal.find("list_multipart_uploads") != std::string::npos);
+        if (names_a_call) {
+          ++call_literals;
+          const bool reworded = std::any_of(std::begin(oss_tools::cli_word_table), std::end(oss_tools::cli_word_table),
+                                            [&](const auto& entry) {
+                                              return entry.first.find(literal) != std::string_view::npos ||
+                                                     literal.find(entry.first) != std::string::npos;
+                                            });
+          INFO(entry.path().string() << ": \"" << literal << "\"");
+          CHECK(reworded);
+        }
         if (literal.find("_options::") == std::string::npos) continue;
         ++literals;
         const std::string words = cli_words(literal);
@@ -990,6 +1095,7 @@ TEST_CASE("oss-upload: every C++ option name in the library's messages has comma
     }
   }
   CHECK(literals >= 5);
+  CHECK(call_literals >= 4);
 }
 
 TEST_CASE("oss-upload: the progress line never reaches the terminal's last column") {
