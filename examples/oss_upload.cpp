@@ -447,7 +447,8 @@ int abort_from_checkpoint(const command_line& cl, const oss::client_options& cli
   oss::diagnostics diag;
   // The path form takes the checkpoint's lock (checkpoint_locked while an upload uses it, which
   // would write the file again) and deletes the file once the upload is gone.
-  asio::co_spawn(io, oss::abort_upload(*client, std::filesystem::path(cl.checkpoint), ec, diag),
+  const std::filesystem::path checkpoint_file = cl.checkpoint;  // the coroutine keeps a reference
+  asio::co_spawn(io, oss::abort_upload(*client, checkpoint_file, ec, diag),
                  [](std::exception_ptr e) {
                    if (e) std::rethrow_exception(e);
                  });

@@ -484,18 +484,19 @@ OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string 
 /// giving up on a resume). The checkpoint must belong to `c`'s endpoint and bucket
 /// (`client_errc::checkpoint_mismatch` otherwise). An upload the server no longer knows counts
 /// as aborted. For a checkpoint in the `initiating` state, the uploads it may stand for are
-/// aborted (those of its name initiated since, holding no part).
-OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp, std::error_code& ec,
+/// aborted (those of its name initiated since, holding no part). Takes `cp` by value, so the
+/// awaitable may outlive the caller's copy (as with `co_spawn`).
+OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp, std::error_code& ec,
                                             diagnostics& diag);
 /// As above, but throws `oss::error` on failure.
-OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp);
+OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp);
 
 /// Loads the checkpoint file, aborts its upload as above, then deletes the file. Takes the
 /// checkpoint's lock first: `client_errc::checkpoint_locked` while an upload uses it.
-OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file,
+OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file,
                                             std::error_code& ec, diagnostics& diag);
 /// As above, but throws `oss::error` on failure.
-OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file);
+OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file);
 
 }  // namespace oss
 

@@ -1955,7 +1955,7 @@ OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string 
   co_return co_await multipart_upload(c, std::move(name), std::move(source), std::move(defaults));
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp, std::error_code& ec,
+OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp, std::error_code& ec,
                                             diagnostics& diag) {
   ec.clear();
   diag.clear();
@@ -1977,14 +1977,14 @@ OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp, std
   co_await c.abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, const checkpoint& cp) {
+OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp) {
   std::error_code ec;
   diagnostics diag;
   co_await abort_upload(c, cp, ec, diag);
   if (ec) throw_error(ec, diag);
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file,
+OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file,
                                             std::error_code& ec, diagnostics& diag) {
   ec.clear();
   diag.clear();
@@ -2013,7 +2013,7 @@ OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::pa
   std::filesystem::remove(checkpoint_file, rm_ec);
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, const std::filesystem::path& checkpoint_file) {
+OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file) {
   std::error_code ec;
   diagnostics diag;
   co_await abort_upload(c, checkpoint_file, ec, diag);
