@@ -376,6 +376,12 @@ inline constexpr std::pair<std::string_view, std::string_view> cli_word_table[] 
     // Advice the tools replace with their own (see cli_advice).
     {" (it was left untouched; use another checkpoint path, or delete it)", " (it was left untouched)"},
     {"; set restart_if_vanished to start a new upload, or delete the checkpoint", ""},
+    {"; compare it with the source, or set upload_options::require_server_crc = false for a store that "
+     "computes no CRC-64",
+     ""},
+    {"wait for it to end, or use another checkpoint path",
+     "wait for the other oss-upload to finish, or use another --checkpoint path"},
+    {"cancel it first, or wait for it to end", "stop that oss-upload first, or wait for it to finish"},
     {" (pass .part_size = ", " (pass --part-size "},
     {"so set upload_options::part_size to 5 MiB or more", "so pass --part-size 5MiB or more"},
     {"client_options::creds or client_options::creds_provider", "credentials"},
@@ -469,6 +475,8 @@ inline std::optional<std::string> cli_advice(std::error_code ec, const oss::diag
       return "the checkpoint cannot resume it: end that upload with " + abort_command +
              ", then upload again";
     case oss::client_errc::checkpoint_locked:
+      // The specific message says what to do for an upload and for --abort alike.
+      if (diag.client_message.find("; ") != std::string::npos) return std::string();
       return "wait for the other oss-upload to finish, or use another --checkpoint path";
     case oss::client_errc::tls_handshake_failed:
       return "check the host name in --endpoint, and pass --ca-file FILE for a private CA";
@@ -508,7 +516,8 @@ inline bool message_restates_fact(std::error_code ec) {
          ec == client_errc::checkpoint_mismatch || ec == client_errc::upload_vanished ||
          ec == client_errc::invalid_bucket_name || ec == client_errc::invalid_part_size ||
          ec == client_errc::too_many_parts || ec == client_errc::crc64_mismatch ||
-         ec == client_errc::file_changed ||
+         ec == client_errc::file_changed || ec == client_errc::unverified ||
+         ec == client_errc::checkpoint_locked ||
          ec == server_errc::no_such_key || ec == server_errc::callback_failed;
 }
 
@@ -590,7 +599,9 @@ inline std::string describe_failure(std::error_code ec, const oss::diagnostics& 
   } else {
     auto [fact, advice] = split_fact_and_advice(ec.message());
     const std::string specific = sanitize_text(diag.client_message, oss::detail::max_client_message_bytes);
-    if (!specific.empty()) fact = message_restates_fact(ec) ? specific : fact + ": " + specific;
+    // A specific message that quotes the system error in parentheses already says it.
+    const bool quotes_error = !ours && specific.find("(" + ec.message() + ")") != std::string::npos;
+    if (!specific.empty()) fact = message_restates_fact(ec) || quotes_error ? specific : fact + ": " + specific;
     if (std::optional<std::string> ours = cli_advice(ec, diag, ctx)) advice = std::move(*ours);
     text = cli_words(fact);
     if (!advice.empty()) text += "; " + cli_words(advice);

@@ -1034,6 +1034,29 @@ TEST_CASE("oss-upload: error text helpers: C++ names become flags, nothing is sa
   CHECK(cli_words("an upload of n initiated at T may stay open (list_multipart_uploads shows it)") ==
         "an upload of n initiated at T may stay open (the bucket's ListMultipartUploads shows it)");
 
+  // Whole lines for the issue 12 errors: each thing said once, in command-line words.
+  using oss_tools::describe_failure;
+  oss::diagnostics unverified;
+  unverified.client_message = "the object a.bin was created, but the server never confirmed its bytes (the server sent no "
+                              "CRC-64 for the object); compare it with the source, or set "
+                              "upload_options::require_server_crc = false for a store that computes no CRC-64";
+  CHECK(describe_failure(oss::client_errc::unverified, unverified, {}) ==
+        "the object a.bin was created, but the server never confirmed its bytes (the server sent no CRC-64 for the "
+        "object); check the object with oss-head --verify FILE; pass --no-server-crc only for a store known to compute "
+        "no CRC-64");
+  oss::diagnostics locked;
+  locked.client_message = "another upload is using the checkpoint c.ckpt (it holds the lock on c.ckpt.lock); wait for it "
+                          "to end, or use another checkpoint path";
+  CHECK(describe_failure(oss::client_errc::checkpoint_locked, locked, {}) ==
+        "another upload is using the checkpoint c.ckpt (it holds the lock on c.ckpt.lock); wait for the other "
+        "oss-upload to finish, or use another --checkpoint path");
+  oss::diagnostics no_lock_file;
+  no_lock_file.client_message = "cannot create the checkpoint's lock file /x/c.ckpt.lock (" +
+                                std::make_error_code(std::errc::no_such_file_or_directory).message() +
+                                "); the checkpoint's folder must be writable. Nothing was sent";
+  CHECK(describe_failure(std::make_error_code(std::errc::no_such_file_or_directory), no_lock_file, {}) ==
+        no_lock_file.client_message);
+
   using oss_tools::without_repeats;
   CHECK(without_repeats("parallel must be at least 1: parallel must be at least 1") == "parallel must be at least 1");
   CHECK(without_repeats("a fact here: the details; use another checkpoint path; Use another checkpoint path.") ==
