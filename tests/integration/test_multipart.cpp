@@ -1629,19 +1629,20 @@ TEST_CASE("multipart upload: a second run on a checkpoint in use gets checkpoint
 
 TEST_CASE("multipart upload: an Initiate whose reply is lost to a cancellation or a timeout leaves no upload open") {
   using namespace asio::experimental::awaitable_operators;
-  // Setup: the server creates the upload at once but replies 400 ms later; the caller gives up
-  // after 100 ms (or the client's stall timeout does).
+  // Setup: the server creates the upload at once but replies 3 s later; the caller gives up
+  // after 1 s (or the client's stall timeout does). The margins are wide so that a loaded
+  // machine (ASan, two cores) still has the Initiate at the server when the caller gives up.
   mp_env env;
   asio::io_context io;
   const std::string data = oss_test::random_bytes(6 * kib100 + 5, 65);
   const auto file = env.write("i.bin", data);
   const auto ckpt = env.files / "i.ckpt";
   auto lost_initiate = [&](oss::client& c, const oss::upload_options& opts, oss::diagnostics& diag,
-                           std::chrono::milliseconds give_up = 100ms) {
+                           std::chrono::milliseconds give_up = 1000ms) {
     oss::testing::fault_rule slow;
     slow.operation = "InitiateMultipartUpload";
     slow.action = oss::testing::fault_action::delay;
-    slow.duration = 400ms;
+    slow.duration = 3000ms;
     env.server.set_fault_plan({slow});
     env.server.reset_stats();
     std::error_code got;
