@@ -91,6 +91,7 @@ class client_impl;
 /// valid until the operation completes (awaiting it in the same expression guarantees that).
 class client {
  public:
+  /// The type of `get_executor()`.
   using executor_type = asio::any_io_executor;
 
   /// Checks `options`, resolves the endpoint and creates the connection pool and a TLS context
@@ -113,6 +114,8 @@ class client {
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
+  /// The executor given to the constructor: operations run on the executor they are awaited
+  /// on, and the client's own timers and connections use this one.
   OSS_DECL executor_type get_executor() const noexcept;
 
   /// The options as given to the constructor.
@@ -135,6 +138,7 @@ class client {
   /// values read while operations run may be from slightly different moments.
   OSS_DECL client_counters counters() const noexcept;
 
+  ///@{
   /// PutObject: stores `body` as object `name` in one request.
   ///
   /// Completes with the ETag, the CRC-64 of the body and the reply's request id once the server
@@ -160,21 +164,27 @@ class client {
                                                   const object_options& opts,
                                                   body_digests digests, std::error_code& ec,
                                                   diagnostics& diag);
+  ///@}
 
+  ///@{
   /// GetObject: the whole object in memory, at most `options().max_get_object_size` bytes
   /// (`client_errc::response_too_large` beyond). When the reply carries a CRC-64 the bytes are
   /// checked against it (`client_errc::crc64_mismatch`). Missing object: `server_errc::no_such_key`.
   OSS_DECL asio::awaitable<std::string> get_object(std::string name);
   OSS_DECL asio::awaitable<std::string> get_object(std::string name, std::error_code& ec,
                                                    diagnostics& diag);
+  ///@}
 
+  ///@{
   /// HeadObject: size, ETag, type, CRC-64 and stored metadata of `name`. A missing object gives
   /// `server_errc::no_such_key` (HEAD replies have no body; the code comes from the `x-oss-err`
   /// header when present, else from the 404 status).
   OSS_DECL asio::awaitable<object_meta> head(std::string name);
   OSS_DECL asio::awaitable<object_meta> head(std::string name, std::error_code& ec,
                                              diagnostics& diag);
+  ///@}
 
+  ///@{
   /// InitiateMultipartUpload: starts an upload of `name` and completes with its upload id.
   /// `opts` (metadata, MIME type, headers) is stored with the final object; `content_md5` is
   /// ignored here. Because a retried Initiate whose first reply was lost would leak an orphan
@@ -196,7 +206,9 @@ class client {
                                                                   const object_options& opts,
                                                                   std::error_code& ec,
                                                                   diagnostics& diag);
+  ///@}
 
+  ///@{
   /// UploadPart: uploads `body` as part `part_number` (1..10000) of `upload_id`. Re-uploading a
   /// number replaces that part, so the request is retried freely. Completes with the part's
   /// ETag, CRC-64 and the reply's request id. Errors: `client_errc::missing_etag`,
@@ -222,7 +234,9 @@ class client {
                                                     int part_number, asio::const_buffer body,
                                                     body_digests digests, std::error_code& ec,
                                                     diagnostics& diag);
+  ///@}
 
+  ///@{
   /// CompleteMultipartUpload: joins `parts` (any order; sent sorted by number, duplicates
   /// refused) into the object, and completes with its ETag, CRC-64 and the reply's request id.
   /// A `200` reply whose body is an `<Error>` counts as that error. When a retry follows a lost
@@ -248,13 +262,17 @@ class client {
   OSS_DECL asio::awaitable<complete_result> complete_multipart_upload(
       std::string name, std::string upload_id, std::vector<completed_part> parts,
       std::error_code& ec, diagnostics& diag);
+  ///@}
 
+  ///@{
   /// AbortMultipartUpload: discards the upload and its parts. An upload the server no longer
   /// knows (`NoSuchUpload`: already aborted or completed) counts as success.
   OSS_DECL asio::awaitable<void> abort_multipart_upload(std::string name, std::string upload_id);
   OSS_DECL asio::awaitable<void> abort_multipart_upload(std::string name, std::string upload_id,
                                                         std::error_code& ec, diagnostics& diag);
+  ///@}
 
+  ///@{
   /// ListParts: one page of the parts uploaded so far, ascending. Continue with
   /// `part_number_marker = result.next_part_number_marker` while `result.is_truncated`.
   OSS_DECL asio::awaitable<list_parts_result> list_parts(std::string name, std::string upload_id,
@@ -263,7 +281,9 @@ class client {
   OSS_DECL asio::awaitable<list_parts_result> list_parts(std::string name, std::string upload_id,
                                                          list_parts_options opts,
                                                          std::error_code& ec, diagnostics& diag);
+  ///@}
 
+  ///@{
   /// ListParts over every page: all parts in one result (`is_truncated` false). Stops with
   /// `client_errc::malformed_xml` if the server's marker does not advance.
   OSS_DECL asio::awaitable<list_parts_result> list_all_parts(std::string name,
@@ -272,13 +292,16 @@ class client {
                                                              std::string upload_id,
                                                              std::error_code& ec,
                                                              diagnostics& diag);
+  ///@}
 
+  ///@{
   /// ListMultipartUploads: one page of the bucket's in-progress uploads (e.g. to find orphans).
   OSS_DECL asio::awaitable<list_uploads_result> list_multipart_uploads(list_uploads_options opts);
   OSS_DECL asio::awaitable<list_uploads_result> list_multipart_uploads();
   OSS_DECL asio::awaitable<list_uploads_result> list_multipart_uploads(list_uploads_options opts,
                                                                       std::error_code& ec,
                                                                       diagnostics& diag);
+  ///@}
 
  private:
   std::unique_ptr<detail::client_impl> impl_;

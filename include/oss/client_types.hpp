@@ -384,7 +384,7 @@ struct put_result {
 struct object_meta {
   std::uint64_t size = 0;            ///< Content-Length
   std::string etag{};                  ///< quotes included; `"<hex>-<N>"` for an N-part object
-  std::string content_type{};
+  std::string content_type{};          ///< Content-Type
   std::string last_modified{};         ///< as sent (RFC 1123)
   std::string object_type{};           ///< x-oss-object-type: Normal, Multipart, Appendable, Symlink
   std::string storage_class{};         ///< x-oss-storage-class (S3: x-amz-storage-class), when present
@@ -392,7 +392,10 @@ struct object_meta {
   /// User metadata: names lower-case without the `x-oss-meta-` (`x-amz-meta-`) prefix, in
   /// reply order.
   std::vector<std::pair<std::string, std::string>> meta{};
-  std::string cache_control{}, content_disposition{}, content_encoding{}, expires{};
+  std::string cache_control{};         ///< Cache-Control, when stored
+  std::string content_disposition{};   ///< Content-Disposition, when stored
+  std::string content_encoding{};      ///< Content-Encoding, when stored
+  std::string expires{};               ///< Expires, when stored (as sent)
   /// Every reply header as received (names in the server's spelling).
   std::vector<std::pair<std::string, std::string>> headers{};
 
@@ -402,7 +405,7 @@ struct object_meta {
 
 /// Reply of `upload_part`.
 struct part_result {
-  int part_number = 0;
+  int part_number = 0;  ///< 1..10000
   /// The part ETag exactly as received (quotes included): what Complete needs.
   std::string etag{};
   /// CRC-64/ECMA of the part (computed locally); verified against the server's
@@ -416,18 +419,20 @@ struct part_result {
 
 /// One entry of the Complete request.
 struct completed_part {
-  int part_number = 0;
+  int part_number = 0;  ///< 1..10000, ascending in the Complete request
   std::string etag{};  ///< as returned by `upload_part` or `list_parts`
   /// The part's size and CRC-64, when known (`upload_part` returns the CRC). Not sent. When
   /// every part has both, a Complete whose reply was lost is only reconciled with an object of
   /// exactly the summed size and the combined CRC-64 (see `client::complete_multipart_upload`).
   std::optional<std::uint64_t> size{};
-  std::optional<std::uint64_t> crc64{};
+  std::optional<std::uint64_t> crc64{};  ///< see `size`
 };
 
 /// Reply of `complete_multipart_upload`.
 struct complete_result {
-  std::string location{}, bucket{}, key{};
+  std::string location{};  ///< the object's URL as the server names it
+  std::string bucket{};    ///< as the reply names it
+  std::string key{};       ///< the object name, as the reply names it
   std::string etag{};                     ///< the object ETag, `"<hex>-<N>"`
   /// Whole-object CRC from x-oss-hash-crc64ecma; S3 stores send none (`multipart_upload`
   /// still reports the CRC it computed, `upload_result::crc64`).
@@ -448,20 +453,22 @@ struct list_parts_options {
 
 /// One uploaded part as ListParts reports it.
 struct part_info {
-  int part_number = 0;
-  std::string etag{};
-  std::uint64_t size = 0;
-  std::optional<std::uint64_t> crc64{};
-  std::string last_modified{};
+  int part_number = 0;                   ///< 1..10000
+  std::string etag{};                    ///< quotes included, as Complete needs it
+  std::uint64_t size = 0;                ///< bytes
+  std::optional<std::uint64_t> crc64{};  ///< the part's CRC-64, when the server keeps one
+  std::string last_modified{};           ///< ISO 8601, as sent
 };
 
 /// One page of ListParts (or every page, from `list_all_parts`).
 struct list_parts_result {
-  std::string bucket{}, key{}, upload_id{};
-  int part_number_marker = 0;
-  int next_part_number_marker = 0;
-  int max_parts = 0;
-  bool is_truncated = false;
+  std::string bucket{};             ///< as the reply names it
+  std::string key{};                ///< the object name
+  std::string upload_id{};          ///< the upload listed
+  int part_number_marker = 0;       ///< this page lists parts above this number
+  int next_part_number_marker = 0;  ///< the marker of the next page, when `is_truncated`
+  int max_parts = 0;                ///< the page size the server used
+  bool is_truncated = false;        ///< more parts follow on another page
   std::vector<part_info> parts{};  ///< ascending part numbers
 };
 
@@ -476,18 +483,24 @@ struct list_uploads_options {
 
 /// One in-progress multipart upload.
 struct upload_info {
-  std::string key{}, upload_id{};
+  std::string key{};        ///< the object name
+  std::string upload_id{};  ///< the id to resume or abort it with
   std::string initiated{};  ///< ISO 8601, as sent
 };
 
 /// One page of ListMultipartUploads.
 struct list_uploads_result {
-  std::string bucket{}, prefix{}, delimiter{}, key_marker{}, upload_id_marker{};
-  std::string next_key_marker{}, next_upload_id_marker{};
-  int max_uploads = 0;
-  bool is_truncated = false;
-  std::vector<upload_info> uploads{};
-  std::vector<std::string> common_prefixes{};
+  std::string bucket{};                        ///< as the reply names it
+  std::string prefix{};                        ///< the filter of the request
+  std::string delimiter{};                     ///< the grouping of the request
+  std::string key_marker{};                    ///< this page starts after this key ...
+  std::string upload_id_marker{};              ///< ... and this upload id
+  std::string next_key_marker{};               ///< the key marker of the next page, when `is_truncated`
+  std::string next_upload_id_marker{};         ///< the upload id marker of the next page
+  int max_uploads = 0;                         ///< the page size the server used
+  bool is_truncated = false;                   ///< more uploads follow on another page
+  std::vector<upload_info> uploads{};          ///< ordered by key, then initiation time
+  std::vector<std::string> common_prefixes{};  ///< keys grouped by `delimiter`
 };
 
 }  // namespace oss

@@ -129,17 +129,17 @@ struct local_server_stats {
   /// TCP (or TLS) connections accepted: with keep-alive, fewer than `requests`.
   std::uint64_t connections = 0;
 
-  /// Requests per operation, counted when the request is recognised, whatever its outcome.
-  std::uint64_t put_object = 0;
-  std::uint64_t get_object = 0;
-  std::uint64_t head_object = 0;
-  std::uint64_t delete_object = 0;
-  std::uint64_t initiate_multipart_upload = 0;
-  std::uint64_t upload_part = 0;
-  std::uint64_t complete_multipart_upload = 0;
-  std::uint64_t abort_multipart_upload = 0;
-  std::uint64_t list_parts = 0;
-  std::uint64_t list_multipart_uploads = 0;
+  // Requests per operation, counted when the request is recognised, whatever its outcome.
+  std::uint64_t put_object = 0;                 ///< PutObject requests, whatever their outcome
+  std::uint64_t get_object = 0;                 ///< GetObject requests, whatever their outcome
+  std::uint64_t head_object = 0;                ///< HeadObject requests, whatever their outcome
+  std::uint64_t delete_object = 0;              ///< DeleteObject requests, whatever their outcome
+  std::uint64_t initiate_multipart_upload = 0;  ///< InitiateMultipartUpload requests, whatever their outcome
+  std::uint64_t upload_part = 0;                ///< UploadPart requests, whatever their outcome
+  std::uint64_t complete_multipart_upload = 0;  ///< CompleteMultipartUpload requests, whatever their outcome
+  std::uint64_t abort_multipart_upload = 0;     ///< AbortMultipartUpload requests, whatever their outcome
+  std::uint64_t list_parts = 0;                 ///< ListParts requests, whatever their outcome
+  std::uint64_t list_multipart_uploads = 0;     ///< ListMultipartUploads requests, whatever their outcome
 
   /// Requests between "header parsed" and "the last write of the reply begins" right now: a
   /// client that got a reply may send its next request at once, and that must not count twice.
@@ -409,17 +409,26 @@ class local_server_thread {
 
   /// The server, for everything not forwarded below.
   local_server& server() noexcept { return *server_; }
+  /// The server, for everything not forwarded below.
   const local_server& server() const noexcept { return *server_; }
 
+  /// `local_server::port()`.
   std::uint16_t port() const noexcept { return server_->port(); }
+  /// `local_server::endpoint()`.
   std::string endpoint() const { return server_->endpoint(); }
+  /// `local_server::stats()`.
   local_server_stats stats() const noexcept { return server_->stats(); }
+  /// `local_server::reset_stats()`.
   void reset_stats() noexcept { server_->reset_stats(); }
+  /// `local_server::part_attempts()`.
   std::map<int, std::uint64_t> part_attempts() const { return server_->part_attempts(); }
+  /// `local_server::set_credentials()`.
   void set_credentials(std::string access_key_id, std::string access_key_secret, std::string security_token) {
     server_->set_credentials(std::move(access_key_id), std::move(access_key_secret), std::move(security_token));
   }
+  /// `local_server::set_fault_plan()`.
   void set_fault_plan(std::vector<fault_rule> rules) { server_->set_fault_plan(std::move(rules)); }
+  /// `local_server::clear_fault_plan()`.
   void clear_fault_plan() { server_->clear_fault_plan(); }
 
  private:
