@@ -5,6 +5,7 @@
 
 #include <oss/checkpoint.hpp>
 
+#include <oss/detail/ascii.hpp>
 #include <oss/detail/dates.hpp>
 #include <oss/detail/ops/validate.hpp>
 #include <oss/diagnostics.hpp>
@@ -102,12 +103,9 @@ class reader {
     const json::value* v = find(key);
     if (!v) return 0;
     if (!v->is_string()) return fail(key, "is not a decimal string"), 0;
-    const json::string& s = v->get_string();
-    std::uint64_t n = 0;
-    auto [end, err] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (s.empty() || err != std::errc{} || end != s.data() + s.size())
-      return fail(key, "is not a decimal string of a 64-bit number"), 0;
-    return n;
+    const std::optional<std::uint64_t> n = parse_decimal(std::string_view(v->get_string()));
+    if (!n) return fail(key, "is not a decimal string of a 64-bit number"), 0;
+    return *n;
   }
 
   const json::array* array(std::string_view key) {

@@ -8,6 +8,8 @@
 #include <oss/detail/xml.hpp>
 #include <oss/error.hpp>
 
+#include <oss/detail/ascii.hpp>
+
 #include <charconv>
 
 namespace oss::detail {
@@ -66,26 +68,17 @@ bool required_number(const xml_element& parent, std::string_view name, T& out) n
   return e && parse_number(e->text, out);
 }
 
-inline bool equals_ignore_case(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 inline bool optional_bool(const xml_element& parent, std::string_view name, bool& out) noexcept {
   const std::string_view text = trim_xml_space(parent.child_text(name));
   if (text.empty()) return true;
-  if (equals_ignore_case(text, "true")) out = true;
-  else if (equals_ignore_case(text, "false")) out = false;
+  if (ascii_iequals(text, "true")) out = true;
+  else if (ascii_iequals(text, "false")) out = false;
   else return false;
   return true;
 }
 
 inline bool is_url_encoded(const xml_element& root) noexcept {
-  return equals_ignore_case(trim_xml_space(root.child_text("EncodingType")), "url");
+  return ascii_iequals(trim_xml_space(root.child_text("EncodingType")), "url");
 }
 
 // OSS encodes space as %20 but go2 decodes with url.QueryUnescape ('+' is a space); a literal

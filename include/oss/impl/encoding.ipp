@@ -5,6 +5,8 @@
 
 #include <oss/detail/encoding.hpp>
 
+#include <oss/detail/ascii.hpp>
+
 #include <array>
 #include <cstdint>
 
@@ -35,13 +37,6 @@ constexpr std::array<std::int8_t, 256> make_base64_values() {
   return values;
 }
 inline constexpr auto base64_values = make_base64_values();
-
-constexpr int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 constexpr bool is_unreserved(unsigned char c) noexcept {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -133,8 +128,8 @@ OSS_DECL std::optional<std::string> percent_decode(std::string_view s, bool plus
     const char c = s[i];
     if (c == '%') {
       if (s.size() - i < 3) return std::nullopt;
-      const int hi = encoding_impl::hex_value(s[i + 1]);
-      const int lo = encoding_impl::hex_value(s[i + 2]);
+      const int hi = hex_digit_value(s[i + 1]);
+      const int lo = hex_digit_value(s[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;
       out += static_cast<char>(hi * 16 + lo);
       i += 2;

@@ -5,6 +5,8 @@
 
 #include <oss/detail/http/message.hpp>
 
+#include <oss/detail/ascii.hpp>
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -12,10 +14,6 @@
 namespace oss::detail::http {
 
 namespace message_detail {
-
-constexpr unsigned char ascii_lower(unsigned char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
-}
 
 // RFC 9110 5.6.2 tchar.
 constexpr bool is_tchar(unsigned char c) noexcept {
@@ -58,14 +56,7 @@ inline std::size_t fields_size(const fields& headers) noexcept {
 
 }  // namespace message_detail
 
-OSS_DECL bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (message_detail::ascii_lower(static_cast<unsigned char>(a[i])) !=
-        message_detail::ascii_lower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
+OSS_DECL bool iequals(std::string_view a, std::string_view b) noexcept { return ascii_iequals(a, b); }
 
 OSS_DECL bool is_valid_field_name(std::string_view name) noexcept {
   if (name.empty()) return false;

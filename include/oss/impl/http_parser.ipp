@@ -6,8 +6,11 @@
 #include <oss/detail/http/parser.hpp>
 #include <oss/error.hpp>
 
+#include <oss/detail/ascii.hpp>
+
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 // States of message_parser (one message at a time):
 //   header          collecting the start line and header block up to the blank line; interim
@@ -40,25 +43,6 @@ inline bool is_clean_text(std::string_view s) noexcept {
   });
 }
 
-inline bool parse_decimal(std::string_view s, std::uint64_t& out) noexcept {
-  if (s.empty()) return false;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    auto d = static_cast<std::uint64_t>(c - '0');
-    if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  out = v;
-  return true;
-}
-
-inline int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 inline constexpr std::string_view status_line_magic = "HTTP/";
 
@@ -168,7 +152,7 @@ OSS_DECL std::size_t message_parser::feed(std::string_view data, std::error_code
         std::uint64_t size = 0;
         std::size_t i = 0;
         for (; i < line.size(); ++i) {
-          int d = parser_detail::hex_value(line[i]);
+          int d = hex_digit_value(line[i]);
           if (d < 0) break;
           if (size > (std::numeric_limits<std::uint64_t>::max() >> 4)) {
             ec = parser_detail::malformed();
@@ -424,13 +408,13 @@ OSS_DECL void message_parser::decide_framing(std::error_code& ec) {
     if (!iequals(f.name, "content-length")) continue;
     bool bad = false;
     parser_detail::for_each_list_element(f.value, [&](std::string_view v) {
-      std::uint64_t n = 0;
-      if (!parser_detail::parse_decimal(v, n) || (has_cl && n != cl)) {
+      const std::optional<std::uint64_t> n = parse_decimal(v);
+      if (!n || (has_cl && *n != cl)) {
         bad = true;
         return;
       }
       has_cl = true;
-      cl = n;
+      cl = *n;
     });
     if (bad) {
       ec = malformed();

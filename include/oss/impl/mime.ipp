@@ -5,6 +5,8 @@
 
 #include <oss/detail/mime.hpp>
 
+#include <oss/detail/ascii.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -97,10 +99,7 @@ OSS_DECL std::string_view guess_mime_type(std::string_view object_name) noexcept
   constexpr std::size_t max_extension = 8;
   if (ext.size() > max_extension) return mime_table::fallback;
   char lower[max_extension];
-  for (std::size_t i = 0; i < ext.size(); ++i) {
-    char c = ext[i];
-    lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  }
+  for (std::size_t i = 0; i < ext.size(); ++i) lower[i] = ascii_lower(ext[i]);
   std::string_view key(lower, ext.size());
   const auto& types = mime_table::types;
   auto it = std::lower_bound(types.begin(), types.end(), key,

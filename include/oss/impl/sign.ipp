@@ -5,6 +5,7 @@
 
 #include <oss/detail/sign.hpp>
 
+#include <oss/detail/ascii.hpp>
 #include <oss/detail/encoding.hpp>
 
 #include <openssl/crypto.h>
@@ -101,12 +102,7 @@ inline constexpr std::array<std::string_view, 72> v1_sub_resources = {
 };
 static_assert(std::is_sorted(v1_sub_resources.begin(), v1_sub_resources.end()));
 
-inline std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+using detail::ascii_lower;
 
 // Optional whitespace around header values (RFC 9110 OWS); the SDKs trim before signing.
 inline std::string_view trim_ows(std::string_view s) noexcept {

@@ -5,6 +5,7 @@
 
 #include <oss/detail/sign_s3.hpp>
 
+#include <oss/detail/ascii.hpp>
 #include <oss/detail/dates.hpp>
 #include <oss/detail/encoding.hpp>
 
@@ -30,12 +31,7 @@ inline constexpr std::array<std::string_view, 15> unsignable_headers = {
 };
 static_assert(std::is_sorted(unsignable_headers.begin(), unsignable_headers.end()));
 
-inline std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+using detail::ascii_lower;
 
 inline bool is_fold_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 

@@ -92,24 +92,6 @@ inline double progress_fraction(std::uint64_t done, std::uint64_t total) noexcep
   return f < below_one ? f : below_one;
 }
 
-// ETags compare without quotes and case: OSS sends `"HEX"`, some tools store HEX or hex.
-inline bool same_etag(std::string_view a, std::string_view b) noexcept {
-  auto strip = [](std::string_view s) {
-    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-    return s;
-  };
-  a = strip(a);
-  b = strip(b);
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 // CRC-64 of the object made of `parts` (sorted by number, contiguous), from the part CRCs
 // (oss-protocol.md section 6.3).
 inline std::uint64_t combine_part_crcs(std::span<const part_record> sorted_parts) noexcept {
@@ -198,7 +180,7 @@ std::vector<part_record> reconcile_parts(const checkpoint& cp, std::span<const p
     auto it = by_number.find(p.number);
     if (it == by_number.end()) continue;
     const part_info& s = *it->second;
-    if (!same_etag(s.etag, p.etag)) continue;
+    if (!etag_equal(s.etag, p.etag)) continue;
     std::uint64_t want = expected_size(p.number);
     if (want == 0) {
       if (p.size == 0 || p.size > part_size) continue;
@@ -215,25 +197,7 @@ std::vector<part_record> reconcile_parts(const checkpoint& cp, std::span<const p
   return confirmed;
 }
 
-// The MD5 an ETag stands for when it is one (32 hex digits, quotes and case aside): OSS and S3
-// part ETags are the part's MD5 unless the store encrypts with its own keys.
-inline std::optional<md5_digest> etag_md5(std::string_view etag) {
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
-  if (etag.size() != 32) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  md5_digest d{};
-  for (std::size_t i = 0; i < d.size(); ++i) {
-    const int hi = nibble(etag[2 * i]), lo = nibble(etag[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    d[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
-  return d;
-}
+using detail::etag_md5;
 
 // What a resume does with a part the checkpoint claims once that part of the source has been
 // read and hashed again (the file's size and mtime prove little: rsync -t, a restore or

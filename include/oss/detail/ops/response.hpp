@@ -6,6 +6,7 @@
 #include <oss/detail/config.hpp>
 
 #include <oss/client_types.hpp>
+#include <oss/detail/crypto.hpp>
 #include <oss/detail/documents.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/ops/requests.hpp>
@@ -53,8 +54,12 @@ OSS_DECL std::error_code to_object_meta(const http::response& reply, object_meta
 // other ETags): then the object ETag proves nothing.
 OSS_DECL std::optional<std::string> s3_multipart_etag(std::span<const std::string_view> part_etags);
 
-// ETags compared without quotes and letter case.
+// ETags compared without quotes and letter case (OSS sends `"HEX"`, some tools store HEX or hex).
 OSS_DECL bool etag_equal(std::string_view a, std::string_view b) noexcept;
+
+// The MD5 an ETag stands for when it is one (32 hex digits, quotes and case aside): OSS and S3
+// part ETags are the part's MD5 unless the store encrypts with its own keys.
+OSS_DECL std::optional<md5_digest> etag_md5(std::string_view etag) noexcept;
 
 }  // namespace oss::detail
 

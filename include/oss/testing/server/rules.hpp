@@ -6,6 +6,7 @@
 #include <oss/detail/config.hpp>
 
 #include <oss/client_types.hpp>
+#include <oss/detail/ascii.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/testing/server/errors.hpp>
 
@@ -37,10 +38,10 @@ inline constexpr std::uint64_t max_list_entries = 1000;  // max-parts, max-uploa
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-OSS_DECL std::string ascii_lower(std::string_view s);
-
-// Strict unsigned decimal (no sign, no spaces), nullopt on junk or overflow.
-OSS_DECL std::optional<std::uint64_t> parse_decimal(std::string_view s) noexcept;
+// Primitives shared with the client (the server judges requests, not bytes): ASCII case and
+// strict unsigned decimals (no sign, no spaces; nullopt on junk or overflow).
+using oss::detail::ascii_lower;
+using oss::detail::parse_decimal;
 
 // Well-formed UTF-8: no stray continuation bytes, no overlong forms, no surrogates, <= U+10FFFF.
 OSS_DECL bool is_valid_utf8(std::string_view s) noexcept;

@@ -5,6 +5,7 @@
 
 #include <oss/detail/ops/endpoint.hpp>
 
+#include <oss/detail/ascii.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/ops/validate.hpp>
@@ -44,12 +45,6 @@ inline bool is_ipv4(std::string_view h) noexcept {
   return parts == 4;
 }
 
-inline std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 // The region id inside an OSS host name, or empty: oss-<r>.aliyuncs.com,
 // oss-<r>-internal.aliyuncs.com, s3.oss-<r>.aliyuncs.com, <r>.oss.aliyuncs.com (dual stack).
@@ -160,7 +155,7 @@ OSS_DECL service_endpoint resolve_endpoint(std::string_view endpoint, std::strin
   std::string_view rest = endpoint;
   ep.tls = true;
   if (auto sep = rest.find("://"); sep != std::string_view::npos) {
-    std::string scheme = lower(rest.substr(0, sep));
+    std::string scheme = ascii_lower(rest.substr(0, sep));
     if (scheme == "http")
       ep.tls = false;
     else if (scheme != "https")
@@ -219,7 +214,7 @@ OSS_DECL service_endpoint resolve_endpoint(std::string_view endpoint, std::strin
     ep.port = static_cast<std::uint16_t>(value);
   }
 
-  ep.host = lower(host);
+  ep.host = ascii_lower(host);
   // A trailing dot (fully qualified name) would make the Host header differ from the name OSS
   // knows the bucket by.
   if (!ep.ip_literal && ep.host.back() == '.') ep.host.pop_back();

@@ -5,6 +5,7 @@
 
 #include <oss/detail/ops/response.hpp>
 
+#include <oss/detail/ascii.hpp>
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/encoding.hpp>
@@ -17,18 +18,13 @@ namespace oss::detail {
 
 namespace response_impl {
 
+// A header's decimal value; optional whitespace around it (RFC 9110 OWS) is not part of it.
 inline bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  if (s.empty()) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  auto [p, err] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return err == std::errc() && p == s.data() + s.size();
-}
-
-inline bool starts_with_nocase(std::string_view s, std::string_view prefix) noexcept {
-  return s.size() >= prefix.size() && http::iequals(s.substr(0, prefix.size()), prefix);
+  const std::optional<std::uint64_t> v = parse_decimal(s);
+  if (v) out = *v;
+  return v.has_value();
 }
 
 }  // namespace response_impl
@@ -132,43 +128,35 @@ OSS_DECL std::error_code check_reply(const op_request& op, const http::response&
 OSS_DECL std::optional<std::string> s3_multipart_etag(std::span<const std::string_view> part_etags) {
   md5_hasher hasher;
   for (std::string_view e : part_etags) {
-    if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
-    if (e.size() != 32) return std::nullopt;
-    std::array<unsigned char, 16> bin{};
-    for (std::size_t i = 0; i < 32; ++i) {
-      const char c = e[i];
-      const int v = (c >= '0' && c <= '9')   ? c - '0'
-                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                             : -1;
-      if (v < 0) return std::nullopt;
-      bin[i / 2] = static_cast<unsigned char>(bin[i / 2] * 16 + v);
-    }
-    hasher.update(bin.data(), bin.size());
+    const std::optional<md5_digest> part_md5 = etag_md5(e);
+    if (!part_md5) return std::nullopt;
+    hasher.update(part_md5->data(), part_md5->size());
   }
   const md5_digest d = hasher.finish();
   return hex_lower(d.data(), d.size()) + "-" + std::to_string(part_etags.size());
 }
 
 OSS_DECL bool etag_equal(std::string_view a, std::string_view b) noexcept {
-  auto strip = [](std::string_view s) {
-    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
-    return s;
+  auto strip = [](std::string_view e) {
+    if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
+    return e;
   };
-  a = strip(a);
-  b = strip(b);
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
+  return ascii_iequals(strip(a), strip(b));
+}
+
+OSS_DECL std::optional<md5_digest> etag_md5(std::string_view etag) noexcept {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+  md5_digest d{};
+  if (etag.size() != 2 * d.size()) return std::nullopt;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    const int hi = hex_digit_value(etag[2 * i]), lo = hex_digit_value(etag[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    d[i] = static_cast<unsigned char>(hi * 16 + lo);
   }
-  return true;
+  return d;
 }
 
 OSS_DECL std::error_code to_object_meta(const http::response& reply, object_meta& out) {
-  using response_impl::starts_with_nocase;
   out = {};
   constexpr std::string_view meta_prefix = "x-oss-meta-";
   constexpr std::string_view s3_meta_prefix = "x-amz-meta-";
@@ -192,12 +180,11 @@ OSS_DECL std::error_code to_object_meta(const http::response& reply, object_meta
     else if (http::iequals(f.name, "Content-Disposition")) out.content_disposition = f.value;
     else if (http::iequals(f.name, "Content-Encoding")) out.content_encoding = f.value;
     else if (http::iequals(f.name, "Expires")) out.expires = f.value;
-    else if (f.name.size() > meta_prefix.size() && (starts_with_nocase(f.name, meta_prefix) ||
-                                                    starts_with_nocase(f.name, s3_meta_prefix))) {
+    else if (f.name.size() > meta_prefix.size() && (ascii_istarts_with(f.name, meta_prefix) ||
+                                                    ascii_istarts_with(f.name, s3_meta_prefix))) {
       static_assert(meta_prefix.size() == s3_meta_prefix.size());
       std::string name = f.name.substr(meta_prefix.size());
-      for (char& c : name)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      ascii_lower_in_place(name);
       out.meta.emplace_back(std::move(name), f.value);
     }
   }

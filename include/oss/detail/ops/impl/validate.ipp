@@ -5,6 +5,7 @@
 
 #include <oss/detail/ops/validate.hpp>
 
+#include <oss/detail/ascii.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/mime.hpp>
 #include <oss/error.hpp>
@@ -18,15 +19,7 @@ namespace oss::detail {
 
 namespace validate_impl {
 
-inline char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-inline std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
+using detail::ascii_lower;
 
 inline std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -248,7 +241,7 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
                 "' may only contain letters, digits and '-'";
       return client_errc::invalid_metadata;
     }
-    std::string key = lower(meta_name);
+    std::string key = ascii_lower(meta_name);
     for (const auto& seen : meta_names) {
       if (seen == key) {
         problem = "metadata name '" + key + "' is given twice (names are case-insensitive)";
@@ -296,7 +289,7 @@ OSS_DECL std::error_code object_headers(std::string_view name, const object_opti
       header_content_type = std::string(value);
       continue;
     }
-    std::string lname = lower(raw_name);
+    std::string lname = ascii_lower(raw_name);
     if (lname.starts_with(meta_prefix)) {
       // Metadata given as a header obeys the same rules and counts towards the same 8 KiB.
       if (auto ec = add_meta(std::string_view(raw_name).substr(meta_prefix.size()), value)) return ec;

@@ -62,21 +62,6 @@ inline bool is_printable_ascii(std::string_view s) {
 
 }  // namespace rules_impl
 
-OSS_DECL std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-OSS_DECL std::optional<std::uint64_t> parse_decimal(std::string_view s) noexcept {
-  if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 OSS_DECL bool is_valid_utf8(std::string_view s) noexcept {
   std::size_t i = 0;
   while (i < s.size()) {
