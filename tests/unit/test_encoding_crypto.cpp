@@ -4,6 +4,7 @@
 // L0 byte primitives: hex, base64, RFC 3986 percent-encoding, and the OpenSSL digest/MAC
 // wrappers against the published vectors (RFC 1321, FIPS 180-2, RFC 2202, RFC 4231, RFC 4648).
 
+#include <oss/detail/ascii.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/encoding.hpp>
 
@@ -33,6 +34,31 @@ std::string bytes_from(unsigned first, unsigned last) {
 }
 
 }  // namespace
+
+TEST_CASE("ASCII helpers: case never the locale's, hex digits, strict decimals") {
+  using namespace oss::detail;
+  // Only A-Z change case; bytes above 0x7F (UTF-8) and punctuation stay as they are.
+  CHECK(ascii_lower("Content-MD5 \xC3\x89T\x7F") == "content-md5 \xC3\x89t\x7F");
+  CHECK(ascii_iequals("X-OSS-Meta-A", "x-oss-meta-a"));
+  CHECK_FALSE(ascii_iequals("\xC3\x89", "\xC3\xA9"));  // not Unicode case folding
+  CHECK_FALSE(ascii_iequals("etag", "etag "));
+  CHECK(ascii_istarts_with("X-Amz-Meta-Name", "x-amz-meta-"));
+  CHECK_FALSE(ascii_istarts_with("x-amz", "x-amz-meta-"));
+  CHECK(hex_digit_value('0') == 0);
+  CHECK(hex_digit_value('f') == 15);
+  CHECK(hex_digit_value('F') == 15);
+  CHECK(hex_digit_value('g') == -1);
+  CHECK(hex_digit_value('/') == -1);
+
+  // Digits only, up to 2^64 - 1.
+  CHECK(parse_decimal("0") == std::uint64_t{0});
+  CHECK(parse_decimal("007") == std::uint64_t{7});
+  CHECK(parse_decimal("18446744073709551615") == UINT64_MAX);
+  for (std::string_view bad : {"", "18446744073709551616", "99999999999999999999", "+1", "-1", " 1", "1 ", "1e3",
+                               "0x10", "1,2"})
+    CHECK_MESSAGE(!parse_decimal(bad), bad);
+  static_assert(parse_decimal("42") == std::uint64_t{42});
+}
 
 TEST_CASE("hex_lower and hex_upper write two digits per byte") {
   // Setup
