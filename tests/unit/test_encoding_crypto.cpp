@@ -56,7 +56,7 @@ TEST_CASE("ASCII helpers: case never the locale's, hex digits, strict decimals")
   CHECK(parse_decimal("18446744073709551615") == UINT64_MAX);
   for (std::string_view bad : {"", "18446744073709551616", "99999999999999999999", "+1", "-1", " 1", "1 ", "1e3",
                                "0x10", "1,2"})
-    CHECK_MESSAGE(!parse_decimal(bad), bad);
+    CHECK_MESSAGE(!parse_decimal(bad), std::string(bad));
   static_assert(parse_decimal("42") == std::uint64_t{42});
 }
 
