@@ -589,7 +589,7 @@ TEST_CASE("faults: the listening and accepted sockets are close-on-exec") {
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::connect(client_fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
   // The server accepts asynchronously: wait (bounded) until it counted the connection.
-  for (int i = 0; i < 500 && env.server.stats().connections == 0; ++i) usleep(2000);
+  REQUIRE(env.server.wait_for([](const oss::testing::local_server_stats& s) { return s.connections > 0; }, 5s));
 
   // Run: every descriptor of this process whose local port is the server's is the listener or
   // an accepted connection (the test's own client socket has an ephemeral local port).
@@ -685,19 +685,18 @@ TEST_CASE("faults: a client that gives up ends a delay or stall: the request lea
   oss::diagnostics diag;
   const auto delayed = c.upload_part("gone.bin", id, 1, body, diag);
   // The server sees the client's close asynchronously: wait for it, bounded.
-  std::uint64_t after_delay = 1;
-  for (int i = 0; i < 1000 && (after_delay = env.server.stats().in_flight) != 0; ++i) usleep(1000);
+  auto idle = [](const oss::testing::local_server_stats& s) { return s.in_flight == 0; };
+  const bool after_delay_idle = env.server.wait_for(idle, 1s);
   const auto stalled = c.upload_part("gone.bin", id, 2, body, diag);
-  std::uint64_t after_stall = 1;
-  for (int i = 0; i < 1000 && (after_stall = env.server.stats().in_flight) != 0; ++i) usleep(1000);
+  const bool after_stall_idle = env.server.wait_for(idle, 1s);
   env.server.clear_fault_plan();
   const auto stored = c.stored_parts("gone.bin", id);
 
   // Check
   CHECK(delayed == oss::client_errc::connection_timeout);
   CHECK(stalled == oss::client_errc::connection_timeout);
-  CHECK(after_delay == 0);
-  CHECK(after_stall == 0);
+  CHECK(after_delay_idle);
+  CHECK(after_stall_idle);
   CHECK(stored == std::vector<int>{1});  // the delayed part was stored, the stalled one dropped
 }
 

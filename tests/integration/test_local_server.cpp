@@ -378,6 +378,30 @@ TEST_CASE("PutObject, GetObject, HeadObject and DeleteObject") {
   CHECK(put.header("x-oss-request-id") != get.header("x-oss-request-id"));
 }
 
+TEST_CASE("wait_for: wakes when the counters reach the predicate, gives up at its timeout") {
+  // Setup: a thread waits for the second PutObject while this one sends them.
+  fixture f;
+  const auto two_puts = [](const oss::testing::local_server_stats& s) { return s.put_object >= 2; };
+  std::optional<bool> waited;
+  std::thread waiter([&] { waited = f.server->wait_for(two_puts, std::chrono::seconds(20)); });
+
+  // Run
+  f.call({.method = "PUT", .key = "a", .body = "1"});
+  f.call({.method = "PUT", .key = "b", .body = "2"});
+  waiter.join();
+  const auto before = std::chrono::steady_clock::now();
+  const bool never = f.server->wait_for([](const oss::testing::local_server_stats& s) { return s.put_object > 2; },
+                                        std::chrono::milliseconds(50));
+  const auto waited_for = std::chrono::steady_clock::now() - before;
+
+  // Check
+  REQUIRE(waited.has_value());
+  CHECK(*waited);
+  CHECK_FALSE(never);
+  CHECK(waited_for >= std::chrono::milliseconds(50));
+  CHECK(f.server->wait_for(two_puts, std::chrono::milliseconds(0)));  // already true: no wait
+}
+
 TEST_CASE("HEAD errors have no body but the error document in x-oss-err") {
   // Setup
   fixture f;

@@ -1743,11 +1743,11 @@ TEST_CASE("multipart upload: parts acknowledged while the checkpoint write lags 
     const std::uint64_t stored_before = server->stats().parts_uploaded;
     asio::post(writer, [server, stored_before, &reached, writer_opens] {
       // Bounded: 24 parts and four workers, so two more parts always come.
-      for (int i = 0; i < 10000; ++i) {
-        const auto st = server->stats();
-        if (st.parts_uploaded >= stored_before + 2 && st.in_flight == 0) break;
-        std::this_thread::sleep_for(1ms);  // polling cadence of the counters
-      }
+      server->wait_for(
+          [stored_before](const oss::testing::local_server_stats& st) {
+            return st.parts_uploaded >= stored_before + 2 && st.in_flight == 0;
+          },
+          10s);
       reached = true;
       writer_opens.wait_for(60s);
     });

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -357,6 +358,13 @@ class local_server {
   /// current `in_flight`. Also forgets `part_attempts()`.
   OSS_DECL void reset_stats() noexcept;
 
+  /// Blocks the calling thread until `predicate(stats())` holds, or `timeout` passed; returns
+  /// whether it holds. The check runs again whenever a connection is accepted, a request is
+  /// recognised, admitted or finished, or a part is stored, so a test waits for the server's
+  /// state instead of polling it. Not from a server thread: the server could not progress.
+  OSS_DECL bool wait_for(std::function<bool(const local_server_stats&)> predicate,
+                         std::chrono::milliseconds timeout);
+
   /// UploadPart requests per part number since start (or `reset_stats()`), counted for every
   /// admitted UploadPart whatever its outcome, faulted ones included; all uploads together.
   /// A part sent once has 1; a retried part more.
@@ -420,6 +428,10 @@ class local_server_thread {
   local_server_stats stats() const noexcept { return server_->stats(); }
   /// `local_server::reset_stats()`.
   void reset_stats() noexcept { server_->reset_stats(); }
+  /// `local_server::wait_for()`.
+  bool wait_for(std::function<bool(const local_server_stats&)> predicate, std::chrono::milliseconds timeout) {
+    return server_->wait_for(std::move(predicate), timeout);
+  }
   /// `local_server::part_attempts()`.
   std::map<int, std::uint64_t> part_attempts() const { return server_->part_attempts(); }
   /// `local_server::set_credentials()`.

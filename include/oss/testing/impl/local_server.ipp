@@ -29,6 +29,10 @@ OSS_DECL std::string local_server::endpoint() const { return impl_->endpoint(); 
 OSS_DECL const local_server_options& local_server::options() const noexcept { return impl_->options; }
 OSS_DECL local_server_stats local_server::stats() const noexcept { return impl_->stats(); }
 OSS_DECL void local_server::reset_stats() noexcept { impl_->reset_stats(); }
+OSS_DECL bool local_server::wait_for(std::function<bool(const local_server_stats&)> predicate,
+                                     std::chrono::milliseconds timeout) {
+  return impl_->wait_for(predicate, timeout);
+}
 OSS_DECL std::map<int, std::uint64_t> local_server::part_attempts() const { return impl_->faults.part_attempts(); }
 
 OSS_DECL void local_server::set_credentials(std::string access_key_id, std::string access_key_secret,

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <set>
@@ -42,7 +43,33 @@ struct server_counters {
   std::mutex paused_mutex;
   std::set<request_slot*> paused;
 
-  void count(operation op) noexcept { ++operations[static_cast<std::size_t>(op)]; }
+  // local_server::wait_for sleeps on `changed` until `generation` moves; every update a test
+  // may wait for moves it. The waiter reads the generation before it looks at the counters, so
+  // an update between its look and its sleep is never missed; and it looks without holding
+  // the mutex, so no lock of the server is ever taken under this one.
+  std::mutex changed_mutex;
+  std::condition_variable changed;
+  std::uint64_t generation = 0;  // guarded by changed_mutex
+  void notify() noexcept {
+    {
+      std::lock_guard lock(changed_mutex);
+      ++generation;
+    }
+    changed.notify_all();
+  }
+
+  void count(operation op) noexcept {
+    ++operations[static_cast<std::size_t>(op)];
+    notify();
+  }
+  void connection_accepted() noexcept {
+    ++connections;
+    notify();
+  }
+  void part_stored() noexcept {
+    ++parts_uploaded;
+    notify();
+  }
   std::uint64_t count_of(operation op) const noexcept {
     return operations[static_cast<std::size_t>(op)].load(std::memory_order_relaxed);
   }
@@ -56,7 +83,10 @@ struct server_counters {
     paused.erase(slot);
   }
   void leave(request_slot& slot) noexcept {
-    if (!slot.released.exchange(true)) --in_flight;
+    if (!slot.released.exchange(true)) {
+      --in_flight;
+      notify();
+    }
   }
 
   void enter(request_slot& slot) noexcept {
@@ -70,6 +100,7 @@ struct server_counters {
     auto peak = peak_in_flight.load(std::memory_order_relaxed);
     while (now > peak && !peak_in_flight.compare_exchange_weak(peak, now)) {
     }
+    notify();
   }
 
   // Every counter back to 0 except in_flight; the peak restarts from the current in_flight.

@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -42,6 +44,8 @@ class local_server_impl : public std::enable_shared_from_this<local_server_impl>
   OSS_DECL std::string endpoint() const;
   OSS_DECL local_server_stats stats() const noexcept;
   OSS_DECL void reset_stats() noexcept;
+  OSS_DECL bool wait_for(const std::function<bool(const local_server_stats&)>& predicate,
+                         std::chrono::milliseconds timeout);
 
   // false once stop() ran: the caller must drop the connection (stop() would never close it).
   OSS_DECL bool add_connection(const std::shared_ptr<server_connection>& c);

@@ -234,7 +234,7 @@ OSS_DECL reply request_handler::upload_part(request_state& rs, const request_hea
     operations_impl::add_upload_id(e, rs.upload_id);
     return error_reply(rs, e);
   }
-  ++counters_.parts_uploaded;
+  counters_.part_stored();
   reply rep;
   operations_impl::set_digest_headers(rep, config_.dialect, body.md5(), body.crc64());
   return rep;

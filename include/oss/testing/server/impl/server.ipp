@@ -111,6 +111,26 @@ OSS_DECL local_server_stats local_server_impl::stats() const noexcept {
   return s;
 }
 
+OSS_DECL bool local_server_impl::wait_for(const std::function<bool(const local_server_stats&)>& predicate,
+                                          std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  server_counters& c = handler.counters();
+  for (;;) {
+    std::uint64_t seen = 0;
+    {
+      std::lock_guard lock(c.changed_mutex);
+      seen = c.generation;
+    }
+    if (predicate(stats())) return true;
+    bool moved = false;
+    {
+      std::unique_lock lock(c.changed_mutex);
+      moved = c.changed.wait_until(lock, deadline, [&] { return c.generation != seen; });
+    }
+    if (!moved) return predicate(stats());
+  }
+}
+
 OSS_DECL void local_server_impl::reset_stats() noexcept {
   handler.counters().reset();
   faults.reset_counts();
@@ -143,7 +163,7 @@ OSS_DECL asio::awaitable<void> local_server_impl::accept_loop(std::shared_ptr<lo
       co_await pause.async_wait(as_tuple(asio::use_awaitable));
       continue;
     }
-    ++self->handler.counters().connections;
+    self->handler.counters().connection_accepted();
     set_close_on_exec(socket.native_handle());
     std::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
