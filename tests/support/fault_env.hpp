@@ -52,29 +52,18 @@ inline std::uint64_t fault_crc(std::string_view s) { return oss::detail::crc64(0
 // A scratch folder removed with its contents, in RAM (/dev/shm) when that has room for
 // `need_bytes`: the server's store and the upload's checkpoint are fsync'ed on every part, and
 // hundreds of uploads on a disk would spend most of their time waiting for it.
-class fault_scratch {
+class fault_scratch : public temp_dir {
  public:
-  explicit fault_scratch(std::uint64_t need_bytes) {
-    std::filesystem::path base = std::filesystem::temp_directory_path();
+  explicit fault_scratch(std::uint64_t need_bytes) : temp_dir(base_for(need_bytes)) {}
+
+ private:
+  static std::filesystem::path base_for(std::uint64_t need_bytes) {
     struct statvfs vfs {};
     if (::statvfs("/dev/shm", &vfs) == 0 && ::access("/dev/shm", W_OK) == 0 &&
         static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize > need_bytes + (need_bytes >> 1) + (64u << 20))
-      base = "/dev/shm";
-    std::string pattern = (base / "asio-oss-fault-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
+      return "/dev/shm";
+    return std::filesystem::temp_directory_path();
   }
-  fault_scratch(const fault_scratch&) = delete;
-  fault_scratch& operator=(const fault_scratch&) = delete;
-  ~fault_scratch() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
 };
 
 // A signed local server on 127.0.0.1 with its store and a scratch folder for files.

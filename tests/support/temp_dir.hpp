@@ -14,8 +14,10 @@ namespace oss_test {
 
 class temp_dir {
  public:
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "asio-oss-test-XXXXXX").string();
+  temp_dir() : temp_dir(std::filesystem::temp_directory_path()) {}
+  // A new folder under `base`.
+  explicit temp_dir(const std::filesystem::path& base) {
+    std::string pattern = (base / "asio-oss-test-XXXXXX").string();
     if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
