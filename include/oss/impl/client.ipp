@@ -282,6 +282,10 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
     } else {
       creds = creds_->fixed();
     }
+    if (cancel_state.cancelled() != asio::cancellation_type::none) {  // came during the fetch
+      ec = asio::error::operation_aborted;
+      co_return http::response{};
+    }
 
     http::request req;
     req.method = op.method;
@@ -404,7 +408,11 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
       last_taken = taken;
     }
 
-    const bool waited = co_await back_off(delay, cancel_state);
+    // Asio 1.22 throws operation_aborted from the co_await of a coroutine once the caller's
+    // cancellation fired (throw_if_cancelled): look before calling one, so that a cancellation
+    // that came with the reply ends the request with the error code, not an exception.
+    bool waited = false;
+    if (cancel_state.cancelled() == asio::cancellation_type::none) waited = co_await back_off(delay, cancel_state);
     if (!waited) {
       reset_attempt(diag, op, attempt);
       ec = asio::error::operation_aborted;
@@ -808,7 +816,9 @@ OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
       const double random = impl_->options_.clock.random ? impl_->options_.clock.random() : detail::jitter_random();
       const auto delay = detail::retry_delay(retry_class::server, look, impl_->options_.retry_base_delay,
                                              impl_->options_.retry_max_delay, random);
-      const bool waited = co_await impl_->back_off(delay, cancel_state);
+      bool waited = false;  // (see execute: no co_await of a coroutine once cancelled)
+      if (cancel_state.cancelled() == asio::cancellation_type::none)
+        waited = co_await impl_->back_off(delay, cancel_state);
       if (!waited) {
         ec = asio::error::operation_aborted;
         co_return complete_result{};
