@@ -163,10 +163,12 @@ OSS_DECL asio::awaitable<void> local_server_impl::accept_loop(std::shared_ptr<lo
       co_await pause.async_wait(as_tuple(asio::use_awaitable));
       continue;
     }
-    self->handler.counters().connection_accepted();
     set_close_on_exec(socket.native_handle());
     std::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    // Counted once set up: a test that waits for the count (wait_for) then sees the socket as
+    // it stays.
+    self->handler.counters().connection_accepted();
     auto connection = std::make_shared<server_connection>(self, std::move(socket));
     if (!self->add_connection(connection)) break;
     asio::co_spawn(connection->get_executor(), server_connection::run(connection), asio::detached);
