@@ -170,6 +170,21 @@ asio::awaitable<std::string> fetch(oss::client& c, std::string name) {
   co_return co_await c.get_object(std::move(name));
 }
 
+// One upload, then the object as the server stores it: what most cases check after a run.
+struct upload_read_back {
+  oss::upload_result r;
+  std::string stored;
+};
+upload_read_back upload_and_read_back(asio::io_context& io, oss::client& c, const std::string& name,
+                                      const oss::upload_source& source, const oss::upload_options& opts) {
+  upload_read_back out;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    out.r = co_await oss::multipart_upload(c, name, source, opts);
+    out.stored = co_await fetch(c, name);
+  });
+  return out;
+}
+
 // UploadPart requests the server counted for a resumed run: exactly the parts the resume had
 // to send, plus at most `parallel` requests of the cancelled run whose bytes the server thread
 // only got to after reset_stats() (the client had already closed those connections).
@@ -546,13 +561,8 @@ TEST_CASE("multipart upload: file, buffer and stream sources store byte-identica
                                 : kind == 1 ? oss::upload_source(oss::buffer_source(data))
                                             : oss::upload_source(stream);
     const std::string name = "dir/object-" + std::to_string(kind) + ".bin";
-    oss::upload_result r;
-    std::string stored;
     // Run
-    run_coro(io, [&]() -> asio::awaitable<void> {
-      r = co_await oss::multipart_upload(c, name, source, opts);
-      stored = co_await fetch(c, name);
-    });
+    const auto [r, stored] = upload_and_read_back(io, c, name, source, opts);
     // Check
     CHECK(r.name == name);
     CHECK(r.multipart);
@@ -885,12 +895,7 @@ TEST_CASE("multipart upload: cancelled half-way, then resumed from the checkpoin
   // Run 2: same call, same checkpoint.
   progress_log log;
   opts.progress = [&](const oss::progress_event& e) { log.add(e); };
-  oss::upload_result r;
-  std::string stored;
-  run_coro(io, [&]() -> asio::awaitable<void> {
-    r = co_await oss::multipart_upload(c, "r.bin", file, opts);
-    stored = co_await fetch(c, "r.bin");
-  });
+  const auto [r, stored] = upload_and_read_back(io, c, "r.bin", file, opts);
   CHECK(r.resumed);
   CHECK(r.upload_id == saved.upload_id);
   CHECK(stored == data);
@@ -1081,12 +1086,7 @@ TEST_CASE("multipart upload: an upload aborted behind the checkpoint's back") {
 
   // With it: a new upload, complete and correct.
   opts.restart_if_vanished = true;
-  oss::upload_result r;
-  std::string stored;
-  run_coro(io, [&]() -> asio::awaitable<void> {
-    r = co_await oss::multipart_upload(c, "v.bin", file, opts);
-    stored = co_await fetch(c, "v.bin");
-  });
+  const auto [r, stored] = upload_and_read_back(io, c, "v.bin", file, opts);
   CHECK_FALSE(r.resumed);
   CHECK(r.upload_id != saved.upload_id);
   CHECK(stored == data);
@@ -1165,12 +1165,7 @@ TEST_CASE("multipart upload: an ali-oss checkpoint is accepted and confirmed aga
   REQUIRE(oss::checkpoint_from_json(ali, parse_ec).version == 0);
   env.server.reset_stats();
 
-  oss::upload_result r;
-  std::string stored;
-  run_coro(io, [&]() -> asio::awaitable<void> {
-    r = co_await oss::multipart_upload(c, "ali.bin", file, opts);
-    stored = co_await fetch(c, "ali.bin");
-  });
+  const auto [r, stored] = upload_and_read_back(io, c, "ali.bin", file, opts);
   CHECK(r.resumed);
   CHECK(stored == data);
   CHECK(r.parts_uploaded == r.parts - (ours.done_parts.size() - 1));
@@ -1438,13 +1433,8 @@ TEST_CASE("multipart upload: an in-memory checkpoint from a progress event resum
   CHECK(kept->done_parts.size() >= 4);
   env.server.reset_stats();
   oss::upload_options resume{.parallel = 2, .part_size = kib100, .checkpoint = *kept};
-  oss::upload_result r;
-  std::string stored;
-  run_coro(io, [&]() -> asio::awaitable<void> {
-    const oss::upload_source source = oss::buffer_source(data);
-    r = co_await oss::multipart_upload(c, "mem.bin", source, resume);
-    stored = co_await fetch(c, "mem.bin");
-  });
+  const oss::upload_source source = oss::buffer_source(data);
+  const auto [r, stored] = upload_and_read_back(io, c, "mem.bin", source, resume);
   CHECK(r.resumed);
   CHECK(stored == data);
   CHECK(r.parts_uploaded == r.parts - kept->done_parts.size());
@@ -1491,12 +1481,7 @@ TEST_CASE("multipart upload: a resume re-hashes what the checkpoint claims; a pa
   env.server.reset_stats();
 
   // Run
-  oss::upload_result r;
-  std::string stored;
-  run_coro(io, [&]() -> asio::awaitable<void> {
-    r = co_await oss::multipart_upload(c, "h.bin", file, opts);
-    stored = co_await fetch(c, "h.bin");
-  });
+  const auto [r, stored] = upload_and_read_back(io, c, "h.bin", file, opts);
 
   // Check: the object is the file as it is now; only the changed part of those done went again.
   CHECK(r.resumed);
@@ -1675,12 +1660,7 @@ TEST_CASE("multipart upload: an Initiate whose reply is lost to a cancellation o
     CHECK(orphans.size() == 1);
     // Run 2
     env.server.reset_stats();
-    oss::upload_result r;
-    std::string stored;
-    run_coro(io, [&]() -> asio::awaitable<void> {
-      r = co_await oss::multipart_upload(c, "i.bin", file, opts);
-      stored = co_await fetch(c, "i.bin");
-    });
+    const auto [r, stored] = upload_and_read_back(io, c, "i.bin", file, opts);
     // Check
     CHECK(stored == data);
     CHECK_FALSE(r.resumed);
@@ -1791,14 +1771,9 @@ TEST_CASE("multipart upload: parts acknowledged while the checkpoint write lags 
 
   // Run 2: resume; no acknowledged part goes to the server again.
   env.server.reset_stats();
-  oss::upload_result r;
-  std::string stored;
   opts.progress = {};
   opts.file_executor = {};
-  run_coro(io, [&]() -> asio::awaitable<void> {
-    r = co_await oss::multipart_upload(c, "q.bin", file, opts);
-    stored = co_await fetch(c, "q.bin");
-  });
+  const auto [r, stored] = upload_and_read_back(io, c, "q.bin", file, opts);
   CHECK(stored == data);
   const auto attempts = env.server.part_attempts();
   for (int n : acknowledged) {
@@ -1900,12 +1875,7 @@ TEST_CASE("multipart upload: a part reply without a CRC-64 is sent again with Co
     progress_log log;
     const oss::upload_options opts{.parallel = 2, .part_size = kib100,
                                    .progress = [&](const oss::progress_event& e) { log.add(e); }};
-    oss::upload_result r;
-    std::string stored;
-    run_coro(io, [&]() -> asio::awaitable<void> {
-      r = co_await oss::multipart_upload(c, "m5.bin", file, opts);
-      stored = co_await fetch(c, "m5.bin");
-    });
+    const auto [r, stored] = upload_and_read_back(io, c, "m5.bin", file, opts);
     // Check: the parts in flight when the first reply came back went twice, the rest once
     // with Content-MD5; every part is confirmed by it; progress counts each part once.
     CHECK(stored == data);
