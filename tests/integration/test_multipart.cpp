@@ -33,12 +33,15 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <future>
+#include <new>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <variant>
@@ -1345,29 +1348,196 @@ TEST_CASE("multipart upload: a failing part stops the upload; abort_on_failure c
   }
 }
 
-TEST_CASE("multipart upload: a throwing progress handler stops the upload and its exception reaches the caller") {
+// Not derived from std::exception: what a progress handler may throw all the same.
+struct handler_failure {
+  int code;
+};
+
+// The outcome of one upload through async_multipart_upload (as_tuple, never throws) and of the
+// same upload through multipart_upload (what it throws).
+struct both_forms {
+  std::error_code ec;
+  oss::diagnostics diag;
+  std::exception_ptr thrown;  // by multipart_upload
+};
+
+both_forms run_both_forms(asio::io_context& io, oss::client& c, const std::string& name,
+                          const std::function<oss::upload_source()>& source, const oss::upload_options& opts,
+                          const std::function<void()>& between = {}) {
+  both_forms out;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::upload_source src = source();
+    auto [ec, r] = co_await oss::async_multipart_upload(c, name, std::move(src), opts, out.diag,
+                                                        as_tuple(asio::use_awaitable));
+    out.ec = ec;
+  });
+  if (between) between();
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::upload_source src = source();
+    try {
+      co_await oss::multipart_upload(c, name, std::move(src), opts);
+    } catch (...) {
+      out.thrown = std::current_exception();
+    }
+  });
+  return out;
+}
+
+// What `e` holds: "runtime_error: <what>", "handler_failure <code>", "oss::error: <code>", ...
+std::string describe(const std::exception_ptr& e) {
+  if (!e) return "nothing";
+  try {
+    std::rethrow_exception(e);
+  } catch (const handler_failure& f) {
+    return "handler_failure " + std::to_string(f.code);
+  } catch (const oss::error& x) {
+    return "oss::error: " + x.code().message();
+  } catch (const std::bad_alloc&) {
+    return "bad_alloc";
+  } catch (const std::runtime_error& x) {
+    return std::string("runtime_error: ") + x.what();
+  } catch (...) {
+    return "something else";
+  }
+}
+
+TEST_CASE("multipart upload: a throwing progress handler ends both forms with handler_exception and its exception; the checkpoint resumes") {
   mp_env env;
   asio::io_context io;
   oss::client c(io.get_executor(), env.options());
-  const auto file = env.write("h.bin", oss_test::random_bytes(1024 * 1024, 16));
+  const std::string data = oss_test::random_bytes(1024 * 1024, 16);
+  const auto file = env.write("h.bin", data);
   const auto ckpt = env.files / "h.ckpt";
-  struct handler_failure {};
-  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
-                           .progress = [](const oss::progress_event& e) {
-                             if (e.parts_done == 3) throw handler_failure{};
-                           }};
-  bool caught = false;
+  const std::function<oss::upload_source()> source = [&] { return oss::upload_source(file); };
+  for (bool standard : {true, false}) {
+    CAPTURE(standard);
+    // Setup: the handler throws at the third part it sees; abort_on_failure must not give the
+    // upload up.
+    std::filesystem::remove(ckpt);
+    env.server.reset_stats();
+    auto seen = std::make_shared<int>(0);
+    oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
+                             .progress = [standard, seen](const oss::progress_event& e) {
+                               if (e.stage != oss::progress_stage::part_done || ++*seen != 3) return;
+                               if (standard) throw std::runtime_error("progress broke");
+                               throw handler_failure{42};
+                             },
+                             .abort_on_failure = true};
+    // Run: the token form, then (resuming the same checkpoint) the convenience form.
+    std::size_t kept_parts = 0;
+    const both_forms out = run_both_forms(io, c, "h.bin", source, opts, [&] {
+      REQUIRE(std::filesystem::exists(ckpt));
+      kept_parts = oss::load_checkpoint(ckpt).done_parts.size();
+      *seen = 0;
+    });
+    // Check: a documented code, the exception itself kept, rethrown as it is.
+    const std::string expected = standard ? "runtime_error: progress broke" : "handler_failure 42";
+    CHECK(out.ec == oss::client_errc::handler_exception);
+    CHECK(out.diag.operation == "progress");
+    CHECK(out.diag.client_message.find("progress handler threw") != std::string::npos);
+    CHECK(describe(out.diag.exception) == expected);
+    CHECK(describe(out.thrown) == expected);
+    CHECK(kept_parts >= 3);
+    const auto st = env.server.stats();
+    CHECK(st.complete_multipart_upload == 0);
+    CHECK(st.abort_multipart_upload == 0);
+    REQUIRE(std::filesystem::exists(ckpt));
+  }
+  // Check: the checkpoint both runs kept resumes to the whole object.
+  oss::upload_result r;
+  std::string stored;
   run_coro(io, [&]() -> asio::awaitable<void> {
-    try {
-      co_await oss::multipart_upload(c, "h.bin", file, opts);
-    } catch (const handler_failure&) {
-      caught = true;
-    }
+    oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+    r = co_await oss::multipart_upload(c, "h.bin", file, opts);
+    stored = co_await fetch(c, "h.bin");
   });
-  CHECK(caught);
-  REQUIRE(std::filesystem::exists(ckpt));
-  CHECK(oss::load_checkpoint(ckpt).done_parts.size() >= 3);
-  CHECK(env.server.stats().complete_multipart_upload == 0);
+  CHECK(r.resumed);
+  CHECK(stored == data);
+}
+
+TEST_CASE("multipart upload: a handler that throws on the completed event, or a throwing stream reader, ends both forms with handler_exception") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(350 * 1024, 17);
+  const auto file = env.write("z.bin", data);
+  SUBCASE("the completed event: the object exists all the same") {
+    const std::function<oss::upload_source()> source = [&] { return oss::upload_source(file); };
+    oss::upload_options opts{.parallel = 2, .part_size = kib100,
+                             .progress = [](const oss::progress_event& e) {
+                               if (e.stage == oss::progress_stage::completed) throw handler_failure{7};
+                             }};
+    const both_forms out = run_both_forms(io, c, "z.bin", source, opts);
+    CHECK(out.ec == oss::client_errc::handler_exception);
+    CHECK(out.diag.client_message.find("was created") != std::string::npos);
+    CHECK(describe(out.diag.exception) == "handler_failure 7");
+    CHECK(describe(out.thrown) == "handler_failure 7");
+    CHECK(env.server.stats().complete_multipart_upload == 2);
+    std::string stored;
+    run_coro(io, [&]() -> asio::awaitable<void> { stored = co_await fetch(c, "z.bin"); });
+    CHECK(stored == data);
+  }
+  SUBCASE("a stream reader that throws something not derived from std::exception") {
+    const std::function<oss::upload_source()> source = [&] {
+      auto pos = std::make_shared<std::size_t>(0);
+      return oss::upload_source(oss::stream_source([&data, pos](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+        if (*pos >= 2 * kib100) throw handler_failure{9};
+        const std::size_t n = std::min(b.size(), data.size() - *pos);
+        std::memcpy(b.data(), data.data() + *pos, n);
+        *pos += n;
+        co_return n;
+      }));
+    };
+    oss::upload_options opts{.parallel = 1, .part_size = kib100};
+    const both_forms out = run_both_forms(io, c, "z.bin", source, opts);
+    CHECK(out.ec == oss::client_errc::handler_exception);
+    CHECK(out.diag.operation == "read_stream");
+    CHECK(describe(out.diag.exception) == "handler_failure 9");
+    CHECK(describe(out.thrown) == "handler_failure 9");
+    CHECK(env.server.stats().complete_multipart_upload == 0);
+  }
+}
+
+TEST_CASE("multipart upload: an exception escaping the orchestrator completes the token form with a documented code and keeps it") {
+  // Setup: what co_spawn hands the completion of async_multipart_upload when the orchestrator
+  // throws (nothing in it throws on purpose: a bug, or memory running out).
+  struct not_std {};
+  struct row {
+    const char* name;
+    std::exception_ptr thrown;
+    std::error_code expected;
+  };
+  const row rows[] = {
+      {"not derived from std::exception", std::make_exception_ptr(not_std{}),
+       make_error_code(oss::client_errc::unexpected_exception)},
+      {"std::runtime_error", std::make_exception_ptr(std::runtime_error("bug")),
+       make_error_code(oss::client_errc::unexpected_exception)},
+      {"std::bad_alloc", std::make_exception_ptr(std::bad_alloc()), std::make_error_code(std::errc::not_enough_memory)},
+      {"std::system_error", std::make_exception_ptr(std::system_error(std::make_error_code(std::errc::io_error))),
+       std::make_error_code(std::errc::io_error)},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.name);
+    oss::diagnostics diag;
+    diag.code = "Stale";
+    std::error_code got;
+    oss::upload_result result;
+    result.name = "stale";
+    auto handler = [&](std::error_code ec, oss::upload_result res) {
+      got = ec;
+      result = std::move(res);
+    };
+    // Run
+    oss::detail::upload_completion<decltype(handler)> done{handler, &diag};
+    done(r.thrown, oss::detail::upload_outcome{});
+    // Check: the documented code, the exception itself, nothing left of an earlier call.
+    CHECK(got == r.expected);
+    CHECK(diag.exception == r.thrown);
+    CHECK(diag.operation == "multipart_upload");
+    CHECK_FALSE(diag.client_message.empty());
+    CHECK(diag.code.empty());
+    CHECK(result.name.empty());
+  }
 }
 
 TEST_CASE("multipart upload: a file modified during the upload is not completed") {
