@@ -7,6 +7,7 @@
 
 #include <oss/checkpoint.hpp>
 #include <oss/client.hpp>
+#include <oss/detail/cancellation_relay.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
 #include <oss/progress.hpp>
@@ -349,7 +350,8 @@ OSS_DECL asio::any_io_executor make_upload_strand(client& c);
 // event loop. See async_multipart_upload, **Exceptions**.
 OSS_DECL upload_outcome escaped_exception_outcome(std::exception_ptr e);
 
-// Turns the orchestrator's outcome into the public completion signature.
+// Turns the orchestrator's outcome into the public completion signature. Runs on the
+// handler's associated executor (see relayed_handler).
 template <typename Handler>
 struct upload_completion {
   Handler handler;
@@ -433,7 +435,14 @@ struct initiate_multipart_upload_op {
 /// **Cancellation.** Terminal cancellation (e.g. `(upload || timer)`, or
 /// `asio::bind_cancellation_slot`) stops scheduling, cancels the parts in flight (they end
 /// within a second), flushes the checkpoint and completes with `asio::error::operation_aborted`.
-/// The server-side upload is kept, so calling again with the same checkpoint resumes.
+/// The server-side upload is kept, so calling again with the same checkpoint resumes. Partial
+/// and total cancellation are not supported (the upload has side effects it cannot undo) and
+/// are ignored. Asio's signals are not thread-safe: emit from the context the handler runs in
+/// (its strand, or its one thread), as `||` and a coroutine do. The upload installs its own
+/// handler on the slot, which only hands the request over to the upload's strand, so the
+/// emitting thread never touches the upload's state, whichever thread the upload runs on; an
+/// emit that arrives after the upload ended is ignored. The slot is cleared before the handler
+/// runs.
 ///
 /// **Exceptions.** Nothing is thrown through the caller's event loop; every outcome is a
 /// completion with an error code, and the exception is kept in `diag.exception`:
@@ -512,7 +521,8 @@ OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path che
 }  // namespace oss
 
 // The completion wrapper forwards the caller's executor, cancellation slot and allocator, so a
-// callback keeps its executor and `(upload || timer)` can cancel the upload.
+// callback keeps its executor and `(upload || timer)` can cancel the upload (through
+// relayed_handler, which reads them from it).
 namespace asio {
 template <typename Handler, typename Executor>
 struct associated_executor<oss::detail::upload_completion<Handler>, Executor> {
@@ -548,8 +558,10 @@ template <typename Handler>
 void initiate_multipart_upload_op::operator()(Handler&& handler, std::string name,
                                               upload_source source, upload_options opts,
                                               diagnostics* diag) const {
-  using handler_type = std::decay_t<Handler>;
-  upload_completion<handler_type> done{std::forward<Handler>(handler), diag};
+  using completion_type = upload_completion<std::decay_t<Handler>>;
+  // Not the caller's handler straight to co_spawn: Asio 1.22 would let the caller's emit run on
+  // the caller's thread inside the upload's cancellation state (see cancellation_relay.hpp).
+  relayed_handler<completion_type> done(completion_type{std::forward<Handler>(handler), diag}, strand);
   asio::co_spawn(strand, run_multipart_upload(*c, std::move(name), std::move(source), std::move(opts)),
                  std::move(done));
 }

@@ -12,6 +12,7 @@
 #include <oss/testing/local_server.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -21,6 +22,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
@@ -31,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -40,6 +43,7 @@
 #include <mutex>
 #include <optional>
 #include <memory>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -1307,6 +1311,230 @@ TEST_CASE("multipart upload: 32 concurrent uploads on one client") {
     for (int i = 0; i < count; ++i) stored[i] = co_await fetch(c, "many/" + std::to_string(i));
   });
   for (int i = 0; i < count; ++i) CHECK(stored[i] == blobs[i]);
+}
+
+// The seed of a randomised test: OSS_STRESS_SEED when set (to repeat a run), else a new one.
+std::uint64_t stress_seed() {
+  if (const char* s = std::getenv("OSS_STRESS_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
+  return std::random_device{}();
+}
+
+// Runs `io` on `threads` threads until it runs out of work (or `limit`, a watchdog).
+void run_threads(asio::io_context& io, int threads, std::chrono::seconds limit) {
+  io.restart();
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back([&] { io.run_for(limit); });
+  for (auto& t : pool) t.join();
+}
+
+TEST_CASE("multipart upload: cancellation stress: 36 uploads on 4 threads, a third cancelled at random moments, resumed, all verified") {
+  // Setup: every caller runs on a strand of its own and emits its cancellation there, as Asio
+  // asks, while its upload runs on the upload's strand on another thread. Under TSan an emit
+  // that reaches the upload's state (its cancellation state, the slot handlers it installs and
+  // clears) from the caller's thread is a reported race. A third of the uploads are cancelled:
+  // by a timer started with the upload (any step: lock, Initiate, parts, Complete, a single
+  // PutObject), a few hundred microseconds after a random part, or as the loser of
+  // (multipart_upload || timer). Before that, and all through another third of the uploads
+  // (which must succeed), the callers emit partial and total cancellation every few hundred
+  // microseconds: the upload ignores both, but each emit crosses over to the upload.
+  const std::uint64_t seed = stress_seed();
+  MESSAGE("cancellation stress: seed " << seed << " (OSS_STRESS_SEED=" << seed << " repeats it)");
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  auto uniform = [&rng](std::uint64_t lo, std::uint64_t hi) {
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng);
+  };
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  asio::thread_pool readers(2);
+  enum class cancel_by { none, timer, after_part, race };
+  struct job {
+    explicit job(asio::io_context& io, std::uint64_t seed) : strand(asio::make_strand(io)), rng(seed) {}
+
+    // On `strand`: partial or total cancellation after a random pause, again and again, until
+    // the upload ends or terminal cancellation is sent.
+    void pester() {
+      if (!pester_timer || first_done || terminal_sent || pesters_left-- <= 0) return;
+      pester_timer->expires_after(std::chrono::microseconds(std::uniform_int_distribution<int>(100, 2000)(rng)));
+      pester_timer->async_wait([this](std::error_code) {
+        if (first_done || terminal_sent) return;
+        signal.emit(rng() % 2 ? asio::cancellation_type::partial : asio::cancellation_type::total);
+        ++pestered;
+        pester();
+      });
+    }
+
+    std::string name;
+    std::string data;
+    std::filesystem::path file;
+    std::filesystem::path ckpt;
+    std::size_t parallel = 1;
+    cancel_by how = cancel_by::none;
+    std::chrono::microseconds delay{0};
+    std::chrono::microseconds again{0};  // the second emit, while the upload stops
+    std::uint32_t after_part = 0;
+    asio::strand<asio::io_context::executor_type> strand;  // the caller's
+    asio::cancellation_signal signal;                       // emitted on `strand` only
+    std::optional<asio::steady_timer> timer;
+    std::mt19937_64 rng;  // the caller's own, used on `strand`
+    std::optional<asio::steady_timer> pester_timer;
+    int pesters_left = 2000;
+    int pestered = 0;
+    bool terminal_sent = false;
+    oss::diagnostics diag;
+    bool first_done = false;
+    std::error_code first;
+    bool second_done = false;
+    std::error_code second;
+    oss::upload_result result;
+  };
+  constexpr int count = 36;
+  std::vector<std::unique_ptr<job>> jobs;
+  for (int i = 0; i < count; ++i) {
+    auto j = std::make_unique<job>(io, seed + 1000 + i);
+    const std::uint64_t parts = uniform(1, 6);
+    j->name = "stress/" + std::to_string(i);
+    j->data = oss_test::random_bytes((parts - 1) * kib100 + uniform(1, kib100 - 1), seed + i);
+    j->file = env.write("stress-" + std::to_string(i), j->data);
+    j->ckpt = env.files / ("stress-" + std::to_string(i) + ".ckpt");
+    j->parallel = uniform(1, 3);
+    if (i % 3 != 2) j->pester_timer.emplace(j->strand);
+    if (i % 3 == 0) {
+      j->how = (i / 3) % 3 == 0 ? cancel_by::timer : (i / 3) % 3 == 1 ? cancel_by::after_part : cancel_by::race;
+      if (j->how == cancel_by::after_part && parts < 3) j->how = cancel_by::timer;
+      // From the upload's start: log-uniform over 100 us .. 1.6 s, so every step gets its share
+      // however fast the build runs (the late ones find the upload ended).
+      j->delay = std::chrono::microseconds(j->how == cancel_by::after_part ? uniform(0, 500) : 100ull << uniform(0, 14));
+      j->again = std::chrono::microseconds(uniform(0, 3000));
+      if (j->how == cancel_by::after_part) j->after_part = static_cast<std::uint32_t>(uniform(1, parts - 2));
+    }
+    jobs.push_back(std::move(j));
+  }
+  auto options_of = [&](job& j) {
+    return oss::upload_options{.parallel = j.parallel, .part_size = kib100, .checkpoint = j.ckpt,
+                               .file_executor = readers.get_executor()};
+  };
+  // On the caller's strand: the cancellation fires after the job's delay, and once more a little
+  // later, while the upload is stopping (or after it ended: an emit that comes too late must
+  // be harmless).
+  auto arm = [](job& j) {
+    j.timer.emplace(j.strand, j.delay);
+    j.timer->async_wait([&j](std::error_code) {
+      j.terminal_sent = true;
+      j.signal.emit(asio::cancellation_type::terminal);
+      j.timer->expires_after(j.again);
+      j.timer->async_wait([&j](std::error_code) { j.signal.emit(asio::cancellation_type::terminal); });
+    });
+  };
+  // The callback form, started on the caller's strand.
+  auto start = [&](job& j, bool cancellable) {
+    oss::upload_options opts = options_of(j);
+    if (cancellable && j.how == cancel_by::after_part) {
+      opts.progress = [&j, arm](const oss::progress_event& e) {  // on the upload's strand
+        if (e.stage == oss::progress_stage::part_done && e.parts_done == j.after_part)
+          asio::post(j.strand, [&j, arm] { arm(j); });
+      };
+    }
+    auto done = [&j, cancellable](std::error_code ec, oss::upload_result r) {
+      (cancellable ? j.first : j.second) = ec;
+      (cancellable ? j.first_done : j.second_done) = true;
+      j.result = std::move(r);
+    };
+    oss::async_multipart_upload(c, j.name, j.file, std::move(opts), j.diag,
+                                asio::bind_executor(j.strand, asio::bind_cancellation_slot(j.signal.slot(), done)));
+    if (cancellable && j.how == cancel_by::timer) arm(j);
+    if (cancellable && j.how != cancel_by::race) j.pester();
+  };
+  // The convenience form in a coroutine on the caller's strand: (multipart_upload || timer).
+  auto race = [&](job& j) -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer deadline(j.strand, j.delay);
+    oss::upload_options opts = options_of(j);
+    // Never throws, so that || waits for both: the upload's outcome is in j.first either way.
+    auto upload = [&]() -> asio::awaitable<void> {
+      try {
+        j.result = co_await oss::multipart_upload(c, j.name, j.file, opts);
+      } catch (const oss::error& e) {
+        j.first = e.code();
+      }
+    };
+    auto timer = [&]() -> asio::awaitable<void> {
+      co_await deadline.async_wait(as_tuple(asio::use_awaitable));
+    };
+    co_await (upload() || timer());
+    j.first_done = true;
+  };
+
+  // Run 1: all at once.
+  for (auto& j : jobs) {
+    job& jr = *j;
+    if (jr.how == cancel_by::race) {
+      auto fn = [&race, &jr] { return race(jr); };
+      asio::co_spawn(jr.strand, fn, asio::detached);
+    } else {
+      asio::post(jr.strand, [&start, &jr] { start(jr, true); });
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  run_threads(io, 4, 60s);
+  const auto t1 = std::chrono::steady_clock::now();
+
+  // Run 2: every upload that did not succeed, again with its checkpoint.
+  std::map<int, oss::checkpoint> saved;
+  for (int i = 0; i < count; ++i) {
+    job& j = *jobs[i];
+    if (!j.first_done || !j.first) continue;
+    if (std::filesystem::exists(j.ckpt)) saved[i] = oss::load_checkpoint(j.ckpt);
+    asio::post(j.strand, [&start, &j] { start(j, false); });
+  }
+  run_threads(io, 4, 60s);
+  const auto t2 = std::chrono::steady_clock::now();
+
+  // Check: a cancelled run ends operation_aborted, or succeeded when the cancellation came too
+  // late; the others succeed; every resume succeeds, from its checkpoint; the server holds
+  // every file's bytes.
+  int cancelled = 0;
+  int resumed = 0;
+  int pestered = 0;
+  for (int i = 0; i < count; ++i) {
+    const job& j = *jobs[i];
+    CAPTURE(i);
+    CAPTURE(static_cast<int>(j.how));
+    REQUIRE(j.first_done);
+    pestered += j.pestered;
+    if (j.how == cancel_by::none) {
+      CHECK_MESSAGE(!j.first, j.first.message() << ": " << j.diag.client_message);
+      continue;
+    }
+    CHECK_MESSAGE((!j.first || j.first == asio::error::operation_aborted), j.first.message());
+    if (!j.first) continue;
+    ++cancelled;
+    REQUIRE(j.second_done);
+    CHECK_MESSAGE(!j.second, j.second.message() << ": " << j.diag.client_message);
+    if (auto it = saved.find(i); it != saved.end() && !it->second.upload_id.empty()) {
+      ++resumed;
+      CHECK(j.result.resumed);
+      CHECK(j.result.upload_id == it->second.upload_id);
+      CHECK(j.result.parts_uploaded == j.result.parts - it->second.done_parts.size());
+    }
+  }
+  std::vector<std::string> stored(count);
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < count; ++i) stored[i] = co_await fetch(c, jobs[i]->name);
+  });
+  for (int i = 0; i < count; ++i) {
+    CAPTURE(i);
+    CHECK(stored[i] == jobs[i]->data);
+    CHECK(jobs[i]->result.crc64 == crc_of(jobs[i]->data));
+    CHECK(jobs[i]->result.size == jobs[i]->data.size());
+    CHECK_FALSE(std::filesystem::exists(jobs[i]->ckpt));
+  }
+  MESSAGE("cancellation stress: " << cancelled << " of " << count / 3 << " cancellations stopped their upload ("
+          << resumed << " resumed an upload id), " << pestered << " partial or total emits; run 1 took "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count() << " ms, run 2 "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(t2 - t1).count() << " ms");
+  CHECK(cancelled >= 1);
 }
 
 TEST_CASE("multipart upload: a failing part stops the upload; abort_on_failure cleans up") {
