@@ -6,6 +6,7 @@
 #include <oss/detail/config.hpp>
 
 #include <cstddef>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -40,6 +41,11 @@ struct diagnostics {
   int attempts = 0;
   /// Our own explanation, when the error code alone is not enough.
   std::string client_message;
+  /// The exception that ended the operation, when one did: thrown by a function the caller
+  /// supplied (`client_errc::handler_exception`), or escaped from the library
+  /// (`client_errc::unexpected_exception`, `std::errc::not_enough_memory` for `std::bad_alloc`,
+  /// a `std::system_error`'s own code); else null. Never part of `oss::error::what()`.
+  std::exception_ptr exception;
 
   /// Resets every field, so one object can be reused across calls.
   void clear() { *this = diagnostics{}; }

@@ -48,6 +48,8 @@ enum class client_errc {
   invalid_upload_id,       ///< the server's UploadId is not printable ASCII or is too long
   checkpoint_locked,       ///< another run is using the checkpoint file
   object_changed,          ///< the object was overwritten while it was being downloaded
+  handler_exception,       ///< a function the caller supplied (progress handler, stream reader) threw
+  unexpected_exception,    ///< an exception escaped the library's own code (a bug)
 };
 
 /// The OSS error `Code` strings (oss-protocol.md section 5.2), one enumerator each.

@@ -7,6 +7,7 @@
 
 #include <oss/checkpoint.hpp>
 #include <oss/client.hpp>
+#include <oss/detail/cancellation_relay.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
 #include <oss/progress.hpp>
@@ -65,8 +66,9 @@ struct buffer_source {
 ///
 /// `read(buffer)` fills the buffer partly or fully and returns the number of bytes stored;
 /// it returns 0 only at the end of the data. It is called on the upload's strand, one call at
-/// a time, and awaited. An exception it throws ends the upload (a `std::system_error` with its
-/// code). The upload reads ahead at most `parallel` parts.
+/// a time, and awaited. An exception it throws ends the upload: a `std::system_error` with its
+/// code, any other exception with `client_errc::handler_exception` (see `async_multipart_upload`,
+/// **Exceptions**). The upload reads ahead at most `parallel` parts.
 ///
 /// Resuming a stream: pass the same checkpoint and a stream that yields the same bytes from the
 /// start. Parts whose size and CRC-64 equal the checkpoint's are not sent again.
@@ -325,17 +327,17 @@ struct upload_result {
 
 namespace detail {
 
-// What one run of the orchestrator ends with. `user_exception` holds an exception thrown by
-// the progress handler or a stream reader, which the awaitable form rethrows as it is.
+// What one run of the orchestrator ends with. An exception thrown by the progress handler or a
+// stream reader is in `diag.exception`, with `client_errc::handler_exception`.
 struct upload_outcome {
   std::error_code ec;
   diagnostics diag;
   upload_result result;
-  std::exception_ptr user_exception;
 };
 
 // The orchestrator (impl/multipart_upload.ipp). Runs on the executor it is spawned on, which
-// must be a strand; never throws for failures (they land in the outcome).
+// must be a strand; never throws for failures (they land in the outcome), only for bugs and
+// memory exhaustion.
 OSS_DECL asio::awaitable<upload_outcome> run_multipart_upload(client& c, std::string name,
                                                               upload_source source,
                                                               upload_options opts);
@@ -343,27 +345,20 @@ OSS_DECL asio::awaitable<upload_outcome> run_multipart_upload(client& c, std::st
 // The strand every upload of `c` runs its shared state on (a new one per upload).
 OSS_DECL asio::any_io_executor make_upload_strand(client& c);
 
-// Turns the orchestrator's outcome into the public completion signature.
+// The outcome of an exception that escaped the orchestrator (a bug, or memory exhausted):
+// reported as a failure, with the exception kept, rather than thrown through the caller's
+// event loop. See async_multipart_upload, **Exceptions**.
+OSS_DECL upload_outcome escaped_exception_outcome(std::exception_ptr e);
+
+// Turns the orchestrator's outcome into the public completion signature. Runs on the
+// handler's associated executor (see relayed_handler).
 template <typename Handler>
 struct upload_completion {
   Handler handler;
   diagnostics* diag;
 
   void operator()(std::exception_ptr e, upload_outcome outcome) {
-    if (e) {
-      // Only a bug or bad_alloc escapes the orchestrator; report it as a failure rather than
-      // throwing through the caller's event loop.
-      outcome = upload_outcome{};
-      outcome.ec = std::make_error_code(std::errc::not_enough_memory);
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::system_error& se) {
-        outcome.ec = se.code();
-      } catch (...) {
-      }
-    } else if (outcome.user_exception && !outcome.ec) {
-      outcome.ec = asio::error::operation_aborted;
-    }
+    if (e) outcome = escaped_exception_outcome(e);
     *diag = std::move(outcome.diag);
     std::move(handler)(outcome.ec, std::move(outcome.result));
   }
@@ -440,7 +435,30 @@ struct initiate_multipart_upload_op {
 /// **Cancellation.** Terminal cancellation (e.g. `(upload || timer)`, or
 /// `asio::bind_cancellation_slot`) stops scheduling, cancels the parts in flight (they end
 /// within a second), flushes the checkpoint and completes with `asio::error::operation_aborted`.
-/// The server-side upload is kept, so calling again with the same checkpoint resumes.
+/// The server-side upload is kept, so calling again with the same checkpoint resumes. Partial
+/// and total cancellation are not supported (the upload has side effects it cannot undo) and
+/// are ignored. Asio's signals are not thread-safe: emit from the context the handler runs in
+/// (its strand, or its one thread), as `||` and a coroutine do. The upload installs its own
+/// handler on the slot, which only hands the request over to the upload's strand, so the
+/// emitting thread never touches the upload's state, whichever thread the upload runs on; an
+/// emit that arrives after the upload ended is ignored. The slot is cleared before the handler
+/// runs.
+///
+/// **Exceptions.** Nothing is thrown through the caller's event loop; every outcome is a
+/// completion with an error code, and the exception is kept in `diag.exception`:
+/// - the progress handler, or a stream reader, throws (any type, `std::exception` or not): the
+///   upload stops as for a failure (parts in flight cancelled, checkpoint kept, the server-side
+///   upload kept even with `abort_on_failure`) and completes with
+///   `client_errc::handler_exception`; `diag.operation` is "progress" or "read_stream". (A
+///   stream reader's `std::system_error` is a read failure instead: its own code, no
+///   exception kept.) A handler that throws on the `completed` event gets the same outcome,
+///   although the object was created (`diag.client_message` says so).
+/// - an exception escapes the library's own code: `std::bad_alloc` completes with
+///   `std::errc::not_enough_memory`, a `std::system_error` with its code, anything else with
+///   `client_errc::unexpected_exception` (a bug).
+///
+/// With `asio::use_awaitable` the error code is thrown as a `std::system_error`;
+/// `multipart_upload` rethrows the kept exception itself.
 ///
 /// **Executor.** The upload runs on a new strand of `c.get_executor()`; the `io_context` may run
 /// on one thread or several. The handler is invoked through its associated executor (never
@@ -467,9 +485,11 @@ inline auto async_multipart_upload(client& c, std::string name, upload_source so
 
 /// Uploads `source` as object `name`: the awaitable convenience.
 ///
-/// Returns the `upload_result` or throws `oss::error` (with diagnostics); an exception thrown
-/// by the progress handler or a stream reader is rethrown as it is. Everything else is as for
-/// `async_multipart_upload`.
+/// Calls `async_multipart_upload` and returns the `upload_result`. When it completes with an
+/// exception kept in its diagnostics (thrown by the progress handler or a stream reader, or one
+/// that escaped the library, see **Exceptions** there) that exception is rethrown as it is;
+/// any other failure throws `oss::error` (with diagnostics). Everything else, cancellation
+/// included, is as for `async_multipart_upload`.
 /// \code
 ///   oss::upload_result r = co_await oss::multipart_upload(client, "videos/a.mp4", "/data/a.mp4", opts);
 /// \endcode
@@ -501,7 +521,8 @@ OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path che
 }  // namespace oss
 
 // The completion wrapper forwards the caller's executor, cancellation slot and allocator, so a
-// callback keeps its executor and `(upload || timer)` can cancel the upload.
+// callback keeps its executor and `(upload || timer)` can cancel the upload (through
+// relayed_handler, which reads them from it).
 namespace asio {
 template <typename Handler, typename Executor>
 struct associated_executor<oss::detail::upload_completion<Handler>, Executor> {
@@ -537,8 +558,10 @@ template <typename Handler>
 void initiate_multipart_upload_op::operator()(Handler&& handler, std::string name,
                                               upload_source source, upload_options opts,
                                               diagnostics* diag) const {
-  using handler_type = std::decay_t<Handler>;
-  upload_completion<handler_type> done{std::forward<Handler>(handler), diag};
+  using completion_type = upload_completion<std::decay_t<Handler>>;
+  // Not the caller's handler straight to co_spawn: Asio 1.22 would let the caller's emit run on
+  // the caller's thread inside the upload's cancellation state (see cancellation_relay.hpp).
+  relayed_handler<completion_type> done(completion_type{std::forward<Handler>(handler), diag}, strand);
   asio::co_spawn(strand, run_multipart_upload(*c, std::move(name), std::move(source), std::move(opts)),
                  std::move(done));
 }

@@ -84,10 +84,10 @@ struct progress_event {
 /// \endcode
 /// The upload calls it on its own strand, one call at a time, after each part is durably in
 /// the checkpoint, and awaits it: a slow handler slows the upload down (parts already in
-/// flight continue, new ones wait). If it throws, the upload stops as if cancelled (parts in
-/// flight are cancelled, the checkpoint is kept) and the exception reaches the caller of
-/// `multipart_upload` unchanged (the `async_multipart_upload` form, which has no room for an
-/// exception, completes with `asio::error::operation_aborted`).
+/// flight continue, new ones wait). If it throws (anything), the upload stops as if cancelled
+/// (parts in flight are cancelled, the checkpoint is kept) and `async_multipart_upload`
+/// completes with `client_errc::handler_exception`, the exception kept in
+/// `diagnostics::exception`; `multipart_upload` rethrows it unchanged.
 class progress_handler {
  public:
   /// A handler that returns when it is done with the event.

@@ -12,6 +12,7 @@
 #include <oss/testing/local_server.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -21,6 +22,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
@@ -31,14 +33,19 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <future>
+#include <new>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <memory>
+#include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <variant>
@@ -1301,6 +1308,230 @@ TEST_CASE("multipart upload: 32 concurrent uploads on one client") {
   for (int i = 0; i < count; ++i) CHECK(stored[i] == blobs[i]);
 }
 
+// The seed of a randomised test: OSS_STRESS_SEED when set (to repeat a run), else a new one.
+std::uint64_t stress_seed() {
+  if (const char* s = std::getenv("OSS_STRESS_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
+  return std::random_device{}();
+}
+
+// Runs `io` on `threads` threads until it runs out of work (or `limit`, a watchdog).
+void run_threads(asio::io_context& io, int threads, std::chrono::seconds limit) {
+  io.restart();
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back([&] { io.run_for(limit); });
+  for (auto& t : pool) t.join();
+}
+
+TEST_CASE("multipart upload: cancellation stress: 36 uploads on 4 threads, a third cancelled at random moments, resumed, all verified") {
+  // Setup: every caller runs on a strand of its own and emits its cancellation there, as Asio
+  // asks, while its upload runs on the upload's strand on another thread. Under TSan an emit
+  // that reaches the upload's state (its cancellation state, the slot handlers it installs and
+  // clears) from the caller's thread is a reported race. A third of the uploads are cancelled:
+  // by a timer started with the upload (any step: lock, Initiate, parts, Complete, a single
+  // PutObject), a few hundred microseconds after a random part, or as the loser of
+  // (multipart_upload || timer). Before that, and all through another third of the uploads
+  // (which must succeed), the callers emit partial and total cancellation every few hundred
+  // microseconds: the upload ignores both, but each emit crosses over to the upload.
+  const std::uint64_t seed = stress_seed();
+  MESSAGE("cancellation stress: seed " << seed << " (OSS_STRESS_SEED=" << seed << " repeats it)");
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  auto uniform = [&rng](std::uint64_t lo, std::uint64_t hi) {
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng);
+  };
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  asio::thread_pool readers(2);
+  enum class cancel_by { none, timer, after_part, race };
+  struct job {
+    explicit job(asio::io_context& io, std::uint64_t seed) : strand(asio::make_strand(io)), rng(seed) {}
+
+    // On `strand`: partial or total cancellation after a random pause, again and again, until
+    // the upload ends or terminal cancellation is sent.
+    void pester() {
+      if (!pester_timer || first_done || terminal_sent || pesters_left-- <= 0) return;
+      pester_timer->expires_after(std::chrono::microseconds(std::uniform_int_distribution<int>(100, 2000)(rng)));
+      pester_timer->async_wait([this](std::error_code) {
+        if (first_done || terminal_sent) return;
+        signal.emit(rng() % 2 ? asio::cancellation_type::partial : asio::cancellation_type::total);
+        ++pestered;
+        pester();
+      });
+    }
+
+    std::string name;
+    std::string data;
+    std::filesystem::path file;
+    std::filesystem::path ckpt;
+    std::size_t parallel = 1;
+    cancel_by how = cancel_by::none;
+    std::chrono::microseconds delay{0};
+    std::chrono::microseconds again{0};  // the second emit, while the upload stops
+    std::uint32_t after_part = 0;
+    asio::strand<asio::io_context::executor_type> strand;  // the caller's
+    asio::cancellation_signal signal;                       // emitted on `strand` only
+    std::optional<asio::steady_timer> timer;
+    std::mt19937_64 rng;  // the caller's own, used on `strand`
+    std::optional<asio::steady_timer> pester_timer;
+    int pesters_left = 2000;
+    int pestered = 0;
+    bool terminal_sent = false;
+    oss::diagnostics diag;
+    bool first_done = false;
+    std::error_code first;
+    bool second_done = false;
+    std::error_code second;
+    oss::upload_result result;
+  };
+  constexpr int count = 36;
+  std::vector<std::unique_ptr<job>> jobs;
+  for (int i = 0; i < count; ++i) {
+    auto j = std::make_unique<job>(io, seed + 1000 + i);
+    const std::uint64_t parts = uniform(1, 6);
+    j->name = "stress/" + std::to_string(i);
+    j->data = oss_test::random_bytes((parts - 1) * kib100 + uniform(1, kib100 - 1), seed + i);
+    j->file = env.write("stress-" + std::to_string(i), j->data);
+    j->ckpt = env.files / ("stress-" + std::to_string(i) + ".ckpt");
+    j->parallel = uniform(1, 3);
+    if (i % 3 != 2) j->pester_timer.emplace(j->strand);
+    if (i % 3 == 0) {
+      j->how = (i / 3) % 3 == 0 ? cancel_by::timer : (i / 3) % 3 == 1 ? cancel_by::after_part : cancel_by::race;
+      if (j->how == cancel_by::after_part && parts < 3) j->how = cancel_by::timer;
+      // From the upload's start: log-uniform over 100 us .. 1.6 s, so every step gets its share
+      // however fast the build runs (the late ones find the upload ended).
+      j->delay = std::chrono::microseconds(j->how == cancel_by::after_part ? uniform(0, 500) : 100ull << uniform(0, 14));
+      j->again = std::chrono::microseconds(uniform(0, 3000));
+      if (j->how == cancel_by::after_part) j->after_part = static_cast<std::uint32_t>(uniform(1, parts - 2));
+    }
+    jobs.push_back(std::move(j));
+  }
+  auto options_of = [&](job& j) {
+    return oss::upload_options{.parallel = j.parallel, .part_size = kib100, .checkpoint = j.ckpt,
+                               .file_executor = readers.get_executor()};
+  };
+  // On the caller's strand: the cancellation fires after the job's delay, and once more a little
+  // later, while the upload is stopping (or after it ended: an emit that comes too late must
+  // be harmless).
+  auto arm = [](job& j) {
+    j.timer.emplace(j.strand, j.delay);
+    j.timer->async_wait([&j](std::error_code) {
+      j.terminal_sent = true;
+      j.signal.emit(asio::cancellation_type::terminal);
+      j.timer->expires_after(j.again);
+      j.timer->async_wait([&j](std::error_code) { j.signal.emit(asio::cancellation_type::terminal); });
+    });
+  };
+  // The callback form, started on the caller's strand.
+  auto start = [&](job& j, bool cancellable) {
+    oss::upload_options opts = options_of(j);
+    if (cancellable && j.how == cancel_by::after_part) {
+      opts.progress = [&j, arm](const oss::progress_event& e) {  // on the upload's strand
+        if (e.stage == oss::progress_stage::part_done && e.parts_done == j.after_part)
+          asio::post(j.strand, [&j, arm] { arm(j); });
+      };
+    }
+    auto done = [&j, cancellable](std::error_code ec, oss::upload_result r) {
+      (cancellable ? j.first : j.second) = ec;
+      (cancellable ? j.first_done : j.second_done) = true;
+      j.result = std::move(r);
+    };
+    oss::async_multipart_upload(c, j.name, j.file, std::move(opts), j.diag,
+                                asio::bind_executor(j.strand, asio::bind_cancellation_slot(j.signal.slot(), done)));
+    if (cancellable && j.how == cancel_by::timer) arm(j);
+    if (cancellable && j.how != cancel_by::race) j.pester();
+  };
+  // The convenience form in a coroutine on the caller's strand: (multipart_upload || timer).
+  auto race = [&](job& j) -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer deadline(j.strand, j.delay);
+    oss::upload_options opts = options_of(j);
+    // Never throws, so that || waits for both: the upload's outcome is in j.first either way.
+    auto upload = [&]() -> asio::awaitable<void> {
+      try {
+        j.result = co_await oss::multipart_upload(c, j.name, j.file, opts);
+      } catch (const oss::error& e) {
+        j.first = e.code();
+      }
+    };
+    auto timer = [&]() -> asio::awaitable<void> {
+      co_await deadline.async_wait(as_tuple(asio::use_awaitable));
+    };
+    co_await (upload() || timer());
+    j.first_done = true;
+  };
+
+  // Run 1: all at once.
+  for (auto& j : jobs) {
+    job& jr = *j;
+    if (jr.how == cancel_by::race) {
+      auto fn = [&race, &jr] { return race(jr); };
+      asio::co_spawn(jr.strand, fn, asio::detached);
+    } else {
+      asio::post(jr.strand, [&start, &jr] { start(jr, true); });
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  run_threads(io, 4, 60s);
+  const auto t1 = std::chrono::steady_clock::now();
+
+  // Run 2: every upload that did not succeed, again with its checkpoint.
+  std::map<int, oss::checkpoint> saved;
+  for (int i = 0; i < count; ++i) {
+    job& j = *jobs[i];
+    if (!j.first_done || !j.first) continue;
+    if (std::filesystem::exists(j.ckpt)) saved[i] = oss::load_checkpoint(j.ckpt);
+    asio::post(j.strand, [&start, &j] { start(j, false); });
+  }
+  run_threads(io, 4, 60s);
+  const auto t2 = std::chrono::steady_clock::now();
+
+  // Check: a cancelled run ends operation_aborted, or succeeded when the cancellation came too
+  // late; the others succeed; every resume succeeds, from its checkpoint; the server holds
+  // every file's bytes.
+  int cancelled = 0;
+  int resumed = 0;
+  int pestered = 0;
+  for (int i = 0; i < count; ++i) {
+    const job& j = *jobs[i];
+    CAPTURE(i);
+    CAPTURE(static_cast<int>(j.how));
+    REQUIRE(j.first_done);
+    pestered += j.pestered;
+    if (j.how == cancel_by::none) {
+      CHECK_MESSAGE(!j.first, j.first.message() << ": " << j.diag.client_message);
+      continue;
+    }
+    CHECK_MESSAGE((!j.first || j.first == asio::error::operation_aborted), j.first.message());
+    if (!j.first) continue;
+    ++cancelled;
+    REQUIRE(j.second_done);
+    CHECK_MESSAGE(!j.second, j.second.message() << ": " << j.diag.client_message);
+    if (auto it = saved.find(i); it != saved.end() && !it->second.upload_id.empty()) {
+      ++resumed;
+      CHECK(j.result.resumed);
+      CHECK(j.result.upload_id == it->second.upload_id);
+      CHECK(j.result.parts_uploaded == j.result.parts - it->second.done_parts.size());
+    }
+  }
+  std::vector<std::string> stored(count);
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < count; ++i) stored[i] = co_await fetch(c, jobs[i]->name);
+  });
+  for (int i = 0; i < count; ++i) {
+    CAPTURE(i);
+    CHECK(stored[i] == jobs[i]->data);
+    CHECK(jobs[i]->result.crc64 == crc_of(jobs[i]->data));
+    CHECK(jobs[i]->result.size == jobs[i]->data.size());
+    CHECK_FALSE(std::filesystem::exists(jobs[i]->ckpt));
+  }
+  MESSAGE("cancellation stress: " << cancelled << " of " << count / 3 << " cancellations stopped their upload ("
+          << resumed << " resumed an upload id), " << pestered << " partial or total emits; run 1 took "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count() << " ms, run 2 "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(t2 - t1).count() << " ms");
+  CHECK(cancelled >= 1);
+}
+
 TEST_CASE("multipart upload: a failing part stops the upload; abort_on_failure cleans up") {
   mp_env env;
   asio::io_context io;
@@ -1340,29 +1571,196 @@ TEST_CASE("multipart upload: a failing part stops the upload; abort_on_failure c
   }
 }
 
-TEST_CASE("multipart upload: a throwing progress handler stops the upload and its exception reaches the caller") {
+// Not derived from std::exception: what a progress handler may throw all the same.
+struct handler_failure {
+  int code;
+};
+
+// The outcome of one upload through async_multipart_upload (as_tuple, never throws) and of the
+// same upload through multipart_upload (what it throws).
+struct both_forms {
+  std::error_code ec;
+  oss::diagnostics diag;
+  std::exception_ptr thrown;  // by multipart_upload
+};
+
+both_forms run_both_forms(asio::io_context& io, oss::client& c, const std::string& name,
+                          const std::function<oss::upload_source()>& source, const oss::upload_options& opts,
+                          const std::function<void()>& between = {}) {
+  both_forms out;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::upload_source src = source();
+    auto [ec, r] = co_await oss::async_multipart_upload(c, name, std::move(src), opts, out.diag,
+                                                        as_tuple(asio::use_awaitable));
+    out.ec = ec;
+  });
+  if (between) between();
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::upload_source src = source();
+    try {
+      co_await oss::multipart_upload(c, name, std::move(src), opts);
+    } catch (...) {
+      out.thrown = std::current_exception();
+    }
+  });
+  return out;
+}
+
+// What `e` holds: "runtime_error: <what>", "handler_failure <code>", "oss::error: <code>", ...
+std::string describe(const std::exception_ptr& e) {
+  if (!e) return "nothing";
+  try {
+    std::rethrow_exception(e);
+  } catch (const handler_failure& f) {
+    return "handler_failure " + std::to_string(f.code);
+  } catch (const oss::error& x) {
+    return "oss::error: " + x.code().message();
+  } catch (const std::bad_alloc&) {
+    return "bad_alloc";
+  } catch (const std::runtime_error& x) {
+    return std::string("runtime_error: ") + x.what();
+  } catch (...) {
+    return "something else";
+  }
+}
+
+TEST_CASE("multipart upload: a throwing progress handler ends both forms with handler_exception and its exception; the checkpoint resumes") {
   mp_env env;
   asio::io_context io;
   oss::client c(io.get_executor(), env.options());
-  const auto file = env.write("h.bin", oss_test::random_bytes(1024 * 1024, 16));
+  const std::string data = oss_test::random_bytes(1024 * 1024, 16);
+  const auto file = env.write("h.bin", data);
   const auto ckpt = env.files / "h.ckpt";
-  struct handler_failure {};
-  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
-                           .progress = [](const oss::progress_event& e) {
-                             if (e.parts_done == 3) throw handler_failure{};
-                           }};
-  bool caught = false;
+  const std::function<oss::upload_source()> source = [&] { return oss::upload_source(file); };
+  for (bool standard : {true, false}) {
+    CAPTURE(standard);
+    // Setup: the handler throws at the third part it sees; abort_on_failure must not give the
+    // upload up.
+    std::filesystem::remove(ckpt);
+    env.server.reset_stats();
+    auto seen = std::make_shared<int>(0);
+    oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt,
+                             .progress = [standard, seen](const oss::progress_event& e) {
+                               if (e.stage != oss::progress_stage::part_done || ++*seen != 3) return;
+                               if (standard) throw std::runtime_error("progress broke");
+                               throw handler_failure{42};
+                             },
+                             .abort_on_failure = true};
+    // Run: the token form, then (resuming the same checkpoint) the convenience form.
+    std::size_t kept_parts = 0;
+    const both_forms out = run_both_forms(io, c, "h.bin", source, opts, [&] {
+      REQUIRE(std::filesystem::exists(ckpt));
+      kept_parts = oss::load_checkpoint(ckpt).done_parts.size();
+      *seen = 0;
+    });
+    // Check: a documented code, the exception itself kept, rethrown as it is.
+    const std::string expected = standard ? "runtime_error: progress broke" : "handler_failure 42";
+    CHECK(out.ec == oss::client_errc::handler_exception);
+    CHECK(out.diag.operation == "progress");
+    CHECK(out.diag.client_message.find("progress handler threw") != std::string::npos);
+    CHECK(describe(out.diag.exception) == expected);
+    CHECK(describe(out.thrown) == expected);
+    CHECK(kept_parts >= 3);
+    const auto st = env.server.stats();
+    CHECK(st.complete_multipart_upload == 0);
+    CHECK(st.abort_multipart_upload == 0);
+    REQUIRE(std::filesystem::exists(ckpt));
+  }
+  // Check: the checkpoint both runs kept resumes to the whole object.
+  oss::upload_result r;
+  std::string stored;
   run_coro(io, [&]() -> asio::awaitable<void> {
-    try {
-      co_await oss::multipart_upload(c, "h.bin", file, opts);
-    } catch (const handler_failure&) {
-      caught = true;
-    }
+    oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+    r = co_await oss::multipart_upload(c, "h.bin", file, opts);
+    stored = co_await fetch(c, "h.bin");
   });
-  CHECK(caught);
-  REQUIRE(std::filesystem::exists(ckpt));
-  CHECK(oss::load_checkpoint(ckpt).done_parts.size() >= 3);
-  CHECK(env.server.stats().complete_multipart_upload == 0);
+  CHECK(r.resumed);
+  CHECK(stored == data);
+}
+
+TEST_CASE("multipart upload: a handler that throws on the completed event, or a throwing stream reader, ends both forms with handler_exception") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(350 * 1024, 17);
+  const auto file = env.write("z.bin", data);
+  SUBCASE("the completed event: the object exists all the same") {
+    const std::function<oss::upload_source()> source = [&] { return oss::upload_source(file); };
+    oss::upload_options opts{.parallel = 2, .part_size = kib100,
+                             .progress = [](const oss::progress_event& e) {
+                               if (e.stage == oss::progress_stage::completed) throw handler_failure{7};
+                             }};
+    const both_forms out = run_both_forms(io, c, "z.bin", source, opts);
+    CHECK(out.ec == oss::client_errc::handler_exception);
+    CHECK(out.diag.client_message.find("was created") != std::string::npos);
+    CHECK(describe(out.diag.exception) == "handler_failure 7");
+    CHECK(describe(out.thrown) == "handler_failure 7");
+    CHECK(env.server.stats().complete_multipart_upload == 2);
+    std::string stored;
+    run_coro(io, [&]() -> asio::awaitable<void> { stored = co_await fetch(c, "z.bin"); });
+    CHECK(stored == data);
+  }
+  SUBCASE("a stream reader that throws something not derived from std::exception") {
+    const std::function<oss::upload_source()> source = [&] {
+      auto pos = std::make_shared<std::size_t>(0);
+      return oss::upload_source(oss::stream_source([&data, pos](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+        if (*pos >= 2 * kib100) throw handler_failure{9};
+        const std::size_t n = std::min(b.size(), data.size() - *pos);
+        std::memcpy(b.data(), data.data() + *pos, n);
+        *pos += n;
+        co_return n;
+      }));
+    };
+    oss::upload_options opts{.parallel = 1, .part_size = kib100};
+    const both_forms out = run_both_forms(io, c, "z.bin", source, opts);
+    CHECK(out.ec == oss::client_errc::handler_exception);
+    CHECK(out.diag.operation == "read_stream");
+    CHECK(describe(out.diag.exception) == "handler_failure 9");
+    CHECK(describe(out.thrown) == "handler_failure 9");
+    CHECK(env.server.stats().complete_multipart_upload == 0);
+  }
+}
+
+TEST_CASE("multipart upload: an exception escaping the orchestrator completes the token form with a documented code and keeps it") {
+  // Setup: what co_spawn hands the completion of async_multipart_upload when the orchestrator
+  // throws (nothing in it throws on purpose: a bug, or memory running out).
+  struct not_std {};
+  struct row {
+    const char* name;
+    std::exception_ptr thrown;
+    std::error_code expected;
+  };
+  const row rows[] = {
+      {"not derived from std::exception", std::make_exception_ptr(not_std{}),
+       make_error_code(oss::client_errc::unexpected_exception)},
+      {"std::runtime_error", std::make_exception_ptr(std::runtime_error("bug")),
+       make_error_code(oss::client_errc::unexpected_exception)},
+      {"std::bad_alloc", std::make_exception_ptr(std::bad_alloc()), std::make_error_code(std::errc::not_enough_memory)},
+      {"std::system_error", std::make_exception_ptr(std::system_error(std::make_error_code(std::errc::io_error))),
+       std::make_error_code(std::errc::io_error)},
+  };
+  for (const row& r : rows) {
+    CAPTURE(r.name);
+    oss::diagnostics diag;
+    diag.code = "Stale";
+    std::error_code got;
+    oss::upload_result result;
+    result.name = "stale";
+    auto handler = [&](std::error_code ec, oss::upload_result res) {
+      got = ec;
+      result = std::move(res);
+    };
+    // Run
+    oss::detail::upload_completion<decltype(handler)> done{handler, &diag};
+    done(r.thrown, oss::detail::upload_outcome{});
+    // Check: the documented code, the exception itself, nothing left of an earlier call.
+    CHECK(got == r.expected);
+    CHECK(diag.exception == r.thrown);
+    CHECK(diag.operation == "multipart_upload");
+    CHECK_FALSE(diag.client_message.empty());
+    CHECK(diag.code.empty());
+    CHECK(result.name.empty());
+  }
 }
 
 TEST_CASE("multipart upload: a file modified during the upload is not completed") {

@@ -114,6 +114,12 @@ class client_category_impl final : public std::error_category {
       case client_errc::object_changed:
         return "the object was overwritten since the download began, so its parts would mix "
                "two versions; download it again from the start";
+      case client_errc::handler_exception:
+        return "a function the caller supplied (the progress handler or a stream reader) threw "
+               "an exception, which stopped the operation; the diagnostics keep the exception";
+      case client_errc::unexpected_exception:
+        return "an unexpected exception escaped the library and stopped the operation (a bug; "
+               "please report it); the diagnostics keep the exception";
     }
     return "unknown oss.client error " + std::to_string(value);
   }

@@ -35,12 +35,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <set>
 #include <string>
+#include <system_error>
 #include <tuple>
 #include <vector>
 
@@ -375,6 +378,17 @@ class part_lease {
 // Parts up to this size are read on the upload's own thread: the hop to the file executor and
 // back costs more than a pread from the page cache and its digests (6% of the time at 100 KiB).
 inline constexpr std::uint64_t inline_read_max = 256 * 1024;
+
+// Whether `e` is the operation_aborted that Asio's awaitables throw for a cancelled operation.
+inline bool is_operation_aborted(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& se) {
+    return se.code() == asio::error::operation_aborted;
+  } catch (...) {
+  }
+  return false;
+}
 
 // One upload. Lives in the frame of run_multipart_upload; every member below is touched only
 // on the upload's strand (the workers are coroutines on that strand), so nothing is locked.
@@ -1349,17 +1363,21 @@ inline asio::awaitable<void> upload_run::report(progress_stage stage,
   try {
     if (!opts_.progress.call_sync(e)) co_await opts_.progress(e);
   } catch (...) {
-    // During a stop the handler's own awaits are cancelled too: that is not its failure.
-    if (!stop_ && caller_cancelled()) {
+    std::exception_ptr thrown = std::current_exception();
+    // The caller's cancellation reaches the handler's own awaits too: their operation_aborted
+    // is that cancellation, not the handler's failure. Anything else it throws is.
+    if (!stop_ && caller_cancelled() && is_operation_aborted(thrown)) {
       cancelled_ = true;
       stop_all();
     } else if (!stop_ && !user_exception_) {
-      user_exception_ = std::current_exception();
+      user_exception_ = thrown;
       diagnostics diag;
       diag.operation = "progress";
       diag.part_number = part ? part->number : 0;
-      diag.client_message = "the progress handler threw an exception; the upload was stopped";
-      fail(asio::error::operation_aborted, std::move(diag));
+      diag.client_message = done ? "the progress handler threw an exception on the completed event; the object " +
+                                       name_ + " was created and its bytes confirmed"
+                                 : "the progress handler threw an exception; the upload was stopped";
+      fail(client_errc::handler_exception, std::move(diag));
     }
   }
 }
@@ -1476,7 +1494,11 @@ inline asio::awaitable<bool> upload_run::next_stream_part(std::size_t index, int
     notify();
     if (!stop_) {
       user_exception_ = std::current_exception();
-      fail(asio::error::operation_aborted, "the stream reader threw an exception", number);
+      diagnostics diag;
+      diag.operation = "read_stream";
+      diag.part_number = number;
+      diag.client_message = "the stream reader threw an exception; the upload was stopped";
+      fail(client_errc::handler_exception, std::move(diag));
     }
     co_return false;
   }
@@ -1896,9 +1918,9 @@ inline asio::awaitable<void> upload_run::run() {
 
   if (unexpected_) std::rethrow_exception(unexpected_);
   if (user_exception_) {
-    out_.user_exception = user_exception_;
-    out_.ec = first_ec_ ? first_ec_ : make_error_code(asio::error::operation_aborted);
+    out_.ec = client_errc::handler_exception;
     out_.diag = first_diag_;
+    out_.diag.exception = user_exception_;
   } else if (cancelled_) {
     out_.ec = asio::error::operation_aborted;
     out_.diag.clear();
@@ -1936,17 +1958,38 @@ OSS_DECL asio::awaitable<upload_outcome> run_multipart_upload(client& c, std::st
   co_return out;
 }
 
+OSS_DECL upload_outcome escaped_exception_outcome(std::exception_ptr e) {
+  upload_outcome out;
+  out.diag.operation = "multipart_upload";
+  out.diag.exception = e;
+  // The exception's text is not copied: it may quote anything.
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::bad_alloc&) {
+    out.ec = std::make_error_code(std::errc::not_enough_memory);
+    out.diag.client_message = "memory ran out during the upload";
+  } catch (const std::system_error& se) {
+    out.ec = se.code();
+    out.diag.client_message = "an exception escaped the upload";
+  } catch (...) {
+    out.ec = client_errc::unexpected_exception;
+    out.diag.client_message = "an unexpected exception escaped the upload";
+  }
+  return out;
+}
+
 }  // namespace detail
 
+// Through the token form, so that both forms share one outcome and one cancellation path.
 OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string name,
                                                          upload_source source, upload_options opts) {
-  const asio::any_io_executor strand = detail::make_upload_strand(c);
-  asio::awaitable<detail::upload_outcome> run =
-      detail::run_multipart_upload(c, std::move(name), std::move(source), std::move(opts));
-  detail::upload_outcome out = co_await asio::co_spawn(strand, std::move(run), asio::use_awaitable);
-  if (out.user_exception) std::rethrow_exception(out.user_exception);
-  if (out.ec) throw_error(out.ec, out.diag);
-  co_return std::move(out.result);
+  diagnostics diag;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, result] = co_await async_multipart_upload(c, std::move(name), std::move(source),
+                                                      std::move(opts), diag, token);
+  if (diag.exception) std::rethrow_exception(diag.exception);
+  if (ec) throw_error(ec, diag);
+  co_return std::move(result);
 }
 
 OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string name,
