@@ -21,65 +21,38 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "../support/process.hpp"
+#include "../support/signing_oracle.hpp"
 
 namespace {
 
 using namespace oss::detail;
 using oss::credentials;
 using oss::signature_version;
+using oss_test::signing::alnum;
+using oss_test::signing::generator;
+using oss_test::signing::oracle_reply;
 
 // ---------------------------------------------------------------------------------------------
 // Running the oracle
 
-struct oracle_reply {
-  std::string version;                       // ali-oss package version
-  std::map<std::int64_t, std::string> authorization;
-  std::map<std::int64_t, std::string> error;
-};
-
-// Sends the JSON lines to sign_oracle.js and parses its answers. REQUIREs that it ran.
+// Sends the JSON lines to sign_oracle.js. REQUIREs that ali-oss is installed and that it ran.
 oracle_reply ask_oracle(const std::string& lines) {
   const char* node_dir = std::getenv("OSS_TEST_NODE_DIR");
   REQUIRE_MESSAGE(node_dir != nullptr, "OSS_TEST_NODE_DIR is not set (meson sets it to tests/node)");
   const std::filesystem::path dir(node_dir);
   REQUIRE_MESSAGE(std::filesystem::exists(dir / "node_modules" / "ali-oss" / "package.json"),
                   "ali-oss is not installed under " << dir.string() << " (run scripts/install-deps)");
-  // Throws (failing the test with the reason) when node cannot be started.
-  const oss_test::process_result run =
-      oss_test::run_process({"node", (dir / "sign_oracle.js").string()}, lines, std::chrono::seconds(120));
-  REQUIRE_MESSAGE(!run.timed_out, "node sign_oracle.js did not finish within 120 s");
-  REQUIRE_MESSAGE(run.exit_code == 0, "node sign_oracle.js exited with status " << run.exit_code);
+  return oss_test::signing::ask_oracle(dir / "sign_oracle.js", lines);
+}
 
-  oracle_reply reply;
-  std::size_t pos = 0;
-  while (pos < run.out.size()) {
-    std::size_t end = run.out.find('\n', pos);
-    if (end == std::string::npos) end = run.out.size();
-    const std::string_view line(run.out.data() + pos, end - pos);
-    pos = end + 1;
-    if (line.empty()) continue;
-    boost::json::error_code ec;
-    const boost::json::value v = boost::json::parse(line, ec);
-    REQUIRE_MESSAGE(!ec, "the oracle wrote a line that is not JSON");
-    const auto& o = v.as_object();
-    if (const auto* version = o.if_contains("ali_oss_version")) {
-      reply.version = version->as_string().c_str();
-      continue;
-    }
-    const std::int64_t id = o.at("id").to_number<std::int64_t>();
-    if (const auto* a = o.if_contains("authorization"))
-      reply.authorization[id] = a->as_string().c_str();
-    else
-      reply.error[id] = o.at("error").as_string().c_str();
-  }
-  return reply;
+std::string ali_oss_version(const oracle_reply& reply) {
+  const auto* v = reply.banner.if_contains("ali_oss_version");
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string("(not said)");
 }
 
 boost::json::array pairs_to_json(const std::vector<query_param>& params) {
@@ -156,36 +129,6 @@ std::string describe(const signed_case& c) {
   return s;
 }
 
-// Deterministic across standard libraries: only the raw mt19937_64 output is used (the
-// distributions' algorithms are implementation-defined).
-class generator {
- public:
-  explicit generator(std::uint64_t seed) : rng_(seed) {}
-
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(rng_() % n); }
-  bool chance(unsigned percent) { return below(100) < percent; }
-  template <class T, std::size_t N>
-  const T& pick(const T (&items)[N]) {
-    return items[below(N)];
-  }
-  std::string token(std::string_view alphabet, std::size_t min_len, std::size_t max_len) {
-    std::string s(min_len + below(max_len - min_len + 1), ' ');
-    for (auto& ch : s) ch = alphabet[below(alphabet.size())];
-    return s;
-  }
-  std::uint64_t raw() { return rng_(); }
-
-  template <class T>
-  void shuffle(std::vector<T>& v) {
-    for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
-  }
-
- private:
-  std::mt19937_64 rng_;
-};
-
-constexpr std::string_view alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
 // Object-key fragments: every character class that encodes differently somewhere (RFC 3986
 // reserved, JavaScript's encodeURIComponent exceptions !'()*, '+' vs space, multi-byte UTF-8).
 const std::string_view key_fragments[] = {
@@ -207,29 +150,14 @@ const std::string_view value_fragments[] = {
 };
 
 std::string make_key(generator& g) {
-  std::string key;
-  const std::size_t parts = 1 + g.below(6);
-  for (std::size_t i = 0; i < parts; ++i) key += g.pick(key_fragments);
+  std::string key = g.join(key_fragments, 6);
   // ali-oss strips leading '/' from names (_objectName); keep generated keys in that form.
   while (!key.empty() && key.front() == '/') key.erase(0, 1);
   if (key.empty()) key = "k";
   return key;
 }
 
-std::string make_value(generator& g) {
-  std::string v;
-  const std::size_t parts = 1 + g.below(4);
-  for (std::size_t i = 0; i < parts; ++i) v += g.pick(value_fragments);
-  return v;
-}
-
-std::string random_case(generator& g, std::string_view name) {
-  std::string s(name);
-  for (auto& c : s) {
-    if (c >= 'a' && c <= 'z' && g.chance(30)) c = static_cast<char>(c - 'a' + 'A');
-  }
-  return s;
-}
+std::string make_value(generator& g) { return g.join(value_fragments, 4); }
 
 enum class level { object, bucket, service };
 
@@ -336,7 +264,7 @@ void add_headers(generator& g, signed_case& c) {
   };
   static const char* const content_types[] = {"application/octet-stream", "text/plain; charset=utf-8",
                                               "application/xml", "image/png", "video/mp4"};
-  if (g.chance(60)) c.req.headers.add(random_case(g, "Content-Type"), g.pick(content_types));
+  if (g.chance(60)) c.req.headers.add(g.random_case("Content-Type"), g.pick(content_types));
   if (g.chance(35)) {
     const std::string body = g.token(alnum, 0, 64);
     const auto digest = md5(body);
@@ -346,7 +274,7 @@ void add_headers(generator& g, signed_case& c) {
   const std::size_t metas = g.below(4);
   for (std::size_t i = 0; i < metas; ++i) {
     std::string v = make_value(g);
-    c.req.headers.set(random_case(g, std::string("x-oss-meta-") + g.pick(meta_names)), value(v));
+    c.req.headers.set(g.random_case(std::string("x-oss-meta-") + g.pick(meta_names)), value(v));
   }
   if (g.chance(20)) c.req.headers.add("x-oss-storage-class", g.chance(50) ? "Standard" : "IA");
   if (g.chance(20)) c.req.headers.add("x-oss-forbid-overwrite", "true");
@@ -376,7 +304,7 @@ void choose_additional(generator& g, signed_case& c) {
     candidates.push_back(f.name);
   }
   for (const auto& name : candidates)
-    if (g.chance(50)) c.additional.push_back(g.chance(30) ? random_case(g, name) : name);
+    if (g.chance(50)) c.additional.push_back(g.chance(30) ? g.random_case(name) : name);
   if (!c.additional.empty() && g.chance(25)) c.additional.push_back(c.additional.front());  // duplicate
   if (g.chance(20)) c.additional.emplace_back("Date");                    // set by sign_request
   if (g.chance(20)) c.additional.emplace_back("x-oss-meta-author");       // signed anyway: dropped
@@ -474,7 +402,7 @@ TEST_CASE("ali-oss oracle reproduces the protocol document's vectors") {
   const oracle_reply reply = ask_oracle(lines);
 
   // Check: the harness feeds ali-oss correctly, and our lower-level functions agree too.
-  CHECK(reply.version == "6.23.0");
+  CHECK(ali_oss_version(reply) == "6.23.0");
   CHECK(reply.error.empty());
   for (std::size_t i = 0; i < cases.size(); ++i) {
     CAPTURE(i + 1);
@@ -501,7 +429,7 @@ TEST_CASE("ali-oss 6.23.0 computes the same Authorization as sign_request for ge
   const oracle_reply reply = ask_oracle(lines);
 
   // Check
-  CHECK(reply.version == "6.23.0");
+  CHECK(ali_oss_version(reply) == "6.23.0");
   std::size_t compared = 0, matched = 0, v1 = 0, v4 = 0, additional = 0, sts = 0, v1_x_oss_date = 0,
               non_ascii_keys = 0, ordinary = 0;
   for (const auto& c : cases) {
@@ -541,7 +469,7 @@ TEST_CASE("ali-oss 6.23.0 computes the same Authorization as sign_request for ge
   CHECK(v1_x_oss_date >= count / 10);
   CHECK(non_ascii_keys >= count / 10);
   CHECK(ordinary >= count / 10);
-  MESSAGE("compared " << compared << " Authorization headers with ali-oss " << reply.version << ": " << matched
+  MESSAGE("compared " << compared << " Authorization headers with ali-oss " << ali_oss_version(reply) << ": " << matched
                       << " identical (" << v1 << " V1, of which " << v1_x_oss_date << " with x-oss-date; " << v4
                       << " V4, of which " << additional << " with AdditionalHeaders; " << sts << " with STS token; "
                       << non_ascii_keys << " non-ASCII keys; " << ordinary << " with non-sub-resource parameters)");

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "../support/process.hpp"
+#include "../support/raw_http.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/skip.hpp"
 
@@ -49,6 +50,9 @@ namespace http = oss::detail::http;
 using oss::testing::local_server_options;
 using oss::testing::local_server_thread;
 using query_list = std::vector<oss::detail::query_param>;
+using oss_test::blocking_client;
+using oss_test::encode_query;
+using oss_test::http_reply;
 
 // ---------------------------------------------------------------------------------------------
 // Expected values, computed from the bytes
@@ -77,114 +81,7 @@ std::string multipart_etag(const std::vector<std::string>& parts) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small blocking HTTP/1.1 client: byte-level control (raw, chunked, pipelined, half-sent
-// requests) that a real client would hide. Replies are parsed with the library's parser.
-
-struct http_reply {
-  int status = 0;
-  http::fields headers;
-  std::string body;
-
-  std::string header(std::string_view name) const {
-    const std::string* v = headers.find(name);
-    return v ? *v : std::string();
-  }
-  bool has(std::string_view name) const { return headers.find(name) != nullptr; }
-  oss::detail::error_body error() const {
-    oss::detail::error_body e;
-    REQUIRE(oss::detail::parse_error_body(body, e));
-    return e;
-  }
-};
-
-class blocking_client {
- public:
-  explicit blocking_client(std::uint16_t port, asio::ssl::context* tls = nullptr) : socket_(io_) {
-    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
-    socket_.connect(ep);
-    // A server that never answers fails the test instead of hanging it.
-    timeval tv{10, 0};
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (tls) {
-      tls_.emplace(socket_, *tls);
-      tls_->handshake(asio::ssl::stream_base::client);
-    }
-  }
-
-  void send_raw(std::string_view bytes) {
-    if (tls_)
-      asio::write(*tls_, asio::buffer(bytes));
-    else
-      asio::write(socket_, asio::buffer(bytes));
-  }
-
-  void send(const http::request& req, std::string_view body) {
-    std::string wire = http::serialize_head(req);
-    wire.append(body);
-    send_raw(wire);
-  }
-
-  // Reads one final response (interim 1xx replies are skipped by the parser).
-  http_reply read_reply(bool head = false) {
-    http::message_parser parser(http::parser_kind::response);
-    if (head) parser.expect_no_body();
-    std::error_code ec;
-    while (!parser.done()) {
-      if (pending_.empty()) {
-        if (!fill()) {
-          parser.finish_on_eof(ec);
-          REQUIRE_MESSAGE(!ec, "connection closed before a complete reply");
-          break;
-        }
-      }
-      std::size_t n = parser.feed(pending_, ec);
-      REQUIRE_MESSAGE(!ec, "malformed reply: " << ec.message());
-      pending_.erase(0, n);
-    }
-    auto res = parser.release_response();
-    return {res.status, std::move(res.headers), std::move(res.body)};
-  }
-
-  // Reads exactly one head (including interim ones such as "100 Continue") as raw text.
-  std::string read_head_raw() {
-    for (;;) {
-      auto end = pending_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        std::string head = pending_.substr(0, end + 4);
-        pending_.erase(0, end + 4);
-        return head;
-      }
-      REQUIRE_MESSAGE(fill(), "connection closed before a head");
-    }
-  }
-
-  http_reply exchange(const http::request& req, std::string_view body = {}, bool head = false) {
-    send(req, body);
-    return read_reply(head || req.method == "HEAD");
-  }
-
-  // True when the server closed the connection (EOF or reset) and sent nothing more.
-  bool closed_by_peer() {
-    if (!pending_.empty()) return false;
-    return !fill();
-  }
-
- private:
-  bool fill() {
-    char buf[65536];
-    std::error_code ec;
-    std::size_t n = tls_ ? tls_->read_some(asio::buffer(buf), ec) : socket_.read_some(asio::buffer(buf), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) FAIL("read timed out");
-    if (ec) return false;
-    pending_.append(buf, n);
-    return true;
-  }
-
-  asio::io_context io_;
-  asio::ip::tcp::socket socket_;
-  std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
-  std::string pending_;
-};
+// Requests, built and signed here and sent with tests/support/raw_http.hpp
 
 // What a request carries, before it becomes an http::request.
 struct request_spec {
@@ -195,16 +92,6 @@ struct request_spec {
   std::vector<std::pair<std::string, std::string>> headers{};
   std::string body{};
 };
-
-std::string encode_query(const query_list& query) {
-  std::string out;
-  for (const auto& [name, value] : query) {
-    out += out.empty() ? "?" : "&";
-    out += oss::detail::uri_encode(name, false);
-    if (!value.empty()) out += "=" + oss::detail::uri_encode(value, false);
-  }
-  return out;
-}
 
 // Path style with Host 127.0.0.1:PORT unless `host` says otherwise (then virtual-hosted, /key).
 http::request build(const request_spec& spec, std::uint16_t port, std::string host = {}) {

@@ -41,6 +41,7 @@
 
 #include "../support/fault_env.hpp"
 #include "../support/process.hpp"
+#include "../support/raw_http.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/skip.hpp"
 
@@ -50,6 +51,9 @@ namespace http = oss::detail::http;
 using oss::testing::local_server_options;
 using oss::testing::local_server_thread;
 using query_list = std::vector<oss::detail::query_param>;
+using oss_test::blocking_client;
+using oss_test::encode_query;
+using oss_test::http_reply;
 
 constexpr const char* s3_key_id = "AKIDS3LOCALTEST";
 constexpr const char* s3_secret = "s3-local-secret-Zk29xQ";
@@ -95,71 +99,7 @@ std::string s3_multipart_etag(const std::vector<std::string>& parts) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small blocking HTTP/1.1 client; replies are parsed with the library's parser.
-
-struct http_reply {
-  int status = 0;
-  http::fields headers;
-  std::string body;
-
-  std::string header(std::string_view name) const {
-    const std::string* v = headers.find(name);
-    return v ? *v : std::string();
-  }
-  bool has(std::string_view name) const { return headers.find(name) != nullptr; }
-  bool has_oss_header() const {
-    for (const auto& f : headers)
-      if (f.name.size() >= 6 && http::iequals(std::string_view(f.name).substr(0, 6), "x-oss-")) return true;
-    return false;
-  }
-  oss::detail::error_body error() const {
-    oss::detail::error_body e;
-    REQUIRE_MESSAGE(oss::detail::parse_error_body(body, e), "not an error body: " << body);
-    return e;
-  }
-};
-
-class blocking_client {
- public:
-  explicit blocking_client(std::uint16_t port) : socket_(io_) {
-    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
-    timeval tv{10, 0};  // a server that never answers fails the test instead of hanging it
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-
-  http_reply exchange(const http::request& req, std::string_view body) {
-    std::string wire = http::serialize_head(req);
-    wire.append(body);
-    asio::write(socket_, asio::buffer(wire));
-    http::message_parser parser(http::parser_kind::response);
-    if (req.method == "HEAD") parser.expect_no_body();
-    std::error_code ec;
-    while (!parser.done()) {
-      if (pending_.empty()) {
-        char buf[65536];
-        std::error_code rec;
-        std::size_t n = socket_.read_some(asio::buffer(buf), rec);
-        if (rec == asio::error::would_block || rec == asio::error::try_again) FAIL("read timed out");
-        if (rec) {
-          parser.finish_on_eof(ec);
-          REQUIRE_MESSAGE(!ec, "connection closed before a complete reply");
-          break;
-        }
-        pending_.append(buf, n);
-      }
-      std::size_t used = parser.feed(pending_, ec);
-      REQUIRE_MESSAGE(!ec, "malformed reply: " << ec.message());
-      pending_.erase(0, used);
-    }
-    auto res = parser.release_response();
-    return {res.status, std::move(res.headers), std::move(res.body)};
-  }
-
- private:
-  asio::io_context io_;
-  asio::ip::tcp::socket socket_;
-  std::string pending_;
-};
+// Requests, built and signed here and sent with tests/support/raw_http.hpp
 
 struct request_spec {
   std::string method = "GET";
@@ -169,16 +109,6 @@ struct request_spec {
   std::vector<std::pair<std::string, std::string>> headers{};
   std::string body{};
 };
-
-std::string encode_query(const query_list& query) {
-  std::string out;
-  for (const auto& [name, value] : query) {
-    out += out.empty() ? "?" : "&";
-    out += oss::detail::uri_encode(name, false);
-    if (!value.empty()) out += "=" + oss::detail::uri_encode(value, false);
-  }
-  return out;
-}
 
 // How a request is signed: with `creds` empty it is sent anonymously.
 struct s3_signer {
