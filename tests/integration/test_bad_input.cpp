@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -427,62 +428,75 @@ TEST_CASE("bad input: the file changes size between runs") {
   CHECK(env.server.stats().requests == 0);
 }
 
-// ---- options -------------------------------------------------------------------------------
+// ---- options, object names, metadata and headers (header injection) -------------------------
 
-TEST_CASE("bad input: part size below 100 KiB") {
-  bi_env env;
-  const auto path = env.write("a.bin", small_data);
-  auto opts = small_parts();
-  opts.part_size = kib100 - 1;
-  auto out = refused_before_sending(env, "kept/object.bin", path, std::move(opts), oss::client_errc::invalid_part_size,
-                                    "between 100 KiB");
-  CHECK(contains(out.what, "102399"));
-  CHECK(oss_test::read_file(path) == small_data);
+namespace {
+
+// Upload options or an object name the client must refuse before it sends anything.
+struct refused_input {
+  const char* label;
+  std::string name;                                 // the object name to upload as
+  std::function<void(oss::upload_options&)> change;  // made to small_parts()
+  oss::client_errc expected;
+  const char* hint;                                 // in the message: what to do
+  std::vector<std::string> also_says{};             // further words the message must hold
+  std::vector<std::string> never_says{};            // and words it must not echo
+};
+
+const std::vector<refused_input>& refused_inputs() {
+  using e = oss::client_errc;
+  static const std::vector<refused_input> table = {
+      {"part size below 100 KiB", "kept/object.bin", [](auto& o) { o.part_size = kib100 - 1; }, e::invalid_part_size,
+       "between 100 KiB", {"102399"}},
+      {"part size above 5 GiB", "kept/object.bin", [](auto& o) { o.part_size = (5ull << 30) + 1; },
+       e::invalid_part_size, "5 GiB"},
+      {"parallel 0", "kept/object.bin", [](auto& o) { o.parallel = 0; }, e::invalid_parallel, "at least 1"},
+      {"an empty object name", "", [](auto&) {}, e::invalid_object_name, "1 to 1023 bytes"},
+      {"an object name of 1024 bytes", std::string(1024, 'n'), [](auto&) {}, e::invalid_object_name,
+       "1 to 1023 bytes", {"1024"}},
+      {"an object name starting with '/'", "/kept/object.bin", [](auto&) {}, e::invalid_object_name,
+       "must not start with '/'"},
+      {"an object name starting with '\\'", "\\kept\\object.bin", [](auto&) {}, e::invalid_object_name,
+       "must not start with '/'"},
+      {"user metadata over 8 KiB", "kept/object.bin",
+       [](auto& o) {
+         for (int i = 0; i < 9; ++i) o.meta.emplace_back("note-" + std::to_string(i), std::string(1000, 'm'));
+       },
+       e::metadata_too_large, "8 K"},
+      {"CR LF in a metadata value", "kept/object.bin",
+       [](auto& o) { o.meta.emplace_back("owner", "alice\r\nx-oss-object-acl: public-read-write"); },
+       e::invalid_header_value, "remove them", {"CR or LF"}, {"public-read-write"}},
+      {"a line feed in a metadata name", "kept/object.bin",
+       [](auto& o) { o.meta.emplace_back("owner\nx-oss-object-acl", "public-read-write"); }, e::invalid_metadata,
+       "letters, digits and '-'"},
+      {"CR LF in the MIME type", "kept/object.bin",
+       [](auto& o) { o.mime = "text/plain\r\nx-oss-forbid-overwrite: false"; }, e::invalid_header_value, "MIME type"},
+      {"CR LF in a header value", "kept/object.bin",
+       [](auto& o) { o.headers.emplace_back("Cache-Control", "no-cache\r\n\r\nGET /other-object HTTP/1.1"); },
+       e::invalid_header_value, "Cache-Control"},
+      {"CR LF in a header name", "kept/object.bin",
+       [](auto& o) { o.headers.emplace_back("X-Evil\r\nAuthorization", "OSS forged"); }, e::invalid_header_value,
+       "not a valid HTTP token"},
+      {"a header the client owns", "kept/object.bin",
+       [](auto& o) { o.headers.emplace_back("Authorization", "OSS forged:signature"); }, e::invalid_header_value,
+       "set by the client"},
+  };
+  return table;
 }
 
-TEST_CASE("bad input: part size above 5 GiB") {
-  bi_env env;
-  const auto path = env.write("a.bin", small_data);
-  auto opts = small_parts();
-  opts.part_size = (5ull << 30) + 1;
-  refused_before_sending(env, "kept/object.bin", path, std::move(opts), oss::client_errc::invalid_part_size,
-                         "5 GiB");
-}
+}  // namespace
 
-TEST_CASE("bad input: parallel 0") {
+TEST_CASE("bad input: options, object names, metadata and headers are refused before any request") {
   bi_env env;
-  const auto path = env.write("a.bin", small_data);
-  auto opts = small_parts();
-  opts.parallel = 0;
-  refused_before_sending(env, "kept/object.bin", path, std::move(opts), oss::client_errc::invalid_parallel,
-                         "at least 1");
-}
-
-// ---- object names ----------------------------------------------------------------------------
-
-TEST_CASE("bad input: an empty object name") {
-  bi_env env;
-  refused_before_sending(env, "", oss::buffer_source(small_data), small_parts(), oss::client_errc::invalid_object_name,
-                         "1 to 1023 bytes");
-}
-
-TEST_CASE("bad input: an object name of 1024 bytes") {
-  bi_env env;
-  auto out = refused_before_sending(env, std::string(1024, 'n'), oss::buffer_source(small_data), small_parts(),
-                                    oss::client_errc::invalid_object_name, "1 to 1023 bytes");
-  CHECK(contains(out.what, "1024"));
-}
-
-TEST_CASE("bad input: an object name starting with '/'") {
-  bi_env env;
-  refused_before_sending(env, "/kept/object.bin", oss::buffer_source(small_data), small_parts(),
-                         oss::client_errc::invalid_object_name, "must not start with '/'");
-}
-
-TEST_CASE("bad input: an object name starting with '\\'") {
-  bi_env env;
-  refused_before_sending(env, "\\kept\\object.bin", oss::buffer_source(small_data), small_parts(),
-                         oss::client_errc::invalid_object_name, "must not start with '/'");
+  for (const auto& in : refused_inputs()) {
+    CAPTURE(in.label);
+    auto opts = small_parts();
+    in.change(opts);
+    const outcome out = refused_before_sending(env, in.name, oss::buffer_source(small_data), std::move(opts),
+                                               in.expected, in.hint);
+    for (const auto& word : in.also_says) CHECK_MESSAGE(contains(out.what, word), "the message lacks " << word);
+    for (const auto& word : in.never_says) CHECK_MESSAGE(!contains(out.what, word), "the message echoes " << word);
+  }
 }
 
 TEST_CASE("bad input: object names that are not UTF-8 (stray byte, overlong, surrogate)") {
@@ -495,62 +509,6 @@ TEST_CASE("bad input: object names that are not UTF-8 (stray byte, overlong, sur
     // The message names the problem without echoing the broken bytes into a log line.
     CHECK(contains(out.what, "not valid UTF-8"));
   }
-}
-
-// ---- metadata and headers (header injection) -----------------------------------------------
-
-TEST_CASE("bad input: user metadata over 8 KiB") {
-  bi_env env;
-  auto opts = small_parts();
-  for (int i = 0; i < 9; ++i) opts.meta.emplace_back("note-" + std::to_string(i), std::string(1000, 'm'));
-  refused_before_sending(env, "kept/object.bin", oss::buffer_source(small_data), std::move(opts),
-                         oss::client_errc::metadata_too_large, "8 K");
-}
-
-TEST_CASE("bad input: CR LF in a metadata value (header injection)") {
-  bi_env env;
-  auto opts = small_parts();
-  opts.meta.emplace_back("owner", "alice\r\nx-oss-object-acl: public-read-write");
-  auto out = refused_before_sending(env, "kept/object.bin", oss::buffer_source(small_data), std::move(opts),
-                                    oss::client_errc::invalid_header_value, "remove them");
-  CHECK(contains(out.what, "CR or LF"));
-  CHECK(!contains(out.what, "public-read-write"));
-}
-
-TEST_CASE("bad input: a line feed in a metadata name (header injection)") {
-  bi_env env;
-  auto opts = small_parts();
-  opts.meta.emplace_back("owner\nx-oss-object-acl", "public-read-write");
-  refused_before_sending(env, "kept/object.bin", oss::buffer_source(small_data), std::move(opts),
-                         oss::client_errc::invalid_metadata, "letters, digits and '-'");
-}
-
-TEST_CASE("bad input: CR LF in the MIME type (header injection)") {
-  bi_env env;
-  auto opts = small_parts();
-  opts.mime = "text/plain\r\nx-oss-forbid-overwrite: false";
-  refused_before_sending(env, "kept/object.bin", oss::buffer_source(small_data), std::move(opts),
-                         oss::client_errc::invalid_header_value, "MIME type");
-}
-
-TEST_CASE("bad input: CR LF in a header value (header injection)") {
-  bi_env env;
-  auto opts = small_parts();
-  opts.headers.emplace_back("Cache-Control", "no-cache\r\n\r\nGET /other-object HTTP/1.1");
-  refused_before_sending(env, "kept/object.bin", oss::buffer_source(small_data), std::move(opts),
-                         oss::client_errc::invalid_header_value, "Cache-Control");
-}
-
-TEST_CASE("bad input: CR LF in a header name, and a header the client owns") {
-  bi_env env;
-  auto opts = small_parts();
-  opts.headers.emplace_back("X-Evil\r\nAuthorization", "OSS forged");
-  refused_before_sending(env, "kept/object.bin", oss::buffer_source(small_data), std::move(opts),
-                         oss::client_errc::invalid_header_value, "not a valid HTTP token");
-  auto own = small_parts();
-  own.headers.emplace_back("Authorization", "OSS forged:signature");
-  refused_before_sending(env, "kept/object.bin", oss::buffer_source(small_data), std::move(own),
-                         oss::client_errc::invalid_header_value, "set by the client");
 }
 
 // ---- checkpoints -----------------------------------------------------------------------------
@@ -585,77 +543,41 @@ TEST_CASE("bad input: a checkpoint with fields of the wrong type") {
   CHECK(oss_test::read_file(ckpt) == text);
 }
 
-TEST_CASE("bad input: a checkpoint of another file") {
+TEST_CASE("bad input: a checkpoint of another file, object, bucket, endpoint or part size is refused and kept") {
+  struct mismatch {
+    const char* label;
+    std::function<void(oss::checkpoint&, const bi_env&)> change;  // made to a matching checkpoint
+    const char* says;                                              // what the message points at
+  };
+  const mismatch cases[] = {
+      {"another file", [](auto& cp, const bi_env& env) {
+         cp = matching_checkpoint(env, env.files / "other.bin", "kept/object.bin");
+       }, "other.bin"},
+      {"another object", [](auto& cp, const bi_env&) { cp.name = "kept/another-object.bin"; },
+       "for object kept/another-object.bin"},
+      {"another bucket", [](auto& cp, const bi_env&) { cp.bucket = "some-other-bucket"; },
+       "for bucket some-other-bucket"},
+      {"another endpoint", [](auto& cp, const bi_env&) { cp.endpoint = "https://oss-cn-hangzhou.aliyuncs.com"; },
+       "for endpoint https://oss-cn-hangzhou.aliyuncs.com"},
+      {"another part size", [](auto& cp, const bi_env&) { cp.part_size = 2 * kib100; }, "pass .part_size = 204800"},
+  };
   bi_env env;
   const auto path = env.write("a.bin", small_data);
-  const auto other = env.write("other.bin", small_data);
-  const auto ckpt = env.files / "a.ckpt";
-  oss::save_checkpoint(ckpt, matching_checkpoint(env, other, "kept/object.bin"));
-  const std::string saved = oss_test::read_file(ckpt);
-  auto opts = small_parts();
-  opts.checkpoint = ckpt;
-  auto out = refused_before_sending(env, "kept/object.bin", path, std::move(opts),
-                                    oss::client_errc::checkpoint_mismatch, "use another checkpoint path");
-  CHECK(contains(out.what, "other.bin"));
-  CHECK(oss_test::read_file(ckpt) == saved);
-}
-
-TEST_CASE("bad input: a checkpoint of another object") {
-  bi_env env;
-  const auto path = env.write("a.bin", small_data);
-  const auto ckpt = env.files / "a.ckpt";
-  oss::save_checkpoint(ckpt, matching_checkpoint(env, path, "kept/another-object.bin"));
-  const std::string saved = oss_test::read_file(ckpt);
-  auto opts = small_parts();
-  opts.checkpoint = ckpt;
-  auto out = refused_before_sending(env, "kept/object.bin", path, std::move(opts),
-                                    oss::client_errc::checkpoint_mismatch, "for object kept/another-object.bin");
-  CHECK(oss_test::read_file(ckpt) == saved);
-}
-
-TEST_CASE("bad input: a checkpoint of another bucket") {
-  bi_env env;
-  const auto path = env.write("a.bin", small_data);
-  const auto ckpt = env.files / "a.ckpt";
-  auto cp = matching_checkpoint(env, path, "kept/object.bin");
-  cp.bucket = "some-other-bucket";
-  oss::save_checkpoint(ckpt, cp);
-  const std::string saved = oss_test::read_file(ckpt);
-  auto opts = small_parts();
-  opts.checkpoint = ckpt;
-  refused_before_sending(env, "kept/object.bin", path, std::move(opts), oss::client_errc::checkpoint_mismatch,
-                         "for bucket some-other-bucket");
-  CHECK(oss_test::read_file(ckpt) == saved);
-}
-
-TEST_CASE("bad input: a checkpoint of another endpoint") {
-  bi_env env;
-  const auto path = env.write("a.bin", small_data);
-  const auto ckpt = env.files / "a.ckpt";
-  auto cp = matching_checkpoint(env, path, "kept/object.bin");
-  cp.endpoint = "https://oss-cn-hangzhou.aliyuncs.com";
-  oss::save_checkpoint(ckpt, cp);
-  const std::string saved = oss_test::read_file(ckpt);
-  auto opts = small_parts();
-  opts.checkpoint = ckpt;
-  refused_before_sending(env, "kept/object.bin", path, std::move(opts), oss::client_errc::checkpoint_mismatch,
-                         "for endpoint https://oss-cn-hangzhou.aliyuncs.com");
-  CHECK(oss_test::read_file(ckpt) == saved);
-}
-
-TEST_CASE("bad input: a checkpoint written with another part size") {
-  bi_env env;
-  const auto path = env.write("a.bin", small_data);
-  const auto ckpt = env.files / "a.ckpt";
-  auto cp = matching_checkpoint(env, path, "kept/object.bin");
-  cp.part_size = 2 * kib100;
-  oss::save_checkpoint(ckpt, cp);
-  const std::string saved = oss_test::read_file(ckpt);
-  auto opts = small_parts();
-  opts.checkpoint = ckpt;
-  refused_before_sending(env, "kept/object.bin", path, std::move(opts), oss::client_errc::checkpoint_mismatch,
-                         "pass .part_size = 204800");
-  CHECK(oss_test::read_file(ckpt) == saved);
+  env.write("other.bin", small_data);
+  for (const auto& c : cases) {
+    CAPTURE(c.label);
+    const auto ckpt = env.files / "a.ckpt";
+    auto cp = matching_checkpoint(env, path, "kept/object.bin");
+    c.change(cp, env);
+    oss::save_checkpoint(ckpt, cp);
+    const std::string saved = oss_test::read_file(ckpt);
+    auto opts = small_parts();
+    opts.checkpoint = ckpt;
+    const outcome out = refused_before_sending(env, "kept/object.bin", path, std::move(opts),
+                                               oss::client_errc::checkpoint_mismatch, c.says);
+    CHECK(contains(out.what, "checkpoint"));
+    CHECK(oss_test::read_file(ckpt) == saved);
+  }
 }
 
 TEST_CASE("bad input: a checkpoint of an unknown version") {
