@@ -160,6 +160,10 @@ run_outcome upload_once(oss_test::fault_env& env, const std::string& name, const
   auto o = env.options();
   o.max_attempts = 3;
   oss::client client(io.get_executor(), o, shared_tls());
+  // A request the previous case's client gave up on (a reset or a stall) may still be in flight on
+  // the server until it notices; it would count in this case's peak.
+  const auto drained = [](const oss::testing::local_server_stats& s) { return s.in_flight == 0; };
+  env.server.wait_for(drained, std::chrono::seconds(5));
   env.server.reset_stats();
   run_outcome out;
   out.in_flight_before = env.server.stats().in_flight;
