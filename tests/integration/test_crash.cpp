@@ -75,7 +75,7 @@ std::vector<kill_point> kill_plan(std::uint64_t seed) {
 }  // namespace
 
 TEST_CASE("crash: oss-upload SIGKILLed 20 times resumes every time and the object is intact") {
-  const auto tool = oss_test::fault_tool_path("oss-upload");
+  const auto tool = oss_test::tool_path("oss-upload");
   if (!std::filesystem::exists(tool)) {
     OSS_SKIP(tool.string() << " not found");
   }
@@ -105,18 +105,19 @@ TEST_CASE("crash: oss-upload SIGKILLed 20 times resumes every time and the objec
   int finished_early = 0;
   std::vector<std::string> moments;
   for (const auto& k : plan) {
-    oss_test::fault_child child(args, environment);
+    oss_test::child_process child(args, environment);
     bool reached = false;
+    // Woken by the server's counters; the 5 ms bound is only how often the child is looked at.
+    const auto moment_reached = [&](const oss::testing::local_server_stats& s) {
+      return (k.by_parts ? s.parts_uploaded : s.bytes_received) >= k.threshold;
+    };
     while (std::chrono::steady_clock::now() < deadline) {
-      const auto s = env.server.stats();
-      const std::uint64_t value = k.by_parts ? s.parts_uploaded : s.bytes_received;
-      if (value >= k.threshold) {
+      if (env.server.wait_for(moment_reached, 5ms)) {
         reached = true;
         break;
       }
       if (child.exited()) break;
       child.pump(0);
-      std::this_thread::sleep_for(1ms);  // polling cadence of the counters, not a timing assumption
     }
     if (!reached) {
       ++finished_early;  // the upload ended (or the time ran out) before this threshold
@@ -133,7 +134,7 @@ TEST_CASE("crash: oss-upload SIGKILLed 20 times resumes every time and the objec
   for (std::size_t i = 0; i < moments.size(); ++i) MESSAGE("kill " << i + 1 << ": " << moments[i]);
 
   // The last run: no kill; it resumes and completes.
-  oss_test::fault_child last(args, environment);
+  oss_test::child_process last(args, environment);
   while (!last.exited() && std::chrono::steady_clock::now() < deadline) last.pump(20);
   if (!last.exited()) last.signal(SIGKILL);
   const int exit_code = last.wait();
@@ -181,7 +182,7 @@ TEST_CASE("crash: oss-upload SIGKILLed 20 times resumes every time and the objec
 }
 
 TEST_CASE("crash: a checkpoint in use by another process is locked; a killed run's lock dies with it") {
-  const auto tool = oss_test::fault_tool_path("oss-upload");
+  const auto tool = oss_test::tool_path("oss-upload");
   if (!std::filesystem::exists(tool)) OSS_SKIP(tool.string() << " not found");
   // Setup: a child oss-upload whose parts each take 300 ms at the server, so that it is in the
   // middle of its upload for seconds; a second server counts what the locked-out run sends.
@@ -204,12 +205,11 @@ TEST_CASE("crash: a checkpoint in use by another process is locked; a killed run
       "OSS_ENDPOINT=" + env.server.endpoint(), "OSS_REGION=cn-local",
       std::string("OSS_BUCKET=") + oss_test::fault_bucket, std::string("OSS_ACCESS_KEY_ID=") + oss_test::fault_key_id,
       std::string("OSS_ACCESS_KEY_SECRET=") + oss_test::fault_secret};
-  oss_test::fault_child child(args, environment);
+  oss_test::child_process child(args, environment);
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (env.server.stats().upload_part < 1 && !child.exited() && std::chrono::steady_clock::now() < deadline) {
+  const auto part_sent = [](const oss::testing::local_server_stats& s) { return s.upload_part >= 1; };
+  while (!env.server.wait_for(part_sent, 5ms) && !child.exited() && std::chrono::steady_clock::now() < deadline)
     child.pump(0);
-    std::this_thread::sleep_for(1ms);  // polling cadence of the counters, not a timing assumption
-  }
   REQUIRE_FALSE(child.exited());
 
   // Run: the same checkpoint from this process, while the child uploads.

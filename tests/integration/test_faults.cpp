@@ -613,7 +613,7 @@ TEST_CASE("faults: the listening and accepted sockets are close-on-exec") {
 }
 
 TEST_CASE("faults: oss-local-server --fault-plan FILE injects the planned faults") {
-  const auto binary = oss_test::fault_tool_path("oss-local-server");
+  const auto binary = oss_test::tool_path("oss-local-server");
   if (!std::filesystem::exists(binary)) {
     OSS_SKIP(binary.string() << " not found");
   }
@@ -631,7 +631,7 @@ TEST_CASE("faults: oss-local-server --fault-plan FILE injects the planned faults
     std::ofstream out(bad_plan);
     out << R"([{"operation": "PutObject", "action": "explode"}])";
   }
-  oss_test::fault_child server({binary.string(), "--root", (dir / "store").string(), "--create-root", "--access-key-id",
+  oss_test::child_process server({binary.string(), "--root", (dir / "store").string(), "--create-root", "--access-key-id",
                                 oss_test::fault_key_id, "--access-key-secret", oss_test::fault_secret,
                                 "--fault-plan", plan.string()});
   const std::string first = server.first_line(10s);

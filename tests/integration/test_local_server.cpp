@@ -1245,64 +1245,16 @@ TEST_CASE("stop() closes idle keep-alive connections and refuses new ones") {
 // ---------------------------------------------------------------------------------------------
 // The oss-local-server executable
 
-namespace {
-
-std::string local_server_binary() {
-  const char* build = std::getenv("OSS_BUILD_DIR");
-  return build ? std::string(build) + "/examples/oss-local-server" : std::string();
-}
-
-// Starts the program with stdout on a pipe; returns pid and the read end.
-std::pair<pid_t, int> spawn_with_stdout(const std::vector<std::string>& args) {
-  int out[2];
-  REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(out[1]);
-  REQUIRE(rc == 0);
-  return {pid, out[0]};
-}
-
-std::string read_line(int fd) {
-  std::string line;
-  char ch = 0;
-  for (int i = 0; i < 4096; ++i) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 10'000) <= 0) break;  // bounded: a silent server fails the test
-    if (read(fd, &ch, 1) != 1 || ch == '\n') break;
-    line += ch;
-  }
-  return line;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-}  // namespace
-
 TEST_CASE("oss-local-server prints its endpoint first and exits 0 on SIGTERM") {
-  auto binary = local_server_binary();
-  if (binary.empty() || !std::filesystem::exists(binary)) {
-    OSS_SKIP("OSS_BUILD_DIR/examples/oss-local-server not found");
-  }
+  const std::string binary = oss_test::tool_path("oss-local-server").string();
+  if (!std::filesystem::exists(binary)) OSS_SKIP(binary + " not found");
   // Setup
   oss_test::temp_dir root;
-  auto [pid, out] = spawn_with_stdout({binary, "--root", root.path().string(), "--bucket", "cli-bucket",
-                                       "--access-key-id", "ak", "--access-key-secret", "cli-secret-value"});
+  oss_test::child_process server({binary, "--root", root.path().string(), "--bucket", "cli-bucket", "--access-key-id",
+                                 "ak", "--access-key-secret", "cli-secret-value"});
 
   // Run
-  std::string first = read_line(out);
+  const std::string first = server.first_line(std::chrono::seconds(10));
   std::uint16_t port = 0;
   if (first.starts_with("listening on http://127.0.0.1:")) port = static_cast<std::uint16_t>(std::stoi(first.substr(30)));
   http_reply put, get;
@@ -1312,14 +1264,11 @@ TEST_CASE("oss-local-server prints its endpoint first and exits 0 on SIGTERM") {
     put = c.exchange(build_signed({.method = "PUT", .bucket = "cli-bucket", .key = "k", .body = "cli"}, port, s), "cli");
     get = c.exchange(build_signed({.bucket = "other-bucket", .key = "k"}, port, s));
   }
-  kill(pid, SIGTERM);
-  int code = wait_exit(pid);
-  std::string rest;
-  for (char buf[256]; ssize_t n = read(out, buf, sizeof buf);) {
-    if (n <= 0) break;
-    rest.append(buf, static_cast<std::size_t>(n));
+  server.signal(SIGTERM);
+  const int code = server.wait();
+  for (int i = 0; i < 100 && server.pump(100); ++i) {
   }
-  close(out);
+  const std::string& everything = server.out();
   auto usage = oss_test::run_process({binary}, "");
   auto bad_port = oss_test::run_process({binary, "--root", root.path().string(), "--port", "70000"}, "");
   auto help = oss_test::run_process({binary, "--help"}, "");
@@ -1329,7 +1278,7 @@ TEST_CASE("oss-local-server prints its endpoint first and exits 0 on SIGTERM") {
   CHECK(put.status == 200);
   CHECK(get.status == 404);
   CHECK(code == 0);
-  CHECK(rest.find("cli-secret-value") == std::string::npos);
+  CHECK(everything.find("cli-secret-value") == std::string::npos);
   CHECK(usage.exit_code == 2);
   CHECK(bad_port.exit_code == 2);
   CHECK(help.exit_code == 0);
@@ -1350,8 +1299,8 @@ std::size_t lines(const std::string& text) { return static_cast<std::size_t>(std
 }  // namespace
 
 TEST_CASE("oss-local-server: a missing --root, a port in use and usage errors are one clear line") {
-  const auto binary = local_server_binary();
-  if (binary.empty() || !std::filesystem::exists(binary)) OSS_SKIP("OSS_BUILD_DIR/examples/oss-local-server not found");
+  const std::string binary = oss_test::tool_path("oss-local-server").string();
+  if (!std::filesystem::exists(binary)) OSS_SKIP(binary + " not found");
   // Setup
   oss_test::temp_dir dir;
   const std::string missing = (dir / "no-such-store").string();
@@ -1368,11 +1317,10 @@ TEST_CASE("oss-local-server: a missing --root, a port in use and usage errors ar
   const auto mistyped_secret = run_cli(binary, {"--root", root, "--acess-key-secret=hunter2-secret"});
   const auto no_root = run_cli(binary, {});
   const auto bad_port = run_cli(binary, {"--root", root, "--port", "70000"});
-  auto [pid, out] = spawn_with_stdout({binary, "--root", created, "--create-root"});
-  const std::string listening = read_line(out);
-  kill(pid, SIGTERM);
-  const int code = wait_exit(pid);
-  close(out);
+  oss_test::child_process server({binary, "--root", created, "--create-root"});
+  const std::string listening = server.first_line(std::chrono::seconds(10));
+  server.signal(SIGTERM);
+  const int code = server.wait();
 
   // Check
   CHECK(refused.exit_code == 2);

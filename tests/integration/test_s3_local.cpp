@@ -676,10 +676,10 @@ TEST_CASE("s3 local_server: fault plans answer in S3 shapes; Complete may answer
 TEST_CASE("s3 oss-local-server: --dialect s3 serves S3, bad --dialect is a usage error") {
   // Setup
   oss_test::temp_dir root;
-  const std::string binary = oss_test::fault_tool_path("oss-local-server").string();
+  const std::string binary = oss_test::tool_path("oss-local-server").string();
   auto bad = oss_test::run_process({binary, "--root", root.path().string(), "--dialect", "gcs"}, "");
   auto help = oss_test::run_process({binary, "--help"}, "");
-  oss_test::fault_child server({binary, "--root", (root / "store").string(), "--create-root", "--dialect", "s3", "--region", s3_region,
+  oss_test::child_process server({binary, "--root", (root / "store").string(), "--create-root", "--dialect", "s3", "--region", s3_region,
                                 "--access-key-id", s3_key_id, "--access-key-secret", s3_secret});
   const std::string line = server.first_line(std::chrono::seconds(10));
   const auto colon = line.rfind(':');
@@ -1139,7 +1139,7 @@ TEST_CASE("s3 fault subset: each fault action once; every finished object is byt
 }
 
 TEST_CASE("s3 crash: oss-upload --dialect s3 SIGKILLed 3 times resumes and the object is intact") {
-  const auto tool = oss_test::fault_tool_path("oss-upload");
+  const auto tool = oss_test::tool_path("oss-upload");
   if (!std::filesystem::exists(tool)) {
     OSS_SKIP(tool.string() << " not found");
   }
@@ -1161,15 +1161,16 @@ TEST_CASE("s3 crash: oss-upload --dialect s3 SIGKILLed 3 times resumes and the o
   // Run: killed once the server has stored 2, 4 and 6 parts, then a run that finishes.
   int killed = 0;
   for (std::uint64_t threshold : {2u, 4u, 6u}) {
-    oss_test::fault_child child(args, environment);
+    oss_test::child_process child(args, environment);
     bool reached = false;
+    // Woken by the server's counter; the 5 ms bound is only how often the child's output is drained.
+    const auto stored = [&](const oss::testing::local_server_stats& s) { return s.parts_uploaded >= threshold; };
     while (std::chrono::steady_clock::now() < deadline && !child.exited()) {
-      if (env.server.stats().parts_uploaded >= threshold) {
+      if (env.server.wait_for(stored, 5ms)) {
         reached = true;
         break;
       }
       child.pump(0);
-      std::this_thread::sleep_for(1ms);  // polling cadence of the counter, not a timing assumption
     }
     if (!reached) break;
     child.signal(SIGKILL);
@@ -1177,7 +1178,7 @@ TEST_CASE("s3 crash: oss-upload --dialect s3 SIGKILLed 3 times resumes and the o
     killed += child.killed_by_signal() ? 1 : 0;
   }
   const bool checkpoint_after_kills = std::filesystem::exists(checkpoint);
-  oss_test::fault_child last(args, environment);
+  oss_test::child_process last(args, environment);
   while (!last.exited() && std::chrono::steady_clock::now() < deadline) last.pump(20);
   if (!last.exited()) last.signal(SIGKILL);
   const int exit_code = last.wait();

@@ -77,14 +77,6 @@ std::string sha256_hex(const std::string& data) {
   return oss::detail::hex_lower(d.data(), d.size());
 }
 
-std::filesystem::path tool_path(const char* name) {
-  const char* build = std::getenv("OSS_BUILD_DIR");
-  if (build && *build) return std::filesystem::path(build) / "examples" / name;
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return self.parent_path().parent_path() / "examples" / name;
-}
-
 }  // namespace
 
 TEST_CASE("multipart_upload to s3rver reads back byte-identical with the AWS SDK") {
@@ -224,7 +216,7 @@ TEST_CASE("s3rver refuses an unknown access key id with a typed error") {
 
 TEST_CASE("oss-upload --dialect s3 uploads to s3rver; an unknown key id exits 3") {
   // Setup
-  const auto tool = tool_path("oss-upload");
+  const auto tool = oss_test::tool_path("oss-upload");
   if (!std::filesystem::exists(tool)) {
     OSS_SKIP(tool.string() << " is not built");
   }

@@ -623,84 +623,12 @@ TEST_CASE("secrets: client construction errors") {
 
 namespace {
 
-struct cli_result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-  bool timed_out = false;
-};
+using cli_result = oss_test::tool_result;
 
-std::filesystem::path upload_tool() {
-  const char* build = std::getenv("OSS_BUILD_DIR");
-  if (build && *build) return std::filesystem::path(build) / "examples" / "oss-upload";
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return self.parent_path().parent_path() / "examples" / "oss-upload";
-}
-
-// Runs oss-upload with `env` added to a copy of ours without OSS_* connection variables,
-// capturing stdout and stderr; `tick` runs every ~10 ms with the child's pid. Bounded by `limit`.
+// Runs oss-upload with `env` added to a copy of ours without OSS_* connection variables.
 cli_result run_cli(const std::vector<std::string>& args, const std::vector<std::string>& env,
                    const std::function<void(pid_t)>& tick = {}, std::chrono::seconds limit = 120s) {
-  std::vector<std::string> env_strings = oss_test::tool_environment(env);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_strings{upload_tool().string()};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  int out_pipe[2], err_pipe[2];
-  REQUIRE(pipe2(out_pipe, O_CLOEXEC) == 0);
-  REQUIRE(pipe2(err_pipe, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  // The in-process servers' sockets are not close-on-exec; the child must not inherit them.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  REQUIRE_MESSAGE(rc == 0, "cannot start " << argv_strings[0]);
-
-  cli_result r;
-  int fds[2] = {out_pipe[0], err_pipe[0]};
-  std::string* sinks[2] = {&r.out, &r.err};
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  char buf[65536];
-  while (fds[0] >= 0 || fds[1] >= 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      r.timed_out = true;
-      break;
-    }
-    pollfd p[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-    if (poll(p, 2, 10) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const ssize_t got = read(fds[i], buf, sizeof buf);
-      if (got > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(got));
-      } else if (got == 0 || errno != EINTR) {
-        close(fds[i]);
-        fds[i] = -1;
-      }
-    }
-    if (tick) tick(pid);
-  }
-  for (int fd : fds)
-    if (fd >= 0) close(fd);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return oss_test::run_tool(oss_test::tool_path("oss-upload"), args, env, tick, limit);
 }
 
 std::vector<std::string> cli_env(const std::string& endpoint) {
@@ -719,7 +647,7 @@ void scan_cli(leak_guard& guard, std::string_view label, const cli_result& r) {
 }  // namespace
 
 TEST_CASE("secrets: oss-upload output and exit statuses 0, 2, 3, 4 and 130") {
-  if (!std::filesystem::exists(upload_tool())) {
+  if (!std::filesystem::exists(oss_test::tool_path("oss-upload"))) {
     OSS_SKIP("oss-upload is not built");
   }
   leak_guard guard;
@@ -823,7 +751,7 @@ TEST_CASE("secrets: oss-upload output and exit statuses 0, 2, 3, 4 and 130") {
 }
 
 TEST_CASE("secrets: oss-upload --dialect s3: success with a checkpoint, and a wrong secret (exit 3)") {
-  if (!std::filesystem::exists(upload_tool())) {
+  if (!std::filesystem::exists(oss_test::tool_path("oss-upload"))) {
     OSS_SKIP("oss-upload is not built");
   }
   leak_guard guard;
