@@ -27,6 +27,7 @@
 // L1 HTTP model, L2 transport
 #include <oss/impl/http_message.ipp>
 #include <oss/impl/http_parser.ipp>
+#include <oss/detail/transport/impl/tls_stream.ipp>
 #include <oss/impl/transport_connection.ipp>
 #include <oss/impl/transport.ipp>
 // L3 signing

@@ -1232,6 +1232,71 @@ TEST_CASE("transport: a large TLS upload arrives intact in one exchange") {
   CHECK(log[0].body == big);
 }
 
+TEST_CASE("transport: over TLS, a close-delimited reply ends at the TCP close even without close_notify") {
+  // Setup: the server ends the body by closing the socket, with no TLS close_notify (as many do).
+  fixture f;
+  f.client_tls.load_verify_file(cert().cert_file());
+  auto& server = f.serve(
+      [](server_conn& c) -> awaitable<void> {
+        auto req = co_await c.read_request();
+        if (req) co_await c.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+      },
+      server_options{true, 0});
+  transport::connection_pool pool(f.io.get_executor(), f.client_tls, fast_options());
+
+  // Run
+  std::error_code ec;
+  http::response res;
+  f.run([&]() -> awaitable<void> {
+    transport::exchange_options eo;
+    transport::endpoint ep{true, "localhost", server.port()};
+    res = co_await pool.exchange(ep, make_request("GET", "/eof"), asio::const_buffer(), eo, ec);
+  });
+
+  // Check
+  CHECK_FALSE(ec);
+  CHECK(res.status == 200);
+  CHECK(res.body == "until the end");
+  CHECK(pool.counters().open_connections == 0);
+}
+
+TEST_CASE("transport: over TLS, a body write into a reset connection ends with the early reply or the socket error, never SIGPIPE") {
+  // Setup: the server reads only the head, answers 413 and closes with the body unread; the
+  // kernel resets the connection, so the client's next send fails with EPIPE or ECONNRESET. A
+  // send without MSG_NOSIGNAL would raise SIGPIPE and end this test program. Whether the 413
+  // can still be read depends on whether it reached us before the reset; over TLS it often does
+  // not, so either outcome is allowed, but a failure must be the socket's own error (in Asio's
+  // category, which the retry rules compare with), never a hang or another code.
+  fixture f;
+  f.client_tls.load_verify_file(cert().cert_file());
+  auto& server = f.serve(
+      [](server_conn& c) -> awaitable<void> {
+        auto req = co_await c.read_head();
+        if (req) co_await c.write("HTTP/1.1 413 Content Too Large\r\nContent-Length: 7\r\nConnection: close\r\n\r\ntoo big");
+      },
+      server_options{true, 64 * 1024});
+  transport::connection_pool pool(f.io.get_executor(), f.client_tls, fast_options());
+  std::string big(32u << 20, 'x');
+
+  // Run
+  std::error_code ec;
+  http::response res;
+  f.run([&]() -> awaitable<void> {
+    transport::exchange_options eo;
+    transport::endpoint ep{true, "localhost", server.port()};
+    res = co_await pool.exchange(ep, make_request("PUT", "/huge"), asio::buffer(big), eo, ec);
+  });
+
+  // Check
+  if (ec) {
+    CHECK_MESSAGE((ec == asio::error::connection_reset || ec == asio::error::broken_pipe), ec.message());
+  } else {
+    CHECK(res.status == 413);
+    CHECK(res.body == "too big");
+  }
+  CHECK(pool.counters().open_connections == 0);
+}
+
 TEST_CASE("transport: fresh_connection never reuses an idle connection and keeps the limit") {
   // Setup
   fixture f;

@@ -10,14 +10,9 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/ip/address.hpp>
-#include <asio/ssl/error.hpp>
-#include <asio/ssl/host_name_verification.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include <sys/socket.h>
 
@@ -56,11 +51,6 @@ inline asio::awaitable<std::pair<std::error_code, asio::ip::tcp::resolver::resul
   co_return std::make_pair(ec, std::move(results));
 }
 
-inline std::error_code last_ssl_error() {
-  unsigned long e = ::ERR_get_error();
-  return std::error_code(static_cast<int>(e ? e : 1), asio::error::get_ssl_category());
-}
-
 // async_write's completion condition, called before every write_some with the running total:
 // the progress hook, and no cap on how much one write_some may take (transfer_all would cut
 // plain TCP writes to 64 KiB). A named type, not a lambda: a lambda's type in this header-defined
@@ -81,19 +71,12 @@ struct write_progress {
 
 OSS_DECL connection::connection(asio::any_io_executor ex, endpoint ep) : ep_(std::move(ep)), ex_(std::move(ex)) {}
 
-OSS_DECL asio::ip::tcp::socket& connection::socket() noexcept {
-  return tls_ ? tls_->next_layer() : *plain_;
-}
-
 OSS_DECL asio::awaitable<std::error_code> connection::connect(asio::ssl::context& tls, bool verify_peer) {
   using asio::experimental::as_tuple;
   using tcp = asio::ip::tcp;
 
-  if (tls_ || plain_) co_return asio::error::already_connected;
-  if (ep_.tls)
-    tls_.emplace(ex_, tls);
-  else
-    plain_.emplace(ex_);
+  if (socket_) co_return asio::error::already_connected;
+  socket_.emplace(ex_);
 
   // IP literals skip the resolver thread altogether.
   std::error_code ec;
@@ -101,31 +84,23 @@ OSS_DECL asio::awaitable<std::error_code> connection::connect(asio::ssl::context
   const bool is_literal = !ec;
   if (is_literal) {
     tcp::endpoint target(literal, ep_.port);
-    auto [cec] = co_await socket().async_connect(target, as_tuple(asio::use_awaitable));
+    auto [cec] = co_await socket_->async_connect(target, as_tuple(asio::use_awaitable));
     if (cec) co_return cec;
   } else {
     auto [rec, results] = co_await connection_detail::resolve(ex_, ep_.host, ep_.port);
     if (rec) co_return rec;
-    auto [cec, chosen] = co_await asio::async_connect(socket(), results, as_tuple(asio::use_awaitable));
+    auto [cec, chosen] = co_await asio::async_connect(*socket_, results, as_tuple(asio::use_awaitable));
     if (cec) co_return cec;
   }
   // Requests are written in one gather write and then we wait: Nagle would only add latency.
-  socket().set_option(tcp::no_delay(true), ec);
+  socket_->set_option(tcp::no_delay(true), ec);
 
-  if (tls_) {
-    // SNI carries host names only (RFC 6066 3); literal IPs are matched against the
-    // certificate's IP SANs by host_name_verification.
-    if (!is_literal && ::SSL_set_tlsext_host_name(tls_->native_handle(), ep_.host.c_str()) != 1)
-      co_return connection_detail::last_ssl_error();
-    if (verify_peer) {
-      tls_->set_verify_mode(asio::ssl::verify_peer, ec);
-      if (!ec) tls_->set_verify_callback(asio::ssl::host_name_verification(ep_.host), ec);
-    } else {
-      tls_->set_verify_mode(asio::ssl::verify_none, ec);
-    }
+  if (ep_.tls) {
+    tls_ = std::make_unique<tls_stream>(*socket_, tls);
+    ec = tls_->configure(ep_.host, is_literal, verify_peer);
     if (ec) co_return ec;
-    auto [hec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, as_tuple(asio::use_awaitable));
-    if (hec) co_return hec;
+    ec = co_await tls_->handshake();
+    if (ec) co_return ec;
   }
   co_return std::error_code{};
 }
@@ -133,49 +108,49 @@ OSS_DECL asio::awaitable<std::error_code> connection::connect(asio::ssl::context
 OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> connection::read_some(asio::mutable_buffer buf) {
   using asio::experimental::as_tuple;
   if (tls_) {
-    auto [ec, n] = co_await tls_->async_read_some(buf, as_tuple(asio::use_awaitable));
-    co_return std::make_pair(ec, n);
+    auto result = co_await tls_->read_some(buf);
+    co_return result;
   }
-  auto [ec, n] = co_await plain_->async_read_some(buf, as_tuple(asio::use_awaitable));
+  auto [ec, n] = co_await socket_->async_read_some(buf, as_tuple(asio::use_awaitable));
   co_return std::make_pair(ec, n);
 }
 
 OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> connection::write_all(
     const std::array<asio::const_buffer, 2>& bufs, const std::function<void(std::size_t)>& on_written) {
   using asio::experimental::as_tuple;
+  if (tls_) {
+    auto result = co_await tls_->write_all(bufs, on_written);
+    co_return result;
+  }
   std::size_t reported = 0;
   const connection_detail::write_progress condition{&reported, &on_written};
   std::error_code ec;
   std::size_t n = 0;
-  if (tls_) {
-    std::tie(ec, n) = co_await asio::async_write(*tls_, bufs, condition, as_tuple(asio::use_awaitable));
-  } else {
-    std::tie(ec, n) = co_await asio::async_write(*plain_, bufs, condition, as_tuple(asio::use_awaitable));
-  }
+  std::tie(ec, n) = co_await asio::async_write(*socket_, bufs, condition, as_tuple(asio::use_awaitable));
   if (n > reported) on_written(n - reported);
   co_return std::make_pair(ec, n);
 }
 
 OSS_DECL void connection::close() noexcept {
-  if (!tls_ && !plain_) return;
+  if (!socket_) return;
   std::error_code ignored;
-  socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket().close(ignored);
+  socket_->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_->close(ignored);
 }
 
 OSS_DECL bool connection::is_open() const noexcept {
-  if (tls_) return tls_->next_layer().is_open();
-  return plain_ && plain_->is_open();
+  return socket_ && socket_->is_open();
 }
 
 OSS_DECL bool connection::readable_while_idle() noexcept {
   if (!is_open()) return true;
+  if (tls_ && tls_->has_pending()) return true;
   // Between exchanges the peer has nothing to say: a readable socket means it closed (EOF,
   // RST, TLS close_notify) or broke the protocol. Either way the connection is not reusable.
   // One non-blocking peek tells without consuming anything; MSG_DONTWAIT keeps it to one
   // system call per reuse (toggling the socket's non-blocking mode around it took three).
   char probe = 0;
-  const ssize_t n = ::recv(socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t n = ::recv(socket_->native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
   return true;  // bytes waiting (n > 0) or an orderly shutdown (n == 0)
 }
