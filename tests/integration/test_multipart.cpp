@@ -1711,10 +1711,13 @@ TEST_CASE("multipart upload: a failing part stops the upload; abort_on_failure c
     });
     CHECK(got == oss::server_errc::no_such_upload);
     CHECK(diag.operation == "UploadPart");
-    CHECK(diag.part_number == 3);
+    // The handler runs once part 2 is durable, and the worker does not wait for that (group
+    // commit): part 3 may have been stored before the abort landed, and then part 4 fails.
+    CHECK(diag.part_number >= 3);
+    CHECK(diag.part_number <= 4);
     CHECK(std::filesystem::exists(ckpt) == !abort_on_failure);
     CHECK(env.server.stats().abort_multipart_upload == (abort_on_failure ? 2u : 1u));
-    CHECK(env.server.stats().upload_part == 3);
+    CHECK(env.server.stats().upload_part == static_cast<std::uint64_t>(diag.part_number));
     std::filesystem::remove(ckpt);
   }
 }
