@@ -1595,9 +1595,10 @@ inline asio::awaitable<bool> upload_run::next_stream_part(std::size_t index, int
 inline asio::awaitable<void> upload_run::worker(std::size_t index) {
   co_await asio::this_coro::throw_if_cancelled(false);
   while (!stop_) {
-    // Group commit lets a worker go on while its part is being written, but the parts sent and
-    // not yet durable stay within one per worker.
-    while (cp_path_ && uncommitted_ > opts_.parallel && !stop_) co_await wait();
+    // Group commit lets a worker go on while its part is being written: a slow fdatasync (a
+    // shared disk: tens of ms) must not stall the sends. The parts sent and not yet durable stay
+    // within four per worker, so a failed write still stops the upload soon.
+    while (cp_path_ && uncommitted_ > undurable_parts_max * opts_.parallel && !stop_) co_await wait();
     if (stop_) break;
     int number = 0;
     std::uint64_t len = 0;
