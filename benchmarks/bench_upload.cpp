@@ -12,8 +12,10 @@
 //
 //   bench_upload --endpoint URL --bucket NAME [--region ID] [--ca-file PEM] [--parallel N]
 //                [--part-size BYTES] [--copies N] [--name PREFIX] [--virtual-hosted]
-//                [--dialect oss|s3] [--no-server-crc] FILE...
+//                [--dialect oss|s3] [--no-server-crc] [--checkpoint-dir DIR] FILE...
 //
+// --checkpoint-dir DIR: every upload keeps a checkpoint file in DIR (DIR/<index>.json), as
+// `oss-upload --checkpoint` does; the `checkpoint` workload of scripts/bench compares the cost.
 // --no-server-crc: succeed although no reply carries the object's CRC-64 (the nginx sink
 // computes none); without it such an upload fails as unverified, as it must in real use.
 //
@@ -49,6 +51,7 @@ struct settings {
   std::size_t copies = 1;
   std::string name_prefix = "bench/";
   bool require_server_crc = true;
+  std::string checkpoint_dir;
   std::vector<std::string> files;
 };
 
@@ -88,6 +91,7 @@ settings parse(int argc, char** argv) {
     else if (arg == "--name") s.name_prefix = value();
     else if (arg == "--virtual-hosted") s.client.address_style = oss::addressing_style::virtual_hosted;
     else if (arg == "--no-server-crc") s.require_server_crc = false;
+    else if (arg == "--checkpoint-dir") s.checkpoint_dir = value();
     else if (arg == "--dialect") {
       const std::string d = value();
       if (d == "oss") s.client.dialect = oss::api_dialect::oss;
@@ -110,9 +114,11 @@ struct totals {
   std::size_t failed = 0;
 };
 
-asio::awaitable<void> upload_one(oss::client& c, std::string name, std::string file, const settings& s,
-                                 totals& t) {
+asio::awaitable<void> upload_one(oss::client& c, std::string name, std::string file, std::size_t index,
+                                 const settings& s, totals& t) {
   oss::upload_options opts;
+  if (!s.checkpoint_dir.empty())
+    opts.checkpoint = std::filesystem::path(s.checkpoint_dir) / (std::to_string(index) + ".json");
   opts.parallel = s.parallel;
   opts.part_size = s.part_size;
   opts.require_server_crc = s.require_server_crc;
@@ -139,7 +145,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "bench_upload: %s\nusage: bench_upload --endpoint URL --bucket NAME [--region ID] "
                  "[--ca-file PEM] [--parallel N] [--part-size BYTES] [--copies N] [--name PREFIX] "
-                 "[--virtual-hosted] [--dialect oss|s3] [--no-server-crc] FILE...\n",
+                 "[--virtual-hosted] [--dialect oss|s3] [--no-server-crc] [--checkpoint-dir DIR] FILE...\n",
                  e.what());
     return 2;
   }
@@ -152,7 +158,7 @@ int main(int argc, char** argv) {
     // Every object starts at once: `--copies 64` with one 16 MiB file is "64 files at once".
     for (const auto& file : s.files)
       for (std::size_t k = 0; k < s.copies; ++k, ++index)
-        asio::co_spawn(io, upload_one(client, s.name_prefix + std::to_string(index), file, s, t),
+        asio::co_spawn(io, upload_one(client, s.name_prefix + std::to_string(index), file, index, s, t),
                        [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
     io.run();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

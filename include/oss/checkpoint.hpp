@@ -127,7 +127,9 @@ struct checkpoint {
 /// The `kind` of multipart-upload checkpoints.
 inline constexpr std::string_view checkpoint_kind = "oss-multipart-upload";
 
-/// Reads the checkpoint stored at `path`.
+/// Reads the checkpoint stored at `path`: the JSON file, plus the parts recorded in its journal
+/// `<path>.journal` since the JSON was last written (a running upload appends one line per part
+/// there instead of rewriting the JSON; a torn last line is ignored; see design.md).
 ///
 /// Errors (the file is never modified): `std::errc::no_such_file_or_directory` when there is
 /// no file; the OS error when it cannot be read; `client_errc::checkpoint_corrupt` when it is
@@ -142,7 +144,8 @@ OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path);
 
 /// Writes `cp` to `path` atomically and durably: a temporary file in the same folder (mode
 /// 0600), written, fsync'ed, renamed over `path`, then the folder fsync'ed. A crash leaves
-/// either the old or the new file, never a torn one. The folder must exist. Errors are the
+/// either the old or the new file, never a torn one. A journal `<path>.journal` left by an
+/// upload is removed afterwards, so `load_checkpoint` reads back `cp`. The folder must exist. Errors are the
 /// OS's (`ec`); on error `path` is unchanged and no temporary file is left behind.
 OSS_DECL void save_checkpoint(const std::filesystem::path& path, const checkpoint& cp,
                               std::error_code& ec);

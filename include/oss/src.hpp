@@ -44,6 +44,7 @@
 #include <oss/impl/credentials.ipp>
 #include <oss/impl/client.ipp>
 // L5 orchestration
+#include <oss/detail/engine/impl/checkpoint_journal.ipp>
 #include <oss/impl/checkpoint.ipp>
 #include <oss/impl/multipart_upload.ipp>
 

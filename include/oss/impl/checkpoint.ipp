@@ -7,6 +7,7 @@
 
 #include <oss/detail/ascii.hpp>
 #include <oss/detail/dates.hpp>
+#include <oss/detail/engine/checkpoint_journal.hpp>
 #include <oss/detail/ops/validate.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
@@ -339,7 +340,12 @@ OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path, std::erro
     }
   }
   ::close(fd);
-  return checkpoint_from_json(text, ec, problem);
+  checkpoint cp = checkpoint_from_json(text, ec, problem);
+  if (ec) return {};
+  // The parts finished since the JSON was last written.
+  replay_journal_file(path, cp, ec, problem);
+  if (ec) return {};
+  return cp;
 }
 
 }  // namespace detail
@@ -405,6 +411,10 @@ OSS_DECL checkpoint load_checkpoint(const std::filesystem::path& path) {
 OSS_DECL void save_checkpoint(const std::filesystem::path& path, const checkpoint& cp,
                               std::error_code& ec) {
   detail::write_file_atomically(path, checkpoint_to_json(cp), ec);
+  if (ec) return;
+  // The file holds the whole state now; a journal left beside it would add parts to it.
+  std::error_code journal_ec;
+  std::filesystem::remove(detail::journal_path_of(path), journal_ec);
 }
 
 namespace detail {

@@ -7,6 +7,7 @@
 
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/dates.hpp>
+#include <oss/detail/engine/checkpoint_journal.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/multipart/checkpoint_lock.hpp>
 #include <oss/detail/multipart/plan.hpp>
@@ -463,8 +464,10 @@ class upload_run {
   void fail(std::error_code ec, diagnostics diag);
   void fail(std::error_code ec, std::string message, int part_number = 0);
   void record(part_record rec);
+  void changed();
   asio::awaitable<void> persist();
-  asio::awaitable<void> save_now();
+  asio::awaitable<void> save_now(bool compact = false);
+  asio::awaitable<void> commit_loop();
   asio::awaitable<void> report(progress_stage stage, const std::optional<part_record>& part,
                                std::string_view request_id);
   asio::awaitable<void> report_part(const part_record& rec, std::string_view request_id);
@@ -550,6 +553,17 @@ class upload_run {
   std::uint64_t saved_version_ = 0;  // the version the file holds
   bool saving_ = false;
   bool save_failed_ = false;
+  // The file side of the checkpoint: JSON plus journal (detail/engine/checkpoint_journal.hpp).
+  std::optional<checkpoint_journal> journal_;
+  std::string unjournaled_;            // journal lines of parts recorded since the last save
+  std::size_t unjournaled_count_ = 0;
+  bool must_compact_ = true;           // cp_ changed other than by record(): rewrite the JSON
+  std::size_t compacted_parts_ = 0;    // parts the JSON held at the last compaction
+  // Parts recorded by the workers, waiting for the committer to make them durable and report
+  // them (checkpoint files only: the workers go on with their next part meanwhile).
+  std::vector<std::pair<part_record, std::string>> to_commit_;
+  std::size_t uncommitted_ = 0;  // handed to the committer and not yet reported
+  std::size_t workers_running_ = 0;
   // InitiateMultipartUpload: when it was sent (server time as far as we know it), and what
   // became of an upload it may have created when its reply was lost (for the diagnostics).
   std::chrono::system_clock::time_point intent_time_{};
@@ -905,7 +919,7 @@ inline asio::awaitable<bool> upload_run::reconcile() {
   cp_.file_size = known ? size_ : 0;
   cp_.done_parts = std::move(confirmed);
   if (is_stream()) stream_candidates_ = cp_.done_parts;
-  ++cp_version_;
+  changed();
   co_return true;
 }
 
@@ -1014,7 +1028,7 @@ inline asio::awaitable<bool> upload_run::verify_resumed_parts() {
   }
   if (kept.size() != cp_.done_parts.size()) {
     cp_.done_parts = std::move(kept);
-    ++cp_version_;
+    changed();
   }
   co_return true;
 }
@@ -1109,7 +1123,7 @@ inline asio::awaitable<bool> upload_run::record_intent() {
   cp_ = fresh_checkpoint();
   cp_.state = checkpoint_state::initiating;
   cp_.initiated_after = intent_time_;
-  ++cp_version_;
+  changed();
   co_await save_now();
   co_return !stop_;
 }
@@ -1125,7 +1139,7 @@ inline asio::awaitable<bool> upload_run::initiate() {
   }
   cp_ = fresh_checkpoint();
   cp_.upload_id = std::move(upload_id);
-  ++cp_version_;
+  changed();
   co_return true;
 }
 
@@ -1177,7 +1191,7 @@ inline asio::awaitable<void> upload_run::remove_checkpoint_file() {
   const std::filesystem::path* path = &*cp_path_;
   auto job = [path] {
     std::error_code rm_ec;
-    std::filesystem::remove(*path, rm_ec);
+    remove_checkpoint_files(*path, rm_ec);
     return rm_ec;
   };
   co_await on_file_executor(std::move(job));
@@ -1285,12 +1299,23 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
 // ---- 5. parts --------------------------------------------------------------------------------
 
 inline void upload_run::record(part_record rec) {
+  if (cp_path_) {
+    unjournaled_ += journal_record(rec);
+    ++unjournaled_count_;
+  }
   auto it = std::find_if(cp_.done_parts.begin(), cp_.done_parts.end(),
                          [&](const part_record& p) { return p.number == rec.number; });
   if (it != cp_.done_parts.end())
     *it = std::move(rec);
   else
     cp_.done_parts.push_back(std::move(rec));
+  ++cp_version_;
+}
+
+// A change of cp_ that a journal record cannot express (a new upload, parts dropped): the next
+// save rewrites the JSON.
+inline void upload_run::changed() {
+  must_compact_ = true;
   ++cp_version_;
 }
 
@@ -1308,15 +1333,37 @@ inline asio::awaitable<void> upload_run::persist() {
   }
 }
 
-inline asio::awaitable<void> upload_run::save_now() {
+// One write of the checkpoint: the parts recorded since the last one appended to the journal
+// with one fdatasync, or, when the journal cannot say it (a new upload, parts dropped), when it
+// has grown as long as the JSON's part list, or at the end of a run (`compact`), the whole
+// state written as JSON and the journal restarted.
+inline asio::awaitable<void> upload_run::save_now(bool compact) {
   saving_ = true;
   const std::uint64_t version = cp_version_;
-  const std::string text = checkpoint_to_json(cp_);
-  const std::filesystem::path* path = &*cp_path_;
+  if (!journal_) journal_.emplace(*cp_path_);
+  const bool rewrite = compact || must_compact_ ||
+                       journal_->records() + unjournaled_count_ > std::max<std::size_t>(256, compacted_parts_);
+  std::string text;
+  std::size_t count = unjournaled_count_;
+  if (rewrite) {
+    text = checkpoint_to_json(cp_);
+    must_compact_ = false;
+    compacted_parts_ = cp_.done_parts.size();
+  } else {
+    text.swap(unjournaled_);
+  }
+  unjournaled_.clear();
+  unjournaled_count_ = 0;
+  checkpoint_journal* journal = &*journal_;
   const std::string* body = &text;
-  auto job = [path, body] {
+  const std::string upload_id_now = cp_.upload_id;  // cp_ may change while the job runs
+  const std::string* upload_id = &upload_id_now;
+  auto job = [journal, body, upload_id, rewrite, count] {
     std::error_code ec;
-    write_file_atomically(*path, *body, ec);
+    if (rewrite)
+      journal->compact(*body, *upload_id, ec);
+    else
+      journal->append(*body, count, ec);
     return ec;
   };
   const std::error_code ec = co_await on_file_executor(std::move(job));
@@ -1430,12 +1477,41 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
   if (is_stream()) stream_done_.insert(number);
   bytes_uploaded_ += len;
   ++parts_uploaded_;
-  co_await persist();
-  if (stop_) co_return;
   const part_record& rec = *std::find_if(cp_.done_parts.begin(), cp_.done_parts.end(),
                                          [&](const part_record& p) { return p.number == number; });
+  if (cp_path_) {
+    // The committer makes it durable and reports it; this worker goes on with its next part.
+    to_commit_.emplace_back(rec, std::string(r.request_id));
+    ++uncommitted_;
+    notify();
+    co_return;
+  }
   const part_record copy = rec;
   co_await report_part(copy, r.request_id);
+}
+
+// Checkpoint files: takes the parts the workers recorded, makes them durable in one journal
+// append (group commit: every part that finished during the previous write goes in the next),
+// then reports them in that order, each "after the part is durably in the checkpoint". Ends
+// when the workers have ended and nothing is left, or at a stop (the final save of
+// end_with_failure then records what is left).
+inline asio::awaitable<void> upload_run::commit_loop() {
+  std::vector<std::pair<part_record, std::string>> batch;
+  while (!stop_) {
+    if (to_commit_.empty()) {
+      if (workers_running_ == 0) break;
+      co_await wait();
+      continue;
+    }
+    batch.clear();
+    batch.swap(to_commit_);
+    co_await persist();
+    for (std::size_t i = 0; i < batch.size() && !stop_; ++i) {
+      co_await report_part(batch[i].first, batch[i].second);
+      --uncommitted_;
+      notify();
+    }
+  }
 }
 
 // Takes the next part of a stream and reads it into the worker's buffer. Reads are serialised
@@ -1519,6 +1595,11 @@ inline asio::awaitable<bool> upload_run::next_stream_part(std::size_t index, int
 inline asio::awaitable<void> upload_run::worker(std::size_t index) {
   co_await asio::this_coro::throw_if_cancelled(false);
   while (!stop_) {
+    // Group commit lets a worker go on while its part is being written: a slow fdatasync (a
+    // shared disk: tens of ms) must not stall the sends. The parts sent and not yet durable stay
+    // within four per worker, so a failed write still stops the upload soon.
+    while (cp_path_ && uncommitted_ > undurable_parts_max * opts_.parallel && !stop_) co_await wait();
+    if (stop_) break;
     int number = 0;
     std::uint64_t len = 0;
     const std::byte* data = nullptr;
@@ -1618,10 +1699,12 @@ inline asio::awaitable<void> upload_run::run_workers() {
   signals_ = std::make_unique<asio::cancellation_signal[]>(count);
   worker_running_.assign(count, true);
   running_ = count;
+  workers_running_ = count;
   for (std::size_t i = 0; i < count; ++i) {
     auto on_done = [this, i](std::exception_ptr e) {
       worker_running_[i] = false;
       --running_;
+      --workers_running_;
       if (e && !unexpected_) {
         unexpected_ = e;
         stop_all();
@@ -1629,6 +1712,18 @@ inline asio::awaitable<void> upload_run::run_workers() {
       notify();
     };
     asio::co_spawn(strand_, worker(i), asio::bind_cancellation_slot(signals_[i].slot(), std::move(on_done)));
+  }
+  if (cp_path_) {
+    ++running_;
+    auto on_committer_done = [this](std::exception_ptr e) {
+      --running_;
+      if (e && !unexpected_) {
+        unexpected_ = e;
+        stop_all();
+      }
+      notify();
+    };
+    asio::co_spawn(strand_, commit_loop(), std::move(on_committer_done));
   }
   // The caller's cancellation reaches this wait; it becomes a stop of every worker.
   while (running_ > 0) {
@@ -1819,13 +1914,15 @@ inline asio::awaitable<void> upload_run::end_with_failure() {
     co_await client_.abort_multipart_upload(name_, cp_.upload_id, ec, diag);
     if (!ec && cp_path_) {
       std::error_code rm_ec;
-      std::filesystem::remove(*cp_path_, rm_ec);
+      remove_checkpoint_files(*cp_path_, rm_ec);
     }
     co_return;
   }
   // Keep what is done: the parts finished while the others were being stopped are recorded
   // too, so the next call does not send them again.
-  if (cp_path_ && upload_exists && !save_failed_ && saved_version_ < cp_version_) co_await save_now();
+  // The whole state as JSON: what is left on disk is a plain (ali-oss-readable) checkpoint.
+  if (cp_path_ && upload_exists && !save_failed_ && (saved_version_ < cp_version_ || (journal_ && journal_->records() > 0)))
+    co_await save_now(true);
 }
 
 inline asio::awaitable<void> upload_run::run() {
@@ -2053,7 +2150,7 @@ OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path che
   co_await abort_upload(c, cp, ec, diag);
   if (ec) co_return;
   std::error_code rm_ec;
-  std::filesystem::remove(checkpoint_file, rm_ec);
+  detail::remove_checkpoint_files(checkpoint_file, rm_ec);
 }
 
 OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file) {

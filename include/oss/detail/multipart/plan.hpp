@@ -32,6 +32,9 @@ namespace oss::detail::multipart {
 inline constexpr std::uint64_t min_part_size = 100 * 1024;  // oss-protocol.md section 4
 inline constexpr std::uint64_t max_part_size = 5ull << 30;
 inline constexpr std::uint32_t max_parts = 10000;
+// Parts per worker that may be sent and not yet durable in the checkpoint file (group commit:
+// workers do not wait for the checkpoint's fdatasync, within this bound).
+inline constexpr std::size_t undurable_parts_max = 4;
 // S3 refuses a Complete whose parts other than the last are smaller (EntityTooSmall), after
 // every part was uploaded; checking part_size up front saves that whole upload.
 inline constexpr std::uint64_t s3_min_part_size = 5ull << 20;
