@@ -32,6 +32,7 @@ namespace oss {
 
 namespace detail {
 class client_impl;
+struct access;
 }  // namespace detail
 
 /// A connection to one OSS bucket: the single OSS operations, each one HTTP request with
@@ -86,8 +87,9 @@ class client_impl;
 /// miscompiles a braced-init temporary passed inside a `co_await` expression (double
 /// destruction). For the same reason, pass options as named variables, not as `{...}`.
 ///
-/// **Lifetimes.** The client must outlive every operation started on it, and may be neither
-/// copied nor moved. Buffers passed as `body` and every argument passed by reference must stay
+/// **Lifetimes.** The client must outlive every operation started on it. It cannot be copied;
+/// it can be moved while no operation runs on it (the connections, credentials, counters and
+/// part buffers move along). A moved-from client may only be destroyed or assigned to. Buffers passed as `body` and every argument passed by reference must stay
 /// valid until the operation completes (awaiting it in the same expression guarantees that).
 class client {
  public:
@@ -113,6 +115,14 @@ class client {
 
   client(const client&) = delete;
   client& operator=(const client&) = delete;
+
+  /// Takes over `other`'s connections, credentials, counters and part buffers. No operation
+  /// may be running on `other`; afterwards it may only be destroyed or assigned to.
+  OSS_DECL client(client&& other) noexcept;
+
+  /// Closes this client's idle connections and takes over `other`'s, as the move constructor.
+  /// No operation may be running on either client.
+  OSS_DECL client& operator=(client&& other) noexcept;
 
   /// The executor given to the constructor: operations run on the executor they are awaited
   /// on, and the client's own timers and connections use this one.
@@ -304,8 +314,19 @@ class client {
   ///@}
 
  private:
+  friend struct detail::access;
   std::unique_ptr<detail::client_impl> impl_;
 };
+
+namespace detail {
+
+// The library's way past the public surface: the orchestrator reaches the client's internal,
+// non-throwing operations and its part pool through here (impl/client.ipp).
+struct access {
+  static client_impl& impl(client& c) noexcept { return *c.impl_; }
+};
+
+}  // namespace detail
 
 }  // namespace oss
 

@@ -7,6 +7,7 @@
 
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/dates.hpp>
+#include <oss/detail/engine/part_pool.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/multipart/checkpoint_lock.hpp>
 #include <oss/detail/multipart/plan.hpp>
@@ -211,7 +212,7 @@ inline asio::awaitable<std::size_t> abort_intended_uploads(client& c, std::strin
   // Keys come sorted, `name` itself before every longer key with that prefix: a page that
   // reaches past it ends the search. Bounded in any case.
   for (int page = 0; page < 100; ++page) {
-    oss::list_uploads_result listed = co_await c.list_multipart_uploads(page_opts, ec, diag);
+    oss::list_uploads_result listed = co_await access::impl(c).list_multipart_uploads(page_opts, ec, diag);
     if (ec) co_return 0;
     std::vector<std::string> ids = intended_uploads(listed.uploads, name, after);
     candidates.insert(candidates.end(), ids.begin(), ids.end());
@@ -225,14 +226,14 @@ inline asio::awaitable<std::size_t> abort_intended_uploads(client& c, std::strin
   for (const std::string& id : candidates) {
     oss::list_parts_options one;
     one.max_parts = 1;
-    oss::list_parts_result parts = co_await c.list_parts(name, id, one, ec, diag);
+    oss::list_parts_result parts = co_await access::impl(c).list_parts(name, id, one, ec, diag);
     if (ec == server_errc::no_such_upload) {
       ec.clear();
       continue;
     }
     if (ec) co_return aborted;
     if (!parts.parts.empty()) continue;
-    co_await c.abort_multipart_upload(name, id, ec, diag);
+    co_await access::impl(c).abort_multipart_upload(name, id, ec, diag);
     if (ec) co_return aborted;
     ++aborted;
   }
@@ -243,137 +244,6 @@ inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
   co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
 }
-
-// Part buffers of file uploads, shared by every upload running on one client (issue 5). A
-// worker reads a part only once it holds one of `capacity` slots, `capacity` being the client's
-// connection limit (client_options::max_connections), and gives the slot back as soon as the
-// part's request has ended. So one upload holds at most `parallel` part buffers, and many
-// uploads sharing a client hold no more buffers than there are connections to carry them
-// (64 files at 1 MiB x 5 each read 320 parts ahead of 64 connections before).
-//
-// Thread-safe: the uploads of one client may run on strands of a multi-threaded io_context. The
-// slots are a concurrent_channel used as a FIFO semaphore (a send takes a slot, a receive frees
-// one); the idle buffers are a mutex-guarded free list, reused by size, so a steady upload does
-// not allocate (or fault in) a part buffer per part. Live plus idle buffers never exceed
-// `capacity`, and the idle buffers of a part size no running upload uses any more are freed.
-class part_slots {
- public:
-  part_slots(asio::any_io_executor ex, std::size_t capacity)
-      : capacity_(capacity), channel_(std::move(ex), capacity) {}
-
-  // Waits for a slot, in arrival order. False when the wait was cancelled (a stopping upload).
-  asio::awaitable<bool> acquire() {
-    const std::error_code none;
-    const bool token = true;
-    std::tuple<std::error_code> r =
-        co_await channel_.async_send(none, token, asio::experimental::as_tuple(asio::use_awaitable));
-    co_return !std::get<0>(r);
-  }
-  void release() noexcept {
-    channel_.try_receive([](std::error_code, bool) {});
-  }
-
-  // A buffer of `len` bytes for a slot holder.
-  std::unique_ptr<std::byte[]> take(std::size_t len) {
-    std::unique_ptr<std::byte[]> evicted;  // freed outside the lock
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      ++live_;
-      for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-        if (it->first == len) {
-          std::unique_ptr<std::byte[]> buf = std::move(it->second);
-          idle_.erase(std::next(it).base());
-          return buf;
-        }
-      }
-      if (live_ + idle_.size() > capacity_ && !idle_.empty()) {
-        evicted = std::move(idle_.front().second);
-        idle_.erase(idle_.begin());
-      }
-    }
-    return std::make_unique_for_overwrite<std::byte[]>(std::max<std::size_t>(len, 1));
-  }
-
-  void give(std::unique_ptr<std::byte[]> buf, std::size_t len) noexcept {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    --live_;
-    if (buf && users_.contains(len)) {
-      try {
-        idle_.emplace_back(len, std::move(buf));
-      } catch (...) {  // the buffer is freed; the next take allocates again
-      }
-    }
-  }
-
-  // A running upload reads parts of `len` bytes (its part size, or the whole file if smaller).
-  void add_user(std::size_t len) {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    ++users_[len];
-  }
-  void remove_user(std::size_t len) noexcept {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    auto it = users_.find(len);
-    if (it == users_.end() || --it->second > 0) return;
-    users_.erase(it);
-    std::erase_if(idle_, [len](const auto& e) { return e.first == len; });
-  }
-
- private:
-  const std::size_t capacity_;
-  // void(error_code) alone is ambiguous among Asio 1.22's channel_traits: a dummy bool rides along.
-  asio::experimental::concurrent_channel<void(std::error_code, bool)> channel_;
-  std::mutex mutex_;
-  std::size_t live_ = 0;
-  std::vector<std::pair<std::size_t, std::unique_ptr<std::byte[]>>> idle_;
-  std::map<std::size_t, std::size_t> users_;
-};
-
-// The part_slots of `c`, shared by the uploads running on it, made by the first of them and
-// gone with the last (so a client destroyed and another made at its address never share).
-inline std::shared_ptr<part_slots> part_slots_of(client& c) {
-  static std::mutex registry_mutex;
-  static std::map<const client*, std::weak_ptr<part_slots>> registry;
-  const std::lock_guard<std::mutex> lock(registry_mutex);
-  std::erase_if(registry, [](const auto& e) { return e.second.expired(); });
-  std::weak_ptr<part_slots>& entry = registry[&c];
-  std::shared_ptr<part_slots> slots = entry.lock();
-  if (!slots) {
-    slots = std::make_shared<part_slots>(c.get_executor(),
-                                         std::max<std::size_t>(c.options().max_connections, 1));
-    entry = slots;
-  }
-  return slots;
-}
-
-// One slot and its buffer, held from before a part is read until its request has ended.
-class part_lease {
- public:
-  part_lease() = default;
-  part_lease(const part_lease&) = delete;
-  part_lease& operator=(const part_lease&) = delete;
-  ~part_lease() { reset(); }
-
-  // Records a slot acquired from `slots`; its buffer has `len` bytes.
-  void hold(part_slots& slots, std::size_t len) noexcept {
-    slots_ = &slots;
-    len_ = len;
-  }
-  std::byte* buffer() {
-    if (!buf_) buf_ = slots_->take(len_);
-    return buf_.get();
-  }
-  void reset() noexcept {
-    if (!slots_) return;
-    if (buf_) slots_->give(std::move(buf_), len_);
-    slots_->release();
-    slots_ = nullptr;
-  }
-
- private:
-  part_slots* slots_ = nullptr;
-  std::size_t len_ = 0;
-  std::unique_ptr<std::byte[]> buf_;
-};
 
 // Parts up to this size are read on the upload's own thread: the hop to the file executor and
 // back costs more than a pread from the page cache and its digests (6% of the time at 100 KiB).
@@ -561,8 +431,8 @@ class upload_run {
   std::vector<int> todo_;
   std::size_t next_todo_ = 0;
   std::vector<std::unique_ptr<std::byte[]>> buffers_;  // memory and stream sources
-  // File sources: part buffers come with the client-wide slots (see part_slots).
-  std::shared_ptr<part_slots> slots_;
+  // File sources: part buffers come with the client-wide slots (see part_pool).
+  std::shared_ptr<part_pool> slots_;
   std::size_t slot_len_ = 0;
   // Stream sources: one reader at a time, in part order.
   bool stream_busy_ = false;
@@ -866,7 +736,7 @@ inline asio::awaitable<bool> upload_run::resolve_intent() {
 inline asio::awaitable<bool> upload_run::reconcile() {
   std::error_code ec;
   diagnostics diag;
-  oss::list_parts_result listed = co_await client_.list_all_parts(name_, cp_.upload_id, ec, diag);
+  oss::list_parts_result listed = co_await access::impl(client_).list_all_parts(name_, cp_.upload_id, ec, diag);
   if (ec == server_errc::no_such_upload) {
     if (co_await completed_before()) co_return true;
     if (opts_.restart_if_vanished) {
@@ -1047,7 +917,7 @@ inline asio::awaitable<bool> upload_run::completed_before() {
     if (p.got.error != 0 || p.got.short_read || p.got.crc64 != p.rec.crc64) co_return false;
   std::error_code ec;
   diagnostics diag;
-  oss::object_meta meta = co_await client_.head(name_, ec, diag);
+  oss::object_meta meta = co_await access::impl(client_).head(name_, ec, diag);
   if (ec) co_return false;
   const std::vector<oss::completed_part> listed = completed_parts_of(parts, [](int) { return true; });
   const object_verdict verdict = check_object_parts(meta, listed, client_.options().dialect);
@@ -1117,7 +987,7 @@ inline asio::awaitable<bool> upload_run::record_intent() {
 inline asio::awaitable<bool> upload_run::initiate() {
   std::error_code ec;
   diagnostics diag;
-  std::string upload_id = co_await client_.initiate_multipart_upload(name_, object_opts_, ec, diag);
+  std::string upload_id = co_await access::impl(client_).initiate_multipart_upload(name_, object_opts_, ec, diag);
   if (ec) {
     co_await after_failed_initiate(ec, diag);
     fail(ec, std::move(diag));
@@ -1203,7 +1073,7 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
   const asio::const_buffer payload(body.data(), body.size());
   // The server's CRC is checked against the one computed while reading: bytes that changed
   // since then fail with crc64_mismatch.
-  oss::put_result r = co_await client_.put_object(name_, payload, object_opts_, *digests, ec, diag);
+  oss::put_result r = co_await access::impl(client_).put_object(name_, payload, object_opts_, *digests, ec, diag);
   if (ec) {
     fail(ec, std::move(diag));
     co_return;
@@ -1219,7 +1089,7 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
   if (how == object_check::none) {
     std::error_code head_ec;
     diagnostics head_diag;
-    const oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
+    const oss::object_meta meta = co_await access::impl(client_).head(name_, head_ec, head_diag);
     if (!head_ec && meta.crc64) {
       if (*meta.crc64 != r.crc64) {
         diagnostics d;
@@ -1237,7 +1107,7 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
   if (how == object_check::none && opts_.require_server_crc) {
     body_digests with_md5 = *digests;
     with_md5.md5 = co_await md5_of(body.data(), body.size());
-    r = co_await client_.put_object(name_, payload, object_opts_, with_md5, ec, diag);
+    r = co_await access::impl(client_).put_object(name_, payload, object_opts_, with_md5, ec, diag);
     if (ec) {
       fail(ec, std::move(diag));
       co_return;
@@ -1404,7 +1274,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
   const asio::const_buffer body(data, static_cast<std::size_t>(len));
   // The client compares the server's CRC with the one computed while reading the part, so
   // bytes that changed since (a buffer source the caller touched) fail with crc64_mismatch.
-  oss::part_result r = co_await client_.upload_part(name_, cp_.upload_id, number, body, digests, ec, diag);
+  oss::part_result r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, digests, ec, diag);
   bool resent = false;
   if (!ec && r.integrity == integrity_check::none && opts_.require_server_crc && !stop_) {
     // The server accepted the part but proved nothing (no CRC-64 in the reply, and it went
@@ -1413,7 +1283,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
     md5_every_part_ = true;
     body_digests with_md5 = digests;
     with_md5.md5 = co_await md5_of(data, len);
-    r = co_await client_.upload_part(name_, cp_.upload_id, number, body, with_md5, ec, diag);
+    r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, with_md5, ec, diag);
     resent = true;
   }
   // The bytes are sent: the slot and its buffer serve the next part (of any upload) while this
@@ -1609,7 +1479,7 @@ inline asio::awaitable<void> upload_run::run_workers() {
   if (!is_stream()) count = std::min(count, todo_.size());
   if (count == 0) co_return;
   if (is_file()) {
-    slots_ = part_slots_of(client_);
+    slots_ = access::impl(client_).part_pool_;
     slot_len_ = static_cast<std::size_t>(std::min(part_size_, size_));
     slots_->add_user(slot_len_);
   } else {
@@ -1690,7 +1560,7 @@ inline asio::awaitable<void> upload_run::complete() {
   std::error_code ec;
   diagnostics diag;
   oss::complete_result r =
-      co_await client_.complete_multipart_upload(name_, cp_.upload_id, std::move(listed), ec, diag);
+      co_await access::impl(client_).complete_multipart_upload(name_, cp_.upload_id, std::move(listed), ec, diag);
   if (ec) {
     fail(ec, std::move(diag));
     co_return;
@@ -1719,7 +1589,7 @@ inline asio::awaitable<void> upload_run::complete() {
   } else if (verdict.match == object_match::unknown) {
     std::error_code head_ec;
     diagnostics head_diag;
-    const oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
+    const oss::object_meta meta = co_await access::impl(client_).head(name_, head_ec, head_diag);
     if (!head_ec) {
       verdict = judge(meta);
       if (verdict.match == object_match::matches)
@@ -1816,7 +1686,7 @@ inline asio::awaitable<void> upload_run::end_with_failure() {
   if (failed_ && opts_.abort_on_failure && upload_exists && !cancelled_ && !user_exception_) {
     std::error_code ec;
     diagnostics diag;
-    co_await client_.abort_multipart_upload(name_, cp_.upload_id, ec, diag);
+    co_await access::impl(client_).abort_multipart_upload(name_, cp_.upload_id, ec, diag);
     if (!ec && cp_path_) {
       std::error_code rm_ec;
       std::filesystem::remove(*cp_path_, rm_ec);
@@ -2017,7 +1887,7 @@ OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp, std::error
     co_await detail::multipart::abort_intended_uploads(c, cp.name, cp.initiated_after, ec, diag);
     co_return;
   }
-  co_await c.abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
+  co_await detail::access::impl(c).abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
 }
 
 OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp) {
