@@ -24,6 +24,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -31,6 +32,7 @@
 #include <atomic>
 #include <optional>
 #include <random>
+#include <variant>
 
 // GCC 12 at -O2 reports -Wmismatched-new-delete for some coroutines here: it sees Asio's frame
 // allocator (thread_info_base::allocate -> aligned_alloc) inlined into the ramp function and
@@ -911,39 +913,127 @@ OSS_DECL client_counters client::counters() const noexcept {
   return c;
 }
 
-// ---- Public forms ----------------------------------------------------------------------------
+// ---- The operations behind the token forms ----------------------------------------------------
 
-OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
-                                                        const object_options& opts,
-                                                        std::error_code& ec, diagnostics& diag) {
-  const body_digests none;
-  co_return co_await impl_->put_object(name, body, opts, none, ec, diag);
+namespace detail {
+
+OSS_DECL void escaped_exception(std::exception_ptr e, std::error_code& ec, diagnostics& diag) {
+  diag.exception = e;
+  // The exception's text is not copied: it may quote anything.
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    diag.client_message = "memory ran out during the operation";
+  } catch (const std::system_error& se) {
+    ec = se.code();
+    diag.client_message = "an exception escaped the operation";
+  } catch (...) {
+    ec = client_errc::unexpected_exception;
+    diag.client_message = "an unexpected exception escaped the operation";
+  }
 }
 
-OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
-                                                        const object_options& opts,
-                                                        body_digests digests, std::error_code& ec,
-                                                        diagnostics& diag) {
-  co_return co_await impl_->put_object(name, body, opts, digests, ec, diag);
+OSS_DECL void throw_failure(std::error_code ec, const diagnostics& diag) {
+  if (diag.exception) std::rethrow_exception(diag.exception);
+  if (ec) throw_error(ec, diag);
 }
+
+OSS_DECL asio::awaitable<op_outcome<put_result>> run_put_object(client_impl& c, std::string name,
+                                                                 asio::const_buffer body, object_options opts,
+                                                                 body_digests digests) {
+  op_outcome<put_result> out;
+  out.result = co_await c.put_object(name, body, opts, digests, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<std::string>> run_get_object(client_impl& c, std::string name) {
+  op_outcome<std::string> out;
+  out.result = co_await c.get_object(name, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<object_meta>> run_head(client_impl& c, std::string name) {
+  op_outcome<object_meta> out;
+  out.result = co_await c.head(name, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<std::string>> run_initiate_multipart_upload(client_impl& c, std::string name,
+                                                                                 object_options opts) {
+  op_outcome<std::string> out;
+  out.result = co_await c.initiate_multipart_upload(name, opts, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<part_result>> run_upload_part(client_impl& c, std::string name,
+                                                                   std::string upload_id, int part_number,
+                                                                   asio::const_buffer body, bool content_md5,
+                                                                   body_digests digests) {
+  op_outcome<part_result> out;
+  out.result = co_await c.upload_part(name, upload_id, part_number, body, content_md5, digests, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<oss::complete_result>> run_complete_multipart_upload(
+    client_impl& c, std::string name, std::string upload_id, std::vector<oss::completed_part> parts) {
+  op_outcome<oss::complete_result> out;
+  out.result = co_await c.complete_multipart_upload(name, upload_id, std::move(parts), out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_multipart_upload(client_impl& c, std::string name,
+                                                                                 std::string upload_id) {
+  op_outcome<std::monostate> out;
+  co_await c.abort_multipart_upload(name, upload_id, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<oss::list_parts_result>> run_list_parts(client_impl& c, std::string name,
+                                                                             std::string upload_id,
+                                                                             list_parts_options opts) {
+  op_outcome<oss::list_parts_result> out;
+  out.result = co_await c.list_parts(name, upload_id, opts, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<oss::list_parts_result>> run_list_all_parts(client_impl& c, std::string name,
+                                                                                 std::string upload_id) {
+  op_outcome<oss::list_parts_result> out;
+  out.result = co_await c.list_all_parts(name, upload_id, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<oss::list_uploads_result>> run_list_multipart_uploads(
+    client_impl& c, list_uploads_options opts) {
+  op_outcome<oss::list_uploads_result> out;
+  out.result = co_await c.list_multipart_uploads(opts, out.ec, out.diag);
+  co_return out;
+}
+
+}  // namespace detail
+
+OSS_DECL asio::any_io_executor client::operation_strand() const { return asio::make_strand(impl_->ex_); }
+
+// ---- The plain forms, through the token forms -------------------------------------------------
 
 OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
                                                         const object_options& opts,
                                                         body_digests digests) {
-  std::error_code ec;
   diagnostics diag;
-  put_result r = co_await put_object(std::move(name), body, opts, digests, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_put_object(std::move(name), body, opts, digests, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
                                                         const object_options& opts) {
-  std::error_code ec;
   diagnostics diag;
-  put_result r = co_await put_object(std::move(name), body, opts, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_put_object(std::move(name), body, opts, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body) {
@@ -951,46 +1041,29 @@ OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::
   co_return co_await put_object(std::move(name), body, defaults);
 }
 
-OSS_DECL asio::awaitable<std::string> client::get_object(std::string name, std::error_code& ec,
-                                                         diagnostics& diag) {
-  co_return co_await impl_->get_object(name, ec, diag);
-}
-
 OSS_DECL asio::awaitable<std::string> client::get_object(std::string name) {
-  std::error_code ec;
   diagnostics diag;
-  std::string r = co_await get_object(std::move(name), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-OSS_DECL asio::awaitable<object_meta> client::head(std::string name, std::error_code& ec,
-                                                   diagnostics& diag) {
-  co_return co_await impl_->head(name, ec, diag);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_get_object(std::move(name), diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<object_meta> client::head(std::string name) {
-  std::error_code ec;
   diagnostics diag;
-  object_meta r = co_await head(std::move(name), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name,
-                                                                        const object_options& opts,
-                                                                        std::error_code& ec,
-                                                                        diagnostics& diag) {
-  co_return co_await impl_->initiate_multipart_upload(name, opts, ec, diag);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_head(std::move(name), diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name,
                                                                         const object_options& opts) {
-  std::error_code ec;
   diagnostics diag;
-  std::string r = co_await initiate_multipart_upload(std::move(name), opts, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_initiate_multipart_upload(std::move(name), opts, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name) {
@@ -1000,88 +1073,52 @@ OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::str
 
 OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
                                                           int part_number, asio::const_buffer body,
-                                                          bool content_md5, std::error_code& ec,
-                                                          diagnostics& diag) {
-  const body_digests none;
-  co_return co_await impl_->upload_part(name, upload_id, part_number, body, content_md5, none, ec, diag);
-}
-
-OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
-                                                          int part_number, asio::const_buffer body,
-                                                          body_digests digests, std::error_code& ec,
-                                                          diagnostics& diag) {
-  co_return co_await impl_->upload_part(name, upload_id, part_number, body, false, digests, ec, diag);
-}
-
-OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
-                                                          int part_number, asio::const_buffer body,
                                                           body_digests digests) {
-  std::error_code ec;
   diagnostics diag;
-  part_result r = co_await upload_part(std::move(name), std::move(upload_id), part_number, body,
-                                       digests, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_upload_part(std::move(name), std::move(upload_id), part_number, body, digests,
+                                            diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
                                                           int part_number, asio::const_buffer body,
                                                           bool content_md5) {
-  std::error_code ec;
   diagnostics diag;
-  part_result r = co_await upload_part(std::move(name), std::move(upload_id), part_number, body,
-                                       content_md5, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
-    std::string name, std::string upload_id, std::vector<completed_part> parts,
-    std::error_code& ec, diagnostics& diag) {
-  co_return co_await impl_->complete_multipart_upload(name, upload_id, std::move(parts), ec, diag);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_upload_part(std::move(name), std::move(upload_id), part_number, body,
+                                            content_md5, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
     std::string name, std::string upload_id, std::vector<completed_part> parts) {
-  std::error_code ec;
   diagnostics diag;
-  complete_result r = co_await complete_multipart_upload(std::move(name), std::move(upload_id),
-                                                         std::move(parts), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-OSS_DECL asio::awaitable<void> client::abort_multipart_upload(std::string name,
-                                                              std::string upload_id,
-                                                              std::error_code& ec,
-                                                              diagnostics& diag) {
-  co_await impl_->abort_multipart_upload(name, upload_id, ec, diag);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_complete_multipart_upload(std::move(name), std::move(upload_id), std::move(parts),
+                                                          diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<void> client::abort_multipart_upload(std::string name,
                                                               std::string upload_id) {
-  std::error_code ec;
   diagnostics diag;
-  co_await abort_multipart_upload(std::move(name), std::move(upload_id), ec, diag);
-  if (ec) throw_error(ec, diag);
-}
-
-OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
-                                                               std::string upload_id,
-                                                               list_parts_options opts,
-                                                               std::error_code& ec,
-                                                               diagnostics& diag) {
-  co_return co_await impl_->list_parts(name, upload_id, opts, ec, diag);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await async_abort_multipart_upload(std::move(name), std::move(upload_id), diag, token);
+  detail::throw_failure(ec, diag);
 }
 
 OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
                                                                std::string upload_id,
                                                                list_parts_options opts) {
-  std::error_code ec;
   diagnostics diag;
-  list_parts_result r = co_await list_parts(std::move(name), std::move(upload_id), opts, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_list_parts(std::move(name), std::move(upload_id), opts, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
@@ -1091,33 +1128,21 @@ OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
 }
 
 OSS_DECL asio::awaitable<list_parts_result> client::list_all_parts(std::string name,
-                                                                   std::string upload_id,
-                                                                   std::error_code& ec,
-                                                                   diagnostics& diag) {
-  co_return co_await impl_->list_all_parts(name, upload_id, ec, diag);
-}
-
-OSS_DECL asio::awaitable<list_parts_result> client::list_all_parts(std::string name,
                                                                    std::string upload_id) {
-  std::error_code ec;
   diagnostics diag;
-  list_parts_result r = co_await list_all_parts(std::move(name), std::move(upload_id), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads(
-    list_uploads_options opts, std::error_code& ec, diagnostics& diag) {
-  co_return co_await impl_->list_multipart_uploads(opts, ec, diag);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_list_all_parts(std::move(name), std::move(upload_id), diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads(
     list_uploads_options opts) {
-  std::error_code ec;
   diagnostics diag;
-  list_uploads_result r = co_await list_multipart_uploads(std::move(opts), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_list_multipart_uploads(std::move(opts), diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads() {

@@ -1868,69 +1868,81 @@ OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string 
   co_return co_await multipart_upload(c, std::move(name), std::move(source), std::move(defaults));
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp, std::error_code& ec,
-                                            diagnostics& diag) {
+namespace detail {
+
+// The abort behind async_abort_upload: never throws for failures.
+inline asio::awaitable<void> abort_upload_checkpoint(client& c, const checkpoint& cp, std::error_code& ec,
+                                                     diagnostics& diag) {
   ec.clear();
   diag.clear();
-  if (cp.dialect != detail::multipart::dialect_name(c.options().dialect) ||
+  if (cp.dialect != multipart::dialect_name(c.options().dialect) ||
       (cp.version >= 1 && (cp.endpoint != c.endpoint_url() || cp.bucket != c.options().bucket))) {
     ec = client_errc::checkpoint_mismatch;
     diag.operation = "abort_upload";
     diag.client_message = "the checkpoint is for endpoint " + cp.endpoint + " bucket " + cp.bucket +
                           " (" + cp.dialect + " dialect), the client uses " + c.endpoint_url() +
                           " bucket " + c.options().bucket + " (" +
-                          std::string(detail::multipart::dialect_name(c.options().dialect)) + ")";
+                          std::string(multipart::dialect_name(c.options().dialect)) + ")";
     co_return;
   }
   if (cp.state == checkpoint_state::initiating) {
     // No upload id was ever learnt: abort what the intent stands for.
-    co_await detail::multipart::abort_intended_uploads(c, cp.name, cp.initiated_after, ec, diag);
+    co_await multipart::abort_intended_uploads(c, cp.name, cp.initiated_after, ec, diag);
     co_return;
   }
-  co_await detail::access::impl(c).abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
+  co_await access::impl(c).abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp) {
-  std::error_code ec;
-  diagnostics diag;
-  co_await abort_upload(c, cp, ec, diag);
-  if (ec) throw_error(ec, diag);
+OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_upload(client& c, checkpoint cp) {
+  op_outcome<std::monostate> out;
+  co_await abort_upload_checkpoint(c, cp, out.ec, out.diag);
+  co_return out;
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file,
-                                            std::error_code& ec, diagnostics& diag) {
-  ec.clear();
-  diag.clear();
+OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_upload_file(client& c,
+                                                                          std::filesystem::path checkpoint_file) {
+  op_outcome<std::monostate> out;
+  std::error_code& ec = out.ec;
+  diagnostics& diag = out.diag;
   // Not while an upload uses the checkpoint: it would write it again.
-  detail::multipart::checkpoint_lock lock;
+  multipart::checkpoint_lock lock;
   if (!lock.acquire(checkpoint_file, ec)) {
     diag.operation = "abort_upload";
     diag.client_message = ec == client_errc::checkpoint_locked
                               ? "an upload is using the checkpoint " + checkpoint_file.string() +
                                     "; cancel it first, or wait for it to end"
                               : "cannot create the checkpoint's lock file " +
-                                    detail::multipart::lock_path_of(checkpoint_file).string() + " (" +
-                                    ec.message() + ")";
-    co_return;
+                                    multipart::lock_path_of(checkpoint_file).string() + " (" + ec.message() + ")";
+    co_return out;
   }
   std::string problem;
-  const checkpoint cp = detail::load_checkpoint(checkpoint_file, ec, problem);
+  const checkpoint cp = load_checkpoint(checkpoint_file, ec, problem);
   if (ec) {
     diag.operation = "load_checkpoint";
     diag.client_message = problem + " (" + checkpoint_file.string() + ")";
-    co_return;
+    co_return out;
   }
-  co_await abort_upload(c, cp, ec, diag);
-  if (ec) co_return;
+  co_await abort_upload_checkpoint(c, cp, ec, diag);
+  if (ec) co_return out;
   std::error_code rm_ec;
   std::filesystem::remove(checkpoint_file, rm_ec);
+  co_return out;
+}
+
+}  // namespace detail
+
+OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp) {
+  diagnostics diag;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await async_abort_upload(c, std::move(cp), diag, token);
+  detail::throw_failure(ec, diag);
 }
 
 OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file) {
-  std::error_code ec;
   diagnostics diag;
-  co_await abort_upload(c, checkpoint_file, ec, diag);
-  if (ec) throw_error(ec, diag);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await async_abort_upload(c, std::move(checkpoint_file), diag, token);
+  detail::throw_failure(ec, diag);
 }
 
 }  // namespace oss
