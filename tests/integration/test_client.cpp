@@ -3,6 +3,7 @@
 // sockets against oss::testing::local_server, then failure paths through a fault-injecting proxy
 // that sits between the client and the local server.
 #include <oss/client.hpp>
+#include <oss/multipart_upload.hpp>
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/dates.hpp>
@@ -20,9 +21,11 @@
 #include <oss/testing/local_server.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
@@ -30,7 +33,9 @@
 #include <asio/post.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
 #include <asio/write.hpp>
 #include <doctest/doctest.h>
 
@@ -2125,4 +2130,287 @@ TEST_CASE("integrity: part and put results say whether a CRC-64, a Content-MD5 o
   auto expected_parts = expected;
   expected_parts.push_back(integrity_check::content_md5);
   CHECK(parts == expected_parts);
+}
+
+// ---- completion tokens ------------------------------------------------------------------------
+
+namespace {
+
+// Starts an operation with a plain callback and waits for it (the io_context runs on another
+// thread); returns the callback's arguments.
+template <typename... Args, typename Start>
+std::tuple<Args...> via_callback(Start start) {
+  std::promise<std::tuple<Args...>> done;
+  auto handler = [&done](Args... args) { done.set_value(std::tuple<Args...>(std::move(args)...)); };
+  start(std::move(handler));
+  std::future<std::tuple<Args...>> result = done.get_future();
+  REQUIRE_MESSAGE(result.wait_for(30s) == std::future_status::ready, "watchdog: the callback never ran");
+  return result.get();
+}
+
+// Runs `io` on a thread of its own until destroyed (stopped then).
+struct io_thread {
+  asio::io_context& io;
+  std::thread runner;
+
+  explicit io_thread(asio::io_context& context)
+      : io(context), runner([this] {
+          auto work = asio::make_work_guard(io);
+          io.run_for(60s);
+        }) {}
+  ~io_thread() {
+    io.stop();
+    runner.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("token forms: every operation completes through a callback and through use_future") {
+  // Setup
+  local_env env;
+  asio::io_context io;
+  oss::client client(io.get_executor(), base_options(env.server.endpoint()));
+  io_thread running(io);
+  const std::string data = oss_test::random_bytes(120'000, 21);
+  const std::string part_data = oss_test::random_bytes(100 * 1024, 22);
+  const oss::object_options none;
+  const oss::body_digests crc_only{crc_of(part_data), std::nullopt, std::nullopt};
+  oss::diagnostics diag;
+
+  // Run: the callback form of every operation, on the happy path
+  auto [put_ec, put] = via_callback<std::error_code, oss::put_result>(
+      [&](auto h) { client.async_put_object("tok/a.bin", asio::buffer(data), none, diag, std::move(h)); });
+  auto [putd_ec, putd] = via_callback<std::error_code, oss::put_result>([&](auto h) {
+    const oss::body_digests digests{crc_of(data), std::nullopt, std::nullopt};
+    client.async_put_object("tok/b.bin", asio::buffer(data), none, digests, diag, std::move(h));
+  });
+  auto [get_ec, got] = via_callback<std::error_code, std::string>(
+      [&](auto h) { client.async_get_object("tok/a.bin", diag, std::move(h)); });
+  auto [head_ec, meta] =
+      via_callback<std::error_code, oss::object_meta>([&](auto h) { client.async_head("tok/a.bin", diag, std::move(h)); });
+  auto [init_ec, id] = via_callback<std::error_code, std::string>(
+      [&](auto h) { client.async_initiate_multipart_upload("tok/m.bin", none, diag, std::move(h)); });
+  auto [part1_ec, part1] = via_callback<std::error_code, oss::part_result>([&](auto h) {
+    client.async_upload_part("tok/m.bin", id, 1, asio::buffer(part_data), true, diag, std::move(h));
+  });
+  auto [part2_ec, part2] = via_callback<std::error_code, oss::part_result>([&](auto h) {
+    client.async_upload_part("tok/m.bin", id, 2, asio::buffer(part_data), crc_only, diag, std::move(h));
+  });
+  auto [lp_ec, page] = via_callback<std::error_code, oss::list_parts_result>([&](auto h) {
+    oss::list_parts_options one;
+    one.max_parts = 1;
+    client.async_list_parts("tok/m.bin", id, one, diag, std::move(h));
+  });
+  auto [lap_ec, all] = via_callback<std::error_code, oss::list_parts_result>(
+      [&](auto h) { client.async_list_all_parts("tok/m.bin", id, diag, std::move(h)); });
+  auto [lu_ec, uploads] = via_callback<std::error_code, oss::list_uploads_result>([&](auto h) {
+    oss::list_uploads_options prefix;
+    prefix.prefix = "tok/";
+    client.async_list_multipart_uploads(prefix, diag, std::move(h));
+  });
+  std::vector<oss::completed_part> parts(2);
+  parts[0].part_number = 1;
+  parts[0].etag = part1.etag;
+  parts[0].size = part_data.size();
+  parts[0].crc64 = part1.crc64;
+  parts[1].part_number = 2;
+  parts[1].etag = part2.etag;
+  parts[1].size = part_data.size();
+  parts[1].crc64 = part2.crc64;
+  auto [done_ec, done] = via_callback<std::error_code, oss::complete_result>(
+      [&](auto h) { client.async_complete_multipart_upload("tok/m.bin", id, parts, diag, std::move(h)); });
+  auto [init2_ec, id2] = via_callback<std::error_code, std::string>(
+      [&](auto h) { client.async_initiate_multipart_upload("tok/n.bin", none, diag, std::move(h)); });
+  auto [abort_ec] = via_callback<std::error_code>(
+      [&](auto h) { client.async_abort_multipart_upload("tok/n.bin", id2, diag, std::move(h)); });
+
+  // Check
+  CHECK(!put_ec);
+  CHECK(put.crc64 == crc_of(data));
+  CHECK(!putd_ec);
+  CHECK(putd.crc64 == crc_of(data));
+  CHECK(!get_ec);
+  CHECK(got == data);
+  CHECK(!head_ec);
+  CHECK(meta.size == data.size());
+  CHECK(!init_ec);
+  CHECK(!id.empty());
+  CHECK(!part1_ec);
+  CHECK(part1.integrity != oss::integrity_check::none);
+  CHECK(!part2_ec);
+  CHECK(!lp_ec);
+  CHECK(page.parts.size() == 1);
+  CHECK(page.is_truncated);
+  CHECK(!lap_ec);
+  CHECK(all.parts.size() == 2);
+  CHECK(!lu_ec);
+  CHECK(uploads.uploads.size() == 1);
+  CHECK(!done_ec);
+  CHECK(!done.etag.empty());
+  CHECK(!init2_ec);
+  CHECK(!abort_ec);
+
+  SUBCASE("use_future: a value, a void completion, and errors as exceptions") {
+    // Run
+    std::future<std::string> got_future = client.async_get_object("tok/m.bin", diag, asio::use_future);
+    std::future<oss::object_meta> head_future = client.async_head("tok/m.bin", diag, asio::use_future);
+    oss::diagnostics missing_diag;
+    std::future<oss::object_meta> missing = client.async_head("tok/none.bin", missing_diag, asio::use_future);
+    std::future<std::string> init_future = client.async_initiate_multipart_upload("tok/f.bin", none, diag, asio::use_future);
+    const std::string fid = init_future.get();
+    std::future<oss::part_result> part_future =
+        client.async_upload_part("tok/f.bin", fid, 1, asio::buffer(part_data), false, diag, asio::use_future);
+    const oss::part_result fpart = part_future.get();
+    std::future<oss::list_parts_result> lp_future = client.async_list_all_parts("tok/f.bin", fid, diag, asio::use_future);
+    const oss::list_parts_result flisted = lp_future.get();
+    std::future<void> abort_future = client.async_abort_multipart_upload("tok/f.bin", fid, diag, asio::use_future);
+
+    // Check
+    CHECK(got_future.get() == part_data + part_data);
+    CHECK(head_future.get().size == 2 * part_data.size());
+    try {
+      missing.get();
+      FAIL("a missing object must fail");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == oss::server_errc::no_such_key);
+    }
+    CHECK(missing_diag.operation == "HeadObject");
+    CHECK(fpart.part_number == 1);
+    CHECK(flisted.parts.size() == 1);
+    CHECK_NOTHROW(abort_future.get());
+  }
+}
+
+TEST_CASE("token forms: executor rule and error codes through as_tuple") {
+  local_env env;
+
+  SUBCASE("a callback never runs inside the initiating call, even for invalid input") {
+    // Setup
+    asio::io_context io;
+    oss::client client(io.get_executor(), base_options(env.server.endpoint()));
+    oss::diagnostics diag;
+    std::error_code ec;
+    bool called = false;
+    // Run
+    client.async_head("", diag, [&](std::error_code e, oss::object_meta) {
+      ec = e;
+      called = true;
+    });
+    const bool called_inline = called;
+    io.run_for(10s);
+    // Check
+    CHECK_FALSE(called_inline);
+    CHECK(called);
+    CHECK(ec == oss::client_errc::invalid_object_name);
+    CHECK(diag.operation == "HeadObject");
+  }
+
+  SUBCASE("a callback runs on its associated executor, on a multi-threaded io_context") {
+    // Setup
+    asio::io_context io(4);
+    oss::client client(io.get_executor(), base_options(env.server.endpoint()));
+    auto callers = asio::make_strand(io);
+    const std::string data = "bound";
+    oss::diagnostics put_diag, head_diag;
+    std::atomic<int> on_strand{0};
+    std::atomic<int> done{0};
+    std::error_code head_ec;
+    // Run
+    auto after_put = [&](std::error_code ec, oss::put_result) {
+      if (!ec && callers.running_in_this_thread()) ++on_strand;
+      auto after_head = [&](std::error_code ec2, oss::object_meta) {
+        head_ec = ec2;
+        if (callers.running_in_this_thread()) ++on_strand;
+        ++done;
+      };
+      client.async_head("bound.txt", head_diag, asio::bind_executor(callers, after_head));
+    };
+    const oss::object_options none;
+    client.async_put_object("bound.txt", asio::buffer(data), none, put_diag, asio::bind_executor(callers, after_put));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) threads.emplace_back([&io] { io.run_for(30s); });
+    io.run_for(30s);
+    for (auto& t : threads) t.join();
+    // Check
+    CHECK(done == 1);
+    CHECK(on_strand == 2);
+    CHECK(!head_ec);
+  }
+
+  SUBCASE("as_tuple: the error code and the default value, with diagnostics") {
+    // Setup
+    asio::io_context io;
+    oss::client client(io.get_executor(), base_options(env.server.endpoint()));
+    // Run / Check
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      oss::diagnostics diag;
+      auto token = as_tuple(asio::use_awaitable);
+      auto [ec, meta] = co_await client.async_head("nothing-here", diag, token);
+      CHECK(ec == oss::server_errc::no_such_key);
+      CHECK(meta.size == 0);
+      CHECK(diag.operation == "HeadObject");
+      auto [aec] = co_await client.async_abort_multipart_upload("nothing-here", "", diag, token);
+      CHECK(aec == std::errc::invalid_argument);
+    });
+  }
+}
+
+TEST_CASE("token forms: a bound cancellation slot cancels an operation of each shape") {
+  // Setup: a server that never answers
+  local_env env;
+  fault_proxy proxy(env.server.port(), [](int, const seen_request&) {
+    proxy_action a;
+    a.what = proxy_action::kind::hang;
+    return a;
+  });
+  asio::io_context io;
+  oss::client client(io.get_executor(), base_options(proxy.endpoint()));
+  asio::cancellation_signal head_signal, abort_signal, abort_upload_signal;
+  oss::diagnostics head_diag, abort_diag, abort_upload_diag;
+  std::error_code head_ec, abort_ec, abort_upload_ec;
+  std::atomic<int> finished{0};
+  oss::checkpoint cp;
+  cp.endpoint = client.endpoint_url();
+  cp.bucket = client.options().bucket;
+  cp.name = "cp.bin";
+  cp.upload_id = "UPLOAD-1";
+
+  // Run: start three operations, cancel each once its request reached the server
+  client.async_head("hang.txt", head_diag,
+                    asio::bind_cancellation_slot(head_signal.slot(), [&](std::error_code ec, oss::object_meta) {
+                      head_ec = ec;
+                      ++finished;
+                    }));
+  client.async_abort_multipart_upload("hang.bin", "UPLOAD-2", abort_diag,
+                                      asio::bind_cancellation_slot(abort_signal.slot(), [&](std::error_code ec) {
+                                        abort_ec = ec;
+                                        ++finished;
+                                      }));
+  oss::async_abort_upload(client, cp, abort_upload_diag,
+                          asio::bind_cancellation_slot(abort_upload_signal.slot(), [&](std::error_code ec) {
+                            abort_upload_ec = ec;
+                            ++finished;
+                          }));
+  asio::steady_timer poll(io);
+  std::function<void(std::error_code)> check = [&](std::error_code) {
+    if (proxy.requests().size() >= 3) {
+      head_signal.emit(asio::cancellation_type::terminal);
+      abort_signal.emit(asio::cancellation_type::terminal);
+      abort_upload_signal.emit(asio::cancellation_type::terminal);
+      return;
+    }
+    poll.expires_after(5ms);
+    poll.async_wait(check);
+  };
+  poll.expires_after(5ms);
+  poll.async_wait(check);
+  io.run_for(20s);
+
+  // Check
+  CHECK(finished == 3);
+  CHECK(head_ec == asio::error::operation_aborted);
+  CHECK(abort_ec == asio::error::operation_aborted);
+  CHECK(abort_upload_ec == asio::error::operation_aborted);
+  CHECK(proxy.requests().size() == 3);  // none retried
 }
