@@ -2,11 +2,13 @@
 //
 //   ./04_error_codes_not_exceptions FILE   (bucket and credentials from the environment)
 //
-// Every operation has a form that never throws for failures. For the upload it is the
-// primitive `oss::async_multipart_upload(client, name, file, opts, diag, token)`, whose
-// completion is `(std::error_code, oss::upload_result)`; with
-// `asio::experimental::as_tuple(asio::use_awaitable)` a coroutine gets both as a tuple. The
-// single operations (`client.head(name, ec, diag)`, ...) take `(std::error_code&, diagnostics&)`.
+// Every operation is an Asio asynchronous operation that takes a completion token and never
+// throws for failures: the upload is `oss::async_multipart_upload(client, name, file, opts,
+// diag, token)`, completing with `(std::error_code, oss::upload_result)`, and the single
+// operations are `client.async_head(name, diag, token)`, `client.async_put_object(...)`, ...,
+// completing with `(std::error_code, result)`. With
+// `asio::experimental::as_tuple(asio::use_awaitable)` a coroutine gets both as a tuple:
+//   auto [ec, meta] = co_await client.async_head(name, diag, asio::experimental::as_tuple(asio::use_awaitable));
 //
 // The error code says what kind of failure it was, in one of three categories:
 //   oss::client_errc   what the library detected: bad input, local file, checkpoint, bad reply
@@ -78,8 +80,8 @@ asio::awaitable<void> run(oss::client& client, oss::client& wrong_secret_client,
   // 3. HEAD of an object that does not exist: the server says 404. HEAD replies have no body,
   // so the code comes from the x-oss-err header, or from the status alone.
   {
-    std::error_code ec;
-    co_await client.head("examples/04/no-such-object", ec, diag);
+    auto [ec, meta] = co_await client.async_head("examples/04/no-such-object", diag,
+                                                 asio::experimental::as_tuple(asio::use_awaitable));
     const bool from_header = ec == oss::server_errc::no_such_key;
     expect("HEAD of a missing object", ec,
            from_header ? std::error_code(oss::server_errc::no_such_key) : oss::make_http_status_error(404), diag);

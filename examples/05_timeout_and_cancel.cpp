@@ -21,6 +21,7 @@
 #include <oss/multipart_upload.hpp>
 
 #include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -52,10 +53,10 @@ asio::awaitable<bool> stall_timeout_demo() {
   options.max_attempts = 2;       // one retry on a fresh connection, then give up
   oss::client client(ex, options);
 
-  std::error_code ec;
   oss::diagnostics diag;
   const auto start = std::chrono::steady_clock::now();
-  co_await client.head("examples/05/anything", ec, diag);
+  auto [ec, meta] = co_await client.async_head("examples/05/anything", diag,
+                                               asio::experimental::as_tuple(asio::use_awaitable));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("silent server: gave up after %.1f s and %d attempts: %s\n", seconds, diag.attempts,
               ec.message().c_str());

@@ -15,7 +15,6 @@
 #include <oss/client.hpp>
 #include <oss/detail/crc64.hpp>  // the library's CRC-64/ECMA (ISA-L when available)
 
-#include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 
 #include <fcntl.h>
@@ -151,8 +150,8 @@ int main(int argc, char** argv) {
   std::error_code ec;
   oss::diagnostics diag;
   oss::object_meta meta;
-  asio::co_spawn(io, client->head(cl.name, ec, diag), [&](std::exception_ptr e, oss::object_meta m) {
-    if (e) std::rethrow_exception(e);
+  client->async_head(cl.name, diag, [&](std::error_code e, oss::object_meta m) {
+    ec = e;
     meta = std::move(m);
   });
   io.run();

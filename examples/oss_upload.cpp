@@ -375,12 +375,12 @@ class progress_printer {
 // waiting for the prompt, and a dead server will not answer anyway.
 asio::awaitable<bool> abort_briefly(oss::client& client, std::string name, std::string upload_id) {
   using namespace asio::experimental::awaitable_operators;
-  std::error_code ec;
   oss::diagnostics diag;
   asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(3));
-  auto result = co_await (client.abort_multipart_upload(std::move(name), std::move(upload_id), ec, diag) ||
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto result = co_await (client.async_abort_multipart_upload(std::move(name), std::move(upload_id), diag, token) ||
                           timer.async_wait(asio::use_awaitable));
-  co_return result.index() == 0 && !ec;
+  co_return result.index() == 0 && !std::get<0>(std::get<0>(result));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,11 +447,7 @@ int abort_from_checkpoint(const command_line& cl, const oss::client_options& cli
   oss::diagnostics diag;
   // The path form takes the checkpoint's lock (checkpoint_locked while an upload uses it, which
   // would write the file again) and deletes the file once the upload is gone.
-  const std::filesystem::path checkpoint_file = cl.checkpoint;  // the coroutine keeps a reference
-  asio::co_spawn(io, oss::abort_upload(*client, checkpoint_file, ec, diag),
-                 [](std::exception_ptr e) {
-                   if (e) std::rethrow_exception(e);
-                 });
+  oss::async_abort_upload(*client, cl.checkpoint, diag, [&ec](std::error_code e) { ec = e; });
   io.run();
 
   const std::string name = sanitize_text(cp.name, 300);

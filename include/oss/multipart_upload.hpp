@@ -345,6 +345,12 @@ OSS_DECL asio::awaitable<upload_outcome> run_multipart_upload(client& c, std::st
 // The strand every upload of `c` runs its shared state on (a new one per upload).
 OSS_DECL asio::any_io_executor make_upload_strand(client& c);
 
+// The aborts behind async_abort_upload (impl/multipart_upload.ipp), on a checkpoint and on a
+// checkpoint file.
+OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_upload(client& c, checkpoint cp);
+OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_upload_file(client& c,
+                                                                          std::filesystem::path checkpoint_file);
+
 // The outcome of an exception that escaped the orchestrator (a bug, or memory exhausted):
 // reported as a failure, with the exception kept, rather than thrown through the caller's
 // event loop. See async_multipart_upload, **Exceptions**.
@@ -501,21 +507,31 @@ OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string 
                                                          upload_source source);
 
 /// Aborts the server-side upload a checkpoint names, discarding its parts (cleanup after
-/// giving up on a resume). The checkpoint must belong to `c`'s endpoint and bucket
-/// (`client_errc::checkpoint_mismatch` otherwise). An upload the server no longer knows counts
-/// as aborted. For a checkpoint in the `initiating` state, the uploads it may stand for are
-/// aborted (those of its name initiated since, holding no part). Takes `cp` by value, so the
-/// awaitable may outlive the caller's copy (as with `co_spawn`).
-OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp, std::error_code& ec,
-                                            diagnostics& diag);
-/// As above, but throws `oss::error` on failure.
-OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp);
+/// giving up on a resume), and completes with `void(std::error_code)`. The checkpoint must
+/// belong to `c`'s endpoint and bucket (`client_errc::checkpoint_mismatch` otherwise). An upload
+/// the server no longer knows counts as aborted. For a checkpoint in the `initiating` state, the
+/// uploads it may stand for are aborted (those of its name initiated since, holding no part).
+/// Executor, cancellation and `diag` as for the client's operations (see `oss::client`).
+template <typename CompletionToken>
+auto async_abort_upload(client& c, checkpoint cp, diagnostics& diag, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(std::error_code)>(
+      detail::spawn_op{detail::make_upload_strand(c)}, token, detail::run_abort_upload(c, std::move(cp)), &diag);
+}
 
 /// Loads the checkpoint file, aborts its upload as above, then deletes the file. Takes the
 /// checkpoint's lock first: `client_errc::checkpoint_locked` while an upload uses it.
-OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file,
-                                            std::error_code& ec, diagnostics& diag);
-/// As above, but throws `oss::error` on failure.
+template <typename CompletionToken>
+auto async_abort_upload(client& c, std::filesystem::path checkpoint_file, diagnostics& diag,
+                        CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(std::error_code)>(
+      detail::spawn_op{detail::make_upload_strand(c)}, token,
+      detail::run_abort_upload_file(c, std::move(checkpoint_file)), &diag);
+}
+
+/// The plain forms: as above with `asio::use_awaitable`, throwing `oss::error`. They take their
+/// arguments by value, so the awaitable may outlive the caller's copy (as with `co_spawn`).
+OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp);
+/// As above, for a checkpoint file.
 OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file);
 
 }  // namespace oss

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "../support/hostile_server.hpp"
+#include "../support/run_coro.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/tls_certs.hpp"
 #include "../support/skip.hpp"
@@ -662,7 +663,7 @@ TEST_CASE("bad input: aborting through a checkpoint of another bucket") {
   oss::diagnostics diag;
   bool done = false;
   asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { co_await oss::abort_upload(c, ckpt, ec, diag); },
+      io, [&]() -> asio::awaitable<void> { std::tie(ec) = co_await oss::async_abort_upload(c, ckpt, diag, oss_test::tuple_token); },
       [&](std::exception_ptr e) { done = !e; });
   io.run_for(30s);
   REQUIRE(done);

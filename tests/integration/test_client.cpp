@@ -3,6 +3,7 @@
 // sockets against oss::testing::local_server, then failure paths through a fault-injecting proxy
 // that sits between the client and the local server.
 #include <oss/client.hpp>
+#include <oss/multipart_upload.hpp>
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/dates.hpp>
@@ -20,9 +21,11 @@
 #include <oss/testing/local_server.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
@@ -30,7 +33,9 @@
 #include <asio/post.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
 #include <asio/write.hpp>
 #include <doctest/doctest.h>
 
@@ -44,6 +49,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "../support/hostile_proxy.hpp"
@@ -889,7 +895,7 @@ TEST_CASE("STS tokens and anonymous access") {
         CHECK(co_await client.get_object("sts.txt") == data);
         std::error_code ec;
         oss::diagnostics diag;
-        co_await stale.get_object("sts.txt", ec, diag);
+        std::tie(ec, std::ignore) = co_await stale.async_get_object("sts.txt", diag, oss_test::tuple_token);
         CHECK(ec == oss::server_errc::invalid_security_token);
         CHECK(diag.http_status == 403);
         CHECK(diag.attempts == 1);  // credential errors are not retried
@@ -1027,7 +1033,7 @@ TEST_CASE("multipart: initiate, parts, paginated ListParts, complete, head, abor
     co_await client.abort_multipart_upload(name, upload_id);
     std::error_code ec;
     oss::diagnostics diag;
-    co_await client.upload_part(name, upload_id, 7, asio::buffer(chunks[0]), false, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_upload_part(name, upload_id, 7, asio::buffer(chunks[0]), false, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::no_such_upload);
     CHECK(diag.operation == "UploadPart");
     CHECK(diag.part_number == 7);
@@ -1073,7 +1079,7 @@ TEST_CASE("abort and list multipart uploads with prefix and paging") {
     std::error_code ec;
     oss::diagnostics diag;
     oss::list_parts_options first_page;
-    co_await client.list_parts("logs/a.log", a, first_page, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_list_parts("logs/a.log", a, first_page, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::no_such_upload);
     co_await client.abort_multipart_upload("logs/b.log", b);
     co_await client.abort_multipart_upload("other/c.bin", c);
@@ -1093,51 +1099,51 @@ TEST_CASE("validation errors are reported before any request") {
     oss::object_options none;
     auto body = asio::buffer(data);
 
-    co_await client.put_object("", body, none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("", body, none, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_object_name);
     CHECK(diag.operation == "PutObject");
     CHECK_FALSE(diag.client_message.empty());
-    co_await client.put_object("/leading", body, none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("/leading", body, none, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_object_name);
-    co_await client.put_object(std::string(1024, 'n'), body, none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object(std::string(1024, 'n'), body, none, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_object_name);
-    co_await client.get_object("bad\xff", ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_get_object("bad\xff", diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_object_name);
-    co_await client.head("\\x", ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_head("\\x", diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_object_name);
 
     oss::object_options bad_header;
     bad_header.headers = {{"Cache-Control", "x\r\nInjected: 1"}};
-    co_await client.put_object("k", body, bad_header, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("k", body, bad_header, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_header_value);
-    co_await client.initiate_multipart_upload("k", bad_header, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_initiate_multipart_upload("k", bad_header, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_header_value);
     oss::object_options bad_meta;
     bad_meta.meta = {{"no_underscores", "v"}};
-    co_await client.initiate_multipart_upload("k", bad_meta, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_initiate_multipart_upload("k", bad_meta, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_metadata);
     oss::object_options huge_meta;
     huge_meta.meta = {{"big", std::string(9000, 'x')}};
-    co_await client.put_object("k", body, huge_meta, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("k", body, huge_meta, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::metadata_too_large);
 
-    co_await client.upload_part("k", "id", 0, body, false, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_upload_part("k", "id", 0, body, false, diag, oss_test::tuple_token);
     CHECK(ec == std::errc::invalid_argument);
     CHECK(diag.operation == "UploadPart");
-    co_await client.upload_part("k", "", 1, body, false, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_upload_part("k", "", 1, body, false, diag, oss_test::tuple_token);
     CHECK(ec == std::errc::invalid_argument);
     std::vector<oss::completed_part> none_parts;
-    co_await client.complete_multipart_upload("k", "id", none_parts, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_complete_multipart_upload("k", "id", none_parts, diag, oss_test::tuple_token);
     CHECK(ec == std::errc::invalid_argument);
-    co_await client.abort_multipart_upload("", "id", ec, diag);
+    std::tie(ec) = co_await client.async_abort_multipart_upload("", "id", diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::invalid_object_name);
     oss::list_parts_options lp;
     lp.max_parts = 5000;
-    co_await client.list_parts("k", "id", lp, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_list_parts("k", "id", lp, diag, oss_test::tuple_token);
     CHECK(ec == std::errc::invalid_argument);
     oss::list_uploads_options lu;
     lu.max_uploads = -1;
-    co_await client.list_multipart_uploads(lu, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_list_multipart_uploads(lu, diag, oss_test::tuple_token);
     CHECK(ec == std::errc::invalid_argument);
 
     // The throwing form throws oss::error with the same code.
@@ -1201,11 +1207,11 @@ TEST_CASE("missing objects: NoSuchKey from GET (error body) and HEAD (no body)")
   run_coro(io, [&]() -> asio::awaitable<void> {
     std::error_code ec;
     oss::diagnostics diag;
-    co_await client.get_object("nope", ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_get_object("nope", diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::no_such_key);
     CHECK(diag.http_status == 404);
     CHECK_FALSE(diag.request_id.empty());
-    co_await client.head("nope", ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_head("nope", diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::no_such_key);
     CHECK(diag.http_status == 404);
     CHECK(diag.operation == "HeadObject");
@@ -1273,7 +1279,7 @@ TEST_CASE("get_object refuses objects above max_get_object_size and the client s
     co_await client.put_object("large", asio::buffer(large));
     std::error_code ec;
     oss::diagnostics diag;
-    co_await client.get_object("large", ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_get_object("large", diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::response_too_large);
     CHECK(diag.operation == "GetObject");
     CHECK(diag.attempts == 1);
@@ -1360,7 +1366,7 @@ TEST_CASE("HTTPS with a self-signed certificate: trusted through ca_file, refuse
     run_coro(io, [&]() -> asio::awaitable<void> {
       std::error_code ec;
       oss::diagnostics diag;
-      co_await client.get_object("tls/obj.bin", ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_get_object("tls/obj.bin", diag, oss_test::tuple_token);
       CHECK(ec);
       CHECK(ec.category() == asio::error::get_ssl_category());
       CHECK(diag.http_status == 0);
@@ -1396,7 +1402,7 @@ TEST_CASE("HTTPS with a self-signed certificate: trusted through ca_file, refuse
     run_coro(io, [&]() -> asio::awaitable<void> {
       std::error_code ec;
       oss::diagnostics diag;
-      co_await client.head("tls/obj.bin", ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_head("tls/obj.bin", diag, oss_test::tuple_token);
       CHECK(ec.category() == asio::error::get_ssl_category());
     });
   }
@@ -1477,18 +1483,18 @@ TEST_CASE("retries: throttling and server errors are retried with back-off, up t
   run_coro(io, [&]() -> asio::awaitable<void> {
     std::error_code ec;
     oss::diagnostics diag;
-    co_await limited.head("retry.txt", ec, diag);
+    std::tie(ec, std::ignore) = co_await limited.async_head("retry.txt", diag, oss_test::tuple_token);
     CHECK(ec == oss::make_http_status_error(500));  // HEAD: the body is not read
     CHECK(diag.attempts == 2);
     oss::object_options none;
-    co_await limited.put_object("retry.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await limited.async_put_object("retry.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::internal_error);
     CHECK(diag.code == "InternalError");
     CHECK(diag.request_id == "PROXY-REQ-1");
     CHECK(diag.attempts == 2);
     status = 503;
     const auto started = std::chrono::steady_clock::now();
-    co_await limited.put_object("retry.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await limited.async_put_object("retry.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::slow_down);
     CHECK(diag.attempts > 2);
     CHECK(diag.client_message.find("retry time") != std::string::npos);
@@ -1569,7 +1575,7 @@ TEST_CASE("integrity: CRC-64 mismatches are retried then reported; a part withou
     corrupt_remaining = 100;
     std::error_code ec;
     oss::diagnostics diag;
-    co_await client.upload_part("crc.bin", id, 2, asio::buffer(data), false, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_upload_part("crc.bin", id, 2, asio::buffer(data), false, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::crc64_mismatch);
     CHECK(diag.attempts == 3);
     CHECK(diag.part_number == 2);
@@ -1577,7 +1583,7 @@ TEST_CASE("integrity: CRC-64 mismatches are retried then reported; a part withou
 
     corrupt_remaining = 0;
     strip_etag = true;
-    co_await client.upload_part("crc.bin", id, 3, asio::buffer(data), false, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_upload_part("crc.bin", id, 3, asio::buffer(data), false, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::missing_etag);
     CHECK(diag.attempts == 1);
   });
@@ -1670,7 +1676,7 @@ TEST_CASE("precomputed digests: the client sends and checks them instead of hash
     // A CRC alone sends no Content-MD5.
     oss::body_digests crc_only;
     crc_only.crc64 = crc_of(data);
-    co_await client.upload_part("digests.bin", id, 2, asio::buffer(data), crc_only, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_upload_part("digests.bin", id, 2, asio::buffer(data), crc_only, diag, oss_test::tuple_token);
     CHECK_FALSE(ec);
     CHECK(last_content_md5() == "<absent>");
 
@@ -1679,7 +1685,7 @@ TEST_CASE("precomputed digests: the client sends and checks them instead of hash
     oss::body_digests wrong_crc = right;
     *wrong_crc.crc64 ^= 1;
     const std::size_t before = proxy.requests().size();
-    co_await client.upload_part("digests.bin", id, 3, asio::buffer(data), wrong_crc, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_upload_part("digests.bin", id, 3, asio::buffer(data), wrong_crc, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::crc64_mismatch);
     CHECK(diag.part_number == 3);
     CHECK(diag.attempts == 2);
@@ -1690,7 +1696,7 @@ TEST_CASE("precomputed digests: the client sends and checks them instead of hash
     // usually means damage in flight).
     oss::body_digests wrong_md5 = right;
     (*wrong_md5.md5)[0] ^= 0xff;
-    co_await client.upload_part("digests.bin", id, 4, asio::buffer(data), wrong_md5, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_upload_part("digests.bin", id, 4, asio::buffer(data), wrong_md5, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::invalid_digest);
     CHECK(diag.code == "InvalidDigest");
     CHECK(diag.attempts == 2);
@@ -1710,9 +1716,9 @@ TEST_CASE("precomputed digests: the client sends and checks them instead of hash
     oss::put_result put = co_await client.put_object("digests.txt", asio::buffer(data), none, right);
     CHECK(put.crc64 == crc_of(data));
     CHECK(last_content_md5() == body_md5_text);
-    co_await client.put_object("digests.txt", asio::buffer(data), none, wrong_md5, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("digests.txt", asio::buffer(data), none, wrong_md5, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::invalid_digest);
-    co_await client.put_object("digests.txt", asio::buffer(data), none, wrong_crc, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("digests.txt", asio::buffer(data), none, wrong_crc, diag, oss_test::tuple_token);
     CHECK(ec == oss::client_errc::crc64_mismatch);
     CHECK(diag.operation == "PutObject");
     oss::object_options md5_on;
@@ -1753,7 +1759,7 @@ TEST_CASE("Complete: a 200 reply with an <Error> body is an error, and is retrie
     std::vector<oss::completed_part> parts2{{1, part2.etag}};
     std::error_code ec;
     oss::diagnostics diag;
-    co_await client.complete_multipart_upload("hidden2.bin", id2, parts2, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_complete_multipart_upload("hidden2.bin", id2, parts2, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::internal_error);
     CHECK(diag.http_status == 200);
     CHECK(diag.code == "InternalError");
@@ -1795,7 +1801,9 @@ TEST_CASE("Complete: a lost reply followed by NoSuchUpload is reconciled with HE
     }
     std::error_code complete_ec;
     oss::diagnostics complete_diag;
-    auto done = co_await client.complete_multipart_upload("lost.bin", id, parts, complete_ec, complete_diag);
+    oss::complete_result done;
+    std::tie(complete_ec, done) =
+        co_await client.async_complete_multipart_upload("lost.bin", id, parts, complete_diag, oss_test::tuple_token);
     CHECK_MESSAGE(!complete_ec, complete_diag.client_message);
     CHECK(done.reconciled);
     CHECK(done.etag.find("-3") != std::string::npos);
@@ -1812,7 +1820,7 @@ TEST_CASE("Complete: a lost reply followed by NoSuchUpload is reconciled with HE
     // A NoSuchUpload that no earlier attempt explains stays an error.
     std::error_code ec;
     oss::diagnostics diag;
-    co_await client.complete_multipart_upload("lost.bin", id, parts, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_complete_multipart_upload("lost.bin", id, parts, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::no_such_upload);
     CHECK(diag.attempts == 1);
   });
@@ -1845,7 +1853,7 @@ TEST_CASE("Initiate is retried when the server refused it, never after a lost re
     mode = 1;
     std::error_code ec;
     oss::diagnostics diag;
-    co_await client.initiate_multipart_upload("init2.bin", none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_initiate_multipart_upload("init2.bin", none, diag, oss_test::tuple_token);
     CHECK(ec);
     CHECK(diag.attempts == 1);
     CHECK(diag.client_message.find("orphan") != std::string::npos);
@@ -1886,7 +1894,7 @@ TEST_CASE("Initiate is retried after a connect timeout: no byte of it left the c
     oss::object_options none;
     id = co_await client.initiate_multipart_upload("retried.bin", none);
     relay.hold(3);
-    co_await client.initiate_multipart_upload("never.bin", none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_initiate_multipart_upload("never.bin", none, diag, oss_test::tuple_token);
     uploads = (co_await client.list_multipart_uploads()).uploads.size();
   });
 
@@ -1919,7 +1927,7 @@ TEST_CASE("timeouts and cancellation") {
       std::error_code ec;
       oss::diagnostics diag;
       oss::object_options none;
-      co_await client.put_object("stall.txt", asio::buffer(data), none, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_put_object("stall.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
       CHECK(ec == oss::client_errc::connection_timeout);
       CHECK(diag.attempts == 2);
     });
@@ -1936,7 +1944,7 @@ TEST_CASE("timeouts and cancellation") {
       std::error_code ec;
       oss::diagnostics diag;
       oss::object_options none;
-      co_await client.initiate_multipart_upload("stall.bin", none, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_initiate_multipart_upload("stall.bin", none, diag, oss_test::tuple_token);
       CHECK(ec == oss::client_errc::connection_timeout);
       CHECK(diag.attempts == 1);
       CHECK(diag.client_message.find("orphan") != std::string::npos);
@@ -1953,7 +1961,7 @@ TEST_CASE("timeouts and cancellation") {
     bool finished = false;
     auto op = [&]() -> asio::awaitable<void> {
       oss::object_options none;
-      co_await client.put_object("cancel.txt", asio::buffer(data), none, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_put_object("cancel.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
       finished = true;
     };
     asio::co_spawn(io, std::move(op), asio::bind_cancellation_slot(signal.slot(), [](std::exception_ptr) {}));
@@ -1985,7 +1993,7 @@ TEST_CASE("cancellation during the back-off wait") {
   oss::diagnostics diag;
   bool finished = false;
   auto op = [&]() -> asio::awaitable<void> {
-    co_await client.head("backoff.txt", ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_head("backoff.txt", diag, oss_test::tuple_token);
     finished = true;
   };
   asio::co_spawn(io, std::move(op), asio::bind_cancellation_slot(signal.slot(), [](std::exception_ptr) {}));
@@ -2031,7 +2039,8 @@ TEST_CASE("UploadId: a CR LF or 100 KB id from Initiate is invalid_upload_id, ne
     outcome out;
     run_coro(io, [&]() -> asio::awaitable<void> {
       const oss::object_options none;
-      out.id = co_await client.initiate_multipart_upload("hostile.bin", none, out.ec, out.diag);
+      std::tie(out.ec, out.id) =
+          co_await client.async_initiate_multipart_upload("hostile.bin", none, out.diag, oss_test::tuple_token);
     });
     return out;
   };
@@ -2121,4 +2130,287 @@ TEST_CASE("integrity: part and put results say whether a CRC-64, a Content-MD5 o
   auto expected_parts = expected;
   expected_parts.push_back(integrity_check::content_md5);
   CHECK(parts == expected_parts);
+}
+
+// ---- completion tokens ------------------------------------------------------------------------
+
+namespace {
+
+// Starts an operation with a plain callback and waits for it (the io_context runs on another
+// thread); returns the callback's arguments.
+template <typename... Args, typename Start>
+std::tuple<Args...> via_callback(Start start) {
+  std::promise<std::tuple<Args...>> done;
+  auto handler = [&done](Args... args) { done.set_value(std::tuple<Args...>(std::move(args)...)); };
+  start(std::move(handler));
+  std::future<std::tuple<Args...>> result = done.get_future();
+  REQUIRE_MESSAGE(result.wait_for(30s) == std::future_status::ready, "watchdog: the callback never ran");
+  return result.get();
+}
+
+// Runs `io` on a thread of its own until destroyed (stopped then).
+struct io_thread {
+  asio::io_context& io;
+  std::thread runner;
+
+  explicit io_thread(asio::io_context& context)
+      : io(context), runner([this] {
+          auto work = asio::make_work_guard(io);
+          io.run_for(60s);
+        }) {}
+  ~io_thread() {
+    io.stop();
+    runner.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("token forms: every operation completes through a callback and through use_future") {
+  // Setup
+  local_env env;
+  asio::io_context io;
+  oss::client client(io.get_executor(), base_options(env.server.endpoint()));
+  io_thread running(io);
+  const std::string data = oss_test::random_bytes(120'000, 21);
+  const std::string part_data = oss_test::random_bytes(100 * 1024, 22);
+  const oss::object_options none;
+  const oss::body_digests crc_only{crc_of(part_data), std::nullopt, std::nullopt};
+  oss::diagnostics diag;
+
+  // Run: the callback form of every operation, on the happy path
+  auto [put_ec, put] = via_callback<std::error_code, oss::put_result>(
+      [&](auto h) { client.async_put_object("tok/a.bin", asio::buffer(data), none, diag, std::move(h)); });
+  auto [putd_ec, putd] = via_callback<std::error_code, oss::put_result>([&](auto h) {
+    const oss::body_digests digests{crc_of(data), std::nullopt, std::nullopt};
+    client.async_put_object("tok/b.bin", asio::buffer(data), none, digests, diag, std::move(h));
+  });
+  auto [get_ec, got] = via_callback<std::error_code, std::string>(
+      [&](auto h) { client.async_get_object("tok/a.bin", diag, std::move(h)); });
+  auto [head_ec, meta] =
+      via_callback<std::error_code, oss::object_meta>([&](auto h) { client.async_head("tok/a.bin", diag, std::move(h)); });
+  auto [init_ec, id] = via_callback<std::error_code, std::string>(
+      [&](auto h) { client.async_initiate_multipart_upload("tok/m.bin", none, diag, std::move(h)); });
+  auto [part1_ec, part1] = via_callback<std::error_code, oss::part_result>([&](auto h) {
+    client.async_upload_part("tok/m.bin", id, 1, asio::buffer(part_data), true, diag, std::move(h));
+  });
+  auto [part2_ec, part2] = via_callback<std::error_code, oss::part_result>([&](auto h) {
+    client.async_upload_part("tok/m.bin", id, 2, asio::buffer(part_data), crc_only, diag, std::move(h));
+  });
+  auto [lp_ec, page] = via_callback<std::error_code, oss::list_parts_result>([&](auto h) {
+    oss::list_parts_options one;
+    one.max_parts = 1;
+    client.async_list_parts("tok/m.bin", id, one, diag, std::move(h));
+  });
+  auto [lap_ec, all] = via_callback<std::error_code, oss::list_parts_result>(
+      [&](auto h) { client.async_list_all_parts("tok/m.bin", id, diag, std::move(h)); });
+  auto [lu_ec, uploads] = via_callback<std::error_code, oss::list_uploads_result>([&](auto h) {
+    oss::list_uploads_options prefix;
+    prefix.prefix = "tok/";
+    client.async_list_multipart_uploads(prefix, diag, std::move(h));
+  });
+  std::vector<oss::completed_part> parts(2);
+  parts[0].part_number = 1;
+  parts[0].etag = part1.etag;
+  parts[0].size = part_data.size();
+  parts[0].crc64 = part1.crc64;
+  parts[1].part_number = 2;
+  parts[1].etag = part2.etag;
+  parts[1].size = part_data.size();
+  parts[1].crc64 = part2.crc64;
+  auto [done_ec, done] = via_callback<std::error_code, oss::complete_result>(
+      [&](auto h) { client.async_complete_multipart_upload("tok/m.bin", id, parts, diag, std::move(h)); });
+  auto [init2_ec, id2] = via_callback<std::error_code, std::string>(
+      [&](auto h) { client.async_initiate_multipart_upload("tok/n.bin", none, diag, std::move(h)); });
+  auto [abort_ec] = via_callback<std::error_code>(
+      [&](auto h) { client.async_abort_multipart_upload("tok/n.bin", id2, diag, std::move(h)); });
+
+  // Check
+  CHECK(!put_ec);
+  CHECK(put.crc64 == crc_of(data));
+  CHECK(!putd_ec);
+  CHECK(putd.crc64 == crc_of(data));
+  CHECK(!get_ec);
+  CHECK(got == data);
+  CHECK(!head_ec);
+  CHECK(meta.size == data.size());
+  CHECK(!init_ec);
+  CHECK(!id.empty());
+  CHECK(!part1_ec);
+  CHECK(part1.integrity != oss::integrity_check::none);
+  CHECK(!part2_ec);
+  CHECK(!lp_ec);
+  CHECK(page.parts.size() == 1);
+  CHECK(page.is_truncated);
+  CHECK(!lap_ec);
+  CHECK(all.parts.size() == 2);
+  CHECK(!lu_ec);
+  CHECK(uploads.uploads.size() == 1);
+  CHECK(!done_ec);
+  CHECK(!done.etag.empty());
+  CHECK(!init2_ec);
+  CHECK(!abort_ec);
+
+  SUBCASE("use_future: a value, a void completion, and errors as exceptions") {
+    // Run
+    std::future<std::string> got_future = client.async_get_object("tok/m.bin", diag, asio::use_future);
+    std::future<oss::object_meta> head_future = client.async_head("tok/m.bin", diag, asio::use_future);
+    oss::diagnostics missing_diag;
+    std::future<oss::object_meta> missing = client.async_head("tok/none.bin", missing_diag, asio::use_future);
+    std::future<std::string> init_future = client.async_initiate_multipart_upload("tok/f.bin", none, diag, asio::use_future);
+    const std::string fid = init_future.get();
+    std::future<oss::part_result> part_future =
+        client.async_upload_part("tok/f.bin", fid, 1, asio::buffer(part_data), false, diag, asio::use_future);
+    const oss::part_result fpart = part_future.get();
+    std::future<oss::list_parts_result> lp_future = client.async_list_all_parts("tok/f.bin", fid, diag, asio::use_future);
+    const oss::list_parts_result flisted = lp_future.get();
+    std::future<void> abort_future = client.async_abort_multipart_upload("tok/f.bin", fid, diag, asio::use_future);
+
+    // Check
+    CHECK(got_future.get() == part_data + part_data);
+    CHECK(head_future.get().size == 2 * part_data.size());
+    try {
+      missing.get();
+      FAIL("a missing object must fail");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == oss::server_errc::no_such_key);
+    }
+    CHECK(missing_diag.operation == "HeadObject");
+    CHECK(fpart.part_number == 1);
+    CHECK(flisted.parts.size() == 1);
+    CHECK_NOTHROW(abort_future.get());
+  }
+}
+
+TEST_CASE("token forms: executor rule and error codes through as_tuple") {
+  local_env env;
+
+  SUBCASE("a callback never runs inside the initiating call, even for invalid input") {
+    // Setup
+    asio::io_context io;
+    oss::client client(io.get_executor(), base_options(env.server.endpoint()));
+    oss::diagnostics diag;
+    std::error_code ec;
+    bool called = false;
+    // Run
+    client.async_head("", diag, [&](std::error_code e, oss::object_meta) {
+      ec = e;
+      called = true;
+    });
+    const bool called_inline = called;
+    io.run_for(10s);
+    // Check
+    CHECK_FALSE(called_inline);
+    CHECK(called);
+    CHECK(ec == oss::client_errc::invalid_object_name);
+    CHECK(diag.operation == "HeadObject");
+  }
+
+  SUBCASE("a callback runs on its associated executor, on a multi-threaded io_context") {
+    // Setup
+    asio::io_context io(4);
+    oss::client client(io.get_executor(), base_options(env.server.endpoint()));
+    auto callers = asio::make_strand(io);
+    const std::string data = "bound";
+    oss::diagnostics put_diag, head_diag;
+    std::atomic<int> on_strand{0};
+    std::atomic<int> done{0};
+    std::error_code head_ec;
+    // Run
+    auto after_put = [&](std::error_code ec, oss::put_result) {
+      if (!ec && callers.running_in_this_thread()) ++on_strand;
+      auto after_head = [&](std::error_code ec2, oss::object_meta) {
+        head_ec = ec2;
+        if (callers.running_in_this_thread()) ++on_strand;
+        ++done;
+      };
+      client.async_head("bound.txt", head_diag, asio::bind_executor(callers, after_head));
+    };
+    const oss::object_options none;
+    client.async_put_object("bound.txt", asio::buffer(data), none, put_diag, asio::bind_executor(callers, after_put));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) threads.emplace_back([&io] { io.run_for(30s); });
+    io.run_for(30s);
+    for (auto& t : threads) t.join();
+    // Check
+    CHECK(done == 1);
+    CHECK(on_strand == 2);
+    CHECK(!head_ec);
+  }
+
+  SUBCASE("as_tuple: the error code and the default value, with diagnostics") {
+    // Setup
+    asio::io_context io;
+    oss::client client(io.get_executor(), base_options(env.server.endpoint()));
+    // Run / Check
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      oss::diagnostics diag;
+      auto token = as_tuple(asio::use_awaitable);
+      auto [ec, meta] = co_await client.async_head("nothing-here", diag, token);
+      CHECK(ec == oss::server_errc::no_such_key);
+      CHECK(meta.size == 0);
+      CHECK(diag.operation == "HeadObject");
+      auto [aec] = co_await client.async_abort_multipart_upload("nothing-here", "", diag, token);
+      CHECK(aec == std::errc::invalid_argument);
+    });
+  }
+}
+
+TEST_CASE("token forms: a bound cancellation slot cancels an operation of each shape") {
+  // Setup: a server that never answers
+  local_env env;
+  fault_proxy proxy(env.server.port(), [](int, const seen_request&) {
+    proxy_action a;
+    a.what = proxy_action::kind::hang;
+    return a;
+  });
+  asio::io_context io;
+  oss::client client(io.get_executor(), base_options(proxy.endpoint()));
+  asio::cancellation_signal head_signal, abort_signal, abort_upload_signal;
+  oss::diagnostics head_diag, abort_diag, abort_upload_diag;
+  std::error_code head_ec, abort_ec, abort_upload_ec;
+  std::atomic<int> finished{0};
+  oss::checkpoint cp;
+  cp.endpoint = client.endpoint_url();
+  cp.bucket = client.options().bucket;
+  cp.name = "cp.bin";
+  cp.upload_id = "UPLOAD-1";
+
+  // Run: start three operations, cancel each once its request reached the server
+  client.async_head("hang.txt", head_diag,
+                    asio::bind_cancellation_slot(head_signal.slot(), [&](std::error_code ec, oss::object_meta) {
+                      head_ec = ec;
+                      ++finished;
+                    }));
+  client.async_abort_multipart_upload("hang.bin", "UPLOAD-2", abort_diag,
+                                      asio::bind_cancellation_slot(abort_signal.slot(), [&](std::error_code ec) {
+                                        abort_ec = ec;
+                                        ++finished;
+                                      }));
+  oss::async_abort_upload(client, cp, abort_upload_diag,
+                          asio::bind_cancellation_slot(abort_upload_signal.slot(), [&](std::error_code ec) {
+                            abort_upload_ec = ec;
+                            ++finished;
+                          }));
+  asio::steady_timer poll(io);
+  std::function<void(std::error_code)> check = [&](std::error_code) {
+    if (proxy.requests().size() >= 3) {
+      head_signal.emit(asio::cancellation_type::terminal);
+      abort_signal.emit(asio::cancellation_type::terminal);
+      abort_upload_signal.emit(asio::cancellation_type::terminal);
+      return;
+    }
+    poll.expires_after(5ms);
+    poll.async_wait(check);
+  };
+  poll.expires_after(5ms);
+  poll.async_wait(check);
+  io.run_for(20s);
+
+  // Check
+  CHECK(finished == 3);
+  CHECK(head_ec == asio::error::operation_aborted);
+  CHECK(abort_ec == asio::error::operation_aborted);
+  CHECK(abort_upload_ec == asio::error::operation_aborted);
+  CHECK(proxy.requests().size() == 3);  // none retried
 }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "../support/temp_dir.hpp"
+#include "../support/run_coro.hpp"
 
 using namespace std::chrono_literals;
 using oss::testing::fault_action;
@@ -214,7 +215,10 @@ TEST_CASE("credentials refresh: parallel parts refused for stale credentials sha
     for (int i = 0; i < parallel; ++i) {
       auto one = [&, i]() -> asio::awaitable<void> {
         oss::diagnostics diag;
-        co_await client.upload_part("stale.bin", upload_id, i + 1, asio::buffer(part), false, codes[i], diag);
+        std::error_code ec;
+        std::tie(ec, std::ignore) = co_await client.async_upload_part("stale.bin", upload_id, i + 1, asio::buffer(part),
+                                                                      false, diag, oss_test::tuple_token);
+        codes[i] = ec;
         if (!codes[i] && diag.attempts <= 2) ++ok;
         finished.try_send(std::error_code{}, i);
       };
@@ -265,7 +269,7 @@ TEST_CASE("credentials refresh: SecurityTokenExpired is refreshed and retried on
     oss::diagnostics diag;
     run_on_threads(io, [&]() -> asio::awaitable<void> {
       const oss::object_options none;
-      co_await client.put_object("sts.txt", asio::buffer(data), none, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_put_object("sts.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
     }, 1);
     CHECK(ec == oss::server_errc::invalid_access_key_id);
     CHECK(diag.attempts == 2);
@@ -291,7 +295,7 @@ TEST_CASE("credentials refresh: fixed credentials are never refreshed; refusal i
   const std::string data = "fixed";
   run_on_threads(io, [&]() -> asio::awaitable<void> {
     const oss::object_options none;
-    co_await client.put_object("fixed.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("fixed.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
   }, 1);
   CHECK(ec == oss::server_errc::invalid_access_key_id);
   CHECK(diag.attempts == 1);

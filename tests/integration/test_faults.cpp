@@ -27,6 +27,7 @@
 #include "../support/fault_env.hpp"
 #include "../support/hostile_proxy.hpp"
 #include "../support/process.hpp"
+#include "../support/run_coro.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/skip.hpp"
 
@@ -62,7 +63,8 @@ struct fault_client {
                               oss::diagnostics& diag, oss::part_result* out = nullptr) {
     std::error_code ec;
     auto run = [&]() -> asio::awaitable<void> {
-      auto r = co_await client.upload_part(name, id, number, asio::buffer(body), false, ec, diag);
+      oss::part_result r;
+      std::tie(ec, r) = co_await client.async_upload_part(name, id, number, asio::buffer(body), false, diag, oss_test::tuple_token);
       if (out) *out = r;
     };
     oss_test::fault_run(io, run);
@@ -73,7 +75,7 @@ struct fault_client {
     std::error_code ec;
     auto run = [&]() -> asio::awaitable<void> {
       const oss::object_options none;
-      co_await client.put_object(name, asio::buffer(body), none, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_put_object(name, asio::buffer(body), none, diag, oss_test::tuple_token);
     };
     oss_test::fault_run(io, run);
     return ec;
@@ -81,7 +83,7 @@ struct fault_client {
 
   std::error_code get(const std::string& name, std::string& body, oss::diagnostics& diag) {
     std::error_code ec;
-    auto run = [&]() -> asio::awaitable<void> { body = co_await client.get_object(name, ec, diag); };
+    auto run = [&]() -> asio::awaitable<void> { std::tie(ec, body) = co_await client.async_get_object(name, diag, oss_test::tuple_token); };
     oss_test::fault_run(io, run);
     return ec;
   }
@@ -90,7 +92,7 @@ struct fault_client {
                            oss::complete_result& result, oss::diagnostics& diag) {
     std::error_code ec;
     auto run = [&]() -> asio::awaitable<void> {
-      result = co_await client.complete_multipart_upload(name, id, parts, ec, diag);
+      std::tie(ec, result) = co_await client.async_complete_multipart_upload(name, id, parts, diag, oss_test::tuple_token);
     };
     oss_test::fault_run(io, run);
     return ec;
@@ -109,7 +111,10 @@ struct fault_client {
 
   std::error_code list_parts(const std::string& name, const std::string& id, oss::diagnostics& diag) {
     std::error_code ec;
-    auto run = [&]() -> asio::awaitable<void> { co_await client.list_parts(name, id, oss::list_parts_options{}, ec, diag); };
+    auto run = [&]() -> asio::awaitable<void> {
+      const oss::list_parts_options all;
+      std::tie(ec, std::ignore) = co_await client.async_list_parts(name, id, all, diag, oss_test::tuple_token);
+    };
     oss_test::fault_run(io, run);
     return ec;
   }
@@ -475,7 +480,7 @@ TEST_CASE("faults: garbage_body instead of XML is malformed_xml") {
   std::error_code init_ec;
   auto run = [&]() -> asio::awaitable<void> {
     const oss::object_options none;
-    co_await c.client.initiate_multipart_upload("garbage2.bin", none, init_ec, diag);
+    std::tie(init_ec, std::ignore) = co_await c.client.async_initiate_multipart_upload("garbage2.bin", none, diag, oss_test::tuple_token);
   };
   oss_test::fault_run(c.io, run);
 

@@ -195,7 +195,7 @@ TEST_CASE("retry: real jitter stays inside [0, ceiling) and varies") {
     for (int i = 0; i < requests; ++i) {
       std::error_code ec;
       oss::diagnostics diag;
-      co_await two.head("missing.txt", ec, diag);
+      std::tie(ec, std::ignore) = co_await two.async_head("missing.txt", diag, oss_test::tuple_token);
       CHECK(ec == oss::server_errc::internal_error);
       CHECK(diag.attempts == 2);
     }
@@ -226,7 +226,7 @@ TEST_CASE("retry: the per-request attempt limit, and fatal errors are not retrie
     std::error_code ec;
     oss::diagnostics diag;
     const oss::object_options none;
-    co_await client.put_object("limit.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("limit.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::internal_error);
     CHECK(diag.attempts == 4);
     CHECK(diag.code == "InternalError");
@@ -240,7 +240,7 @@ TEST_CASE("retry: the per-request attempt limit, and fatal errors are not retrie
     std::error_code ec;
     oss::diagnostics diag;
     const oss::object_options none;
-    co_await client.put_object("fatal.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("fatal.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
     CHECK(ec == oss::server_errc::access_denied);
     CHECK(diag.attempts == 1);
   });
@@ -268,7 +268,7 @@ TEST_CASE("retry budget: a dead endpoint gets a bounded number of attempts from 
       std::error_code ec;
       oss::diagnostics diag;
       const std::string name = "file-" + std::to_string(i / parallel) + ".bin";
-      co_await client.upload_part(name, "upload-id", i % parallel + 1, asio::buffer(body), false, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_upload_part(name, "upload-id", i % parallel + 1, asio::buffer(body), false, diag, oss_test::tuple_token);
       if (ec == asio::error::connection_refused) ++refused;
       if (diag.client_message.find("retry budget") != std::string::npos) ++budget_notes;
       ++finished;
@@ -307,7 +307,7 @@ TEST_CASE("retry budget: emptied by a failing server, refilled by successes") {
       std::error_code ec;
       oss::diagnostics diag;
       const oss::object_options none;
-      co_await client.put_object("f.txt", asio::buffer(data), none, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_put_object("f.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
       CHECK(ec == oss::server_errc::internal_error);
     }
   });
@@ -320,7 +320,7 @@ TEST_CASE("retry budget: emptied by a failing server, refilled by successes") {
     std::error_code ec;
     oss::diagnostics diag;
     const oss::object_options none;
-    co_await client.put_object("f.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("f.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
     CHECK(diag.attempts == 1);
     note = diag.client_message;
   });
@@ -360,7 +360,7 @@ TEST_CASE("retry: cancellation during a back-off wait of the clock hook") {
   oss::diagnostics diag;
   bool finished = false;
   auto op = [&]() -> asio::awaitable<void> {
-    co_await client.head("x.txt", ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_head("x.txt", diag, oss_test::tuple_token);
     finished = true;
   };
   asio::co_spawn(io, std::move(op), asio::bind_cancellation_slot(signal.slot(), [](std::exception_ptr) {}));
@@ -482,7 +482,7 @@ TEST_CASE("Complete: NoSuchUpload after a lost reply stays an error when HEAD do
   std::error_code ec;
   oss::diagnostics diag;
   run_coro(io, [&]() -> asio::awaitable<void> {
-    co_await client.complete_multipart_upload("mismatch.bin", u.id, u.parts, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_complete_multipart_upload("mismatch.bin", u.id, u.parts, diag, oss_test::tuple_token);
   });
 
   // Check
@@ -526,13 +526,13 @@ TEST_CASE("header injection: CR, LF and control characters are refused before an
       CAPTURE(what);
       std::error_code ec;
       oss::diagnostics diag;
-      co_await client.put_object("inj.txt", asio::buffer(data), opts, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_put_object("inj.txt", asio::buffer(data), opts, diag, oss_test::tuple_token);
       CHECK((ec == oss::client_errc::invalid_header_value || ec == oss::client_errc::invalid_metadata));
       CHECK(diag.attempts == 0);
       CHECK(diag.client_message.find('\n') == std::string::npos);
       std::error_code init_ec;
       oss::diagnostics init_diag;
-      co_await client.initiate_multipart_upload("inj.bin", opts, init_ec, init_diag);
+      std::tie(init_ec, std::ignore) = co_await client.async_initiate_multipart_upload("inj.bin", opts, init_diag, oss_test::tuple_token);
       CHECK(init_ec == ec);
     }
   });
@@ -586,7 +586,7 @@ TEST_CASE("throttling: ten 503 SlowDown in a row, then success, within retry_tim
   oss::diagnostics diag;
   run_coro(io, [&]() -> asio::awaitable<void> {
     const oss::object_options none;
-    co_await client.put_object("slow.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("slow.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
   });
 
   // Check
@@ -622,7 +622,7 @@ TEST_CASE("throttling: Retry-After is waited (seconds or HTTP date), capped by m
     oss::diagnostics diag;
     run_coro(io, [&]() -> asio::awaitable<void> {
       const oss::object_options none;
-      co_await client.put_object("later.txt", asio::buffer(data), none, ec, diag);
+      std::tie(ec, std::ignore) = co_await client.async_put_object("later.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
     });
     CHECK_MESSAGE(!ec, diag.client_message);
   };
@@ -657,7 +657,7 @@ TEST_CASE("throttling: retry_time ends a request the server throttles forever") 
   oss::diagnostics diag;
   run_coro(io, [&]() -> asio::awaitable<void> {
     const oss::object_options none;
-    co_await client.put_object("never.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("never.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
   });
 
   // Check: waits 200, 400, 800, 1600, 3200 ms (6.2 s in all); the next (5 s) would pass 10 s.
@@ -688,7 +688,7 @@ TEST_CASE("throttling: max_attempts still bounds the other failures, between thr
   oss::diagnostics diag;
   run_coro(io, [&]() -> asio::awaitable<void> {
     const oss::object_options none;
-    co_await client.put_object("mixed.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await client.async_put_object("mixed.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
   });
 
   // Check: 503, 500, 503, 500, 503, 500: the third 500 is final.
@@ -703,7 +703,7 @@ TEST_CASE("throttling: max_attempts still bounds the other failures, between thr
   seen = 0;
   run_coro(io, [&]() -> asio::awaitable<void> {
     const oss::object_options none;
-    co_await single.put_object("mixed.txt", asio::buffer(data), none, ec, diag);
+    std::tie(ec, std::ignore) = co_await single.async_put_object("mixed.txt", asio::buffer(data), none, diag, oss_test::tuple_token);
   });
   CHECK(ec == oss::server_errc::slow_down);
   CHECK(diag.attempts == 1);

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "../support/hostile_server.hpp"
+#include "../support/run_coro.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/tls_certs.hpp"
 #include "../support/skip.hpp"
@@ -578,7 +579,7 @@ TEST_CASE("secrets: checkpoints, written, interrupted, corrupt, foreign, resumed
   oss::client c(io.get_executor(), env.options());
   std::error_code ec;
   oss::diagnostics diag;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { co_await oss::abort_upload(c, cp, ec, diag); }, asio::detached);
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { std::tie(ec) = co_await oss::async_abort_upload(c, cp, diag, oss_test::tuple_token); }, asio::detached);
   io.run_for(30s);
   CHECK(ec == oss::client_errc::checkpoint_mismatch);
   guard.scan_error("abort_upload", ec, diag);

@@ -7,6 +7,7 @@
 
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/documents.hpp>
+#include <oss/detail/engine/part_pool.hpp>
 #include <oss/detail/ops/credentials_cache.hpp>
 #include <oss/detail/ops/endpoint.hpp>
 #include <oss/detail/ops/object_check.hpp>
@@ -23,6 +24,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -30,6 +32,7 @@
 #include <atomic>
 #include <optional>
 #include <random>
+#include <variant>
 
 // GCC 12 at -O2 reports -Wmismatched-new-delete for some coroutines here: it sees Asio's frame
 // allocator (thread_info_base::allocate -> aligned_alloc) inlined into the ramp function and
@@ -126,6 +129,7 @@ class client_impl {
     topts.max_connections_per_endpoint = options_.max_connections;
     topts.verify_peer = options_.verify_tls;
     pool_ = std::make_unique<transport::connection_pool>(ex_, *tls_, topts);
+    part_pool_ = std::make_shared<part_pool>(ex_, std::max<std::size_t>(options_.max_connections, 1));
   }
 
   // Sends `op` with up to max_attempts attempts (plus one after a credentials refresh) and
@@ -147,6 +151,27 @@ class client_impl {
                                            int part_number, asio::const_buffer body,
                                            bool content_md5, const body_digests& given,
                                            std::error_code& ec, diagnostics& diag);
+
+  // The other operations behind every public form (one implementation each): they never
+  // throw for request failures, but set `ec` (cleared on success) and fill `diag`. Arguments
+  // passed by reference must outlive the returned awaitable.
+  asio::awaitable<std::string> get_object(std::string_view name, std::error_code& ec, diagnostics& diag);
+  asio::awaitable<object_meta> head(std::string_view name, std::error_code& ec, diagnostics& diag);
+  asio::awaitable<std::string> initiate_multipart_upload(std::string_view name, const object_options& opts,
+                                                         std::error_code& ec, diagnostics& diag);
+  asio::awaitable<oss::complete_result> complete_multipart_upload(std::string_view name,
+                                                                  std::string_view upload_id,
+                                                                  std::vector<oss::completed_part> parts,
+                                                                  std::error_code& ec, diagnostics& diag);
+  asio::awaitable<void> abort_multipart_upload(std::string_view name, std::string_view upload_id,
+                                               std::error_code& ec, diagnostics& diag);
+  asio::awaitable<oss::list_parts_result> list_parts(std::string_view name, std::string_view upload_id,
+                                                     const list_parts_options& opts, std::error_code& ec,
+                                                     diagnostics& diag);
+  asio::awaitable<oss::list_parts_result> list_all_parts(std::string_view name, std::string_view upload_id,
+                                                         std::error_code& ec, diagnostics& diag);
+  asio::awaitable<oss::list_uploads_result> list_multipart_uploads(const list_uploads_options& opts,
+                                                                   std::error_code& ec, diagnostics& diag);
 
   // Asks HEAD whether a Complete of `parts` took effect although its reply was lost or
   // unreadable, and judges the answer with check_object_parts (object_check.hpp). Fills `out`
@@ -171,6 +196,8 @@ class client_impl {
   // Shared with a refresh in flight, which may outlive the client by a little.
   std::shared_ptr<credentials_cache> creds_;
   retry_budget budget_;
+  // Part buffers of the multipart uploads running on this client (engine/part_pool.hpp).
+  std::shared_ptr<part_pool> part_pool_;
   // Server time minus local time. Atomic: operations on several threads read it while a
   // RequestTimeTooSkewed reply updates it; any recent value is good enough.
   std::atomic<std::int64_t> clock_offset_ms_{0};
@@ -553,6 +580,299 @@ inline asio::awaitable<object_verdict> client_impl::reconcile_complete(
   co_return verdict;
 }
 
+inline asio::awaitable<std::string> client_impl::get_object(std::string_view name, std::error_code& ec,
+                                                           diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_get_object(name, options_.max_get_object_size, op, problem)) {
+    reject(ec, diag, bad, "GetObject", std::move(problem));
+    co_return std::string{};
+  }
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+  if (ec) co_return std::string{};
+  co_return std::move(reply.body);
+}
+
+inline asio::awaitable<object_meta> client_impl::head(std::string_view name, std::error_code& ec,
+                                                     diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_head_object(name, op, problem)) {
+    reject(ec, diag, bad, "HeadObject", std::move(problem));
+    co_return object_meta{};
+  }
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+  if (ec) co_return object_meta{};
+  object_meta meta;
+  if (auto bad = to_object_meta(reply, meta)) {
+    ec = bad;
+    diag.client_message = "the HeadObject reply has a malformed Content-Length or CRC-64 header";
+    co_return object_meta{};
+  }
+  co_return meta;
+}
+
+inline asio::awaitable<std::string> client_impl::initiate_multipart_upload(std::string_view name,
+                                                                          const object_options& opts,
+                                                                          std::error_code& ec,
+                                                                          diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_initiate(name, opts, options_.dialect, op, problem)) {
+    reject(ec, diag, bad, "InitiateMultipartUpload", std::move(problem));
+    co_return std::string{};
+  }
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+  if (ec) co_return std::string{};
+  initiate_result doc;
+  std::error_code parse_ec;
+  if (!parse_initiate_result(reply.body, doc, parse_ec)) {
+    ec = malformed_reply(diag, parse_ec, "InitiateMultipartUpload");
+    co_return std::string{};
+  }
+  if (doc.upload_id.empty()) {
+    ec = client_errc::missing_upload_id;
+    diag.client_message = "the InitiateMultipartUpload reply holds no UploadId";
+    co_return std::string{};
+  }
+  if (!is_valid_upload_id(doc.upload_id)) {
+    // Refused here, before it can reach a request line or a checkpoint. The id itself is not
+    // quoted (it may hold CR LF or be 100 KB long).
+    ec = client_errc::invalid_upload_id;
+    diag.client_message =
+        "the InitiateMultipartUpload reply's UploadId (" + std::to_string(doc.upload_id.size()) +
+        " bytes) is not 1.." + std::to_string(max_upload_id_bytes) +
+        " printable ASCII characters; if the server created an upload, it cannot be resumed or "
+        "aborted by that id (ListMultipartUploads shows it; a lifecycle rule can expire it)";
+    co_return std::string{};
+  }
+  co_return std::move(doc.upload_id);
+}
+
+inline asio::awaitable<oss::complete_result> client_impl::complete_multipart_upload(
+    std::string_view name, std::string_view upload_id, std::vector<oss::completed_part> parts,
+    std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_complete(name, upload_id, parts, options_.dialect, op, problem)) {
+    reject(ec, diag, bad, "CompleteMultipartUpload", std::move(problem));
+    co_return oss::complete_result{};
+  }
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+
+  asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  // An earlier attempt may have completed the upload and lost its reply: then the upload id is
+  // gone and the object exists with the parts we listed (oss-protocol.md 3.3). The same holds
+  // when the last attempt itself lost its reply and no retry was left. HEAD and
+  // check_object_parts decide; "unknown" is never taken as success.
+  const bool gone_after_ambiguity = ec == server_errc::no_such_upload && info.earlier_attempt_ambiguous;
+  if ((gone_after_ambiguity || (ec && info.last_attempt_lost)) &&
+      cancel_state.cancelled() == asio::cancellation_type::none) {
+    oss::complete_result r;
+    std::error_code head_ec;
+    object_verdict verdict = co_await reconcile_complete(name, parts, r, head_ec);
+    // The earlier attempt's Complete may still be running on the server, its object not yet
+    // visible (or an older one still is) when the retry already got NoSuchUpload: look again,
+    // with the back-off, while the first attempt could still have been waited for (at most
+    // stall_timeout, and max_complete_looks HEADs in all).
+    std::chrono::milliseconds looked_for{0};
+    for (int look = 1; verdict.match == object_match::differs && !head_ec && look < max_complete_looks &&
+                       looked_for < options_.stall_timeout;
+         ++look) {
+      const double random = options_.clock.random ? options_.clock.random() : jitter_random();
+      const auto delay =
+          retry_delay(retry_class::server, look, options_.retry_base_delay, options_.retry_max_delay, random);
+      bool waited = false;  // (see execute: no co_await of a coroutine once cancelled)
+      if (cancel_state.cancelled() == asio::cancellation_type::none) waited = co_await back_off(delay, cancel_state);
+      if (!waited) {
+        ec = asio::error::operation_aborted;
+        co_return oss::complete_result{};
+      }
+      looked_for += delay;
+      verdict = co_await reconcile_complete(name, parts, r, head_ec);
+    }
+    const std::string listed = "these " + std::to_string(parts.size()) + " parts";
+    if (verdict.match == object_match::matches) {
+      ec.clear();
+      co_return r;
+    }
+    if (head_ec) {
+      // Nothing learned: the original failure stands (a rerun can still ask again).
+      append_note(diag, "checking whether an earlier attempt completed the upload failed: " + verdict.reason);
+    } else if (verdict.match == object_match::unknown) {
+      // The server's NoSuchUpload (or the lost reply) no longer explains the outcome: the
+      // object exists, unproven. Its code and message would name the wrong failure.
+      ec = client_errc::unverified;
+      diag.http_status = 0;
+      diag.code.clear();
+      diag.message.clear();
+      diag.ec.clear();
+      diag.client_message = "the Complete reply was lost and an object of " + listed +
+                            " exists, but nothing proves it is made of them: " + verdict.reason;
+    } else if (gone_after_ambiguity) {
+      diag.client_message = "the upload id is gone and the object under that name is not made of " + listed + ": " +
+                            verdict.reason;
+    } else {
+      append_note(diag, "HEAD found no object made of " + listed + ": " + verdict.reason);
+    }
+  }
+  if (ec) co_return oss::complete_result{};
+
+  complete_result doc;
+  std::error_code parse_ec;
+  if (!parse_complete_result(reply.body, doc, parse_ec)) {
+    // A success status with an unreadable body (cut short, or mangled on the way): the upload
+    // is complete, only its result document was lost. HEAD recovers what the caller needs.
+    std::string why;
+    if (cancel_state.cancelled() == asio::cancellation_type::none) {
+      oss::complete_result r;
+      std::error_code head_ec;
+      const object_verdict verdict = co_await reconcile_complete(name, parts, r, head_ec);
+      if (verdict.match == object_match::matches) co_return r;
+      why = verdict.reason;
+    }
+    ec = malformed_reply(diag, parse_ec, "CompleteMultipartUpload");
+    if (!why.empty()) append_note(diag, "HEAD could not prove the object: " + why);
+    co_return oss::complete_result{};
+  }
+  oss::complete_result r;
+  r.location = std::move(doc.location);
+  r.bucket = std::move(doc.bucket);
+  r.key = std::move(doc.key);
+  r.etag = std::move(doc.etag);
+  if (r.etag.empty())
+    if (const std::string* h = reply.headers.find("ETag")) r.etag = *h;
+  bool malformed = false;
+  r.crc64 = reply_crc64(reply, malformed);
+  if (malformed) {
+    ec = client_errc::malformed_response;
+    diag.client_message = "the Complete reply's x-oss-hash-crc64ecma is not a decimal number";
+    co_return oss::complete_result{};
+  }
+  r.request_id = reply_request_id(reply);
+  co_return r;
+}
+
+inline asio::awaitable<void> client_impl::abort_multipart_upload(std::string_view name,
+                                                                std::string_view upload_id,
+                                                                std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_abort(name, upload_id, op, problem)) {
+    reject(ec, diag, bad, "AbortMultipartUpload", std::move(problem));
+    co_return;
+  }
+  execute_info info;
+  co_await execute(op, ec, diag, info);
+  // Already aborted or completed: the caller's goal, no upload left behind, holds.
+  if (ec == server_errc::no_such_upload) ec.clear();
+}
+
+inline asio::awaitable<oss::list_parts_result> client_impl::list_parts(std::string_view name,
+                                                                      std::string_view upload_id,
+                                                                      const list_parts_options& opts,
+                                                                      std::error_code& ec,
+                                                                      diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_list_parts(name, upload_id, opts, options_.dialect, op, problem)) {
+    reject(ec, diag, bad, "ListParts", std::move(problem));
+    co_return oss::list_parts_result{};
+  }
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+  if (ec) co_return oss::list_parts_result{};
+  list_parts_result doc;
+  std::error_code parse_ec;
+  if (!parse_list_parts_result(reply.body, doc, parse_ec)) {
+    ec = malformed_reply(diag, parse_ec, "ListParts");
+    co_return oss::list_parts_result{};
+  }
+  co_return to_public(std::move(doc));
+}
+
+inline asio::awaitable<oss::list_parts_result> client_impl::list_all_parts(std::string_view name,
+                                                                          std::string_view upload_id,
+                                                                          std::error_code& ec,
+                                                                          diagnostics& diag) {
+  asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  oss::list_parts_result all;
+  list_parts_options page_opts;
+  // Markers only grow and never exceed the last part number, so this ends within
+  // 10000 / max_parts + 1 pages; a server that repeats a marker is reported, not followed.
+  while (true) {
+    oss::list_parts_result page = co_await list_parts(name, upload_id, page_opts, ec, diag);
+    if (ec) co_return oss::list_parts_result{};
+    if (all.upload_id.empty()) {
+      all.bucket = page.bucket;
+      all.key = page.key;
+      all.upload_id = page.upload_id;
+      all.max_parts = page.max_parts;
+    }
+    for (auto& p : page.parts) all.parts.push_back(std::move(p));
+    if (!page.is_truncated) break;
+    if (page.next_part_number_marker <= page_opts.part_number_marker ||
+        page.next_part_number_marker > max_part_number) {
+      ec = client_errc::malformed_xml;
+      diag.client_message = "ListParts is truncated but its NextPartNumberMarker does not advance";
+      co_return oss::list_parts_result{};
+    }
+    page_opts.part_number_marker = page.next_part_number_marker;
+    if (cancel_state.cancelled() != asio::cancellation_type::none) {
+      ec = asio::error::operation_aborted;
+      diag.client_message.clear();
+      co_return oss::list_parts_result{};
+    }
+  }
+  all.next_part_number_marker = all.parts.empty() ? 0 : all.parts.back().part_number;
+  co_return all;
+}
+
+inline asio::awaitable<oss::list_uploads_result> client_impl::list_multipart_uploads(
+    const list_uploads_options& opts, std::error_code& ec, diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_list_uploads(opts, op, problem)) {
+    reject(ec, diag, bad, "ListMultipartUploads", std::move(problem));
+    co_return oss::list_uploads_result{};
+  }
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+  if (ec) co_return oss::list_uploads_result{};
+  list_uploads_result doc;
+  std::error_code parse_ec;
+  if (!parse_list_uploads_result(reply.body, doc, parse_ec)) {
+    ec = malformed_reply(diag, parse_ec, "ListMultipartUploads");
+    co_return oss::list_uploads_result{};
+  }
+  oss::list_uploads_result r;
+  r.bucket = std::move(doc.bucket);
+  r.prefix = std::move(doc.prefix);
+  r.delimiter = std::move(doc.delimiter);
+  r.key_marker = std::move(doc.key_marker);
+  r.upload_id_marker = std::move(doc.upload_id_marker);
+  r.next_key_marker = std::move(doc.next_key_marker);
+  r.next_upload_id_marker = std::move(doc.next_upload_id_marker);
+  r.max_uploads = doc.max_uploads;
+  r.is_truncated = doc.is_truncated;
+  r.common_prefixes = std::move(doc.common_prefixes);
+  r.uploads.reserve(doc.uploads.size());
+  for (auto& u : doc.uploads)
+    r.uploads.push_back(oss::upload_info{std::move(u.key), std::move(u.upload_id), std::move(u.initiated)});
+  co_return r;
+}
+
 }  // namespace detail
 
 OSS_DECL client::client(asio::any_io_executor ex, client_options options)
@@ -560,6 +880,10 @@ OSS_DECL client::client(asio::any_io_executor ex, client_options options)
 
 OSS_DECL client::client(asio::any_io_executor ex, client_options options, asio::ssl::context& tls)
     : impl_(std::make_unique<detail::client_impl>(std::move(ex), std::move(options), &tls)) {}
+
+OSS_DECL client::client(client&&) noexcept = default;
+
+OSS_DECL client& client::operator=(client&&) noexcept = default;
 
 OSS_DECL client::~client() = default;
 
@@ -589,39 +913,127 @@ OSS_DECL client_counters client::counters() const noexcept {
   return c;
 }
 
-// ---- PutObject -------------------------------------------------------------------------------
+// ---- The operations behind the token forms ----------------------------------------------------
 
-OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
-                                                        const object_options& opts,
-                                                        std::error_code& ec, diagnostics& diag) {
-  const body_digests none;
-  co_return co_await impl_->put_object(name, body, opts, none, ec, diag);
+namespace detail {
+
+OSS_DECL void escaped_exception(std::exception_ptr e, std::error_code& ec, diagnostics& diag) {
+  diag.exception = e;
+  // The exception's text is not copied: it may quote anything.
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::bad_alloc&) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    diag.client_message = "memory ran out during the operation";
+  } catch (const std::system_error& se) {
+    ec = se.code();
+    diag.client_message = "an exception escaped the operation";
+  } catch (...) {
+    ec = client_errc::unexpected_exception;
+    diag.client_message = "an unexpected exception escaped the operation";
+  }
 }
 
-OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
-                                                        const object_options& opts,
-                                                        body_digests digests, std::error_code& ec,
-                                                        diagnostics& diag) {
-  co_return co_await impl_->put_object(name, body, opts, digests, ec, diag);
+OSS_DECL void throw_failure(std::error_code ec, const diagnostics& diag) {
+  if (diag.exception) std::rethrow_exception(diag.exception);
+  if (ec) throw_error(ec, diag);
 }
+
+OSS_DECL asio::awaitable<op_outcome<put_result>> run_put_object(client_impl& c, std::string name,
+                                                                 asio::const_buffer body, object_options opts,
+                                                                 body_digests digests) {
+  op_outcome<put_result> out;
+  out.result = co_await c.put_object(name, body, opts, digests, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<std::string>> run_get_object(client_impl& c, std::string name) {
+  op_outcome<std::string> out;
+  out.result = co_await c.get_object(name, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<object_meta>> run_head(client_impl& c, std::string name) {
+  op_outcome<object_meta> out;
+  out.result = co_await c.head(name, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<std::string>> run_initiate_multipart_upload(client_impl& c, std::string name,
+                                                                                 object_options opts) {
+  op_outcome<std::string> out;
+  out.result = co_await c.initiate_multipart_upload(name, opts, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<part_result>> run_upload_part(client_impl& c, std::string name,
+                                                                   std::string upload_id, int part_number,
+                                                                   asio::const_buffer body, bool content_md5,
+                                                                   body_digests digests) {
+  op_outcome<part_result> out;
+  out.result = co_await c.upload_part(name, upload_id, part_number, body, content_md5, digests, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<oss::complete_result>> run_complete_multipart_upload(
+    client_impl& c, std::string name, std::string upload_id, std::vector<oss::completed_part> parts) {
+  op_outcome<oss::complete_result> out;
+  out.result = co_await c.complete_multipart_upload(name, upload_id, std::move(parts), out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_multipart_upload(client_impl& c, std::string name,
+                                                                                 std::string upload_id) {
+  op_outcome<std::monostate> out;
+  co_await c.abort_multipart_upload(name, upload_id, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<oss::list_parts_result>> run_list_parts(client_impl& c, std::string name,
+                                                                             std::string upload_id,
+                                                                             list_parts_options opts) {
+  op_outcome<oss::list_parts_result> out;
+  out.result = co_await c.list_parts(name, upload_id, opts, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<oss::list_parts_result>> run_list_all_parts(client_impl& c, std::string name,
+                                                                                 std::string upload_id) {
+  op_outcome<oss::list_parts_result> out;
+  out.result = co_await c.list_all_parts(name, upload_id, out.ec, out.diag);
+  co_return out;
+}
+
+OSS_DECL asio::awaitable<op_outcome<oss::list_uploads_result>> run_list_multipart_uploads(
+    client_impl& c, list_uploads_options opts) {
+  op_outcome<oss::list_uploads_result> out;
+  out.result = co_await c.list_multipart_uploads(opts, out.ec, out.diag);
+  co_return out;
+}
+
+}  // namespace detail
+
+OSS_DECL asio::any_io_executor client::operation_strand() const { return asio::make_strand(impl_->ex_); }
+
+// ---- The plain forms, through the token forms -------------------------------------------------
 
 OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
                                                         const object_options& opts,
                                                         body_digests digests) {
-  std::error_code ec;
   diagnostics diag;
-  put_result r = co_await put_object(std::move(name), body, opts, digests, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_put_object(std::move(name), body, opts, digests, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body,
                                                         const object_options& opts) {
-  std::error_code ec;
   diagnostics diag;
-  put_result r = co_await put_object(std::move(name), body, opts, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_put_object(std::move(name), body, opts, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::const_buffer body) {
@@ -629,110 +1041,29 @@ OSS_DECL asio::awaitable<put_result> client::put_object(std::string name, asio::
   co_return co_await put_object(std::move(name), body, defaults);
 }
 
-// ---- GetObject -------------------------------------------------------------------------------
-
-OSS_DECL asio::awaitable<std::string> client::get_object(std::string name, std::error_code& ec,
-                                                         diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_get_object(name, impl_->options_.max_get_object_size, op, problem)) {
-    detail::reject(ec, diag, bad, "GetObject", std::move(problem));
-    co_return std::string{};
-  }
-  detail::execute_info info;
-  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
-  if (ec) co_return std::string{};
-  co_return std::move(reply.body);
-}
-
 OSS_DECL asio::awaitable<std::string> client::get_object(std::string name) {
-  std::error_code ec;
   diagnostics diag;
-  std::string r = co_await get_object(std::move(name), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-// ---- HeadObject ------------------------------------------------------------------------------
-
-OSS_DECL asio::awaitable<object_meta> client::head(std::string name, std::error_code& ec,
-                                                   diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_head_object(name, op, problem)) {
-    detail::reject(ec, diag, bad, "HeadObject", std::move(problem));
-    co_return object_meta{};
-  }
-  detail::execute_info info;
-  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
-  if (ec) co_return object_meta{};
-  object_meta meta;
-  if (auto bad = detail::to_object_meta(reply, meta)) {
-    ec = bad;
-    diag.client_message = "the HeadObject reply has a malformed Content-Length or CRC-64 header";
-    co_return object_meta{};
-  }
-  co_return meta;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_get_object(std::move(name), diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<object_meta> client::head(std::string name) {
-  std::error_code ec;
   diagnostics diag;
-  object_meta r = co_await head(std::move(name), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-// ---- InitiateMultipartUpload -----------------------------------------------------------------
-
-OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name,
-                                                                        const object_options& opts,
-                                                                        std::error_code& ec,
-                                                                        diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_initiate(name, opts, impl_->options_.dialect, op, problem)) {
-    detail::reject(ec, diag, bad, "InitiateMultipartUpload", std::move(problem));
-    co_return std::string{};
-  }
-  detail::execute_info info;
-  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
-  if (ec) co_return std::string{};
-  detail::initiate_result doc;
-  std::error_code parse_ec;
-  if (!detail::parse_initiate_result(reply.body, doc, parse_ec)) {
-    ec = detail::malformed_reply(diag, parse_ec, "InitiateMultipartUpload");
-    co_return std::string{};
-  }
-  if (doc.upload_id.empty()) {
-    ec = client_errc::missing_upload_id;
-    diag.client_message = "the InitiateMultipartUpload reply holds no UploadId";
-    co_return std::string{};
-  }
-  if (!detail::is_valid_upload_id(doc.upload_id)) {
-    // Refused here, before it can reach a request line or a checkpoint. The id itself is not
-    // quoted (it may hold CR LF or be 100 KB long).
-    ec = client_errc::invalid_upload_id;
-    diag.client_message =
-        "the InitiateMultipartUpload reply's UploadId (" + std::to_string(doc.upload_id.size()) +
-        " bytes) is not 1.." + std::to_string(detail::max_upload_id_bytes) +
-        " printable ASCII characters; if the server created an upload, it cannot be resumed or "
-        "aborted by that id (ListMultipartUploads shows it; a lifecycle rule can expire it)";
-    co_return std::string{};
-  }
-  co_return std::move(doc.upload_id);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_head(std::move(name), diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name,
                                                                         const object_options& opts) {
-  std::error_code ec;
   diagnostics diag;
-  std::string r = co_await initiate_multipart_upload(std::move(name), opts, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_initiate_multipart_upload(std::move(name), opts, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::string name) {
@@ -740,225 +1071,54 @@ OSS_DECL asio::awaitable<std::string> client::initiate_multipart_upload(std::str
   co_return co_await initiate_multipart_upload(std::move(name), defaults);
 }
 
-// ---- UploadPart ------------------------------------------------------------------------------
-
-OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
-                                                          int part_number, asio::const_buffer body,
-                                                          bool content_md5, std::error_code& ec,
-                                                          diagnostics& diag) {
-  const body_digests none;
-  co_return co_await impl_->upload_part(name, upload_id, part_number, body, content_md5, none, ec, diag);
-}
-
-OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
-                                                          int part_number, asio::const_buffer body,
-                                                          body_digests digests, std::error_code& ec,
-                                                          diagnostics& diag) {
-  co_return co_await impl_->upload_part(name, upload_id, part_number, body, false, digests, ec, diag);
-}
-
 OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
                                                           int part_number, asio::const_buffer body,
                                                           body_digests digests) {
-  std::error_code ec;
   diagnostics diag;
-  part_result r = co_await upload_part(std::move(name), std::move(upload_id), part_number, body,
-                                       digests, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_upload_part(std::move(name), std::move(upload_id), part_number, body, digests,
+                                            diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<part_result> client::upload_part(std::string name, std::string upload_id,
                                                           int part_number, asio::const_buffer body,
                                                           bool content_md5) {
-  std::error_code ec;
   diagnostics diag;
-  part_result r = co_await upload_part(std::move(name), std::move(upload_id), part_number, body,
-                                       content_md5, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-// ---- CompleteMultipartUpload -----------------------------------------------------------------
-
-OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
-    std::string name, std::string upload_id, std::vector<completed_part> parts,
-    std::error_code& ec, diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_complete(name, upload_id, parts, impl_->options_.dialect, op, problem)) {
-    detail::reject(ec, diag, bad, "CompleteMultipartUpload", std::move(problem));
-    co_return complete_result{};
-  }
-  detail::execute_info info;
-  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
-
-  asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
-  // An earlier attempt may have completed the upload and lost its reply: then the upload id is
-  // gone and the object exists with the parts we listed (oss-protocol.md 3.3). The same holds
-  // when the last attempt itself lost its reply and no retry was left. HEAD and
-  // check_object_parts decide; "unknown" is never taken as success.
-  const bool gone_after_ambiguity = ec == server_errc::no_such_upload && info.earlier_attempt_ambiguous;
-  if ((gone_after_ambiguity || (ec && info.last_attempt_lost)) &&
-      cancel_state.cancelled() == asio::cancellation_type::none) {
-    complete_result r;
-    std::error_code head_ec;
-    detail::object_verdict verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
-    // The earlier attempt's Complete may still be running on the server, its object not yet
-    // visible (or an older one still is) when the retry already got NoSuchUpload: look again,
-    // with the back-off, while the first attempt could still have been waited for (at most
-    // stall_timeout, and max_complete_looks HEADs in all).
-    std::chrono::milliseconds looked_for{0};
-    for (int look = 1; verdict.match == detail::object_match::differs && !head_ec &&
-                       look < detail::max_complete_looks && looked_for < impl_->options_.stall_timeout;
-         ++look) {
-      const double random = impl_->options_.clock.random ? impl_->options_.clock.random() : detail::jitter_random();
-      const auto delay = detail::retry_delay(retry_class::server, look, impl_->options_.retry_base_delay,
-                                             impl_->options_.retry_max_delay, random);
-      bool waited = false;  // (see execute: no co_await of a coroutine once cancelled)
-      if (cancel_state.cancelled() == asio::cancellation_type::none)
-        waited = co_await impl_->back_off(delay, cancel_state);
-      if (!waited) {
-        ec = asio::error::operation_aborted;
-        co_return complete_result{};
-      }
-      looked_for += delay;
-      verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
-    }
-    const std::string listed = "these " + std::to_string(parts.size()) + " parts";
-    if (verdict.match == detail::object_match::matches) {
-      ec.clear();
-      co_return r;
-    }
-    if (head_ec) {
-      // Nothing learned: the original failure stands (a rerun can still ask again).
-      detail::append_note(diag, "checking whether an earlier attempt completed the upload failed: " + verdict.reason);
-    } else if (verdict.match == detail::object_match::unknown) {
-      // The server's NoSuchUpload (or the lost reply) no longer explains the outcome: the
-      // object exists, unproven. Its code and message would name the wrong failure.
-      ec = client_errc::unverified;
-      diag.http_status = 0;
-      diag.code.clear();
-      diag.message.clear();
-      diag.ec.clear();
-      diag.client_message = "the Complete reply was lost and an object of " + listed +
-                            " exists, but nothing proves it is made of them: " + verdict.reason;
-    } else if (gone_after_ambiguity) {
-      diag.client_message = "the upload id is gone and the object under that name is not made of " + listed + ": " +
-                            verdict.reason;
-    } else {
-      detail::append_note(diag, "HEAD found no object made of " + listed + ": " + verdict.reason);
-    }
-  }
-  if (ec) co_return complete_result{};
-
-  detail::complete_result doc;
-  std::error_code parse_ec;
-  if (!detail::parse_complete_result(reply.body, doc, parse_ec)) {
-    // A success status with an unreadable body (cut short, or mangled on the way): the upload
-    // is complete, only its result document was lost. HEAD recovers what the caller needs.
-    std::string why;
-    if (cancel_state.cancelled() == asio::cancellation_type::none) {
-      complete_result r;
-      std::error_code head_ec;
-      const detail::object_verdict verdict = co_await impl_->reconcile_complete(name, parts, r, head_ec);
-      if (verdict.match == detail::object_match::matches) co_return r;
-      why = verdict.reason;
-    }
-    ec = detail::malformed_reply(diag, parse_ec, "CompleteMultipartUpload");
-    if (!why.empty()) detail::append_note(diag, "HEAD could not prove the object: " + why);
-    co_return complete_result{};
-  }
-  complete_result r;
-  r.location = std::move(doc.location);
-  r.bucket = std::move(doc.bucket);
-  r.key = std::move(doc.key);
-  r.etag = std::move(doc.etag);
-  if (r.etag.empty())
-    if (const std::string* h = reply.headers.find("ETag")) r.etag = *h;
-  bool malformed = false;
-  r.crc64 = detail::reply_crc64(reply, malformed);
-  if (malformed) {
-    ec = client_errc::malformed_response;
-    diag.client_message = "the Complete reply's x-oss-hash-crc64ecma is not a decimal number";
-    co_return complete_result{};
-  }
-  r.request_id = detail::reply_request_id(reply);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_upload_part(std::move(name), std::move(upload_id), part_number, body,
+                                            content_md5, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<complete_result> client::complete_multipart_upload(
     std::string name, std::string upload_id, std::vector<completed_part> parts) {
-  std::error_code ec;
   diagnostics diag;
-  complete_result r = co_await complete_multipart_upload(std::move(name), std::move(upload_id),
-                                                         std::move(parts), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-// ---- AbortMultipartUpload --------------------------------------------------------------------
-
-OSS_DECL asio::awaitable<void> client::abort_multipart_upload(std::string name,
-                                                              std::string upload_id,
-                                                              std::error_code& ec,
-                                                              diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_abort(name, upload_id, op, problem)) {
-    detail::reject(ec, diag, bad, "AbortMultipartUpload", std::move(problem));
-    co_return;
-  }
-  detail::execute_info info;
-  co_await impl_->execute(op, ec, diag, info);
-  // Already aborted or completed: the caller's goal, no upload left behind, holds.
-  if (ec == server_errc::no_such_upload) ec.clear();
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_complete_multipart_upload(std::move(name), std::move(upload_id), std::move(parts),
+                                                          diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<void> client::abort_multipart_upload(std::string name,
                                                               std::string upload_id) {
-  std::error_code ec;
   diagnostics diag;
-  co_await abort_multipart_upload(std::move(name), std::move(upload_id), ec, diag);
-  if (ec) throw_error(ec, diag);
-}
-
-// ---- ListParts -------------------------------------------------------------------------------
-
-OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
-                                                               std::string upload_id,
-                                                               list_parts_options opts,
-                                                               std::error_code& ec,
-                                                               diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_list_parts(name, upload_id, opts, impl_->options_.dialect, op, problem)) {
-    detail::reject(ec, diag, bad, "ListParts", std::move(problem));
-    co_return list_parts_result{};
-  }
-  detail::execute_info info;
-  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
-  if (ec) co_return list_parts_result{};
-  detail::list_parts_result doc;
-  std::error_code parse_ec;
-  if (!detail::parse_list_parts_result(reply.body, doc, parse_ec)) {
-    ec = detail::malformed_reply(diag, parse_ec, "ListParts");
-    co_return list_parts_result{};
-  }
-  co_return detail::to_public(std::move(doc));
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await async_abort_multipart_upload(std::move(name), std::move(upload_id), diag, token);
+  detail::throw_failure(ec, diag);
 }
 
 OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
                                                                std::string upload_id,
                                                                list_parts_options opts) {
-  std::error_code ec;
   diagnostics diag;
-  list_parts_result r = co_await list_parts(std::move(name), std::move(upload_id), opts, ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_list_parts(std::move(name), std::move(upload_id), opts, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
@@ -968,95 +1128,21 @@ OSS_DECL asio::awaitable<list_parts_result> client::list_parts(std::string name,
 }
 
 OSS_DECL asio::awaitable<list_parts_result> client::list_all_parts(std::string name,
-                                                                   std::string upload_id,
-                                                                   std::error_code& ec,
-                                                                   diagnostics& diag) {
-  asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
-  list_parts_result all;
-  list_parts_options page_opts;
-  // Markers only grow and never exceed the last part number, so this ends within
-  // 10000 / max_parts + 1 pages; a server that repeats a marker is reported, not followed.
-  while (true) {
-    list_parts_result page = co_await list_parts(name, upload_id, page_opts, ec, diag);
-    if (ec) co_return list_parts_result{};
-    if (all.upload_id.empty()) {
-      all.bucket = page.bucket;
-      all.key = page.key;
-      all.upload_id = page.upload_id;
-      all.max_parts = page.max_parts;
-    }
-    for (auto& p : page.parts) all.parts.push_back(std::move(p));
-    if (!page.is_truncated) break;
-    if (page.next_part_number_marker <= page_opts.part_number_marker ||
-        page.next_part_number_marker > detail::max_part_number) {
-      ec = client_errc::malformed_xml;
-      diag.client_message = "ListParts is truncated but its NextPartNumberMarker does not advance";
-      co_return list_parts_result{};
-    }
-    page_opts.part_number_marker = page.next_part_number_marker;
-    if (cancel_state.cancelled() != asio::cancellation_type::none) {
-      ec = asio::error::operation_aborted;
-      diag.client_message.clear();
-      co_return list_parts_result{};
-    }
-  }
-  all.next_part_number_marker = all.parts.empty() ? 0 : all.parts.back().part_number;
-  co_return all;
-}
-
-OSS_DECL asio::awaitable<list_parts_result> client::list_all_parts(std::string name,
                                                                    std::string upload_id) {
-  std::error_code ec;
   diagnostics diag;
-  list_parts_result r = co_await list_all_parts(std::move(name), std::move(upload_id), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
-}
-
-// ---- ListMultipartUploads --------------------------------------------------------------------
-
-OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads(
-    list_uploads_options opts, std::error_code& ec, diagnostics& diag) {
-  ec.clear();
-  detail::op_request op;
-  std::string problem;
-  if (auto bad = detail::make_list_uploads(opts, op, problem)) {
-    detail::reject(ec, diag, bad, "ListMultipartUploads", std::move(problem));
-    co_return list_uploads_result{};
-  }
-  detail::execute_info info;
-  detail::http::response reply = co_await impl_->execute(op, ec, diag, info);
-  if (ec) co_return list_uploads_result{};
-  detail::list_uploads_result doc;
-  std::error_code parse_ec;
-  if (!detail::parse_list_uploads_result(reply.body, doc, parse_ec)) {
-    ec = detail::malformed_reply(diag, parse_ec, "ListMultipartUploads");
-    co_return list_uploads_result{};
-  }
-  list_uploads_result r;
-  r.bucket = std::move(doc.bucket);
-  r.prefix = std::move(doc.prefix);
-  r.delimiter = std::move(doc.delimiter);
-  r.key_marker = std::move(doc.key_marker);
-  r.upload_id_marker = std::move(doc.upload_id_marker);
-  r.next_key_marker = std::move(doc.next_key_marker);
-  r.next_upload_id_marker = std::move(doc.next_upload_id_marker);
-  r.max_uploads = doc.max_uploads;
-  r.is_truncated = doc.is_truncated;
-  r.common_prefixes = std::move(doc.common_prefixes);
-  r.uploads.reserve(doc.uploads.size());
-  for (auto& u : doc.uploads)
-    r.uploads.push_back(upload_info{std::move(u.key), std::move(u.upload_id), std::move(u.initiated)});
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_list_all_parts(std::move(name), std::move(upload_id), diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads(
     list_uploads_options opts) {
-  std::error_code ec;
   diagnostics diag;
-  list_uploads_result r = co_await list_multipart_uploads(std::move(opts), ec, diag);
-  if (ec) throw_error(ec, diag);
-  co_return r;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, r] = co_await async_list_multipart_uploads(std::move(opts), diag, token);
+  detail::throw_failure(ec, diag);
+  co_return std::move(r);
 }
 
 OSS_DECL asio::awaitable<list_uploads_result> client::list_multipart_uploads() {

@@ -8,6 +8,7 @@
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/dates.hpp>
 #include <oss/detail/engine/checkpoint_journal.hpp>
+#include <oss/detail/engine/part_pool.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/multipart/checkpoint_lock.hpp>
 #include <oss/detail/multipart/plan.hpp>
@@ -212,7 +213,7 @@ inline asio::awaitable<std::size_t> abort_intended_uploads(client& c, std::strin
   // Keys come sorted, `name` itself before every longer key with that prefix: a page that
   // reaches past it ends the search. Bounded in any case.
   for (int page = 0; page < 100; ++page) {
-    oss::list_uploads_result listed = co_await c.list_multipart_uploads(page_opts, ec, diag);
+    oss::list_uploads_result listed = co_await access::impl(c).list_multipart_uploads(page_opts, ec, diag);
     if (ec) co_return 0;
     std::vector<std::string> ids = intended_uploads(listed.uploads, name, after);
     candidates.insert(candidates.end(), ids.begin(), ids.end());
@@ -226,14 +227,14 @@ inline asio::awaitable<std::size_t> abort_intended_uploads(client& c, std::strin
   for (const std::string& id : candidates) {
     oss::list_parts_options one;
     one.max_parts = 1;
-    oss::list_parts_result parts = co_await c.list_parts(name, id, one, ec, diag);
+    oss::list_parts_result parts = co_await access::impl(c).list_parts(name, id, one, ec, diag);
     if (ec == server_errc::no_such_upload) {
       ec.clear();
       continue;
     }
     if (ec) co_return aborted;
     if (!parts.parts.empty()) continue;
-    co_await c.abort_multipart_upload(name, id, ec, diag);
+    co_await access::impl(c).abort_multipart_upload(name, id, ec, diag);
     if (ec) co_return aborted;
     ++aborted;
   }
@@ -244,137 +245,6 @@ inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
   co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
 }
-
-// Part buffers of file uploads, shared by every upload running on one client (issue 5). A
-// worker reads a part only once it holds one of `capacity` slots, `capacity` being the client's
-// connection limit (client_options::max_connections), and gives the slot back as soon as the
-// part's request has ended. So one upload holds at most `parallel` part buffers, and many
-// uploads sharing a client hold no more buffers than there are connections to carry them
-// (64 files at 1 MiB x 5 each read 320 parts ahead of 64 connections before).
-//
-// Thread-safe: the uploads of one client may run on strands of a multi-threaded io_context. The
-// slots are a concurrent_channel used as a FIFO semaphore (a send takes a slot, a receive frees
-// one); the idle buffers are a mutex-guarded free list, reused by size, so a steady upload does
-// not allocate (or fault in) a part buffer per part. Live plus idle buffers never exceed
-// `capacity`, and the idle buffers of a part size no running upload uses any more are freed.
-class part_slots {
- public:
-  part_slots(asio::any_io_executor ex, std::size_t capacity)
-      : capacity_(capacity), channel_(std::move(ex), capacity) {}
-
-  // Waits for a slot, in arrival order. False when the wait was cancelled (a stopping upload).
-  asio::awaitable<bool> acquire() {
-    const std::error_code none;
-    const bool token = true;
-    std::tuple<std::error_code> r =
-        co_await channel_.async_send(none, token, asio::experimental::as_tuple(asio::use_awaitable));
-    co_return !std::get<0>(r);
-  }
-  void release() noexcept {
-    channel_.try_receive([](std::error_code, bool) {});
-  }
-
-  // A buffer of `len` bytes for a slot holder.
-  std::unique_ptr<std::byte[]> take(std::size_t len) {
-    std::unique_ptr<std::byte[]> evicted;  // freed outside the lock
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      ++live_;
-      for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-        if (it->first == len) {
-          std::unique_ptr<std::byte[]> buf = std::move(it->second);
-          idle_.erase(std::next(it).base());
-          return buf;
-        }
-      }
-      if (live_ + idle_.size() > capacity_ && !idle_.empty()) {
-        evicted = std::move(idle_.front().second);
-        idle_.erase(idle_.begin());
-      }
-    }
-    return std::make_unique_for_overwrite<std::byte[]>(std::max<std::size_t>(len, 1));
-  }
-
-  void give(std::unique_ptr<std::byte[]> buf, std::size_t len) noexcept {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    --live_;
-    if (buf && users_.contains(len)) {
-      try {
-        idle_.emplace_back(len, std::move(buf));
-      } catch (...) {  // the buffer is freed; the next take allocates again
-      }
-    }
-  }
-
-  // A running upload reads parts of `len` bytes (its part size, or the whole file if smaller).
-  void add_user(std::size_t len) {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    ++users_[len];
-  }
-  void remove_user(std::size_t len) noexcept {
-    const std::lock_guard<std::mutex> lock(mutex_);
-    auto it = users_.find(len);
-    if (it == users_.end() || --it->second > 0) return;
-    users_.erase(it);
-    std::erase_if(idle_, [len](const auto& e) { return e.first == len; });
-  }
-
- private:
-  const std::size_t capacity_;
-  // void(error_code) alone is ambiguous among Asio 1.22's channel_traits: a dummy bool rides along.
-  asio::experimental::concurrent_channel<void(std::error_code, bool)> channel_;
-  std::mutex mutex_;
-  std::size_t live_ = 0;
-  std::vector<std::pair<std::size_t, std::unique_ptr<std::byte[]>>> idle_;
-  std::map<std::size_t, std::size_t> users_;
-};
-
-// The part_slots of `c`, shared by the uploads running on it, made by the first of them and
-// gone with the last (so a client destroyed and another made at its address never share).
-inline std::shared_ptr<part_slots> part_slots_of(client& c) {
-  static std::mutex registry_mutex;
-  static std::map<const client*, std::weak_ptr<part_slots>> registry;
-  const std::lock_guard<std::mutex> lock(registry_mutex);
-  std::erase_if(registry, [](const auto& e) { return e.second.expired(); });
-  std::weak_ptr<part_slots>& entry = registry[&c];
-  std::shared_ptr<part_slots> slots = entry.lock();
-  if (!slots) {
-    slots = std::make_shared<part_slots>(c.get_executor(),
-                                         std::max<std::size_t>(c.options().max_connections, 1));
-    entry = slots;
-  }
-  return slots;
-}
-
-// One slot and its buffer, held from before a part is read until its request has ended.
-class part_lease {
- public:
-  part_lease() = default;
-  part_lease(const part_lease&) = delete;
-  part_lease& operator=(const part_lease&) = delete;
-  ~part_lease() { reset(); }
-
-  // Records a slot acquired from `slots`; its buffer has `len` bytes.
-  void hold(part_slots& slots, std::size_t len) noexcept {
-    slots_ = &slots;
-    len_ = len;
-  }
-  std::byte* buffer() {
-    if (!buf_) buf_ = slots_->take(len_);
-    return buf_.get();
-  }
-  void reset() noexcept {
-    if (!slots_) return;
-    if (buf_) slots_->give(std::move(buf_), len_);
-    slots_->release();
-    slots_ = nullptr;
-  }
-
- private:
-  part_slots* slots_ = nullptr;
-  std::size_t len_ = 0;
-  std::unique_ptr<std::byte[]> buf_;
-};
 
 // Parts up to this size are read on the upload's own thread: the hop to the file executor and
 // back costs more than a pread from the page cache and its digests (6% of the time at 100 KiB).
@@ -575,8 +445,8 @@ class upload_run {
   std::vector<int> todo_;
   std::size_t next_todo_ = 0;
   std::vector<std::unique_ptr<std::byte[]>> buffers_;  // memory and stream sources
-  // File sources: part buffers come with the client-wide slots (see part_slots).
-  std::shared_ptr<part_slots> slots_;
+  // File sources: part buffers come with the client-wide slots (see part_pool).
+  std::shared_ptr<part_pool> slots_;
   std::size_t slot_len_ = 0;
   // Stream sources: one reader at a time, in part order.
   bool stream_busy_ = false;
@@ -880,7 +750,7 @@ inline asio::awaitable<bool> upload_run::resolve_intent() {
 inline asio::awaitable<bool> upload_run::reconcile() {
   std::error_code ec;
   diagnostics diag;
-  oss::list_parts_result listed = co_await client_.list_all_parts(name_, cp_.upload_id, ec, diag);
+  oss::list_parts_result listed = co_await access::impl(client_).list_all_parts(name_, cp_.upload_id, ec, diag);
   if (ec == server_errc::no_such_upload) {
     if (co_await completed_before()) co_return true;
     if (opts_.restart_if_vanished) {
@@ -1061,7 +931,7 @@ inline asio::awaitable<bool> upload_run::completed_before() {
     if (p.got.error != 0 || p.got.short_read || p.got.crc64 != p.rec.crc64) co_return false;
   std::error_code ec;
   diagnostics diag;
-  oss::object_meta meta = co_await client_.head(name_, ec, diag);
+  oss::object_meta meta = co_await access::impl(client_).head(name_, ec, diag);
   if (ec) co_return false;
   const std::vector<oss::completed_part> listed = completed_parts_of(parts, [](int) { return true; });
   const object_verdict verdict = check_object_parts(meta, listed, client_.options().dialect);
@@ -1131,7 +1001,7 @@ inline asio::awaitable<bool> upload_run::record_intent() {
 inline asio::awaitable<bool> upload_run::initiate() {
   std::error_code ec;
   diagnostics diag;
-  std::string upload_id = co_await client_.initiate_multipart_upload(name_, object_opts_, ec, diag);
+  std::string upload_id = co_await access::impl(client_).initiate_multipart_upload(name_, object_opts_, ec, diag);
   if (ec) {
     co_await after_failed_initiate(ec, diag);
     fail(ec, std::move(diag));
@@ -1217,7 +1087,7 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
   const asio::const_buffer payload(body.data(), body.size());
   // The server's CRC is checked against the one computed while reading: bytes that changed
   // since then fail with crc64_mismatch.
-  oss::put_result r = co_await client_.put_object(name_, payload, object_opts_, *digests, ec, diag);
+  oss::put_result r = co_await access::impl(client_).put_object(name_, payload, object_opts_, *digests, ec, diag);
   if (ec) {
     fail(ec, std::move(diag));
     co_return;
@@ -1233,7 +1103,7 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
   if (how == object_check::none) {
     std::error_code head_ec;
     diagnostics head_diag;
-    const oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
+    const oss::object_meta meta = co_await access::impl(client_).head(name_, head_ec, head_diag);
     if (!head_ec && meta.crc64) {
       if (*meta.crc64 != r.crc64) {
         diagnostics d;
@@ -1251,7 +1121,7 @@ inline asio::awaitable<void> upload_run::put_small(std::span<const std::byte> bo
   if (how == object_check::none && opts_.require_server_crc) {
     body_digests with_md5 = *digests;
     with_md5.md5 = co_await md5_of(body.data(), body.size());
-    r = co_await client_.put_object(name_, payload, object_opts_, with_md5, ec, diag);
+    r = co_await access::impl(client_).put_object(name_, payload, object_opts_, with_md5, ec, diag);
     if (ec) {
       fail(ec, std::move(diag));
       co_return;
@@ -1451,7 +1321,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
   const asio::const_buffer body(data, static_cast<std::size_t>(len));
   // The client compares the server's CRC with the one computed while reading the part, so
   // bytes that changed since (a buffer source the caller touched) fail with crc64_mismatch.
-  oss::part_result r = co_await client_.upload_part(name_, cp_.upload_id, number, body, digests, ec, diag);
+  oss::part_result r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, digests, ec, diag);
   bool resent = false;
   if (!ec && r.integrity == integrity_check::none && opts_.require_server_crc && !stop_) {
     // The server accepted the part but proved nothing (no CRC-64 in the reply, and it went
@@ -1460,7 +1330,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const std::byte* 
     md5_every_part_ = true;
     body_digests with_md5 = digests;
     with_md5.md5 = co_await md5_of(data, len);
-    r = co_await client_.upload_part(name_, cp_.upload_id, number, body, with_md5, ec, diag);
+    r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, with_md5, ec, diag);
     resent = true;
   }
   // The bytes are sent: the slot and its buffer serve the next part (of any upload) while this
@@ -1690,7 +1560,7 @@ inline asio::awaitable<void> upload_run::run_workers() {
   if (!is_stream()) count = std::min(count, todo_.size());
   if (count == 0) co_return;
   if (is_file()) {
-    slots_ = part_slots_of(client_);
+    slots_ = access::impl(client_).part_pool_;
     slot_len_ = static_cast<std::size_t>(std::min(part_size_, size_));
     slots_->add_user(slot_len_);
   } else {
@@ -1785,7 +1655,7 @@ inline asio::awaitable<void> upload_run::complete() {
   std::error_code ec;
   diagnostics diag;
   oss::complete_result r =
-      co_await client_.complete_multipart_upload(name_, cp_.upload_id, std::move(listed), ec, diag);
+      co_await access::impl(client_).complete_multipart_upload(name_, cp_.upload_id, std::move(listed), ec, diag);
   if (ec) {
     fail(ec, std::move(diag));
     co_return;
@@ -1814,7 +1684,7 @@ inline asio::awaitable<void> upload_run::complete() {
   } else if (verdict.match == object_match::unknown) {
     std::error_code head_ec;
     diagnostics head_diag;
-    const oss::object_meta meta = co_await client_.head(name_, head_ec, head_diag);
+    const oss::object_meta meta = co_await access::impl(client_).head(name_, head_ec, head_diag);
     if (!head_ec) {
       verdict = judge(meta);
       if (verdict.match == object_match::matches)
@@ -1911,7 +1781,7 @@ inline asio::awaitable<void> upload_run::end_with_failure() {
   if (failed_ && opts_.abort_on_failure && upload_exists && !cancelled_ && !user_exception_) {
     std::error_code ec;
     diagnostics diag;
-    co_await client_.abort_multipart_upload(name_, cp_.upload_id, ec, diag);
+    co_await access::impl(client_).abort_multipart_upload(name_, cp_.upload_id, ec, diag);
     if (!ec && cp_path_) {
       std::error_code rm_ec;
       remove_checkpoint_files(*cp_path_, rm_ec);
@@ -2095,69 +1965,81 @@ OSS_DECL asio::awaitable<upload_result> multipart_upload(client& c, std::string 
   co_return co_await multipart_upload(c, std::move(name), std::move(source), std::move(defaults));
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp, std::error_code& ec,
-                                            diagnostics& diag) {
+namespace detail {
+
+// The abort behind async_abort_upload: never throws for failures.
+inline asio::awaitable<void> abort_upload_checkpoint(client& c, const checkpoint& cp, std::error_code& ec,
+                                                     diagnostics& diag) {
   ec.clear();
   diag.clear();
-  if (cp.dialect != detail::multipart::dialect_name(c.options().dialect) ||
+  if (cp.dialect != multipart::dialect_name(c.options().dialect) ||
       (cp.version >= 1 && (cp.endpoint != c.endpoint_url() || cp.bucket != c.options().bucket))) {
     ec = client_errc::checkpoint_mismatch;
     diag.operation = "abort_upload";
     diag.client_message = "the checkpoint is for endpoint " + cp.endpoint + " bucket " + cp.bucket +
                           " (" + cp.dialect + " dialect), the client uses " + c.endpoint_url() +
                           " bucket " + c.options().bucket + " (" +
-                          std::string(detail::multipart::dialect_name(c.options().dialect)) + ")";
+                          std::string(multipart::dialect_name(c.options().dialect)) + ")";
     co_return;
   }
   if (cp.state == checkpoint_state::initiating) {
     // No upload id was ever learnt: abort what the intent stands for.
-    co_await detail::multipart::abort_intended_uploads(c, cp.name, cp.initiated_after, ec, diag);
+    co_await multipart::abort_intended_uploads(c, cp.name, cp.initiated_after, ec, diag);
     co_return;
   }
-  co_await c.abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
+  co_await access::impl(c).abort_multipart_upload(cp.name, cp.upload_id, ec, diag);
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp) {
-  std::error_code ec;
-  diagnostics diag;
-  co_await abort_upload(c, cp, ec, diag);
-  if (ec) throw_error(ec, diag);
+OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_upload(client& c, checkpoint cp) {
+  op_outcome<std::monostate> out;
+  co_await abort_upload_checkpoint(c, cp, out.ec, out.diag);
+  co_return out;
 }
 
-OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file,
-                                            std::error_code& ec, diagnostics& diag) {
-  ec.clear();
-  diag.clear();
+OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_upload_file(client& c,
+                                                                          std::filesystem::path checkpoint_file) {
+  op_outcome<std::monostate> out;
+  std::error_code& ec = out.ec;
+  diagnostics& diag = out.diag;
   // Not while an upload uses the checkpoint: it would write it again.
-  detail::multipart::checkpoint_lock lock;
+  multipart::checkpoint_lock lock;
   if (!lock.acquire(checkpoint_file, ec)) {
     diag.operation = "abort_upload";
     diag.client_message = ec == client_errc::checkpoint_locked
                               ? "an upload is using the checkpoint " + checkpoint_file.string() +
                                     "; cancel it first, or wait for it to end"
                               : "cannot create the checkpoint's lock file " +
-                                    detail::multipart::lock_path_of(checkpoint_file).string() + " (" +
-                                    ec.message() + ")";
-    co_return;
+                                    multipart::lock_path_of(checkpoint_file).string() + " (" + ec.message() + ")";
+    co_return out;
   }
   std::string problem;
-  const checkpoint cp = detail::load_checkpoint(checkpoint_file, ec, problem);
+  const checkpoint cp = load_checkpoint(checkpoint_file, ec, problem);
   if (ec) {
     diag.operation = "load_checkpoint";
     diag.client_message = problem + " (" + checkpoint_file.string() + ")";
-    co_return;
+    co_return out;
   }
-  co_await abort_upload(c, cp, ec, diag);
-  if (ec) co_return;
+  co_await abort_upload_checkpoint(c, cp, ec, diag);
+  if (ec) co_return out;
   std::error_code rm_ec;
   detail::remove_checkpoint_files(checkpoint_file, rm_ec);
+  co_return out;
+}
+
+}  // namespace detail
+
+OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp) {
+  diagnostics diag;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await async_abort_upload(c, std::move(cp), diag, token);
+  detail::throw_failure(ec, diag);
 }
 
 OSS_DECL asio::awaitable<void> abort_upload(client& c, std::filesystem::path checkpoint_file) {
-  std::error_code ec;
   diagnostics diag;
-  co_await abort_upload(c, checkpoint_file, ec, diag);
-  if (ec) throw_error(ec, diag);
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await async_abort_upload(c, std::move(checkpoint_file), diag, token);
+  detail::throw_failure(ec, diag);
 }
 
 }  // namespace oss

@@ -1,0 +1,157 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_DETAIL_ENGINE_PART_POOL_HPP
+#define OSS_DETAIL_ENGINE_PART_POOL_HPP
+
+#include <oss/detail/config.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+// See impl/client.ipp: GCC 12 pairs Asio's coroutine frame allocator with the wrong delete.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace oss::detail {
+
+// Part buffers of file uploads, shared by every upload running on one client (issue 5). A
+// worker reads a part only once it holds one of `capacity` slots, `capacity` being the client's
+// connection limit (client_options::max_connections), and gives the slot back as soon as the
+// part's request has ended. So one upload holds at most `parallel` part buffers, and many
+// uploads sharing a client hold no more buffers than there are connections to carry them
+// (64 files at 1 MiB x 5 each read 320 parts ahead of 64 connections before).
+//
+// Thread-safe: the uploads of one client may run on strands of a multi-threaded io_context. The
+// slots are a concurrent_channel used as a FIFO semaphore (a send takes a slot, a receive frees
+// one); the idle buffers are a mutex-guarded free list, reused by size, so a steady upload does
+// not allocate (or fault in) a part buffer per part. Live plus idle buffers never exceed
+// `capacity`, and the idle buffers of a part size no running upload uses any more are freed.
+//
+// The client owns it (client_impl, reached through detail::access), so uploads on different
+// clients never share one and nothing is process-wide. An upload holds it by shared_ptr until
+// its last lease is given back.
+class part_pool {
+ public:
+  part_pool(asio::any_io_executor ex, std::size_t capacity)
+      : capacity_(capacity), channel_(std::move(ex), capacity) {}
+
+  // Waits for a slot, in arrival order. False when the wait was cancelled (a stopping upload).
+  asio::awaitable<bool> acquire() {
+    const std::error_code none;
+    const bool token = true;
+    std::tuple<std::error_code> r =
+        co_await channel_.async_send(none, token, asio::experimental::as_tuple(asio::use_awaitable));
+    co_return !std::get<0>(r);
+  }
+  void release() noexcept {
+    channel_.try_receive([](std::error_code, bool) {});
+  }
+
+  // A buffer of `len` bytes for a slot holder.
+  std::unique_ptr<std::byte[]> take(std::size_t len) {
+    std::unique_ptr<std::byte[]> evicted;  // freed outside the lock
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      ++live_;
+      for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+        if (it->first == len) {
+          std::unique_ptr<std::byte[]> buf = std::move(it->second);
+          idle_.erase(std::next(it).base());
+          return buf;
+        }
+      }
+      if (live_ + idle_.size() > capacity_ && !idle_.empty()) {
+        evicted = std::move(idle_.front().second);
+        idle_.erase(idle_.begin());
+      }
+    }
+    return std::make_unique_for_overwrite<std::byte[]>(std::max<std::size_t>(len, 1));
+  }
+
+  void give(std::unique_ptr<std::byte[]> buf, std::size_t len) noexcept {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    --live_;
+    if (buf && users_.contains(len)) {
+      try {
+        idle_.emplace_back(len, std::move(buf));
+      } catch (...) {  // the buffer is freed; the next take allocates again
+      }
+    }
+  }
+
+  // A running upload reads parts of `len` bytes (its part size, or the whole file if smaller).
+  void add_user(std::size_t len) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ++users_[len];
+  }
+  void remove_user(std::size_t len) noexcept {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    auto it = users_.find(len);
+    if (it == users_.end() || --it->second > 0) return;
+    users_.erase(it);
+    std::erase_if(idle_, [len](const auto& e) { return e.first == len; });
+  }
+
+ private:
+  const std::size_t capacity_;
+  // void(error_code) alone is ambiguous among Asio 1.22's channel_traits: a dummy bool rides along.
+  asio::experimental::concurrent_channel<void(std::error_code, bool)> channel_;
+  std::mutex mutex_;
+  std::size_t live_ = 0;
+  std::vector<std::pair<std::size_t, std::unique_ptr<std::byte[]>>> idle_;
+  std::map<std::size_t, std::size_t> users_;
+};
+
+// One slot and its buffer, held from before a part is read until its request has ended.
+class part_lease {
+ public:
+  part_lease() = default;
+  part_lease(const part_lease&) = delete;
+  part_lease& operator=(const part_lease&) = delete;
+  ~part_lease() { reset(); }
+
+  // Records a slot acquired from `slots`; its buffer has `len` bytes.
+  void hold(part_pool& slots, std::size_t len) noexcept {
+    slots_ = &slots;
+    len_ = len;
+  }
+  std::byte* buffer() {
+    if (!buf_) buf_ = slots_->take(len_);
+    return buf_.get();
+  }
+  void reset() noexcept {
+    if (!slots_) return;
+    if (buf_) slots_->give(std::move(buf_), len_);
+    slots_->release();
+    slots_ = nullptr;
+  }
+
+ private:
+  part_pool* slots_ = nullptr;
+  std::size_t len_ = 0;
+  std::unique_ptr<std::byte[]> buf_;
+};
+
+}  // namespace oss::detail
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // OSS_DETAIL_ENGINE_PART_POOL_HPP
