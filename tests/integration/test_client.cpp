@@ -317,6 +317,18 @@ std::vector<std::string> split(const std::string& data, std::size_t part_size) {
   return parts;
 }
 
+// Runs `then` on the io_context's thread once `ready()` holds, looking every 5 ms: the fault
+// proxy's request log has no notification to wait on.
+void when_ready(asio::steady_timer& timer, std::function<bool()> ready, std::function<void()> then) {
+  timer.expires_after(5ms);
+  timer.async_wait([&timer, ready = std::move(ready), then = std::move(then)](std::error_code) mutable {
+    if (ready())
+      then();
+    else
+      when_ready(timer, std::move(ready), std::move(then));
+  });
+}
+
 }  // namespace
 
 // =================================================================================================
@@ -1999,16 +2011,8 @@ TEST_CASE("cancellation during the back-off wait") {
   asio::co_spawn(io, std::move(op), asio::bind_cancellation_slot(signal.slot(), [](std::exception_ptr) {}));
   // Cancel once the first reply has arrived, i.e. while the client waits to retry.
   asio::steady_timer poll(io);
-  std::function<void(std::error_code)> check = [&](std::error_code) {
-    if (!proxy.requests().empty()) {
-      signal.emit(asio::cancellation_type::terminal);
-      return;
-    }
-    poll.expires_after(5ms);
-    poll.async_wait(check);
-  };
-  poll.expires_after(5ms);
-  poll.async_wait(check);
+  when_ready(
+      poll, [&] { return !proxy.requests().empty(); }, [&] { signal.emit(asio::cancellation_type::terminal); });
   io.run_for(20s);
   CHECK(finished);
   CHECK(ec == asio::error::operation_aborted);
@@ -2393,18 +2397,13 @@ TEST_CASE("token forms: a bound cancellation slot cancels an operation of each s
                             ++finished;
                           }));
   asio::steady_timer poll(io);
-  std::function<void(std::error_code)> check = [&](std::error_code) {
-    if (proxy.requests().size() >= 3) {
-      head_signal.emit(asio::cancellation_type::terminal);
-      abort_signal.emit(asio::cancellation_type::terminal);
-      abort_upload_signal.emit(asio::cancellation_type::terminal);
-      return;
-    }
-    poll.expires_after(5ms);
-    poll.async_wait(check);
-  };
-  poll.expires_after(5ms);
-  poll.async_wait(check);
+  when_ready(
+      poll, [&] { return proxy.requests().size() >= 3; },
+      [&] {
+        head_signal.emit(asio::cancellation_type::terminal);
+        abort_signal.emit(asio::cancellation_type::terminal);
+        abort_upload_signal.emit(asio::cancellation_type::terminal);
+      });
   io.run_for(20s);
 
   // Check
