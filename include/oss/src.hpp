@@ -45,6 +45,7 @@
 #include <oss/impl/client.ipp>
 // L5 orchestration
 #include <oss/detail/engine/impl/checkpoint_journal.ipp>
+#include <oss/detail/engine/impl/part_source.ipp>
 #include <oss/impl/checkpoint.ipp>
 #include <oss/impl/multipart_upload.ipp>
 

@@ -47,6 +47,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -2357,6 +2358,41 @@ TEST_CASE("token forms: executor rule and error codes through as_tuple") {
       auto [aec] = co_await client.async_abort_multipart_upload("nothing-here", "", diag, token);
       CHECK(aec == std::errc::invalid_argument);
     });
+  }
+
+  SUBCASE("an exception escaping an operation (a clock hook that throws) completes it, never throws through the loop") {
+    // Setup: the clock hook is called as every request starts (retry_time is measured with it)
+    struct clock_broke : std::runtime_error {
+      using std::runtime_error::runtime_error;
+    };
+    asio::io_context io;
+    oss::client_options o = base_options(env.server.endpoint());
+    o.clock.now = []() -> std::chrono::system_clock::time_point { throw clock_broke("the clock broke"); };
+    oss::client client(io.get_executor(), o);
+    oss::diagnostics diag;
+    std::error_code callback_ec;
+    bool called = false;
+    bool convenience_rethrew = false;
+    // Run: the callback form, then the awaitable form that throws
+    client.async_head("clock.txt", diag, [&](std::error_code e, oss::object_meta) {
+      callback_ec = e;
+      called = true;
+    });
+    CHECK_NOTHROW(io.run_for(10s));
+    io.restart();
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      try {
+        co_await client.head("clock.txt");
+      } catch (const clock_broke&) {
+        convenience_rethrew = true;
+      }
+    });
+    // Check
+    REQUIRE(called);
+    CHECK(callback_ec == oss::client_errc::unexpected_exception);
+    REQUIRE(diag.exception);
+    CHECK_THROWS_AS(std::rethrow_exception(diag.exception), clock_broke);
+    CHECK(convenience_rethrew);
   }
 }
 

@@ -1,0 +1,95 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+#ifndef OSS_DETAIL_ENGINE_BLOCKING_WORK_HPP
+#define OSS_DETAIL_ENGINE_BLOCKING_WORK_HPP
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/execution/outstanding_work.hpp>
+#include <asio/post.hpp>
+#include <asio/prefer.hpp>
+#include <asio/thread_pool.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace oss::detail {
+
+// Where a transfer's blocking work runs (pread, hashing, checkpoint writes): the caller's file
+// executor, else a small pool of its own. Never the caller's event loop.
+//
+// Declare it after everything its jobs touch: destroying it joins its own pool.
+class blocking_work {
+ public:
+  // `home`: where results come back to (the transfer's strand). `threads`: the size of the own
+  // pool when `file_executor` is empty.
+  blocking_work(asio::any_io_executor home, asio::any_io_executor file_executor, std::size_t threads)
+      : home_(std::move(home)) {
+    if (file_executor) {
+      ex_ = std::move(file_executor);
+    } else {
+      own_pool_.emplace(std::max<std::size_t>(threads, 1));
+      ex_ = own_pool_->get_executor();
+    }
+  }
+
+  blocking_work(const blocking_work&) = delete;
+  blocking_work& operator=(const blocking_work&) = delete;
+
+  // Runs `f()` on the file executor and resumes on the awaiting coroutine's executor.
+  //
+  // Not `co_spawn(ex_, ...)`: co_spawn links the caller's cancellation slot to the new
+  // coroutine, so stopping a worker would write that coroutine's cancellation state on the
+  // strand while it runs on a pool thread (a data race ThreadSanitizer reports). A blocking job
+  // cannot be interrupted anyway, so this operation takes no cancellation at all; it keeps the
+  // caller's executor busy (outstanding work) until its handler has been dispatched there.
+  template <typename F>
+  asio::awaitable<std::invoke_result_t<F&>> run(F f) {
+    using boxed = job_result<std::invoke_result_t<F&>>;
+    auto initiation = [this](auto handler, F job) {
+      auto home = asio::prefer(asio::get_associated_executor(handler, home_),
+                               asio::execution::outstanding_work.tracked);
+      auto work = [handler = std::move(handler), job, home]() mutable {
+        boxed r{job()};
+        auto deliver = [handler = std::move(handler), r = std::move(r)]() mutable {
+          std::move(handler)(std::move(r));
+        };
+        asio::dispatch(home, std::move(deliver));
+      };
+      asio::post(ex_, std::move(work));
+    };
+    boxed r = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(boxed)>(
+        std::move(initiation), asio::use_awaitable, f);
+    co_return std::move(r.value);
+  }
+
+  // Runs `f()` right here when `small` (the hop to the pool and back costs more than a small
+  // pread from the page cache and its digests), else as run().
+  template <typename F>
+  asio::awaitable<std::invoke_result_t<F&>> run_unless_small(bool small, F f) {
+    if (small) co_return f();
+    co_return co_await run(std::move(f));
+  }
+
+ private:
+  // Boxed so that a job returning std::error_code is not taken for a failing completion.
+  template <typename T>
+  struct job_result {
+    T value;
+  };
+
+  asio::any_io_executor home_;
+  asio::any_io_executor ex_;
+  std::optional<asio::thread_pool> own_pool_;
+};
+
+}  // namespace oss::detail
+
+#endif  // OSS_DETAIL_ENGINE_BLOCKING_WORK_HPP

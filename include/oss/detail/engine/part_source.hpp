@@ -1,0 +1,152 @@
+// asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
+// Distributed under the MIT licence (see LICENSE).
+// Outside the guard, for the reason given in detail/upload/upload_run.hpp.
+#include <oss/multipart_upload.hpp>
+
+#ifndef OSS_DETAIL_ENGINE_PART_SOURCE_HPP
+#define OSS_DETAIL_ENGINE_PART_SOURCE_HPP
+
+#include <oss/detail/config.hpp>
+#include <oss/detail/engine/blocking_work.hpp>
+#include <oss/detail/engine/part_scheduler.hpp>
+#include <oss/detail/multipart/plan.hpp>
+
+#include <asio/awaitable.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+// The source of a transfer's bytes (design.md, "The engine"): a regular file, a buffer in
+// memory, or a stream of unknown length, behind one next_part(). The transfer asks for part N
+// and gets its bytes and their digests (CRC-64, and MD5 / SHA-256 when wanted), computed where
+// the bytes are first touched; it never asks which kind of source it has for that.
+namespace oss::detail {
+
+using multipart::digest_part;
+using multipart::part_digests_wanted;
+using multipart::part_length;
+using multipart::part_offset;
+
+// One part, or why there is none.
+struct part_read {
+  const std::byte* data = nullptr;
+  std::uint64_t length = 0;
+  body_digests digests;
+  // A stream ended with this read: the part is its last (or, at length 0, no part at all).
+  bool ended = false;
+  // Set when the part could not be read; `operation` and `message` go to the diagnostics.
+  std::error_code ec;
+  std::string operation;
+  std::string message;
+  // The caller's stream reader threw this (ec is then handler_exception).
+  std::exception_ptr thrown;
+};
+
+// One part of the source read and hashed again, to check what a checkpoint claims. Trivially
+// destructible: it comes back from the file executor through a GCC 12 co_await.
+struct rehash_outcome {
+  int error = 0;            // errno of a failed pread
+  bool short_read = false;  // the file ended early
+  std::uint64_t crc64 = 0;
+  std::optional<md5_digest> md5;  // when asked for
+};
+
+// Slice through which a part is re-read to check it: hashed as it streams through, so a 5 GiB
+// part needs no 5 GiB buffer.
+inline constexpr std::size_t rehash_slice = 256 * 1024;
+
+// `p` made absolute and normal: how a checkpoint names its file.
+OSS_DECL std::string normal_file_path(const std::filesystem::path& p);
+
+class part_source {
+ public:
+  part_source(upload_source& source, blocking_work& work) : source_(source), work_(work) {}
+  ~part_source();
+  part_source(const part_source&) = delete;
+  part_source& operator=(const part_source&) = delete;
+
+  bool is_file() const { return source_.type() == upload_source::kind::file; }
+  bool is_stream() const { return source_.type() == upload_source::kind::stream; }
+
+  // Opens the file and takes its size and modification time (or the buffer's size); an error
+  // is typed (file_not_found, file_not_readable, not_a_regular_file) and `problem` says why.
+  OSS_DECL std::error_code open(std::string& problem);
+
+  // Known from open() for files and buffers; for a stream once it has ended.
+  bool size_known() const { return size_known_; }
+  std::uint64_t size() const { return size_; }
+  std::int64_t mtime_ns() const { return mtime_ns_; }
+  // The file's absolute, normal path; empty for the other kinds.
+  const std::string& path() const { return path_; }
+
+  // Whether the file still has the size and modification time open() saw (always for the
+  // other kinds): parts read before and after a change would mix two contents.
+  OSS_DECL bool unchanged() const;
+
+  // The part size (and, for a stream, the last part once it ended).
+  void set_part_size(std::uint64_t part_size) { part_size_ = part_size; }
+  int last_part() const { return last_part_; }
+
+  // Whether part `number` may be read now: a stream is read one part at a time, in order.
+  bool ready(int number) const {
+    return !is_stream() || (number == 1 && first_pending_) || (!stream_busy_ && number == next_stream_number_);
+  }
+
+  // Part `number` of the source, digested as `wanted`. A file is read into `into` (a buffer of
+  // at least the part's length, see part_pool); a stream into a buffer of `worker`'s own (so
+  // the part stays there until that worker asks again); a buffer is viewed, not copied. A
+  // stream is read until the part is full, the stream ends, or `sched` stops running.
+  OSS_DECL asio::awaitable<part_read> next_part(int number, std::size_t worker, std::byte* into,
+                                               part_digests_wanted wanted, const part_scheduler& sched);
+
+  // The whole source when it fits in one part (part 1 read ahead, for a stream), digested as
+  // `wanted`, for a single PutObject. For a stream, `ended` says whether it did fit; if not the
+  // part is kept for whichever worker asks for part 1.
+  OSS_DECL asio::awaitable<part_read> first_part(part_digests_wanted wanted, const part_scheduler& sched);
+
+  // Re-reads `len` bytes from `offset` (files and buffers) through `slice` (rehash_slice bytes,
+  // unused for buffers) and hashes them.
+  OSS_DECL asio::awaitable<rehash_outcome> rehash(std::uint64_t offset, std::uint64_t len, bool with_md5,
+                                                  std::byte* slice);
+
+ private:
+  std::byte* stream_buffer(std::size_t worker);
+  asio::awaitable<part_read> read_stream(int number, std::byte* buf, const part_scheduler& sched);
+
+  upload_source& source_;
+  blocking_work& work_;
+  int fd_ = -1;
+  std::string path_;
+  std::uint64_t size_ = 0;
+  bool size_known_ = false;
+  std::int64_t mtime_ns_ = 0;
+  std::uint64_t part_size_ = 0;
+
+  // Streams: one reader at a time, in part order; each worker's part stays in its own buffer.
+  std::vector<std::unique_ptr<std::byte[]>> stream_buffers_;
+  std::unique_ptr<std::byte[]> first_;  // part 1, read ahead by first_part()
+  std::uint64_t first_length_ = 0;
+  body_digests first_digests_;
+  bool first_pending_ = false;
+  bool stream_busy_ = false;
+  int next_stream_number_ = 1;
+  std::uint64_t stream_bytes_ = 0;
+  int last_part_ = 0;
+  // Files: the buffer of a whole small file (first_part()).
+  std::unique_ptr<std::byte[]> small_;
+};
+
+}  // namespace oss::detail
+
+#ifdef OSS_HEADER_ONLY
+#include <oss/detail/engine/impl/part_source.ipp>
+#endif
+
+#endif  // OSS_DETAIL_ENGINE_PART_SOURCE_HPP

@@ -1,0 +1,625 @@
+// The transfer engine's sans-io parts (design.md, "The engine"), without sockets: the part
+// scheduler (which part goes next, how a transfer ends), the part plan (sizes, digests,
+// progress arithmetic, reconciliation with ListParts) and the checkpoint file format with its
+// journal.
+#include <oss/checkpoint.hpp>
+#include <oss/detail/crc64.hpp>
+#include <oss/detail/crypto.hpp>
+#include <oss/detail/encoding.hpp>
+#include <oss/detail/engine/checkpoint_journal.hpp>
+#include <oss/detail/engine/part_scheduler.hpp>
+#include <oss/detail/multipart/plan.hpp>
+#include <oss/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../support/skip.hpp"
+#include "../support/temp_dir.hpp"
+
+namespace {
+
+namespace mp = oss::detail::multipart;
+using oss::detail::part_scheduler;
+using oss::detail::transfer_end;
+using step_kind = oss::detail::part_scheduler::step_kind;
+
+constexpr std::uint64_t kib100 = 100 * 1024;
+
+std::uint64_t crc_of(const std::string& s) { return oss::detail::crc64(0, s.data(), s.size()); }
+
+oss::diagnostics diag_saying(std::string message) {
+  oss::diagnostics d;
+  d.client_message = std::move(message);
+  return d;
+}
+
+// Every number next() hands out until it says wait or finished.
+std::vector<int> drain(part_scheduler& s) {
+  std::vector<int> out;
+  for (part_scheduler::step st = s.next(); st.kind == step_kind::send; st = s.next()) out.push_back(st.number);
+  return out;
+}
+
+}  // namespace
+
+// ---- the part scheduler ------------------------------------------------------------------------
+
+TEST_CASE("part scheduler: a known-size plan hands out every missing part once, in order") {
+  // Setup
+  part_scheduler s;
+  const std::vector<int> done{4, 2, 9};
+  // Run
+  s.plan(10, done);
+  CHECK(s.parts_left(5) == 7);
+  const std::vector<int> got = drain(s);
+  // Check
+  CHECK(got == std::vector<int>{1, 3, 5, 6, 7, 8, 10});
+  CHECK_FALSE(s.has_parts());
+  CHECK(s.next().kind == step_kind::finished);
+  CHECK(s.running());  // handing out the last part ends nothing: the parts are still in flight
+}
+
+TEST_CASE("part scheduler: parts sent and not yet durable hold the workers back") {
+  // Setup: at most 2 undurable parts before the workers wait
+  part_scheduler s;
+  s.plan(10, {});
+  s.limit_undurable(2);
+  // Run, check
+  CHECK(s.next().number == 1);
+  s.part_sent();
+  CHECK(s.next().number == 2);
+  s.part_sent();
+  CHECK(s.next().number == 3);
+  s.part_sent();
+  CHECK(s.must_wait());
+  CHECK(s.next().kind == step_kind::wait);
+  CHECK(s.has_parts());
+  s.parts_durable(2);
+  CHECK_FALSE(s.must_wait());
+  CHECK(s.next().number == 4);
+  s.parts_durable(5);  // more than are counted: never below zero
+  CHECK(s.undurable() == 0);
+}
+
+TEST_CASE("part scheduler: an open-ended source is numbered until it ends, and no further than max_parts") {
+  SUBCASE("the stream ends: numbers handed out beyond its last part are not admitted") {
+    part_scheduler s;
+    s.plan_open_ended(kib100, 10000);
+    CHECK(s.next().number == 1);
+    CHECK(s.next().number == 2);
+    CHECK(s.next().number == 3);
+    CHECK(s.admit(1));
+    s.source_ended(2);
+    CHECK(s.admit(2));
+    CHECK_FALSE(s.admit(3));
+    CHECK(s.running());  // a number past the end is no failure
+    CHECK_FALSE(s.has_parts());
+    CHECK(s.next().kind == step_kind::finished);
+  }
+  SUBCASE("a stream longer than max_parts parts ends the transfer with too_many_parts") {
+    part_scheduler s;
+    s.plan_open_ended(kib100, 3);
+    const std::vector<int> first = {s.next().number, s.next().number, s.next().number, s.next().number};
+    CHECK(first == std::vector<int>{1, 2, 3, 4});
+    CHECK(s.admit(3));
+    CHECK_FALSE(s.admit(4));
+    CHECK(s.end() == transfer_end::failed);
+    CHECK(s.error() == oss::client_errc::too_many_parts);
+    CHECK(s.diag().client_message.find("longer than 3 parts of 102400 bytes") != std::string::npos);
+  }
+  SUBCASE("a stream that ends exactly at max_parts fits") {
+    part_scheduler s;
+    s.plan_open_ended(kib100, 3);
+    for (int i = 0; i < 4; ++i) (void)s.next();
+    s.source_ended(3);
+    CHECK_FALSE(s.admit(4));
+    CHECK(s.running());
+  }
+}
+
+TEST_CASE("part scheduler: the first terminal event decides how the transfer ends") {
+  SUBCASE("a failure, then the consequences of stopping") {
+    part_scheduler s;
+    s.plan(5, {});
+    CHECK(s.fail(oss::client_errc::file_changed, diag_saying("first")));
+    CHECK_FALSE(s.fail(oss::client_errc::crc64_mismatch, diag_saying("second")));
+    CHECK_FALSE(s.cancel());
+    CHECK_FALSE(s.handler_threw(std::make_exception_ptr(1), diag_saying("third")));
+    s.succeed();
+    CHECK(s.end() == transfer_end::failed);
+    CHECK(s.error() == oss::client_errc::file_changed);
+    CHECK(s.diag().client_message == "first");
+    CHECK(s.stopped_short());
+    CHECK_FALSE(s.has_parts());
+    CHECK(s.next().kind == step_kind::finished);  // nothing more is scheduled after an end
+  }
+  SUBCASE("cancellation") {
+    part_scheduler s;
+    CHECK(s.cancel());
+    CHECK_FALSE(s.fail(oss::client_errc::file_changed, {}));
+    CHECK(s.end() == transfer_end::cancelled);
+    CHECK_FALSE(s.error());
+  }
+  SUBCASE("a handler's exception is the outcome, as handler_exception") {
+    part_scheduler s;
+    CHECK(s.handler_threw(std::make_exception_ptr(42), diag_saying("progress")));
+    CHECK(s.end() == transfer_end::handler_threw);
+    CHECK(s.error() == oss::client_errc::handler_exception);
+    CHECK(s.exception());
+  }
+  SUBCASE("an exception escaping the library overrides any end before it, once") {
+    part_scheduler s;
+    CHECK(s.fail(oss::client_errc::file_changed, {}));
+    CHECK_FALSE(s.escape(std::make_exception_ptr(1)));  // already stopped: nothing more to stop
+    CHECK(s.end() == transfer_end::escaped);
+    CHECK_FALSE(s.escape(std::make_exception_ptr(2)));
+    int kept = 0;
+    try {
+      std::rethrow_exception(s.exception());
+    } catch (int v) {
+      kept = v;
+    }
+    CHECK(kept == 1);
+  }
+  SUBCASE("success is an end too, and not a short one") {
+    part_scheduler s;
+    s.succeed();
+    CHECK(s.end() == transfer_end::succeeded);
+    CHECK_FALSE(s.stopped_short());
+    CHECK_FALSE(s.fail(oss::client_errc::file_changed, {}));
+  }
+}
+
+// ---- the part plan and the checkpoint format -----------------------------------------------------------------------------
+
+TEST_CASE("multipart plan: part size is raised so that at most 10000 parts are needed") {
+  CHECK(mp::effective_part_size(1 << 20, kib100) == kib100);
+  CHECK(mp::effective_part_size(10000 * kib100, kib100) == kib100);
+  CHECK(mp::effective_part_size(10000 * kib100 + 1, kib100) == kib100 + 1);
+  // ali-oss's example: 10 GiB with 100 KiB parts -> 1 073 742 bytes.
+  CHECK(mp::effective_part_size(10ull << 30, kib100) == 1073742);
+  CHECK(mp::part_count(10ull << 30, 1073742) == 10000);
+  CHECK(mp::effective_part_size(10000 * (5ull << 30), kib100) == (5ull << 30));
+  CHECK(mp::effective_part_size(10000 * (5ull << 30) + 1, kib100) == 0);
+  CHECK(mp::part_count(0, kib100) == 0);
+  CHECK(mp::part_count(kib100, kib100) == 1);
+  CHECK(mp::part_count(kib100 + 1, kib100) == 2);
+  CHECK(mp::part_length(kib100 + 1, kib100, 2) == 1);
+  CHECK(mp::part_length(kib100 + 1, kib100, 3) == 0);
+}
+
+TEST_CASE("multipart plan: digest_part gives the CRC-64 and MD5 of the whole part in one walk") {
+  // Setup: more than one 256 KiB slice, and not a multiple of it.
+  const std::string data = oss_test::random_bytes(3 * 256 * 1024 + 12345, 9);
+  const auto* bytes = reinterpret_cast<const std::byte*>(data.data());
+  // Run
+  const oss::body_digests both = mp::digest_part(bytes, data.size(), true);
+  const oss::body_digests crc_only = mp::digest_part(bytes, data.size(), false);
+  const oss::body_digests empty = mp::digest_part(nullptr, 0, true);
+  // Check
+  CHECK(both.crc64 == crc_of(data));
+  REQUIRE(both.md5);
+  CHECK(*both.md5 == oss::detail::md5(data));
+  CHECK(crc_only.crc64 == crc_of(data));
+  CHECK_FALSE(crc_only.md5);
+  CHECK(empty.crc64 == 0u);
+  REQUIRE(empty.md5);
+  CHECK(*empty.md5 == oss::detail::md5(""));
+}
+
+TEST_CASE("multipart plan: progress fraction stays below 1.0 until complete") {
+  CHECK(mp::progress_fraction(0, 100) == 0.0);
+  CHECK(mp::progress_fraction(50, 100) == 0.5);
+  CHECK(mp::progress_fraction(100, 100) < 1.0);
+  CHECK(mp::progress_fraction(99, 100) < mp::progress_fraction(100, 100));
+  CHECK(mp::progress_fraction(1, 0) == 0.0);
+}
+
+TEST_CASE("multipart plan: reconcile trusts only parts the server holds as recorded") {
+  // Setup
+  oss::checkpoint cp;
+  cp.version = 1;
+  cp.part_size = kib100;
+  cp.done_parts = {{1, "\"AA\"", kib100, 11}, {2, "\"BB\"", kib100, 22}, {3, "\"CC\"", kib100, 33},
+                   {4, "\"DD\"", kib100, 44}, {5, "\"EE\"", 7, 55}};
+  std::vector<oss::part_info> server = {
+      {1, "\"aa\"", kib100, 11, ""},  // same ETag (case and quotes ignored), size, CRC
+      {2, "\"XX\"", kib100, 22, ""},  // another ETag: re-uploaded by someone else
+      {3, "\"CC\"", kib100, 99, ""},  // CRC differs
+      // 4 missing on the server
+      {5, "\"EE\"", 7, std::nullopt, ""},  // no server CRC: the recorded one is kept
+  };
+  auto expected = [](int n) -> std::uint64_t { return mp::part_length(4 * kib100 + 7, kib100, n); };
+  // Run
+  auto confirmed = mp::reconcile_parts(cp, server, kib100, expected);
+  // Check
+  REQUIRE(confirmed.size() == 2);
+  CHECK(confirmed[0].number == 1);
+  CHECK(confirmed[0].etag == "\"aa\"");
+  CHECK(confirmed[0].crc64 == 11);
+  CHECK(confirmed[1].number == 5);
+  CHECK(confirmed[1].crc64 == 55);
+
+  // An ali-oss checkpoint knows neither sizes nor CRCs: the server's CRC is required.
+  cp.version = 0;
+  for (auto& p : cp.done_parts) p.size = p.crc64 = 0;
+  confirmed = mp::reconcile_parts(cp, server, kib100, expected);
+  REQUIRE(confirmed.size() == 2);
+  CHECK(confirmed[0].number == 1);
+  CHECK(confirmed[0].size == kib100);
+  CHECK(confirmed[1].number == 3);
+  CHECK(confirmed[1].crc64 == 99);
+}
+
+TEST_CASE("multipart checkpoint: JSON round trip in design.md's format") {
+  oss::checkpoint cp;
+  cp.endpoint = "https://oss-cn-hangzhou.aliyuncs.com";
+  cp.bucket = "b";
+  cp.name = "videos/a.mp4";
+  cp.file = "/data/a.mp4";
+  cp.file_size = 734003200;
+  cp.file_mtime_ns = 1732550400123456789;
+  cp.part_size = 8388608;
+  cp.upload_id = "0004B9895DBBB6EC98E36";
+  cp.done_parts = {{1, "\"95714944FBE90D6B77FE6BA931A5A99E\"", 8388608, 11051210869376104954ull}};
+  const std::string text = oss::checkpoint_to_json(cp);
+  CHECK(text.find("\"crc64\":\"11051210869376104954\"") != std::string::npos);
+  CHECK(text.find("\"fileMtimeNs\":1732550400123456789") != std::string::npos);
+  CHECK(text.find("\"kind\":\"oss-multipart-upload\"") != std::string::npos);
+  std::error_code ec;
+  oss::checkpoint back = oss::checkpoint_from_json(text, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(back.version == 1);
+  CHECK(back.endpoint == cp.endpoint);
+  CHECK(back.file_mtime_ns == cp.file_mtime_ns);
+  CHECK(back.file_size == cp.file_size);
+  REQUIRE(back.done_parts.size() == 1);
+  CHECK(back.done_parts[0].crc64 == 11051210869376104954ull);
+  CHECK(back.done_parts[0].etag == cp.done_parts[0].etag);
+
+  // design.md's literal example parses too.
+  const char* literal = R"({ "version": 1, "kind": "oss-multipart-upload",
+  "endpoint": "https://oss-cn-hangzhou.aliyuncs.com", "bucket": "b", "name": "videos/a.mp4",
+  "file": "/data/a.mp4", "fileSize": 734003200, "fileMtimeNs": 1732550400123456789,
+  "partSize": 8388608, "uploadId": "0004B9895DBBB6EC98E36",
+  "doneParts": [ { "number": 1, "etag": "\"95714944FBE90D6B77FE6BA931A5A99E\"",
+                   "size": 8388608, "crc64": "11051210869376104954" } ] })";
+  back = oss::checkpoint_from_json(literal, ec);
+  CHECK_FALSE(ec);
+  CHECK(back.upload_id == "0004B9895DBBB6EC98E36");
+}
+
+TEST_CASE("multipart checkpoint: ali-oss checkpoints load as version 0; bad ones are corrupt") {
+  std::error_code ec;
+  oss::checkpoint ali = oss::checkpoint_from_json(
+      R"({"file":"/path/to/local/file","name":"object/key","fileSize":1048576,"partSize":102400,
+          "uploadId":"0004B9895DBBB6EC98E36",
+          "doneParts":[{"number":2,"etag":"\"849C42FDDB411EC43F6580CC6BA056CD\""},
+                       {"number":1,"etag":"\"95714944FBE90D6B77FE6BA931A5A99E\""}]})",
+      ec);
+  REQUIRE_FALSE(ec);
+  CHECK(ali.version == 0);
+  CHECK(ali.part_size == 102400);
+  CHECK(ali.done_parts.size() == 2);
+
+  const char* bad[] = {
+      "{not json",
+      "[1,2]",
+      R"({"version":2,"kind":"oss-multipart-upload"})",
+      R"({"version":1,"kind":"something-else"})",
+      R"({"version":1,"kind":"oss-multipart-upload","endpoint":"e","bucket":"b","name":"n","file":"",
+          "fileSize":"10","fileMtimeNs":0,"partSize":102400,"uploadId":"u","doneParts":[]})",
+      R"({"version":1,"kind":"oss-multipart-upload","endpoint":"e","bucket":"b","name":"n","file":"",
+          "fileSize":10,"fileMtimeNs":0,"partSize":102400,"uploadId":"u",
+          "doneParts":[{"number":1,"etag":"x","size":1,"crc64":12}]})",
+      R"({"version":1,"kind":"oss-multipart-upload","endpoint":"e","bucket":"b","name":"n","file":"",
+          "fileSize":10,"fileMtimeNs":0,"partSize":102400,"uploadId":"u",
+          "doneParts":[{"number":10001,"etag":"x","size":1,"crc64":"12"}]})",
+      R"({"file":"/f","name":"n","fileSize":-1,"partSize":102400,"uploadId":"u","doneParts":[]})",
+      R"({"file":{"uid":"rc-upload-1"},"name":"n","fileSize":1,"partSize":102400,"uploadId":"u","doneParts":[]})",
+      R"({"file":"/f","name":"n","fileSize":1,"partSize":102400,"doneParts":[]})",
+  };
+  for (const char* text : bad) {
+    CAPTURE(text);
+    oss::checkpoint_from_json(text, ec);
+    CHECK(ec == oss::client_errc::checkpoint_corrupt);
+  }
+}
+
+TEST_CASE("multipart checkpoint: save is atomic, mode 0600, and load reports a missing file") {
+  oss_test::temp_dir dir;
+  oss::checkpoint cp;
+  cp.endpoint = "http://127.0.0.1:1";
+  cp.bucket = "b";
+  cp.name = "n";
+  cp.part_size = kib100;
+  cp.upload_id = "u1";
+  const auto path = dir / "a.ckpt";
+  std::error_code ec;
+  oss::save_checkpoint(path, cp, ec);
+  REQUIRE_FALSE(ec);
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  cp.upload_id = "u2";
+  oss::save_checkpoint(path, cp, ec);
+  REQUIRE_FALSE(ec);
+  CHECK(oss::load_checkpoint(path).upload_id == "u2");
+  // Only the checkpoint is left in the folder: no temporary files.
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  CHECK(entries == 1);
+  oss::load_checkpoint(dir / "missing.ckpt", ec);
+  CHECK(ec == std::errc::no_such_file_or_directory);
+  oss::save_checkpoint(dir / "no-such-folder" / "x.ckpt", cp, ec);
+  CHECK(ec);
+  CHECK_THROWS_AS(oss::load_checkpoint(dir / "missing.ckpt"), oss::error);
+}
+
+namespace {
+
+// A checkpoint of upload "u1" with part 1, for the journal tests.
+oss::checkpoint journal_base() {
+  oss::checkpoint cp;
+  cp.endpoint = "http://127.0.0.1:1";
+  cp.bucket = "b";
+  cp.name = "n";
+  cp.part_size = kib100;
+  cp.upload_id = "u1";
+  cp.done_parts = {{1, "\"AA\"", kib100, 11}};
+  return cp;
+}
+
+}  // namespace
+
+TEST_CASE("multipart checkpoint journal: appended parts load with the JSON; compaction folds them in") {
+  // Setup: the JSON with part 1, then parts 2 and 3 appended (part 1 again, re-sent)
+  oss_test::temp_dir dir;
+  const auto path = dir / "j.ckpt";
+  const oss::checkpoint base = journal_base();
+  oss::detail::checkpoint_journal journal(path);
+  std::error_code ec;
+  journal.compact(oss::checkpoint_to_json(base), base.upload_id, ec);
+  REQUIRE_FALSE(ec);
+  const std::string records = oss::detail::journal_record({2, "\"BB\"", kib100, 22}) +
+                              oss::detail::journal_record({3, "\"CC\"", 5, 18446744073709551615ull}) +
+                              oss::detail::journal_record({1, "\"A2\"", kib100, 12});
+
+  // Run
+  journal.append(records, 3, ec);
+  REQUIRE_FALSE(ec);
+  const oss::checkpoint loaded = oss::load_checkpoint(path);
+
+  // Check: the JSON file alone still holds part 1 only; loading adds the journal's records
+  CHECK(oss::checkpoint_from_json(oss_test::read_file(path), ec).done_parts.size() == 1);
+  CHECK(journal.records() == 3);
+  REQUIRE(loaded.done_parts.size() == 3);
+  CHECK(loaded.done_parts[0].etag == "\"A2\"");
+  CHECK(loaded.done_parts[0].crc64 == 12);
+  CHECK(loaded.done_parts[1].number == 2);
+  CHECK(loaded.done_parts[2].crc64 == 18446744073709551615ull);
+  CHECK(loaded.done_parts[2].size == 5);
+
+  // Run: compaction writes the whole state as JSON and empties the journal
+  journal.compact(oss::checkpoint_to_json(loaded), loaded.upload_id, ec);
+  REQUIRE_FALSE(ec);
+
+  // Check
+  CHECK(journal.records() == 0);
+  CHECK(oss_test::read_file(oss::detail::journal_path_of(path)) == oss::detail::journal_header("u1"));
+  CHECK(oss::checkpoint_from_json(oss_test::read_file(path), ec).done_parts.size() == 3);
+  CHECK(oss::load_checkpoint(path).done_parts.size() == 3);
+  // save_checkpoint writes a whole state: the journal beside it goes
+  oss::save_checkpoint(path, base);
+  CHECK_FALSE(std::filesystem::exists(oss::detail::journal_path_of(path)));
+  CHECK(oss::load_checkpoint(path).done_parts.size() == 1);
+}
+
+TEST_CASE("multipart checkpoint journal: a record torn at any byte is ignored, never an error") {
+  // Setup: a journal of two records; the second is cut at every length (a crash mid-append),
+  // or has one byte changed (a damaged block)
+  oss::checkpoint base = journal_base();
+  const std::string header = oss::detail::journal_header("u1");
+  const std::string first = oss::detail::journal_record({2, "\"BB\"", kib100, 22});
+  const std::string second = oss::detail::journal_record({3, "\"CC\"", kib100, 33});
+
+  for (std::size_t cut = 0; cut <= second.size(); ++cut) {
+    CAPTURE(cut);
+    oss::checkpoint cp = base;
+    // Run
+    const std::size_t applied = oss::detail::replay_journal(header + first + second.substr(0, cut), cp);
+    // Check
+    CHECK(applied == (cut == second.size() ? 2u : 1u));
+    CHECK(cp.done_parts.size() == applied + 1);
+  }
+  for (std::size_t at = 0; at + 1 < second.size(); ++at) {
+    CAPTURE(at);
+    std::string damaged = second;
+    damaged[at] = damaged[at] == '7' ? '8' : '7';
+    oss::checkpoint cp = base;
+    oss::detail::replay_journal(header + first + damaged, cp);
+    const bool kept_third = cp.done_parts.size() == 3;
+    // A changed byte may only leave the record intact when it was not a byte of it at all.
+    CHECK((!kept_third || damaged == second));
+  }
+  // A journal of another upload (a crash between a new JSON and its journal) is ignored, and so
+  // is one beside an intent or an ali-oss checkpoint
+  oss::checkpoint other = base;
+  other.upload_id = "u2";
+  CHECK(oss::detail::replay_journal(header + first, other) == 0);
+  oss::checkpoint intent = base;
+  intent.upload_id.clear();
+  intent.done_parts.clear();
+  intent.state = oss::checkpoint_state::initiating;
+  CHECK(oss::detail::replay_journal(oss::detail::journal_header("") + first, intent) == 0);
+  oss::checkpoint alioss = base;
+  alioss.version = 0;
+  CHECK(oss::detail::replay_journal(header + first, alioss) == 0);
+}
+
+TEST_CASE("multipart checkpoint: an intent (state initiating) round-trips; malformed intents are corrupt") {
+  // Setup
+  oss::checkpoint cp;
+  cp.endpoint = "http://127.0.0.1:1";
+  cp.bucket = "b";
+  cp.name = "videos/a.mp4";
+  cp.part_size = kib100;
+  cp.state = oss::checkpoint_state::initiating;
+  cp.initiated_after = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764086400123));
+  // Run
+  const std::string text = oss::checkpoint_to_json(cp);
+  std::error_code ec;
+  const oss::checkpoint back = oss::checkpoint_from_json(text, ec);
+  // Check
+  REQUIRE_FALSE(ec);
+  CHECK(text.find("\"state\":\"initiating\"") != std::string::npos);
+  CHECK(text.find("\"initiatedAfter\":\"2025-11-25T16:00:00.123Z\"") != std::string::npos);
+  CHECK(back.state == oss::checkpoint_state::initiating);
+  CHECK(back.initiated_after == cp.initiated_after);
+  CHECK(back.upload_id.empty());
+  CHECK(oss::checkpoint_to_json(back) == text);
+  // A checkpoint of an upload in progress writes no state, as before intents existed.
+  cp.state = oss::checkpoint_state::uploading;
+  cp.upload_id = "u";
+  CHECK(oss::checkpoint_to_json(cp).find("state") == std::string::npos);
+
+  const std::string head = R"({"version":1,"kind":"oss-multipart-upload","endpoint":"e","bucket":"b","name":"n",
+      "file":"","fileSize":0,"fileMtimeNs":0,"partSize":102400,)";
+  const std::string bad[] = {
+      head + R"("uploadId":"","state":"initiating","doneParts":[]})",                                  // no time
+      head + R"("uploadId":"","state":"initiating","initiatedAfter":"yesterday","doneParts":[]})",     // bad time
+      head + R"("uploadId":"u","state":"initiating","initiatedAfter":"2025-11-25T16:00:00.123Z","doneParts":[]})",
+      head + R"("uploadId":"","state":"initiating","initiatedAfter":"2025-11-25T16:00:00.123Z",
+               "doneParts":[{"number":1,"etag":"x","size":1,"crc64":"1"}]})",
+      head + R"("uploadId":"u","state":"paused","doneParts":[]})",
+      head + R"("uploadId":"","doneParts":[]})",  // an upload in progress needs its id
+  };
+  for (const std::string& t : bad) {
+    CAPTURE(t);
+    oss::checkpoint_from_json(t, ec);
+    CHECK(ec == oss::client_errc::checkpoint_corrupt);
+  }
+}
+
+TEST_CASE("multipart plan: an intent stands for uploads of exactly its name initiated since (less the clock tolerance)") {
+  // Setup
+  using namespace std::chrono;
+  const auto after = system_clock::time_point(milliseconds(1764086400000));  // 2025-11-25T16:00:00Z
+  const std::vector<oss::upload_info> page = {
+      {"a.bin", "u-before", "2025-11-25T15:59:00.000Z"},    // a minute earlier: another upload
+      {"a.bin", "u-skew", "2025-11-25T15:59:50.000Z"},      // within the tolerance
+      {"a.bin", "u-after", "2025-11-25T16:00:01.500Z"},
+      {"a.bin", "u-undated", "not a date"},                 // cannot be dated: left alone
+      {"a.bin.part2", "u-longer", "2025-11-25T16:00:02.000Z"},  // another key with that prefix
+  };
+  // Run
+  const std::vector<std::string> ids = mp::intended_uploads(page, "a.bin", after);
+  // Check
+  CHECK(ids == std::vector<std::string>{"u-skew", "u-after"});
+}
+
+TEST_CASE("multipart plan: a resumed part is kept only when its bytes are the recorded ones and the server confirms them") {
+  // Setup
+  const std::string bytes = oss_test::random_bytes(1000, 3);
+  const oss::detail::md5_digest md5 = oss::detail::md5(bytes);
+  const std::string md5_etag = "\"" + oss::detail::hex_upper(md5.data(), md5.size()) + "\"";
+  const oss::part_record rec{1, md5_etag, bytes.size(), crc_of(bytes)};
+  const oss::part_record kms{1, "\"not-an-md5\"", bytes.size(), crc_of(bytes)};
+  // Run, check
+  CHECK(mp::etag_md5(md5_etag) == md5);
+  CHECK(mp::etag_md5(oss::detail::hex_lower(md5.data(), md5.size())) == md5);
+  CHECK_FALSE(mp::etag_md5("\"abc\""));
+  CHECK_FALSE(mp::etag_md5(std::string(32, 'g')));
+  CHECK(mp::judge_resumed_part(rec, true, crc_of(bytes), std::nullopt) == mp::resumed_part::keep_crc64);
+  CHECK(mp::judge_resumed_part(rec, true, crc_of(bytes) ^ 1, std::nullopt) == mp::resumed_part::changed);
+  CHECK(mp::judge_resumed_part(rec, false, crc_of(bytes), md5) == mp::resumed_part::keep_md5);
+  oss::detail::md5_digest other = md5;
+  other[0] ^= 1;
+  CHECK(mp::judge_resumed_part(rec, false, crc_of(bytes), other) == mp::resumed_part::changed);
+  CHECK(mp::judge_resumed_part(rec, false, crc_of(bytes), std::nullopt) == mp::resumed_part::keep_unconfirmed);
+  CHECK(mp::judge_resumed_part(kms, false, crc_of(bytes), md5) == mp::resumed_part::keep_unconfirmed);
+}
+
+TEST_CASE("multipart checkpoint: a save killed at any system call leaves the old or the new checkpoint, whole") {
+  // Setup: an old checkpoint on disk, and a larger new one to save over it. A child process
+  // saves it under ptrace and is killed at its n-th system-call stop (entry or exit), for every
+  // n until the save completes: that is a crash at every step of the save, without timing.
+  oss_test::temp_dir dir;
+  const auto path = dir / "torn.ckpt";
+  oss::checkpoint old_cp;
+  old_cp.endpoint = "http://127.0.0.1:1";
+  old_cp.bucket = "b";
+  old_cp.name = "n";
+  old_cp.part_size = kib100;
+  old_cp.upload_id = "u1";
+  old_cp.done_parts = {{1, "\"AA\"", kib100, 1}};
+  oss::checkpoint new_cp = old_cp;
+  for (int n = 2; n <= 400; ++n) new_cp.done_parts.push_back({n, "\"BB\"", kib100, static_cast<std::uint64_t>(n)});
+  const std::string old_text = oss::checkpoint_to_json(old_cp);
+  const std::string new_text = oss::checkpoint_to_json(new_cp);
+
+  // Run, check
+  int steps = 0;
+  bool completed = false;
+  for (int stop_at = 1; stop_at <= 500 && !completed; ++stop_at) {
+    CAPTURE(stop_at);
+    oss::save_checkpoint(path, old_cp);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) ::_exit(77);
+      ::raise(SIGSTOP);
+      std::error_code ec;
+      oss::save_checkpoint(path, new_cp, ec);
+      ::_exit(ec ? 1 : 0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) OSS_SKIP("ptrace is not permitted here");
+    REQUIRE(WIFSTOPPED(status));
+    REQUIRE(::ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) == 0);
+    int seen = 0;
+    int signal_to_pass = 0;
+    for (;;) {
+      REQUIRE(::ptrace(PTRACE_SYSCALL, pid, nullptr, reinterpret_cast<void*>(static_cast<long>(signal_to_pass))) == 0);
+      signal_to_pass = 0;
+      REQUIRE(::waitpid(pid, &status, 0) == pid);
+      if (WIFEXITED(status)) {
+        CHECK(WEXITSTATUS(status) == 0);
+        completed = true;
+        break;
+      }
+      REQUIRE(WIFSTOPPED(status));
+      if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+        signal_to_pass = WSTOPSIG(status);
+        continue;
+      }
+      if (++seen == stop_at) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        break;
+      }
+    }
+    steps = seen;
+    const std::string on_disk = oss_test::read_file(path);
+    CHECK((on_disk == old_text || on_disk == new_text));
+    if (completed) CHECK(on_disk == new_text);
+  }
+  CHECK(completed);
+  MESSAGE("checkpoint save: killed at each of " << steps << " system-call stops");
+  CHECK(steps >= 10);  // the save did its work in system calls the kills could land between
+}
+
