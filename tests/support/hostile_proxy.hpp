@@ -26,6 +26,8 @@
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
 
+#include "loopback_listener.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -282,19 +284,21 @@ class hostile_proxy {
  public:
   // In front of the plain-HTTP server on 127.0.0.1:`upstream_port`. No script: forward all.
   explicit hostile_proxy(std::uint16_t upstream_port, proxy_script script = {})
-      : script_(std::move(script)),
-        acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}),
-        upstream_(asio::ip::make_address("127.0.0.1"), upstream_port) {
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(io_, accept_loop(), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
+      : script_(std::move(script)), upstream_(asio::ip::make_address("127.0.0.1"), upstream_port) {
+    auto make = [](asio::io_context& io) { return std::make_shared<link>(io); };
+    auto serve_one = [this](link_ptr l, std::size_t number) {
+      std::error_code ignored;
+      l->client.set_option(tcp::no_delay(true), ignored);
+      return serve(std::move(l), number);
+    };
+    listener_.start(make, serve_one);
   }
   hostile_proxy(const hostile_proxy&) = delete;
   hostile_proxy& operator=(const hostile_proxy&) = delete;
   ~hostile_proxy() { stop(); }
 
-  std::uint16_t port() const noexcept { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::uint16_t port() const noexcept { return listener_.port(); }
+  std::string endpoint() const { return listener_.endpoint(); }
 
   // Replaces the script (thread-safe); requests already being handled keep their action.
   void set_script(proxy_script script) {
@@ -304,7 +308,7 @@ class hostile_proxy {
   // Request bodies are recorded unless this is off (large uploads).
   void record_bodies(bool on) { record_bodies_ = on; }
 
-  std::size_t connections() const noexcept { return connections_.load(); }
+  std::size_t connections() const noexcept { return listener_.accepted(); }
 
   // Copies, thread-safe. A record is complete once its reply was written or lost.
   std::vector<proxy_record> records() const {
@@ -330,16 +334,7 @@ class hostile_proxy {
   }
 
   // Closes the listener, every connection and every wait, then joins the thread. Idempotent.
-  void stop() {
-    if (stopped_.exchange(true)) return;
-    asio::post(io_, [this] {
-      std::error_code ignored;
-      acceptor_.close(ignored);
-      for (auto& weak : links_)
-        if (auto l = weak.lock()) l->close();
-    });
-    if (thread_.joinable()) thread_.join();
-  }
+  void stop() { listener_.stop(); }
 
  private:
   using tcp = asio::ip::tcp;
@@ -359,24 +354,12 @@ class hostile_proxy {
       upstream.close(ignored);
       timer.cancel();
     }
+    friend tcp::socket& socket_of(link& l) { return l.client; }
+    friend void close_connection(link& l) { l.close(); }
   };
   using link_ptr = std::shared_ptr<link>;
 
   static auto as_tuple() { return asio::experimental::as_tuple(asio::use_awaitable); }
-
-  asio::awaitable<void> accept_loop() {
-    for (std::size_t number = 0;; ++number) {
-      auto l = std::make_shared<link>(io_);
-      auto [ec] = co_await acceptor_.async_accept(l->client, as_tuple());
-      if (ec) co_return;
-      ++connections_;
-      std::error_code ignored;
-      l->client.set_option(tcp::no_delay(true), ignored);
-      links_.remove_if([](const std::weak_ptr<link>& w) { return w.expired(); });
-      links_.push_back(l);
-      asio::co_spawn(io_, serve(l, number), asio::detached);
-    }
-  }
 
   // Reads one message with `parser` from `sock`, `pending` holding bytes read beyond the last one.
   static asio::awaitable<bool> read_message(tcp::socket& sock, oss::detail::http::message_parser& parser,
@@ -553,17 +536,12 @@ class hostile_proxy {
   }
 
   proxy_script script_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
   tcp::endpoint upstream_;
-  std::uint16_t port_ = 0;
-  std::list<std::weak_ptr<link>> links_;  // touched on the proxy thread only
-  std::atomic<std::size_t> connections_{0};
   std::atomic<bool> record_bodies_{true};
   mutable std::mutex mutex_;  // script_ and records_
   std::vector<proxy_record> records_;
-  std::atomic<bool> stopped_{false};
-  std::thread thread_;
+  // Last: stopped (joined) first, while what its connections touch is alive.
+  loopback_listener<link> listener_;
 };
 
 }  // namespace oss_test

@@ -2,14 +2,16 @@
 // a script returns (oversized headers, an endless chunked body, a malformed status line, a canned
 // OSS error, silence), so tests can play a broken or hostile peer the local server never is.
 //
-// It runs its own io_context on one thread. Requests are parsed with the library's own sans-io
-// parser (a request it cannot parse ends the connection). stop() (also run by the destructor)
-// closes the listener and every connection and joins the thread, so nothing outlives the test.
+// It listens with a loopback_listener (its own thread; stop(), also run by the destructor, ends
+// everything). Requests are parsed with the library's own sans-io parser (a request it cannot
+// parse ends the connection).
 #ifndef OSS_TESTS_SUPPORT_HOSTILE_SERVER_HPP
 #define OSS_TESTS_SUPPORT_HOSTILE_SERVER_HPP
 
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
+
+#include "loopback_listener.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -86,20 +88,19 @@ inline std::string oss_error_reply(int status, std::string_view reason, std::str
 
 class hostile_server {
  public:
-  explicit hostile_server(hostile_script script)
-      : script_(std::move(script)), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
-    port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(io_, accept_loop(), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
+  explicit hostile_server(hostile_script script) : script_(std::move(script)) {
+    auto make = [](asio::io_context& io) { return std::make_shared<tcp::socket>(io); };
+    auto serve_one = [this](std::shared_ptr<tcp::socket> sock, std::size_t) { return serve(std::move(sock)); };
+    listener_.start(make, serve_one);
   }
   hostile_server(const hostile_server&) = delete;
   hostile_server& operator=(const hostile_server&) = delete;
   ~hostile_server() { stop(); }
 
-  std::uint16_t port() const noexcept { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::uint16_t port() const noexcept { return listener_.port(); }
+  std::string endpoint() const { return listener_.endpoint(); }
 
-  std::size_t connections() const noexcept { return connections_.load(); }
+  std::size_t connections() const noexcept { return listener_.accepted(); }
   std::size_t requests() const noexcept { return requests_.load(); }
   std::uint64_t bytes_sent() const noexcept { return bytes_sent_.load(); }
 
@@ -110,31 +111,10 @@ class hostile_server {
   }
 
   // Closes the listener and every connection, then joins the thread. Idempotent.
-  void stop() {
-    if (stopped_.exchange(true)) return;
-    asio::post(io_, [this] {
-      std::error_code ignored;
-      acceptor_.close(ignored);
-      for (auto& weak : sockets_)
-        if (auto s = weak.lock()) s->close(ignored);
-    });
-    if (thread_.joinable()) thread_.join();
-  }
+  void stop() { listener_.stop(); }
 
  private:
   using tcp = asio::ip::tcp;
-
-  asio::awaitable<void> accept_loop() {
-    for (;;) {
-      auto sock = std::make_shared<tcp::socket>(io_);
-      auto [ec] = co_await acceptor_.async_accept(*sock, asio::experimental::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-      ++connections_;
-      sockets_.remove_if([](const std::weak_ptr<tcp::socket>& w) { return w.expired(); });
-      sockets_.push_back(sock);
-      asio::co_spawn(io_, serve(sock), asio::detached);
-    }
-  }
 
   asio::awaitable<void> serve(std::shared_ptr<tcp::socket> sock) {
     namespace http = oss::detail::http;
@@ -200,17 +180,12 @@ class hostile_server {
   }
 
   hostile_script script_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  std::uint16_t port_ = 0;
-  std::list<std::weak_ptr<tcp::socket>> sockets_;  // touched on the server thread only
-  std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> requests_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
   mutable std::mutex mutex_;
   std::vector<hostile_request> seen_;
-  std::atomic<bool> stopped_{false};
-  std::thread thread_;
+  // Last: stopped (joined) first, while what its connections touch is alive.
+  loopback_listener<tcp::socket> listener_;
 };
 
 // A port on 127.0.0.1 with nothing listening: bound, read, then closed again.

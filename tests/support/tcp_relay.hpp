@@ -4,13 +4,13 @@
 // connections: accept them and then leave them alone, never read, answered or forwarded, like a
 // peer whose TLS handshake hangs. Every other connection is relayed both ways.
 //
-// It runs its own io_context on one thread; the destructor closes the listener and every
-// connection and joins the thread (waiting at most 10 s before stopping the context), so nothing
-// outlives the test. Read the copies once the traffic they should contain is over.
+// It listens with a loopback_listener: its own thread, and the destructor closes the listener and
+// every connection and joins the thread, so nothing outlives the test. Read the copies once the traffic they should contain is over.
 #ifndef OSS_TESTS_SUPPORT_TCP_RELAY_HPP
 #define OSS_TESTS_SUPPORT_TCP_RELAY_HPP
 
 #include <asio/co_spawn.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -30,40 +30,29 @@
 #include <thread>
 #include <vector>
 
+#include "loopback_listener.hpp"
+
 namespace oss_test {
 
 class tcp_relay {
  public:
   explicit tcp_relay(std::uint16_t upstream_port, bool record = false)
-      : record_(record),
-        acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
-        upstream_(asio::ip::make_address("127.0.0.1"), upstream_port) {
-    auto accept = [this]() -> asio::awaitable<void> { co_await accept_loop(); };
-    asio::co_spawn(io_, std::move(accept), asio::detached);
-    thread_ = std::thread([this] {
-      io_.run();
-      finished_.set_value();
-    });
+      : record_(record), upstream_(asio::ip::make_address("127.0.0.1"), upstream_port) {
+    auto make = [](asio::io_context& io) { return std::make_shared<relay_link>(io); };
+    auto serve_one = [this](link_ptr l, std::size_t) { return serve(std::move(l)); };
+    listener_.start(make, serve_one);
   }
-  ~tcp_relay() {
-    asio::post(io_, [this] {
-      std::error_code ignored;
-      acceptor_.close(ignored);
-      for (auto& s : sockets_) s->close(ignored);
-    });
-    if (finished_.get_future().wait_for(std::chrono::seconds(10)) != std::future_status::ready) io_.stop();
-    thread_.join();
-  }
+  ~tcp_relay() { listener_.stop(); }
   tcp_relay(const tcp_relay&) = delete;
   tcp_relay& operator=(const tcp_relay&) = delete;
 
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  std::uint16_t port() const { return listener_.port(); }
+  std::string endpoint() const { return listener_.endpoint(); }
 
   // Accept the next `connections` and leave them hanging.
   void hold(int connections) { hold_ = connections; }
   // Connections accepted so far, held ones included.
-  int accepted() const { return accepted_; }
+  int accepted() const { return static_cast<int>(listener_.accepted()); }
 
   // With recording on: client to server, and server to client, since the last clear().
   std::string sent() const {
@@ -83,22 +72,32 @@ class tcp_relay {
  private:
   using socket_ptr = std::shared_ptr<asio::ip::tcp::socket>;
 
-  asio::awaitable<void> accept_loop() {
-    while (true) {
-      auto [ec, socket] = co_await acceptor_.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-      ++accepted_;
-      auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-      sockets_.push_back(s);
-      if (hold_ > 0) {
-        --hold_;
-        continue;
-      }
-      auto up = std::make_shared<asio::ip::tcp::socket>(io_);
-      sockets_.push_back(up);
-      auto relay_fn = [this, s, up]() -> asio::awaitable<void> { co_await relay(s, up); };
-      asio::co_spawn(io_, std::move(relay_fn), asio::detached);
+  // A client connection and its upstream; a held one waits on `hold` until close().
+  struct relay_link {
+    explicit relay_link(asio::io_context& io)
+        : client(std::make_shared<asio::ip::tcp::socket>(io)),
+          upstream(std::make_shared<asio::ip::tcp::socket>(io)),
+          hold(io, asio::steady_timer::time_point::max()) {}
+    socket_ptr client;
+    socket_ptr upstream;
+    asio::steady_timer hold;
+    friend asio::ip::tcp::socket& socket_of(relay_link& l) { return *l.client; }
+    friend void close_connection(relay_link& l) {
+      std::error_code ignored;
+      l.client->close(ignored);
+      l.upstream->close(ignored);
+      l.hold.cancel();
     }
+  };
+  using link_ptr = std::shared_ptr<relay_link>;
+
+  asio::awaitable<void> serve(link_ptr l) {
+    if (hold_ > 0) {
+      --hold_;
+      co_await l->hold.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      co_return;
+    }
+    co_await relay(l->client, l->upstream);
   }
 
   // Copies until `from` ends, then passes the end on.
@@ -132,16 +131,12 @@ class tcp_relay {
   }
 
   const bool record_;
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
   asio::ip::tcp::endpoint upstream_;
-  std::vector<socket_ptr> sockets_;  // touched on the relay thread only
   std::atomic<int> hold_{0};
-  std::atomic<int> accepted_{0};
   mutable std::mutex mutex_;
   std::string sent_, received_;
-  std::promise<void> finished_;
-  std::thread thread_;
+  // Last: stopped (joined) first, while what its connections touch is alive.
+  loopback_listener<relay_link> listener_;
 };
 
 }  // namespace oss_test
