@@ -1269,7 +1269,7 @@ TEST_CASE("multipart upload: a failing part stops the upload; abort_on_failure c
     // commit) but stays within undurable_parts_max parts of it: the first part sent after the
     // abort landed fails, 3 or a few later.
     CHECK(diag.part_number >= 3);
-    CHECK(diag.part_number <= static_cast<int>(3 + 1 + oss::detail::multipart::undurable_parts_max(kib100)));
+    CHECK(diag.part_number <= static_cast<int>(3 + 1 + oss::detail::multipart::undurable_parts_max));
     CHECK(std::filesystem::exists(ckpt) == !abort_on_failure);
     CHECK(env.server.stats().abort_multipart_upload == (abort_on_failure ? 2u : 1u));
     CHECK(env.server.stats().upload_part == static_cast<std::uint64_t>(diag.part_number));
@@ -1669,9 +1669,9 @@ TEST_CASE("multipart upload: a checkpoint save that fails mid-upload stops and n
   REQUIRE(open.size() == 1);
   CHECK(diag.client_message.find("upload " + open[0].upload_id + " of g.bin stays open") != std::string::npos);
   // Part 3's record is the first write that fails; the worker does not wait for the writes
-  // (group commit) but stays within undurable_parts_max parts of them, so it stops by part 20.
+  // (group commit) but stays within undurable_parts_max parts of them, so it stops by part 8.
   CHECK(env.server.stats().upload_part >= 3);
-  CHECK(env.server.stats().upload_part <= 3 + 1 + oss::detail::multipart::undurable_parts_max(kib100));
+  CHECK(env.server.stats().upload_part <= 3 + 1 + oss::detail::multipart::undurable_parts_max);
 }
 
 TEST_CASE("multipart upload: a second run on a checkpoint in use gets checkpoint_locked before any request") {

@@ -183,14 +183,6 @@ TEST_CASE("part scheduler: the first terminal event decides how the transfer end
   }
 }
 
-TEST_CASE("part plan: the parts a worker may leave undurable are 8 MiB of them, 4 to 16") {
-  CHECK(mp::undurable_parts_max(100 * 1024) == 16);  // small parts finish faster than an fsync
-  CHECK(mp::undurable_parts_max(1024 * 1024) == 8);
-  CHECK(mp::undurable_parts_max(2 * 1024 * 1024) == 4);
-  CHECK(mp::undurable_parts_max(5ull << 30) == 4);  // never fewer than 4
-  CHECK(mp::undurable_parts_max(0) == 16);
-}
-
 // ---- the part plan and the checkpoint format -----------------------------------------------------------------------------
 
 TEST_CASE("multipart plan: part size is raised so that at most 10000 parts are needed") {

@@ -33,20 +33,8 @@ inline constexpr std::uint64_t min_part_size = 100 * 1024;  // oss-protocol.md s
 inline constexpr std::uint64_t max_part_size = 5ull << 30;
 inline constexpr std::uint32_t max_parts = 10000;
 // Parts per worker that may be sent and not yet durable in the checkpoint file (group commit:
-// workers do not wait for the checkpoint's fdatasync, within this bound). Small parts finish
-// faster than a slow fdatasync (5-15 ms on a shared disk): 4 of 100 KiB is 1.4 ms of sending
-// at 300 MB/s, and the workers stalled behind every such write. So the bound is 8 MiB of parts
-// per worker, at least 4 and at most 16 parts: what a failed write makes the next run send
-// again stays small either way.
-inline constexpr std::size_t undurable_parts_min = 4;
-inline constexpr std::size_t undurable_parts_cap = 16;
-inline constexpr std::uint64_t undurable_bytes_per_worker = 8 * 1024 * 1024;
-
-inline std::size_t undurable_parts_max(std::uint64_t part_size) noexcept {
-  const std::uint64_t by_bytes = part_size == 0 ? undurable_parts_cap : undurable_bytes_per_worker / part_size;
-  return static_cast<std::size_t>(
-      std::clamp<std::uint64_t>(by_bytes, undurable_parts_min, undurable_parts_cap));
-}
+// workers do not wait for the checkpoint's fdatasync, within this bound).
+inline constexpr std::size_t undurable_parts_max = 4;
 // S3 refuses a Complete whose parts other than the last are smaller (EntityTooSmall), after
 // every part was uploaded; checking part_size up front saves that whole upload.
 inline constexpr std::uint64_t s3_min_part_size = 5ull << 20;

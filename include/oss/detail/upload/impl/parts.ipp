@@ -369,7 +369,7 @@ inline asio::awaitable<void> upload_run::upload_parts() {
     sched_.plan_open_ended(part_size_, max_parts);
   else
     sched_.plan(parts_total_, done);
-  if (cp_path_) sched_.limit_undurable(undurable_parts_max(part_size_) * opts_.parallel);
+  if (cp_path_) sched_.limit_undurable(undurable_parts_max * opts_.parallel);
   co_await run_workers();
 }
 
