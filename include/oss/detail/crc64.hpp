@@ -26,6 +26,18 @@ OSS_DECL std::uint64_t crc64_portable(std::uint64_t crc, const void* data, std::
 // O(log len2)). combine(c, x, 0) == c and combine(0, c, n) == c, so a fold may start from 0.
 OSS_DECL std::uint64_t crc64_combine(std::uint64_t crc1, std::uint64_t crc2, std::uint64_t len2) noexcept;
 
+// The CRC-64 and length of pieces laid end to end (an object from its parts, in part order),
+// from each piece's CRC-64 and length: the one fold every part list uses.
+struct crc64_concat {
+  std::uint64_t crc = 0;
+  std::uint64_t size = 0;
+
+  void append(std::uint64_t piece_crc, std::uint64_t piece_size) noexcept {
+    crc = crc64_combine(crc, piece_crc, piece_size);
+    size += piece_size;
+  }
+};
+
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY

@@ -98,9 +98,9 @@ inline double progress_fraction(std::uint64_t done, std::uint64_t total) noexcep
 // CRC-64 of the object made of `parts` (sorted by number, contiguous), from the part CRCs
 // (oss-protocol.md section 6.3).
 inline std::uint64_t combine_part_crcs(std::span<const part_record> sorted_parts) noexcept {
-  std::uint64_t crc = 0;
-  for (const auto& p : sorted_parts) crc = crc64_combine(crc, p.crc64, p.size);
-  return crc;
+  crc64_concat object;
+  for (const auto& p : sorted_parts) object.append(p.crc64, p.size);
+  return object.crc;
 }
 
 // The integrity values of one part, computed on the file executor right where its bytes are read

@@ -51,20 +51,18 @@ OSS_DECL object_verdict check_object_parts(const object_meta& meta,
 
   bool sizes_known = true;
   bool crcs_known = true;
-  std::uint64_t size = 0;
-  std::uint64_t crc = 0;
+  crc64_concat object;
   for (const auto* p : sorted) {
     if (!p->size) {
       sizes_known = false;
       crcs_known = false;
       continue;
     }
-    size += *p->size;
-    if (p->crc64 && crcs_known)
-      crc = crc64_combine(crc, *p->crc64, *p->size);
-    else
-      crcs_known = false;
+    if (!p->crc64) crcs_known = false;
+    object.append(p->crc64.value_or(0), *p->size);
   }
+  const std::uint64_t size = object.size;
+  const std::uint64_t crc = object.crc;
   if (sizes_known && meta.size != size)
     return verdict(object_match::differs, "the object holds " + std::to_string(meta.size) + " bytes, the parts " +
                                               std::to_string(size));

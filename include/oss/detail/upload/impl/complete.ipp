@@ -40,12 +40,10 @@ inline asio::awaitable<void> upload_run::complete() {
          "internal error: the part list is incomplete before Complete");
     co_return;
   }
-  std::uint64_t object_size = 0;
-  std::uint64_t expected_crc = 0;  // combine_part_crcs over the sorted parts
-  for (const part_record* p : parts) {
-    object_size += p->size;
-    expected_crc = crc64_combine(expected_crc, p->crc64, p->size);
-  }
+  crc64_concat object;
+  for (const part_record* p : parts) object.append(p->crc64, p->size);
+  const std::uint64_t object_size = object.size;
+  const std::uint64_t expected_crc = object.crc;
   const std::size_t part_count = parts.size();
 
   std::vector<oss::completed_part> listed;

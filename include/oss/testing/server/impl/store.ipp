@@ -719,13 +719,13 @@ OSS_DECL std::error_code store::complete_upload(const std::string& bucket, const
   // The multipart ETag: MD5 of the concatenated binary part MD5s, then "-<part count>".
   // The whole-object CRC-64 folds the part CRCs (oss-protocol.md section 6.3).
   oss::detail::md5_hasher etag_hasher;
-  std::uint64_t crc = 0;
-  std::uint64_t size = 0;
+  oss::detail::crc64_concat whole;
   for (const auto& p : chosen) {
     etag_hasher.update(p.md5.data(), p.md5.size());
-    crc = oss::detail::crc64_combine(crc, p.crc64, p.size);
-    size += p.size;
+    whole.append(p.crc64, p.size);
   }
+  const std::uint64_t crc = whole.crc;
+  const std::uint64_t size = whole.size;
   auto digest = etag_hasher.finish();
   object_info object;
   object.key = key;
