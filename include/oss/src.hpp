@@ -16,13 +16,13 @@
 #include <oss/oss.hpp>
 
 // L0 primitives
-#include <oss/impl/encoding.ipp>
-#include <oss/impl/crypto.ipp>
-#include <oss/impl/crc64.ipp>
-#include <oss/impl/dates.ipp>
+#include <oss/detail/impl/encoding.ipp>
+#include <oss/detail/impl/crypto.ipp>
+#include <oss/detail/impl/crc64.ipp>
+#include <oss/detail/impl/dates.ipp>
 #include <oss/impl/error.ipp>
 #include <oss/impl/diagnostics.ipp>
-#include <oss/impl/xml.ipp>
+#include <oss/detail/impl/xml.ipp>
 #include <oss/impl/documents.ipp>
 // L1 HTTP model, L2 transport
 #include <oss/impl/http_message.ipp>
@@ -34,7 +34,7 @@
 #include <oss/impl/sign.ipp>
 #include <oss/impl/sign_s3.ipp>
 // L4 operations
-#include <oss/impl/mime.ipp>
+#include <oss/detail/impl/mime.ipp>
 #include <oss/detail/ops/impl/endpoint.ipp>
 #include <oss/detail/ops/impl/validate.ipp>
 #include <oss/detail/ops/impl/requests.ipp>

@@ -29,7 +29,7 @@ OSS_DECL std::uint64_t crc64_combine(std::uint64_t crc1, std::uint64_t crc2, std
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/crc64.ipp>
+#include <oss/detail/impl/crc64.ipp>
 #endif
 
 #endif  // OSS_DETAIL_CRC64_HPP
