@@ -25,11 +25,11 @@
 #include <oss/detail/impl/xml.ipp>
 #include <oss/impl/documents.ipp>
 // L1 HTTP model, L2 transport
-#include <oss/impl/http_message.ipp>
-#include <oss/impl/http_parser.ipp>
+#include <oss/detail/http/impl/message.ipp>
+#include <oss/detail/http/impl/parser.ipp>
 #include <oss/detail/transport/impl/tls_stream.ipp>
-#include <oss/impl/transport_connection.ipp>
-#include <oss/impl/transport.ipp>
+#include <oss/detail/transport/impl/connection.ipp>
+#include <oss/detail/transport/impl/pool.ipp>
 // L3 signing
 #include <oss/impl/sign.ipp>
 #include <oss/impl/sign_s3.ipp>
