@@ -31,8 +31,8 @@
 #include <oss/detail/transport/impl/connection.ipp>
 #include <oss/detail/transport/impl/pool.ipp>
 // L3 signing
-#include <oss/impl/sign.ipp>
-#include <oss/impl/sign_s3.ipp>
+#include <oss/detail/sign/impl/sign.ipp>
+#include <oss/detail/sign/impl/sign_s3.ipp>
 // L4 operations
 #include <oss/detail/impl/mime.ipp>
 #include <oss/detail/ops/impl/endpoint.ipp>

@@ -16,7 +16,7 @@
 #include <oss/detail/ops/response.hpp>
 #include <oss/detail/ops/retry.hpp>
 #include <oss/detail/ops/validate.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 #include <oss/detail/transport/pool.hpp>
 #include <oss/testing/local_server.hpp>
 

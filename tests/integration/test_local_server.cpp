@@ -8,7 +8,7 @@
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 #include <oss/testing/local_server.hpp>
 
 #include <asio/connect.hpp>

@@ -11,8 +11,8 @@
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
-#include <oss/detail/sign.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 #include <oss/multipart_upload.hpp>
 #include <oss/progress.hpp>
 #include <oss/testing/local_server.hpp>

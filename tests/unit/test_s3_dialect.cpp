@@ -19,7 +19,7 @@
 #include <oss/detail/ops/requests.hpp>
 #include <oss/detail/ops/response.hpp>
 #include <oss/detail/ops/validate.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 #include <oss/error.hpp>
 
 #include <doctest/doctest.h>

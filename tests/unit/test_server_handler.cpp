@@ -12,7 +12,7 @@
 #include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/ops/validate.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 #include <oss/testing/server/documents.hpp>
 #include <oss/testing/server/faults.hpp>
 #include <oss/testing/server/handler.hpp>

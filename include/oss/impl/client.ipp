@@ -15,8 +15,8 @@
 #include <oss/detail/ops/response.hpp>
 #include <oss/detail/ops/retry.hpp>
 #include <oss/detail/ops/validate.hpp>
-#include <oss/detail/sign.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 #include <oss/detail/transport/pool.hpp>
 
 #include <asio/cancellation_type.hpp>
