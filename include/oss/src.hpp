@@ -20,10 +20,10 @@
 #include <oss/detail/impl/crypto.ipp>
 #include <oss/detail/impl/crc64.ipp>
 #include <oss/detail/impl/dates.ipp>
+#include <oss/detail/impl/mime.ipp>
+#include <oss/detail/impl/xml.ipp>
 #include <oss/impl/error.ipp>
 #include <oss/impl/diagnostics.ipp>
-#include <oss/detail/impl/xml.ipp>
-#include <oss/impl/documents.ipp>
 // L1 HTTP model, L2 transport
 #include <oss/detail/http/impl/message.ipp>
 #include <oss/detail/http/impl/parser.ipp>
@@ -33,15 +33,15 @@
 // L3 signing
 #include <oss/detail/sign/impl/sign.ipp>
 #include <oss/detail/sign/impl/sign_s3.ipp>
+#include <oss/impl/credentials.ipp>
 // L4 operations
-#include <oss/detail/impl/mime.ipp>
+#include <oss/detail/ops/impl/documents.ipp>
 #include <oss/detail/ops/impl/endpoint.ipp>
 #include <oss/detail/ops/impl/validate.ipp>
 #include <oss/detail/ops/impl/requests.ipp>
 #include <oss/detail/ops/impl/response.ipp>
 #include <oss/detail/ops/impl/retry.ipp>
 #include <oss/detail/ops/impl/object_check.ipp>
-#include <oss/impl/credentials.ipp>
 #include <oss/impl/client.ipp>
 // L5 orchestration
 #include <oss/detail/engine/impl/checkpoint_journal.ipp>

@@ -7,10 +7,10 @@
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/dates.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/parser.hpp>
 #include <oss/detail/mime.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/endpoint.hpp>
 #include <oss/detail/ops/requests.hpp>
 #include <oss/detail/ops/response.hpp>

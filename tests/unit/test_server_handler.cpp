@@ -9,8 +9,8 @@
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/dates.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/validate.hpp>
 #include <oss/detail/sign/sign.hpp>
 #include <oss/testing/server/documents.hpp>

@@ -6,9 +6,9 @@
 #include <oss/client.hpp>
 
 #include <oss/detail/crc64.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/engine/part_pool.hpp>
 #include <oss/detail/ops/credentials_cache.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/endpoint.hpp>
 #include <oss/detail/ops/object_check.hpp>
 #include <oss/detail/ops/requests.hpp>
