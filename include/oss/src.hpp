@@ -42,6 +42,7 @@
 #include <oss/detail/ops/impl/response.ipp>
 #include <oss/detail/ops/impl/retry.ipp>
 #include <oss/detail/ops/impl/object_check.ipp>
+#include <oss/detail/ops/impl/request_loop.ipp>
 #include <oss/impl/client.ipp>
 // L5 orchestration
 #include <oss/detail/engine/impl/checkpoint_journal.ipp>
