@@ -16,32 +16,33 @@
 #include <oss/oss.hpp>
 
 // L0 primitives
-#include <oss/impl/encoding.ipp>
-#include <oss/impl/crypto.ipp>
-#include <oss/impl/crc64.ipp>
-#include <oss/impl/dates.ipp>
+#include <oss/detail/impl/encoding.ipp>
+#include <oss/detail/impl/crypto.ipp>
+#include <oss/detail/impl/crc64.ipp>
+#include <oss/detail/impl/dates.ipp>
+#include <oss/detail/impl/mime.ipp>
+#include <oss/detail/impl/xml.ipp>
 #include <oss/impl/error.ipp>
 #include <oss/impl/diagnostics.ipp>
-#include <oss/impl/xml.ipp>
-#include <oss/impl/documents.ipp>
 // L1 HTTP model, L2 transport
-#include <oss/impl/http_message.ipp>
-#include <oss/impl/http_parser.ipp>
+#include <oss/detail/http/impl/message.ipp>
+#include <oss/detail/http/impl/parser.ipp>
 #include <oss/detail/transport/impl/tls_stream.ipp>
-#include <oss/impl/transport_connection.ipp>
-#include <oss/impl/transport.ipp>
+#include <oss/detail/transport/impl/connection.ipp>
+#include <oss/detail/transport/impl/pool.ipp>
 // L3 signing
-#include <oss/impl/sign.ipp>
-#include <oss/impl/sign_s3.ipp>
+#include <oss/detail/sign/impl/sign.ipp>
+#include <oss/detail/sign/impl/sign_s3.ipp>
+#include <oss/impl/credentials.ipp>
 // L4 operations
-#include <oss/impl/mime.ipp>
+#include <oss/detail/ops/impl/documents.ipp>
 #include <oss/detail/ops/impl/endpoint.ipp>
 #include <oss/detail/ops/impl/validate.ipp>
 #include <oss/detail/ops/impl/requests.ipp>
 #include <oss/detail/ops/impl/response.ipp>
 #include <oss/detail/ops/impl/retry.ipp>
 #include <oss/detail/ops/impl/object_check.ipp>
-#include <oss/impl/credentials.ipp>
+#include <oss/detail/ops/impl/request_loop.ipp>
 #include <oss/impl/client.ipp>
 // L5 orchestration
 #include <oss/detail/engine/impl/checkpoint_journal.ipp>

@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
 //
-// Fuzz target: the signers' canonicalisation (oss/detail/sign.hpp), V1 and V4.
+// Fuzz target: the signers' canonicalisation (oss/detail/sign/sign.hpp), V1 and V4.
 //
 // Input: newline-separated fields (method, bucket, key, query names and values, header names
 // and values, AdditionalHeaders requests, secret, region) with a few count/flag bytes between.
@@ -22,7 +22,7 @@
 #include <oss/credentials.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 
 #include <algorithm>
 #include <chrono>

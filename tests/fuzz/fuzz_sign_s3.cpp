@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
 //
-// Fuzz target: AWS SigV4 for S3 (oss/detail/sign_s3.hpp), both sides.
+// Fuzz target: AWS SigV4 for S3 (oss/detail/sign/sign_s3.hpp), both sides.
 //
 // The first byte picks the mode:
 //  - even: the rest is an Authorization header for s3_parse_authorization. Invariants: a parsed
@@ -24,7 +24,7 @@
 #include <oss/credentials.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 
 #include <algorithm>
 #include <chrono>

@@ -2,7 +2,7 @@
 // Distributed under the MIT licence (see LICENSE).
 //
 // Fuzz target: the XML reader (oss/detail/xml.hpp) and the OSS document parsers built on it
-// (oss/detail/documents.hpp). The whole input is one document.
+// (oss/detail/ops/documents.hpp). The whole input is one document.
 // Invariants, beyond "no crash, no sanitizer report":
 //  - parse_xml fails exactly with client_errc::malformed_xml; a tree it returns respects the
 //    depth limit, has prefix-free names and no NUL in any text;
@@ -14,7 +14,7 @@
 //  - an <Error> body's fields come out sanitised: valid UTF-8, no control characters, capped.
 #include "fuzz_check.hpp"
 
-#include <oss/detail/documents.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/validate.hpp>
 #include <oss/detail/xml.hpp>
 #include <oss/diagnostics.hpp>

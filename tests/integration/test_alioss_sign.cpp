@@ -9,7 +9,7 @@
 
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/encoding.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 
 #include <boost/json.hpp>
 #include <doctest/doctest.h>

@@ -7,16 +7,16 @@
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/dates.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/parser.hpp>
 #include <oss/detail/mime.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/endpoint.hpp>
 #include <oss/detail/ops/requests.hpp>
 #include <oss/detail/ops/response.hpp>
 #include <oss/detail/ops/retry.hpp>
 #include <oss/detail/ops/validate.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 #include <oss/detail/transport/pool.hpp>
 #include <oss/testing/local_server.hpp>
 

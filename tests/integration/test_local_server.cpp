@@ -4,11 +4,11 @@
 // server's code paths.
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/ops/documents.hpp>
+#include <oss/detail/sign/sign.hpp>
 #include <oss/testing/local_server.hpp>
 
 #include <asio/connect.hpp>

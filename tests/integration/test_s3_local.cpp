@@ -7,12 +7,12 @@
 // against it.
 #include <oss/checkpoint.hpp>
 #include <oss/client.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
-#include <oss/detail/sign.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/ops/documents.hpp>
+#include <oss/detail/sign/sign.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 #include <oss/multipart_upload.hpp>
 #include <oss/progress.hpp>
 #include <oss/testing/local_server.hpp>

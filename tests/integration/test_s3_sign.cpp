@@ -14,7 +14,7 @@
 #include <oss/client.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/encoding.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 #include <oss/testing/local_server.hpp>
 
 #include <asio/co_spawn.hpp>

@@ -6,10 +6,10 @@
 #define OSS_TESTS_SUPPORT_RAW_HTTP_HPP
 
 #include <oss/detail/ascii.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/http/parser.hpp>
+#include <oss/detail/ops/documents.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>

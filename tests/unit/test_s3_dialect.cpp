@@ -11,15 +11,15 @@
 #include <oss/client_types.hpp>
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/multipart/plan.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/endpoint.hpp>
 #include <oss/detail/ops/object_check.hpp>
 #include <oss/detail/ops/requests.hpp>
 #include <oss/detail/ops/response.hpp>
 #include <oss/detail/ops/validate.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 #include <oss/error.hpp>
 
 #include <doctest/doctest.h>

@@ -9,10 +9,10 @@
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/dates.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/validate.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 #include <oss/testing/server/documents.hpp>
 #include <oss/testing/server/faults.hpp>
 #include <oss/testing/server/handler.hpp>

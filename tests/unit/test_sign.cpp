@@ -8,7 +8,7 @@
 
 #include <oss/detail/dates.hpp>
 #include <oss/detail/encoding.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,14 +1,14 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
 //
-// AWS Signature V4 for S3 (oss/detail/sign_s3.hpp): the four AWS example vectors of
+// AWS Signature V4 for S3 (oss/detail/sign/sign_s3.hpp): the four AWS example vectors of
 // oss-protocol.md 2.8 (signing key and signatures), canonicalisation edge cases, the client-side
 // s3_sign_request, and the server-side parser and verifier. The AWS example credentials and the
 // "ak"/"sk" pairs are public fake ones, so full signatures may appear in test output.
 
 #include <oss/detail/dates.hpp>
 #include <oss/detail/encoding.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 
 #include <doctest/doctest.h>
 

@@ -5,8 +5,8 @@
 // malformed case of the reader, its limits, the real bodies of oss-protocol.md sections 3 and 5,
 // build -> parse round trips, encoding-type=url, and the error documents (body and x-oss-err).
 
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/requests.hpp>
 #include <oss/detail/xml.hpp>
 #include <oss/diagnostics.hpp>

@@ -41,7 +41,7 @@ struct crc64_concat {
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/crc64.ipp>
+#include <oss/detail/impl/crc64.ipp>
 #endif
 
 #endif  // OSS_DETAIL_CRC64_HPP

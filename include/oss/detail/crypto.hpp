@@ -83,7 +83,7 @@ class sha256_hasher {
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/crypto.ipp>
+#include <oss/detail/impl/crypto.ipp>
 #endif
 
 #endif  // OSS_DETAIL_CRYPTO_HPP

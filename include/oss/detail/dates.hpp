@@ -42,7 +42,7 @@ OSS_DECL std::optional<date_time> parse_iso8601_extended(std::string_view text) 
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/dates.ipp>
+#include <oss/detail/impl/dates.ipp>
 #endif
 
 #endif  // OSS_DETAIL_DATES_HPP

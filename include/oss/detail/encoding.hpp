@@ -35,7 +35,7 @@ OSS_DECL std::optional<std::string> percent_decode(std::string_view s, bool plus
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/encoding.ipp>
+#include <oss/detail/impl/encoding.ipp>
 #endif
 
 #endif  // OSS_DETAIL_ENCODING_HPP

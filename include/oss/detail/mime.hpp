@@ -18,7 +18,7 @@ OSS_DECL std::string_view guess_mime_type(std::string_view object_name) noexcept
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/mime.ipp>
+#include <oss/detail/impl/mime.ipp>
 #endif
 
 #endif  // OSS_DETAIL_MIME_HPP

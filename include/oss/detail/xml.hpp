@@ -87,7 +87,7 @@ OSS_DECL std::optional<xml_element> parse_xml(std::string_view input, std::error
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/xml.ipp>
+#include <oss/detail/impl/xml.ipp>
 #endif
 
 #endif  // OSS_DETAIL_XML_HPP

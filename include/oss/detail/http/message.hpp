@@ -89,7 +89,7 @@ OSS_DECL std::string serialize_head(const response& res);
 }  // namespace oss::detail::http
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/http_message.ipp>
+#include <oss/detail/http/impl/message.ipp>
 #endif
 
 #endif  // OSS_DETAIL_HTTP_MESSAGE_HPP

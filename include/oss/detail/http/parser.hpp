@@ -151,7 +151,7 @@ class message_parser {
 }  // namespace oss::detail::http
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/http_parser.ipp>
+#include <oss/detail/http/impl/parser.ipp>
 #endif
 
 #endif  // OSS_DETAIL_HTTP_PARSER_HPP

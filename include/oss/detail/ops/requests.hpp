@@ -6,7 +6,7 @@
 #include <oss/detail/config.hpp>
 
 #include <oss/client_types.hpp>
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 
 #include <asio/buffer.hpp>
 

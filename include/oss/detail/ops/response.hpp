@@ -7,8 +7,8 @@
 
 #include <oss/client_types.hpp>
 #include <oss/detail/crypto.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/http/message.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/requests.hpp>
 
 #include <cstdint>

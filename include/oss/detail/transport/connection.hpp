@@ -69,7 +69,7 @@ class connection {
 }  // namespace oss::detail::transport
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/transport_connection.ipp>
+#include <oss/detail/transport/impl/connection.ipp>
 #endif
 
 #endif  // OSS_DETAIL_TRANSPORT_CONNECTION_HPP

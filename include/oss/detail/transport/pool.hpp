@@ -164,7 +164,7 @@ class connection_pool {
 }  // namespace oss::detail::transport
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/transport.ipp>
+#include <oss/detail/transport/impl/pool.ipp>
 #endif
 
 #endif  // OSS_DETAIL_TRANSPORT_POOL_HPP

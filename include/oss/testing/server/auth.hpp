@@ -17,7 +17,7 @@
 
 // Who may use the local server: the signature checks of oss-protocol.md section 2 (OSS V1 and
 // V4, 2.2-2.7) and 2.8 (AWS SigV4 in the S3 dialect), and the errors OSS and S3 answer with.
-// The canonicalisation and HMAC code is the shared signer's (detail/sign.hpp, sign_s3.hpp),
+// The canonicalisation and HMAC code is the shared signer's (detail/sign/sign.hpp, sign_s3.hpp),
 // which tests cross-check against ali-oss and the AWS SDK; which header dates a request, the
 // clock skew, the region, the token and the error each failure gets are decided here.
 namespace oss::testing::detail {

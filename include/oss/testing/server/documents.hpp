@@ -16,8 +16,8 @@
 
 // The XML the local server reads and writes, from the shapes of oss-protocol.md sections 3 and
 // 5.1 (and the S3 namespace of 2.8), with the generic reader and writer of detail/xml.hpp. The
-// client's documents (detail/documents.hpp) are the other side's: tests parse what this file
-// writes with them, so the two are checked against each other rather than being one.
+// client's documents (detail/ops/documents.hpp) are the other side's: tests parse what this
+// file writes with them, so the two are checked against each other rather than being one.
 namespace oss::testing::detail {
 
 // One <Part> of a CompleteMultipartUpload body.

@@ -7,10 +7,10 @@
 
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/validate.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 #include <oss/detail/xml.hpp>
 #include <oss/error.hpp>
 

@@ -7,8 +7,8 @@
 
 #include <oss/detail/dates.hpp>
 #include <oss/detail/encoding.hpp>
-#include <oss/detail/sign.hpp>
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 
 namespace oss::testing::detail {
 namespace auth_impl {

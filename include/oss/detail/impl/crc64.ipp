@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_CRC64_IPP
-#define OSS_IMPL_CRC64_IPP
+#ifndef OSS_DETAIL_IMPL_CRC64_IPP
+#define OSS_DETAIL_IMPL_CRC64_IPP
 
 #include <oss/detail/crc64.hpp>
 
@@ -112,4 +112,4 @@ OSS_DECL std::uint64_t crc64_combine(std::uint64_t crc1, std::uint64_t crc2, std
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_CRC64_IPP
+#endif  // OSS_DETAIL_IMPL_CRC64_IPP

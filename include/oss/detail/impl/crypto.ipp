@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_CRYPTO_IPP
-#define OSS_IMPL_CRYPTO_IPP
+#ifndef OSS_DETAIL_IMPL_CRYPTO_IPP
+#define OSS_DETAIL_IMPL_CRYPTO_IPP
 
 #include <oss/detail/crypto.hpp>
 
@@ -143,4 +143,4 @@ OSS_DECL void evp_hasher::finish(unsigned char* out, std::size_t out_size) {
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_CRYPTO_IPP
+#endif  // OSS_DETAIL_IMPL_CRYPTO_IPP

@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_DATES_IPP
-#define OSS_IMPL_DATES_IPP
+#ifndef OSS_DETAIL_IMPL_DATES_IPP
+#define OSS_DETAIL_IMPL_DATES_IPP
 
 #include <oss/detail/dates.hpp>
 
@@ -153,4 +153,4 @@ OSS_DECL std::optional<date_time> parse_iso8601_extended(std::string_view text) 
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_DATES_IPP
+#endif  // OSS_DETAIL_IMPL_DATES_IPP

@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_DETAIL_DOCUMENTS_HPP
-#define OSS_DETAIL_DOCUMENTS_HPP
+#ifndef OSS_DETAIL_OPS_DOCUMENTS_HPP
+#define OSS_DETAIL_OPS_DOCUMENTS_HPP
 
 #include <oss/detail/config.hpp>
 #include <oss/detail/xml.hpp>
@@ -201,7 +201,7 @@ OSS_DECL bool parse_xml_number(std::string_view text, int& out) noexcept;
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/documents.ipp>
+#include <oss/detail/ops/impl/documents.ipp>
 #endif
 
-#endif  // OSS_DETAIL_DOCUMENTS_HPP
+#endif  // OSS_DETAIL_OPS_DOCUMENTS_HPP

@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_TRANSPORT_IPP
-#define OSS_IMPL_TRANSPORT_IPP
+#ifndef OSS_DETAIL_TRANSPORT_IMPL_POOL_IPP
+#define OSS_DETAIL_TRANSPORT_IMPL_POOL_IPP
 
 #include <oss/detail/http/parser.hpp>
 #include <oss/detail/transport/connection.hpp>
@@ -534,4 +534,4 @@ OSS_DECL asio::any_io_executor connection_pool::get_executor() const noexcept { 
 
 }  // namespace oss::detail::transport
 
-#endif  // OSS_IMPL_TRANSPORT_IPP
+#endif  // OSS_DETAIL_TRANSPORT_IMPL_POOL_IPP

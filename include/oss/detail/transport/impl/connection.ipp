@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_TRANSPORT_CONNECTION_IPP
-#define OSS_IMPL_TRANSPORT_CONNECTION_IPP
+#ifndef OSS_DETAIL_TRANSPORT_IMPL_CONNECTION_IPP
+#define OSS_DETAIL_TRANSPORT_IMPL_CONNECTION_IPP
 
 #include <oss/detail/transport/connection.hpp>
 
@@ -157,4 +157,4 @@ OSS_DECL bool connection::readable_while_idle() noexcept {
 
 }  // namespace oss::detail::transport
 
-#endif  // OSS_IMPL_TRANSPORT_CONNECTION_IPP
+#endif  // OSS_DETAIL_TRANSPORT_IMPL_CONNECTION_IPP

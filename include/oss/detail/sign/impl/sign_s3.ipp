@@ -1,9 +1,9 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_SIGN_S3_IPP
-#define OSS_IMPL_SIGN_S3_IPP
+#ifndef OSS_DETAIL_SIGN_IMPL_SIGN_S3_IPP
+#define OSS_DETAIL_SIGN_IMPL_SIGN_S3_IPP
 
-#include <oss/detail/sign_s3.hpp>
+#include <oss/detail/sign/sign_s3.hpp>
 
 #include <oss/detail/ascii.hpp>
 #include <oss/detail/dates.hpp>
@@ -344,4 +344,4 @@ OSS_DECL bool s3_verify_signature(const s3_sign_input& in, const s3_authorizatio
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_SIGN_S3_IPP
+#endif  // OSS_DETAIL_SIGN_IMPL_SIGN_S3_IPP

@@ -1,10 +1,10 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_DOCUMENTS_IPP
-#define OSS_IMPL_DOCUMENTS_IPP
+#ifndef OSS_DETAIL_OPS_IMPL_DOCUMENTS_IPP
+#define OSS_DETAIL_OPS_IMPL_DOCUMENTS_IPP
 
-#include <oss/detail/documents.hpp>
 #include <oss/detail/encoding.hpp>
+#include <oss/detail/ops/documents.hpp>
 #include <oss/detail/xml.hpp>
 #include <oss/error.hpp>
 
@@ -401,4 +401,4 @@ OSS_DECL std::error_code make_server_error(const error_body& body, int http_stat
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_DOCUMENTS_IPP
+#endif  // OSS_DETAIL_OPS_IMPL_DOCUMENTS_IPP

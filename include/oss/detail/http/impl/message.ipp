@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_HTTP_MESSAGE_IPP
-#define OSS_IMPL_HTTP_MESSAGE_IPP
+#ifndef OSS_DETAIL_HTTP_IMPL_MESSAGE_IPP
+#define OSS_DETAIL_HTTP_IMPL_MESSAGE_IPP
 
 #include <oss/detail/http/message.hpp>
 
@@ -177,4 +177,4 @@ OSS_DECL std::string serialize_head(const response& res) {
 
 }  // namespace oss::detail::http
 
-#endif  // OSS_IMPL_HTTP_MESSAGE_IPP
+#endif  // OSS_DETAIL_HTTP_IMPL_MESSAGE_IPP

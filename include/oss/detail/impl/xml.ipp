@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_XML_IPP
-#define OSS_IMPL_XML_IPP
+#ifndef OSS_DETAIL_IMPL_XML_IPP
+#define OSS_DETAIL_IMPL_XML_IPP
 
 #include <oss/detail/xml.hpp>
 #include <oss/error.hpp>
@@ -400,4 +400,4 @@ OSS_DECL std::optional<xml_element> parse_xml(std::string_view input, std::error
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_XML_IPP
+#endif  // OSS_DETAIL_IMPL_XML_IPP

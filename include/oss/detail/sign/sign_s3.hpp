@@ -1,14 +1,14 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_DETAIL_SIGN_S3_HPP
-#define OSS_DETAIL_SIGN_S3_HPP
+#ifndef OSS_DETAIL_SIGN_SIGN_S3_HPP
+#define OSS_DETAIL_SIGN_SIGN_S3_HPP
 
 #include <oss/detail/config.hpp>
 
 #include <oss/credentials.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/http/message.hpp>
-#include <oss/detail/sign.hpp>  // query_param, constant_time_equal
+#include <oss/detail/sign/sign.hpp>  // query_param, constant_time_equal
 
 #include <chrono>
 #include <optional>
@@ -153,7 +153,7 @@ OSS_DECL bool s3_verify_signature(const s3_sign_input& in, const s3_authorizatio
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/sign_s3.ipp>
+#include <oss/detail/sign/impl/sign_s3.ipp>
 #endif
 
-#endif  // OSS_DETAIL_SIGN_S3_HPP
+#endif  // OSS_DETAIL_SIGN_SIGN_S3_HPP

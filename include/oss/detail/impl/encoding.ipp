@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_ENCODING_IPP
-#define OSS_IMPL_ENCODING_IPP
+#ifndef OSS_DETAIL_IMPL_ENCODING_IPP
+#define OSS_DETAIL_IMPL_ENCODING_IPP
 
 #include <oss/detail/encoding.hpp>
 
@@ -144,4 +144,4 @@ OSS_DECL std::optional<std::string> percent_decode(std::string_view s, bool plus
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_ENCODING_IPP
+#endif  // OSS_DETAIL_IMPL_ENCODING_IPP

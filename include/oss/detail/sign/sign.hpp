@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_DETAIL_SIGN_HPP
-#define OSS_DETAIL_SIGN_HPP
+#ifndef OSS_DETAIL_SIGN_SIGN_HPP
+#define OSS_DETAIL_SIGN_SIGN_HPP
 
 #include <oss/detail/config.hpp>
 
@@ -115,7 +115,7 @@ OSS_DECL bool constant_time_equal(std::string_view a, std::string_view b) noexce
 }  // namespace oss::detail
 
 #ifdef OSS_HEADER_ONLY
-#include <oss/impl/sign.ipp>
+#include <oss/detail/sign/impl/sign.ipp>
 #endif
 
-#endif  // OSS_DETAIL_SIGN_HPP
+#endif  // OSS_DETAIL_SIGN_SIGN_HPP

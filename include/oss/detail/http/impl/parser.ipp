@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_HTTP_PARSER_IPP
-#define OSS_IMPL_HTTP_PARSER_IPP
+#ifndef OSS_DETAIL_HTTP_IMPL_PARSER_IPP
+#define OSS_DETAIL_HTTP_IMPL_PARSER_IPP
 
 #include <oss/detail/http/parser.hpp>
 #include <oss/error.hpp>
@@ -534,4 +534,4 @@ OSS_DECL request message_parser::release_request() {
 
 }  // namespace oss::detail::http
 
-#endif  // OSS_IMPL_HTTP_PARSER_IPP
+#endif  // OSS_DETAIL_HTTP_IMPL_PARSER_IPP

@@ -1,7 +1,7 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_MIME_IPP
-#define OSS_IMPL_MIME_IPP
+#ifndef OSS_DETAIL_IMPL_MIME_IPP
+#define OSS_DETAIL_IMPL_MIME_IPP
 
 #include <oss/detail/mime.hpp>
 
@@ -110,4 +110,4 @@ OSS_DECL std::string_view guess_mime_type(std::string_view object_name) noexcept
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_MIME_IPP
+#endif  // OSS_DETAIL_IMPL_MIME_IPP

@@ -1,9 +1,9 @@
 // asio-oss: resumable multipart upload to Alibaba Cloud OSS for Asio programs.
 // Distributed under the MIT licence (see LICENSE).
-#ifndef OSS_IMPL_SIGN_IPP
-#define OSS_IMPL_SIGN_IPP
+#ifndef OSS_DETAIL_SIGN_IMPL_SIGN_IPP
+#define OSS_DETAIL_SIGN_IMPL_SIGN_IPP
 
-#include <oss/detail/sign.hpp>
+#include <oss/detail/sign/sign.hpp>
 
 #include <oss/detail/ascii.hpp>
 #include <oss/detail/encoding.hpp>
@@ -521,4 +521,4 @@ OSS_DECL bool constant_time_equal(std::string_view a, std::string_view b) noexce
 
 }  // namespace oss::detail
 
-#endif  // OSS_IMPL_SIGN_IPP
+#endif  // OSS_DETAIL_SIGN_IMPL_SIGN_IPP
