@@ -95,7 +95,7 @@ inline void upload_run::fail_source(const part_read& r, int number) {
 // The MD5 of a part still in memory, for a Content-MD5 it was first sent without.
 inline asio::awaitable<md5_digest> upload_run::md5_of(const std::byte* data, std::uint64_t len) {
   auto job = [data, len] { return *digest_part(data, static_cast<std::size_t>(len), true, false).md5; };
-  co_return co_await work_.run_unless_small(len <= 256 * 1024, std::move(job));
+  co_return co_await work_.run_sized(len, std::move(job));
 }
 
 inline void upload_run::fail(std::error_code ec, diagnostics diag) {

@@ -27,10 +27,6 @@ namespace oss::detail {
 
 namespace source_impl {
 
-// Parts up to this size are read on the transfer's own thread: the hop to the file executor and
-// back costs more than a pread from the page cache and its digests (6% of the time at 100 KiB).
-inline constexpr std::uint64_t inline_read_max = 256 * 1024;
-
 // What a pread of a whole part gives; trivially destructible (see rehash_outcome).
 struct file_read {
   int error = 0;            // errno of a failed pread
@@ -249,7 +245,7 @@ OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size
   if (is_file()) {
     const int fd = fd_;
     const source_impl::read_job job{fd, into, len, offset, wanted};
-    const source_impl::file_read r = co_await work_.run_unless_small(len <= source_impl::inline_read_max, job);
+    const source_impl::file_read r = co_await work_.run_sized(len, job);
     if (r.error != 0 || r.short_read) {
       source_impl::set_file_error(out, r, number);
       co_return out;

@@ -276,11 +276,11 @@ inline asio::awaitable<void> upload_run::worker(std::size_t index) {
     if (step.kind != part_scheduler::step_kind::send) break;
     const int number = step.number;
     while (!source_.ready(number) && running()) co_await wait();
-    if (running() && !sched_.admit(number)) {
+    if (!running()) break;
+    if (!sched_.admit(number)) {
       if (!running()) stop_all();  // a stream longer than max_parts parts
       break;
     }
-    if (!running()) break;
     const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5 || md5_every_part_);
     const part_read part = co_await source_.next_part(number, index, source_.is_file() ? lease.buffer() : nullptr, wanted, sched_);
     notify();  // a stream is free for its next reader
@@ -303,8 +303,7 @@ inline asio::awaitable<void> upload_run::worker(std::size_t index) {
 }
 
 inline asio::awaitable<void> upload_run::run_workers() {
-  const std::size_t count = sched_.parts_left(opts_.parallel) < opts_.parallel
-                                ? sched_.parts_left(opts_.parallel) : opts_.parallel;
+  const std::size_t count = std::min(sched_.parts_left(opts_.parallel), opts_.parallel);
   if (count == 0) co_return;
   if (source_.is_file()) {
     slots_ = access::impl(client_).part_pool_;
