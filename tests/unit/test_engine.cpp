@@ -371,7 +371,7 @@ TEST_CASE("multipart checkpoint: save is atomic, mode 0600, and load reports a m
 
 namespace {
 
-// A checkpoint of upload "u1" with part 1, for the journal tests.
+// A checkpoint of upload "u1" with part 1, for the journal and save tests.
 oss::checkpoint journal_base() {
   oss::checkpoint cp;
   cp.endpoint = "http://127.0.0.1:1";
@@ -559,13 +559,7 @@ TEST_CASE("multipart checkpoint: a save killed at any system call leaves the old
   // n until the save completes: that is a crash at every step of the save, without timing.
   oss_test::temp_dir dir;
   const auto path = dir / "torn.ckpt";
-  oss::checkpoint old_cp;
-  old_cp.endpoint = "http://127.0.0.1:1";
-  old_cp.bucket = "b";
-  old_cp.name = "n";
-  old_cp.part_size = kib100;
-  old_cp.upload_id = "u1";
-  old_cp.done_parts = {{1, "\"AA\"", kib100, 1}};
+  const oss::checkpoint old_cp = journal_base();
   oss::checkpoint new_cp = old_cp;
   for (int n = 2; n <= 400; ++n) new_cp.done_parts.push_back({n, "\"BB\"", kib100, static_cast<std::uint64_t>(n)});
   const std::string old_text = oss::checkpoint_to_json(old_cp);
