@@ -73,6 +73,7 @@ inline bool upload_run::proceed() {
 inline void upload_run::stop_all() {
   for (std::size_t i = 0; i < worker_running_.size(); ++i)
     if (worker_running_[i]) signals_[i].emit(asio::cancellation_type::terminal);
+  gather_.cancel();
   notify();
 }
 

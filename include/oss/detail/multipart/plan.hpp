@@ -35,6 +35,10 @@ inline constexpr std::uint32_t max_parts = 10000;
 // Parts per worker that may be sent and not yet durable in the checkpoint file (group commit:
 // workers do not wait for the checkpoint's fdatasync, within this bound).
 inline constexpr std::size_t undurable_parts_max = 4;
+// The checkpoint committer waits this long after a part is handed to it (or until half the
+// undurable bound is pending) before writing: one fdatasync for several parts, each of which
+// costs a disk flush, and a progress report at most this much later.
+inline constexpr std::chrono::milliseconds commit_gather_time{10};
 // S3 refuses a Complete whose parts other than the last are smaller (EntityTooSmall), after
 // every part was uploaded; checking part_size up front saves that whole upload.
 inline constexpr std::uint64_t s3_min_part_size = 5ull << 20;

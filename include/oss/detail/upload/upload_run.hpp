@@ -114,6 +114,7 @@ class upload_run {
              upload_outcome& out, asio::any_io_executor strand)
       : client_(c), name_(name), opts_(opts), out_(out), strand_(strand), source_(source, work_),
         wake_(strand, asio::steady_timer::time_point::max()),
+        gather_(strand, asio::steady_timer::time_point::max()),
         work_(strand, opts.file_executor, std::min<std::size_t>(opts.parallel, 2)) {}
 
   upload_run(const upload_run&) = delete;
@@ -234,6 +235,8 @@ class upload_run {
   // Parts recorded by the workers, waiting for the committer to make them durable and report
   // them (checkpoint files only: the workers go on with their next part meanwhile).
   std::vector<std::pair<part_record, std::string>> to_commit_;
+  // The committer writes once this many parts wait, or commit_gather_time after the first.
+  std::size_t commit_batch_ = 1;
   std::size_t workers_running_ = 0;
   // InitiateMultipartUpload: when it was sent (server time as far as we know it), and what
   // became of an upload it may have created when its reply was lost (for the diagnostics).
@@ -264,6 +267,7 @@ class upload_run {
 
   // Declared last: destroyed first, joining its threads while the state above is still alive.
   asio::steady_timer wake_;
+  asio::steady_timer gather_;  // the committer's wait for more parts before a journal write
   blocking_work work_;
 };
 

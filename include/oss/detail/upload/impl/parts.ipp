@@ -198,6 +198,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
     // The committer makes it durable and reports it; this worker goes on with its next part.
     to_commit_.emplace_back(rec, std::string(r.request_id));
     sched_.part_sent();
+    if (to_commit_.size() >= commit_batch_ || sched_.must_wait()) gather_.cancel();
     notify();
     co_return;
   }
@@ -217,6 +218,11 @@ inline asio::awaitable<void> upload_run::commit_loop() {
       if (workers_running_ == 0) break;
       co_await wait();
       continue;
+    }
+    if (to_commit_.size() < commit_batch_ && workers_running_ > 0 && !sched_.must_wait()) {
+      gather_.expires_after(commit_gather_time);
+      co_await gather_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      if (!running()) break;
     }
     batch.clear();
     batch.swap(to_commit_);
@@ -319,6 +325,7 @@ inline asio::awaitable<void> upload_run::run_workers() {
       worker_running_[i] = false;
       --running_;
       --workers_running_;
+      if (workers_running_ == 0) gather_.cancel();
       if (e) escape(e);
       notify();
     };
@@ -368,7 +375,10 @@ inline asio::awaitable<void> upload_run::upload_parts() {
     sched_.plan_open_ended(part_size_, max_parts);
   else
     sched_.plan(parts_total_, done);
-  if (cp_path_) sched_.limit_undurable(undurable_parts_max * opts_.parallel);
+  if (cp_path_) {
+    sched_.limit_undurable(undurable_parts_max * opts_.parallel);
+    commit_batch_ = std::max<std::size_t>(1, undurable_parts_max * opts_.parallel / 2);
+  }
   co_await run_workers();
 }
 
