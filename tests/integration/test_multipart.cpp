@@ -6,6 +6,7 @@
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/engine/checkpoint_journal.hpp>
+#include <oss/detail/engine/part_source.hpp>
 #include <oss/detail/multipart/plan.hpp>
 #include <oss/multipart_upload.hpp>
 #include <oss/progress.hpp>
@@ -250,6 +251,45 @@ TEST_CASE("multipart upload: file, buffer and stream sources store byte-identica
     CHECK(st.complete_multipart_upload == 1);
     CHECK(st.put_object == 0);
   }
+}
+
+TEST_CASE("multipart upload: file parts larger than a piece go out in pieces; a retried part is read and hashed again") {
+  // Setup: parts of 2.5 pieces. The server resets part 2's connection in its second piece and
+  // answers part 3's first attempt with a wrong CRC-64: both are sent again from their start,
+  // and a reader that kept its CRC-64 across attempts (or lost a piece) would fail the part or
+  // the object's check.
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::uint64_t part_size = 2 * oss::detail::file_piece + oss::detail::file_piece / 2;
+  const std::string data = oss_test::random_bytes(3 * part_size + 4321, 31);
+  const auto file = env.write("pieces.bin", data);
+  oss::testing::fault_rule reset;
+  reset.operation = "UploadPart";
+  reset.part_number = 2;
+  reset.action = oss::testing::fault_action::reset_during_body;
+  reset.after_bytes = oss::detail::file_piece + 1000;
+  oss::testing::fault_rule wrong_crc;
+  wrong_crc.operation = "UploadPart";
+  wrong_crc.part_number = 3;
+  wrong_crc.action = oss::testing::fault_action::wrong_crc64;
+  env.server.set_fault_plan({reset, wrong_crc});
+
+  // Run
+  const oss::upload_options opts{.parallel = 2, .part_size = part_size};
+  const auto [r, stored] = upload_and_read_back(io, c, "pieces.bin", file, opts);
+
+  // Check
+  CHECK(stored == data);
+  CHECK(r.crc64 == crc_of(data));
+  CHECK(r.parts == 4);
+  CHECK(r.checks.parts_crc64 == 4);
+  const auto attempts = env.server.part_attempts();
+  CHECK(attempts.at(1) == 1);
+  CHECK(attempts.at(2) == 2);
+  CHECK(attempts.at(3) == 2);
+  CHECK(attempts.at(4) == 1);
+  env.server.clear_fault_plan();
 }
 
 TEST_CASE("multipart upload: parts carry the digests computed while reading; request ids reach progress and result") {

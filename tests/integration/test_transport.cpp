@@ -27,6 +27,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <future>
 #include <thread>
 #include <filesystem>
@@ -1234,6 +1236,63 @@ TEST_CASE("transport: a large TLS upload arrives intact in one exchange") {
   CHECK(body == std::to_string(big.size()));
   REQUIRE(log.size() == 1);
   CHECK(log[0].body == big);
+}
+
+TEST_CASE("transport: a read_body request goes out piece by piece, plain and TLS; the reader's error ends it") {
+  // Setup: a body of several pieces and a short last one, produced by a reader that hands out
+  // one buffer of its own, refilled per call, and records where it was asked to read.
+  fixture f;
+  f.client_tls.load_verify_file(cert().cert_file());
+  constexpr std::size_t piece = 100 * 1024;
+  std::string big(4 * piece + 4321, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) >> 7);
+  std::string buffer(piece, '\0');
+
+  for (bool tls : {false, true}) {
+    CAPTURE(tls);
+    std::vector<recorded_request> log;
+    auto& server = f.serve(answer_all([](const recorded_request& r) { return reply(std::to_string(r.body.size())); }, &log),
+                           server_options{tls, 0});
+    transport::connection_pool pool(f.io.get_executor(), f.client_tls, fast_options());
+    const transport::endpoint ep = tls ? transport::endpoint{true, "localhost", server.port()} : f.plain_endpoint(server);
+    std::vector<std::uint64_t> offsets;
+    std::uint64_t fail_at = std::numeric_limits<std::uint64_t>::max();
+    transport::exchange_options eo;
+    eo.body_size = big.size();
+    eo.read_body = [&](std::uint64_t at) -> awaitable<std::pair<std::error_code, asio::const_buffer>> {
+      offsets.push_back(at);
+      if (at >= fail_at) co_return std::make_pair(std::error_code(oss::client_errc::file_changed), asio::const_buffer());
+      const std::size_t n = std::min(piece, big.size() - static_cast<std::size_t>(at));
+      std::memcpy(buffer.data(), big.data() + at, n);
+      co_return std::make_pair(std::error_code(), asio::const_buffer(buffer.data(), n));
+    };
+
+    // Run 1: the whole body.
+    std::error_code ec;
+    std::string body;
+    f.run([&]() -> awaitable<void> {
+      auto r = co_await pool.exchange(ep, make_request("PUT", "/streamed"), asio::const_buffer(), eo, ec);
+      body = r.body;
+    });
+    CHECK_FALSE(ec);
+    CHECK(body == std::to_string(big.size()));
+    REQUIRE(log.size() == 1);
+    CHECK(log[0].body == big);
+    const std::vector<std::uint64_t> in_order{0, piece, 2 * piece, 3 * piece, 4 * piece};
+    CHECK(offsets == in_order);
+
+    // Run 2: the reader fails on its third piece: that error ends the exchange, nothing is
+    // retried, and the connection with its incomplete request is closed, not pooled.
+    offsets.clear();
+    fail_at = 2 * piece;
+    f.run([&]() -> awaitable<void> {
+      co_await pool.exchange(ep, make_request("PUT", "/streamed"), asio::const_buffer(), eo, ec);
+    });
+    CHECK(ec == oss::client_errc::file_changed);
+    CHECK(offsets.size() == 3);
+    CHECK(pool.counters().open_connections == 0);
+    CHECK(log.size() == 1);  // the server never saw a whole second request
+  }
 }
 
 TEST_CASE("transport: over TLS, a close-delimited reply ends at the TCP close even without close_notify") {

@@ -104,7 +104,7 @@ inline asio::awaitable<put_result> client_impl::put_object(std::string_view name
   if (ec) co_return put_result{};
   put_result r;
   r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
-  r.crc64 = *op.sent_crc64;
+  r.crc64 = *op.payload_crc64();
   r.request_id = reply_request_id(reply);
   r.integrity = integrity_of(op, reply);
   co_return r;
@@ -115,22 +115,26 @@ inline asio::awaitable<part_result> client_impl::upload_part(std::string_view na
                                                             int part_number, asio::const_buffer body,
                                                             bool content_md5,
                                                             const body_digests& given,
-                                                            std::error_code& ec, diagnostics& diag) {
+                                                            std::error_code& ec, diagnostics& diag,
+                                                            const streamed_body* streamed) {
   ec.clear();
   op_request op;
   std::string problem;
+  body_digests placeholder;
+  if (streamed) placeholder.crc64 = 0;  // replaced by the reader's once the body is out
   if (auto bad = make_upload_part(name, upload_id, part_number, body, content_md5 || s3_content_md5(),
-                                  given, op, problem)) {
+                                  streamed ? placeholder : given, op, problem)) {
     reject(ec, diag, bad, "UploadPart", std::move(problem), part_number);
     co_return part_result{};
   }
+  op.streamed = streamed;
   execute_info info;
   http::response reply = co_await execute(op, ec, diag, info);
   if (ec) co_return part_result{};
   part_result r;
   r.part_number = part_number;
   r.etag = *reply.headers.find("ETag");  // check_reply guarantees it
-  r.crc64 = *op.sent_crc64;
+  r.crc64 = *op.payload_crc64();
   r.request_id = reply_request_id(reply);
   r.integrity = integrity_of(op, reply);
   co_return r;

@@ -158,6 +158,7 @@ inline bool upload_run::validate() {
     parts_total_ = part_count(source_.size(), part_size_);
   }
   source_.set_part_size(part_size_);
+  source_.set_stream_files(client_.options().dialect == api_dialect::oss);
 
   if (const auto* file = opts_.checkpoint.file()) {
     std::filesystem::path dir = file->parent_path();

@@ -8,6 +8,7 @@
 #include <oss/client_types.hpp>
 #include <oss/detail/sign/sign.hpp>
 
+#include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
 
 #include <array>
@@ -26,6 +27,15 @@
 // no I/O and sign nothing (the retry loop signs each attempt with a fresh date).
 namespace oss::detail {
 
+// A request body read as it is sent (transport::exchange_options::read_body), not held in
+// memory: a file part. `crc64()` is the CRC-64 of the bytes the last attempt read, which the
+// reply's is checked against.
+struct streamed_body {
+  std::uint64_t size = 0;
+  std::function<asio::awaitable<std::pair<std::error_code, asio::const_buffer>>(std::uint64_t offset)> read;
+  std::function<std::uint64_t()> crc64;
+};
+
 struct op_request {
   std::string_view operation;  // OSS API name ("UploadPart"), for diagnostics
   std::string method;
@@ -34,6 +44,7 @@ struct op_request {
   std::vector<std::pair<std::string, std::string>> headers; // besides Host, User-Agent, signing
   asio::const_buffer body;     // caller-owned payload (PutObject, UploadPart)
   std::string owned_body;      // payload the request owns (the Complete XML); wins when set
+  const streamed_body* streamed = nullptr;  // instead of `body` (UploadPart of a file part)
   int part_number = 0;
   bool head = false;           // HEAD: the reply has no body
   bool xml_reply = false;      // a 2xx body is an XML document; an <Error> root is a failure
@@ -53,6 +64,12 @@ struct op_request {
   std::optional<std::array<unsigned char, 32>> payload_sha256;
   bool verify_body_crc64 = false;           // GetObject: check the body against the reply's CRC
   std::size_t max_response_body = 4u << 20; // XML replies are small; GetObject raises it
+
+  // The CRC-64 the reply is checked against: a streamed body's is known once it has been read,
+  // that is, sent.
+  std::optional<std::uint64_t> payload_crc64() const {
+    return streamed ? std::optional<std::uint64_t>(streamed->crc64()) : sent_crc64;
+  }
 
   asio::const_buffer payload() const noexcept {
     return owned_body.empty() ? body : asio::const_buffer(owned_body.data(), owned_body.size());

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace asio::ssl {
 class context;
@@ -71,6 +72,14 @@ struct exchange_options {
   // connection is closed instead to stay within the limit; afterwards the new connection joins
   // the pool as usual.
   bool fresh_connection = false;
+  // A request body read piece by piece as it is sent, instead of the `body` buffer (which must
+  // then be empty): `body_size` bytes. `read_body(offset)` gives the bytes from `offset` on (at
+  // least one, at most what is left) in a buffer of the caller's that stays valid until the
+  // next call or the end of the exchange; it is called in order from offset 0 on every attempt
+  // (a replay on a fresh connection reads again). An error it returns ends the exchange with
+  // that error, and the connection is closed (its request is incomplete).
+  std::uint64_t body_size = 0;
+  std::function<asio::awaitable<std::pair<std::error_code, asio::const_buffer>>(std::uint64_t offset)> read_body;
 };
 
 // What one exchange did on the wire, besides its outcome. The error code alone cannot say

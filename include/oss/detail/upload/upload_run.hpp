@@ -154,7 +154,7 @@ class upload_run {
   asio::awaitable<void> run_workers();
   asio::awaitable<void> worker(std::size_t index);
   asio::awaitable<bool> keep_resumed_stream_part(int number, const part_read& part);
-  asio::awaitable<void> send_part(int number, const part_read& part, part_lease& lease);
+  asio::awaitable<void> send_part(int number, const part_read& part, part_lease& lease, std::size_t worker);
   void record(part_record rec);
   void changed();
   asio::awaitable<void> persist();
@@ -249,6 +249,8 @@ class upload_run {
 
   // ---- workers ----
   std::shared_ptr<part_pool> slots_;  // file sources: the client's part buffers
+  // File parts sent in pieces (file_part_reader): each worker's piece buffer, reused.
+  std::vector<std::unique_ptr<std::byte[]>> piece_buffers_;
   std::size_t slot_len_ = 0;
   std::size_t running_ = 0;
   std::unique_ptr<asio::cancellation_signal[]> signals_;

@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 // See impl/client.ipp: GCC 12 pairs Asio's coroutine frame allocator with the wrong delete.
@@ -34,9 +35,8 @@ struct file_read {
   body_digests digests;     // of the bytes read, when neither of the above
 };
 
-// Fills `buf` with `len` bytes of `fd` from `offset`, then digests them.
-inline file_read read_range(int fd, std::byte* buf, std::uint64_t len, std::uint64_t offset,
-                            part_digests_wanted wanted) {
+// Fills `buf` with `len` bytes of `fd` from `offset`.
+inline file_read read_exact(int fd, std::byte* buf, std::uint64_t len, std::uint64_t offset) {
   file_read r;
   std::uint64_t got = 0;
   while (got < len) {
@@ -53,7 +53,14 @@ inline file_read read_range(int fd, std::byte* buf, std::uint64_t len, std::uint
     }
     got += static_cast<std::uint64_t>(n);
   }
-  r.digests = digest_part(buf, static_cast<std::size_t>(len), wanted);
+  return r;
+}
+
+// Fills `buf` with `len` bytes of `fd` from `offset`, then digests them.
+inline file_read read_range(int fd, std::byte* buf, std::uint64_t len, std::uint64_t offset,
+                            part_digests_wanted wanted) {
+  file_read r = read_exact(fd, buf, len, offset);
+  if (r.error == 0 && !r.short_read) r.digests = digest_part(buf, static_cast<std::size_t>(len), wanted);
   return r;
 }
 
@@ -106,6 +113,14 @@ struct read_job {
   std::uint64_t offset;
   part_digests_wanted wanted;
   file_read operator()() const { return read_range(fd, into, len, offset, wanted); }
+};
+
+struct read_exact_job {
+  int fd;
+  std::byte* into;
+  std::uint64_t len;
+  std::uint64_t offset;
+  file_read operator()() const { return read_exact(fd, into, len, offset); }
 };
 
 struct digest_job {
@@ -216,9 +231,48 @@ inline std::byte* part_source::stream_buffer(std::size_t worker) {
   return stream_buffers_[worker].get();
 }
 
-OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size_t worker, std::byte* into,
+OSS_DECL asio::awaitable<std::pair<std::error_code, asio::const_buffer>> file_part_reader::read(std::uint64_t at) {
+  using result = std::pair<std::error_code, asio::const_buffer>;
+  if (at == 0) crc_ = 0;
+  const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(file_piece, length_ - at));
+  std::size_t got = 0;
+  while (got < len) {
+    ::iovec iov{piece_ + got, len - got};
+    const ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(offset_ + at + got), RWF_NOWAIT);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EOPNOTSUPP) {
+      problem_ = "reading the file failed: " + std::generic_category().message(errno);
+      co_return result(client_errc::file_not_readable, asio::const_buffer());
+    }
+    if (n == 0) {
+      problem_ = "the file became shorter while it was being uploaded";
+      co_return result(client_errc::file_changed, asio::const_buffer());
+    }
+    break;  // not in the page cache (or no RWF_NOWAIT here): the rest waits for the disk elsewhere
+  }
+  if (got < len) {
+    const source_impl::read_exact_job job{fd_, piece_ + got, len - got, offset_ + at + got};
+    const source_impl::file_read r = co_await work_.run(job);
+    if (r.error != 0) {
+      problem_ = "reading the file failed: " + std::generic_category().message(r.error);
+      co_return result(client_errc::file_not_readable, asio::const_buffer());
+    }
+    if (r.short_read) {
+      problem_ = "the file became shorter while it was being uploaded";
+      co_return result(client_errc::file_changed, asio::const_buffer());
+    }
+  }
+  crc_ = oss::detail::crc64(crc_, piece_, len);
+  co_return result(std::error_code(), asio::const_buffer(piece_, len));
+}
+
+OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size_t worker, part_lease& lease,
                                                           part_digests_wanted wanted,
-                                                          const part_scheduler& sched) {
+                                                          const part_scheduler& sched, bool may_stream) {
   part_read out;
   if (is_stream()) {
     if (number == 1 && first_pending_) {
@@ -243,7 +297,13 @@ OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size
   const std::uint64_t offset = part_offset(part_size_, number);
   out.length = len;
   if (is_file()) {
+    if (stream_files_ && may_stream && !wanted.md5 && !wanted.sha256) {
+      out.streamed = true;
+      out.offset = offset;
+      co_return out;
+    }
     const int fd = fd_;
+    std::byte* into = lease.buffer();
     const source_impl::read_job job{fd, into, len, offset, wanted};
     const source_impl::file_read r = co_await work_.run_sized(len, job);
     if (r.error != 0 || r.short_read) {

@@ -141,10 +141,13 @@ class client_impl {
   asio::awaitable<put_result> put_object(std::string_view name, asio::const_buffer body,
                                          const object_options& opts, const body_digests& given,
                                          std::error_code& ec, diagnostics& diag);
+  // With `streamed`, the body is read as it is sent (`body` must be empty; `given` carries no
+  // CRC-64, the reader computes it).
   asio::awaitable<part_result> upload_part(std::string_view name, std::string_view upload_id,
                                            int part_number, asio::const_buffer body,
                                            bool content_md5, const body_digests& given,
-                                           std::error_code& ec, diagnostics& diag);
+                                           std::error_code& ec, diagnostics& diag,
+                                           const streamed_body* streamed = nullptr);
 
   // The other operations behind every public form (one implementation each): they never
   // throw for request failures, but set `ec` (cleared on success) and fill `diag`. Arguments
@@ -274,6 +277,10 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
   xopts.head_request = op.head;
   xopts.max_response_body = op.max_response_body;
   xopts.fresh_connection = op.fresh_connection;
+  if (op.streamed) {
+    xopts.body_size = op.streamed->size;
+    xopts.read_body = op.streamed->read;
+  }
   requests_.fetch_add(1, std::memory_order_relaxed);
 
   std::uint32_t last_taken = 0;        // budget tokens of the latest retry, refunded on success

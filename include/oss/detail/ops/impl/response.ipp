@@ -85,7 +85,7 @@ OSS_DECL std::error_code check_reply(const op_request& op, const http::response&
     return make_http_status_error(reply.status);
   }
 
-  if (op.sent_crc64) {
+  if (const std::optional<std::uint64_t> sent = op.payload_crc64()) {
     bool malformed = false;
     std::optional<std::uint64_t> crc = reply_crc64(reply, malformed);
     if (malformed) {
@@ -93,9 +93,9 @@ OSS_DECL std::error_code check_reply(const op_request& op, const http::response&
       return client_errc::malformed_response;
     }
     // A server that keeps no CRC (S3-compatible stores) sends none; nothing to compare then.
-    if (crc && *crc != *op.sent_crc64) {
+    if (crc && *crc != *sent) {
       diag.client_message = "the server computed CRC-64 " + std::to_string(*crc) +
-                            " over the body, the client sent " + std::to_string(*op.sent_crc64);
+                            " over the body, the client sent " + std::to_string(*sent);
       return client_errc::crc64_mismatch;
     }
   }

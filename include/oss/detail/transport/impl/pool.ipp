@@ -231,6 +231,33 @@ inline asio::awaitable<void> stall_watchdog(std::chrono::milliseconds stall, std
   }
 }
 
+// Writes the head and a read_body request's body, piece by piece through one buffer. Returns
+// the error and whether it came from read_body (not from the socket).
+inline asio::awaitable<std::pair<std::error_code, bool>> write_streamed(
+    connection& c, const std::string& head, const exchange_options& opts,
+    const std::function<void(std::size_t)>& on_written) {
+  std::uint64_t sent = 0;
+  bool first = true;
+  do {
+    asio::const_buffer piece;
+    if (sent < opts.body_size) {
+      auto [read_ec, got] = co_await opts.read_body(sent);
+      if (read_ec) co_return std::make_pair(read_ec, true);
+      if (got.size() == 0 || got.size() > opts.body_size - sent)
+        throw std::logic_error("transport: read_body gave no bytes or more than the body has left");
+      piece = got;
+    }
+    // The head shares the first write (and TLS record) with the first piece.
+    const std::array<asio::const_buffer, 2> bufs{first ? asio::buffer(head) : asio::const_buffer(), piece};
+    auto [write_ec, written] = co_await c.write_all(bufs, on_written);
+    (void)written;
+    if (write_ec) co_return std::make_pair(write_ec, false);
+    sent += piece.size();
+    first = false;
+  } while (sent < opts.body_size);
+  co_return std::make_pair(std::error_code(), false);
+}
+
 inline asio::awaitable<io_result> io_task(connection& c, const std::string& head, asio::const_buffer body,
                                           const exchange_options& opts, bool head_request, progress& prog) {
   io_result r;
@@ -242,8 +269,19 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
       prog.touch(n);
       prog.written.fetch_add(n, std::memory_order_relaxed);
     };
-    auto [write_ec, written] = co_await c.write_all(request, on_written);
-    (void)written;  // counted through on_written, into prog.written
+    std::error_code write_ec;
+    if (opts.read_body) {
+      auto [streamed_ec, from_reader] = co_await write_streamed(c, head, opts, on_written);
+      if (from_reader) {
+        r.ec = streamed_ec;
+        co_return r;
+      }
+      write_ec = streamed_ec;
+    } else {
+      auto [ec, written] = co_await c.write_all(request, on_written);
+      (void)written;  // counted through on_written, into prog.written
+      write_ec = ec;
+    }
     prog.request_sent();
     // A server that rejects a request early (413, 403) may answer and close before reading the
     // whole body; our write then fails, but its reply may be waiting in the receive buffer.
@@ -430,7 +468,7 @@ struct connection_pool::impl {
   asio::awaitable<pool_detail::io_result> transfer(connection& c, const std::string& head, asio::const_buffer body,
                                                    const exchange_options& eo, bool head_request) {
     using namespace asio::experimental::awaitable_operators;
-    pool_detail::progress prog(opts.stall_min_bytes, head.size() + body.size());
+    pool_detail::progress prog(opts.stall_min_bytes, head.size() + (eo.read_body ? eo.body_size : body.size()));
     auto raced = co_await (pool_detail::io_task(c, head, body, eo, head_request, prog) ||
                            pool_detail::stall_watchdog(opts.stall_timeout, opts.deadline_bytes_per_window, prog));
     asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
@@ -457,7 +495,9 @@ struct connection_pool::impl {
     ec.clear();
     report = exchange_report{};
     // Bugs above (bad header, mismatched length) throw here, before any I/O.
-    const std::string head = pool_detail::build_head(ep, req, body.size());
+    if (eo.read_body && body.size() != 0) throw std::invalid_argument("transport: a body buffer and read_body");
+    const std::string head =
+        pool_detail::build_head(ep, req, eo.read_body ? static_cast<std::size_t>(eo.body_size) : body.size());
     const bool head_request = eo.head_request || req.method == "HEAD";
     pool_detail::endpoint_state& es = state_for(ep);
     http::response out;

@@ -160,23 +160,64 @@ inline asio::awaitable<void> upload_run::report_part(const part_record& rec,
   notify();
 }
 
-inline asio::awaitable<void> upload_run::send_part(int number, const part_read& part, part_lease& lease) {
+// The transport's view of a file_part_reader (named types, not lambdas: see part_source.ipp).
+struct read_streamed_part {
+  file_part_reader* reader;
+  asio::awaitable<std::pair<std::error_code, asio::const_buffer>> operator()(std::uint64_t at) const {
+    return reader->read(at);
+  }
+};
+struct streamed_part_crc64 {
+  const file_part_reader* reader;
+  std::uint64_t operator()() const { return reader->crc64(); }
+};
+
+inline asio::awaitable<void> upload_run::send_part(int number, const part_read& part, part_lease& lease,
+                                                   std::size_t worker) {
   std::error_code ec;
   diagnostics diag;
   const std::uint64_t len = part.length;
-  const asio::const_buffer body(part.data, static_cast<std::size_t>(len));
+  // A streamed file part is read as it goes out, piece by piece, and hashed on the way.
+  std::optional<file_part_reader> reader;
+  streamed_body streamed;
+  if (part.streamed) {
+    if (piece_buffers_.size() <= worker) piece_buffers_.resize(worker + 1);
+    if (!piece_buffers_[worker]) piece_buffers_[worker] = std::make_unique_for_overwrite<std::byte[]>(file_piece);
+    reader.emplace(source_.file_descriptor(), part.offset, len, piece_buffers_[worker].get(), source_.work());
+    streamed.size = len;
+    streamed.read = read_streamed_part{&*reader};
+    streamed.crc64 = streamed_part_crc64{&*reader};
+  }
+  const asio::const_buffer body = part.streamed ? asio::const_buffer()
+                                                : asio::const_buffer(part.data, static_cast<std::size_t>(len));
   // The client compares the server's CRC with the one computed while reading the part, so
   // bytes that changed since (a buffer source the caller touched) fail with crc64_mismatch.
-  oss::part_result r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, part.digests, ec, diag);
+  oss::part_result r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, part.digests,
+                                                                  ec, diag, part.streamed ? &streamed : nullptr);
+  if (ec && reader && !reader->problem().empty() &&
+      (ec == client_errc::file_changed || ec == client_errc::file_not_readable))
+    diag.client_message = reader->problem();
   bool resent = false;
   if (!ec && r.integrity == integrity_check::none && opts_.require_server_crc && running()) {
     // The server accepted the part but proved nothing (no CRC-64 in the reply, and it went
     // without Content-MD5): send it again with Content-MD5, which the server checks. The
     // parts read from now on carry one from the start (worker asks for the MD5).
     md5_every_part_ = true;
-    body_digests with_md5 = part.digests;
-    with_md5.md5 = co_await md5_of(part.data, len);
-    r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, with_md5, ec, diag);
+    if (part.streamed) {
+      // The MD5 goes in the head, before the body: this once, the part is read whole first.
+      const part_digests_wanted with_md5{true, false};
+      const part_read whole = co_await source_.next_part(number, 0, lease, with_md5, sched_, false);
+      if (whole.ec) {
+        fail_source(whole, number);
+        co_return;
+      }
+      const asio::const_buffer again(whole.data, static_cast<std::size_t>(whole.length));
+      r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, again, false, whole.digests, ec, diag);
+    } else {
+      body_digests with_md5 = part.digests;
+      with_md5.md5 = co_await md5_of(part.data, len);
+      r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, with_md5, ec, diag);
+    }
     resent = true;
   }
   // The bytes are sent: the slot and its buffer serve the next part (of any upload) while this
@@ -288,7 +329,7 @@ inline asio::awaitable<void> upload_run::worker(std::size_t index) {
       break;
     }
     const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5 || md5_every_part_);
-    const part_read part = co_await source_.next_part(number, index, source_.is_file() ? lease.buffer() : nullptr, wanted, sched_);
+    const part_read part = co_await source_.next_part(number, index, lease, wanted, sched_);
     notify();  // a stream is free for its next reader
     if (part.ended) {
       sched_.source_ended(source_.last_part());
@@ -304,7 +345,7 @@ inline asio::awaitable<void> upload_run::worker(std::size_t index) {
       const bool kept = co_await keep_resumed_stream_part(number, part);
       if (kept) continue;
     }
-    co_await send_part(number, part, lease);
+    co_await send_part(number, part, lease, index);
   }
 }
 
