@@ -29,11 +29,47 @@ namespace tls_detail {
 // The largest plaintext of one TLS record (RFC 8446 5.1).
 inline constexpr std::size_t max_record_plaintext = 16384;
 
+// Records gathered per send() while write_all runs: four full records and their framing.
+inline constexpr std::size_t gather_capacity = 4 * (max_record_plaintext + 256);
+
 inline tls_socket_io& io_of(BIO* b) { return *static_cast<tls_socket_io*>(BIO_get_data(b)); }
+
+// Sends the gathered bytes: 1 when all are out, 0 with errno-style failure in io.error, or -1
+// when the socket would block (what is left stays, at the front of the buffer).
+inline int send_out(tls_socket_io& io) {
+  std::size_t sent = 0;
+  while (sent < io.out_len) {
+    const ssize_t n = ::send(io.fd, io.out.get() + sent, io.out_len - sent, MSG_NOSIGNAL);
+    if (n >= 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    const int err = errno;
+    std::memmove(io.out.get(), io.out.get() + sent, io.out_len - sent);
+    io.out_len -= sent;
+    if (err == EAGAIN || err == EWOULDBLOCK) return -1;
+    io.error = err;
+    return 0;
+  }
+  io.out_len = 0;
+  return 1;
+}
 
 inline int socket_write(BIO* b, const char* data, std::size_t size, std::size_t* written) {
   BIO_clear_retry_flags(b);
   tls_socket_io& io = io_of(b);
+  if (io.gather && size <= gather_capacity) {
+    if (io.out_len + size > gather_capacity) {
+      const int r = send_out(io);
+      if (r < 0) BIO_set_retry_write(b);
+      if (r <= 0) return 0;
+    }
+    std::memcpy(io.out.get() + io.out_len, data, size);
+    io.out_len += size;
+    *written = size;
+    return 1;
+  }
   for (;;) {
     const ssize_t n = ::send(io.fd, data, size, MSG_NOSIGNAL);
     if (n >= 0) {
@@ -236,9 +272,32 @@ OSS_DECL asio::awaitable<std::error_code> tls_stream::write_bytes(const char* da
   co_return std::error_code{};
 }
 
+OSS_DECL asio::awaitable<std::error_code> tls_stream::send_gathered() {
+  using asio::experimental::as_tuple;
+  for (;;) {
+    const int r = tls_detail::send_out(*io_);
+    if (r > 0) co_return std::error_code{};
+    if (r == 0) co_return std::error_code(io_->error, asio::error::get_system_category());
+    auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_write, as_tuple(asio::use_awaitable));
+    if (ec) co_return ec;
+  }
+}
+
 OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> tls_stream::write_all(
     const std::array<asio::const_buffer, 2>& bufs, const std::function<void(std::size_t)>& on_written) {
   if (setup_error_) co_return std::make_pair(setup_error_, std::size_t{0});
+  if (!io_->out) io_->out = std::make_unique_for_overwrite<char[]>(tls_detail::gather_capacity);
+  io_->gather = true;
+  io_->out_len = 0;
+  std::pair<std::error_code, std::size_t> result = co_await write_records(bufs, on_written);
+  io_->gather = false;
+  if (!result.first) result.first = co_await send_gathered();
+  io_->out_len = 0;  // after a failure the connection is closed: nothing more goes out
+  co_return result;
+}
+
+OSS_DECL asio::awaitable<std::pair<std::error_code, std::size_t>> tls_stream::write_records(
+    const std::array<asio::const_buffer, 2>& bufs, const std::function<void(std::size_t)>& on_written) {
   std::size_t total = 0;
   const char* head = static_cast<const char*>(bufs[0].data());
   const char* body = static_cast<const char*>(bufs[1].data());
