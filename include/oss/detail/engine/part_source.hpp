@@ -67,10 +67,12 @@ inline constexpr std::size_t file_piece = 1024 * 1024;
 // piece. Reading from offset 0 again (a retry) starts the CRC-64 again.
 class file_part_reader {
  public:
-  // Part bytes [offset, offset + length) of `fd`, read through `piece` (file_piece bytes, the
-  // worker's own and reused: a buffer allocated per part would be faulted in afresh each time).
-  file_part_reader(int fd, std::uint64_t offset, std::uint64_t length, std::byte* piece, blocking_work& work)
-      : fd_(fd), offset_(offset), length_(length), piece_(piece), work_(work) {}
+  // Bytes [offset, offset + length) of `fd`, part `number`, read through `piece` (file_piece
+  // bytes, the worker's own and reused: a buffer allocated per part would be faulted in afresh
+  // each time). part_source::reader_for makes one.
+  file_part_reader(int fd, int number, std::uint64_t offset, std::uint64_t length, std::byte* piece,
+                   blocking_work& work)
+      : fd_(fd), number_(number), offset_(offset), length_(length), piece_(piece), work_(work) {}
   // The part's bytes from `at` on, up to file_piece of them, in `piece`.
   OSS_DECL asio::awaitable<std::pair<std::error_code, asio::const_buffer>> read(std::uint64_t at);
   std::uint64_t crc64() const noexcept { return crc_; }
@@ -79,6 +81,7 @@ class file_part_reader {
 
  private:
   int fd_;
+  int number_;
   std::uint64_t offset_;
   std::uint64_t length_;
   std::byte* piece_;
@@ -133,8 +136,6 @@ class part_source {
   // Whether file parts may be streamed (file_part_reader): the OSS dialect, whose requests sign
   // no payload hash.
   void set_stream_files(bool stream) { stream_files_ = stream; }
-  int file_descriptor() const { return fd_; }
-  blocking_work& work() { return work_; }
   int last_part() const { return last_part_; }
 
   // Whether part `number` may be read now: a stream is read one part at a time, in order.
@@ -151,6 +152,9 @@ class part_source {
   OSS_DECL asio::awaitable<part_read> next_part(int number, std::size_t worker, part_lease& lease,
                                                part_digests_wanted wanted, const part_scheduler& sched,
                                                bool may_stream = true);
+
+  // The reader of a `streamed` part `number` (from next_part), through `piece`.
+  OSS_DECL file_part_reader reader_for(int number, const part_read& part, std::byte* piece);
 
   // The whole source when it fits in one part (part 1 read ahead, for a stream), digested as
   // `wanted`, for a single PutObject. For a stream, `ended` says whether it did fit; if not the

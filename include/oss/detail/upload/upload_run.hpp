@@ -174,6 +174,11 @@ class upload_run {
     co_await wake_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
   void notify() { wake_.cancel(); }
+  // Whether the committer should write what it holds now rather than gather more: a batch is
+  // full, a worker waits for durability, or no worker will add any more.
+  bool commit_due() const {
+    return to_commit_.size() >= commit_batch_ || sched_.must_wait() || workers_running_ == 0;
+  }
   bool running() const { return sched_.running(); }
   bool caller_cancelled() const {
     return outer_cancel_ && outer_cancel_->cancelled() != asio::cancellation_type::none;

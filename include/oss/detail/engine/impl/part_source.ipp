@@ -146,18 +146,23 @@ struct rehash_memory_job {
   rehash_outcome operator()() const { return hash_memory_range(data, len, with_md5); }
 };
 
+// A failed read (error or short_read set) as an error and its description; `number` is the
+// part's, or 0 for a whole small file.
+inline std::error_code file_read_error(const file_read& r, int number, std::string& message) {
+  if (r.error != 0) {
+    message = number > 0 ? "reading part " + std::to_string(number) + " failed: " +
+                               std::generic_category().message(r.error)
+                         : "reading the file failed: " + std::generic_category().message(r.error);
+    return client_errc::file_not_readable;
+  }
+  message = number > 0 ? "the file became shorter while it was being uploaded"
+                       : "the file became shorter while it was being read";
+  return client_errc::file_changed;
+}
+
 // A pread's failure as the part's error.
 inline void set_file_error(part_read& out, const file_read& r, int number) {
-  if (r.error != 0) {
-    out.ec = client_errc::file_not_readable;
-    out.message = number > 0 ? "reading part " + std::to_string(number) + " failed: " +
-                                   std::generic_category().message(r.error)
-                             : "reading the file failed: " + std::generic_category().message(r.error);
-  } else {
-    out.ec = client_errc::file_changed;
-    out.message = number > 0 ? "the file became shorter while it was being uploaded"
-                              : "the file became shorter while it was being read";
-  }
+  out.ec = file_read_error(r, number, out.message);
   out.operation = "multipart_upload";
 }
 
@@ -235,6 +240,7 @@ OSS_DECL asio::awaitable<std::pair<std::error_code, asio::const_buffer>> file_pa
   using result = std::pair<std::error_code, asio::const_buffer>;
   if (at == 0) crc_ = 0;
   const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(file_piece, length_ - at));
+  source_impl::file_read r;
   std::size_t got = 0;
   while (got < len) {
     ::iovec iov{piece_ + got, len - got};
@@ -243,31 +249,29 @@ OSS_DECL asio::awaitable<std::pair<std::error_code, asio::const_buffer>> file_pa
       got += static_cast<std::size_t>(n);
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EOPNOTSUPP) {
-      problem_ = "reading the file failed: " + std::generic_category().message(errno);
-      co_return result(client_errc::file_not_readable, asio::const_buffer());
-    }
     if (n == 0) {
-      problem_ = "the file became shorter while it was being uploaded";
-      co_return result(client_errc::file_changed, asio::const_buffer());
+      r.short_read = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno != EAGAIN && errno != EOPNOTSUPP) {
+      r.error = errno;
     }
-    break;  // not in the page cache (or no RWF_NOWAIT here): the rest waits for the disk elsewhere
+    break;  // else not in the page cache (or no RWF_NOWAIT here): the rest waits for the disk elsewhere
   }
-  if (got < len) {
+  if (got < len && r.error == 0 && !r.short_read) {
     const source_impl::read_exact_job job{fd_, piece_ + got, len - got, offset_ + at + got};
-    const source_impl::file_read r = co_await work_.run(job);
-    if (r.error != 0) {
-      problem_ = "reading the file failed: " + std::generic_category().message(r.error);
-      co_return result(client_errc::file_not_readable, asio::const_buffer());
-    }
-    if (r.short_read) {
-      problem_ = "the file became shorter while it was being uploaded";
-      co_return result(client_errc::file_changed, asio::const_buffer());
-    }
+    r = co_await work_.run(job);
+  }
+  if (r.error != 0 || r.short_read) {
+    const std::error_code ec = source_impl::file_read_error(r, number_, problem_);
+    co_return result(ec, asio::const_buffer());
   }
   crc_ = oss::detail::crc64(crc_, piece_, len);
   co_return result(std::error_code(), asio::const_buffer(piece_, len));
+}
+
+OSS_DECL file_part_reader part_source::reader_for(int number, const part_read& part, std::byte* piece) {
+  return file_part_reader(fd_, number, part.offset, part.length, piece, work_);
 }
 
 OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size_t worker, part_lease& lease,

@@ -183,7 +183,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
   if (part.streamed) {
     if (piece_buffers_.size() <= worker) piece_buffers_.resize(worker + 1);
     if (!piece_buffers_[worker]) piece_buffers_[worker] = std::make_unique_for_overwrite<std::byte[]>(file_piece);
-    reader.emplace(source_.file_descriptor(), part.offset, len, piece_buffers_[worker].get(), source_.work());
+    reader.emplace(source_.reader_for(number, part, piece_buffers_[worker].get()));
     streamed.size = len;
     streamed.read = read_streamed_part{&*reader};
     streamed.crc64 = streamed_part_crc64{&*reader};
@@ -239,7 +239,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
     // The committer makes it durable and reports it; this worker goes on with its next part.
     to_commit_.emplace_back(rec, std::string(r.request_id));
     sched_.part_sent();
-    if (to_commit_.size() >= commit_batch_ || sched_.must_wait()) gather_.cancel();
+    if (commit_due()) gather_.cancel();
     notify();
     co_return;
   }
@@ -260,7 +260,7 @@ inline asio::awaitable<void> upload_run::commit_loop() {
       co_await wait();
       continue;
     }
-    if (to_commit_.size() < commit_batch_ && workers_running_ > 0 && !sched_.must_wait()) {
+    if (!commit_due()) {
       gather_.expires_after(commit_gather_time);
       co_await gather_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       if (!running()) break;
@@ -366,7 +366,7 @@ inline asio::awaitable<void> upload_run::run_workers() {
       worker_running_[i] = false;
       --running_;
       --workers_running_;
-      if (workers_running_ == 0) gather_.cancel();
+      if (commit_due()) gather_.cancel();
       if (e) escape(e);
       notify();
     };
