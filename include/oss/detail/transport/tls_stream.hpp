@@ -17,7 +17,6 @@
 #include <memory>
 #include <string>
 #include <system_error>
-#include <memory>
 #include <utility>
 
 namespace oss::detail::transport {

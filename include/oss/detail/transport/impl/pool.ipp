@@ -144,6 +144,11 @@ inline bool is_stale_error(const std::error_code& ec) noexcept {
 
 inline bool is_method(std::string_view m, std::string_view x) noexcept { return m == x; }
 
+// The request body's length: read_body's, else the buffer's.
+inline std::uint64_t body_size_of(const exchange_options& eo, asio::const_buffer body) noexcept {
+  return eo.read_body ? eo.body_size : body.size();
+}
+
 inline std::string host_header(const endpoint& ep) {
   std::string host = ep.host;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6 literal
@@ -262,9 +267,8 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
                                           const exchange_options& opts, bool head_request, progress& prog) {
   io_result r;
   try {
-    // Head and body leave in gather writes straight from the caller's memory, as one composed
-    // write whose progress hook feeds the stall watchdog and the written-bytes count.
-    const std::array<asio::const_buffer, 2> request{asio::buffer(head), body};
+    // Head and body leave in gather writes straight from the caller's memory (or the reader's
+    // pieces), whose progress hook feeds the stall watchdog and the written-bytes count.
     const std::function<void(std::size_t)> on_written = [&prog](std::size_t n) {
       prog.touch(n);
       prog.written.fetch_add(n, std::memory_order_relaxed);
@@ -278,6 +282,7 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
       }
       write_ec = streamed_ec;
     } else {
+      const std::array<asio::const_buffer, 2> request{asio::buffer(head), body};
       auto [ec, written] = co_await c.write_all(request, on_written);
       (void)written;  // counted through on_written, into prog.written
       write_ec = ec;
@@ -468,7 +473,7 @@ struct connection_pool::impl {
   asio::awaitable<pool_detail::io_result> transfer(connection& c, const std::string& head, asio::const_buffer body,
                                                    const exchange_options& eo, bool head_request) {
     using namespace asio::experimental::awaitable_operators;
-    pool_detail::progress prog(opts.stall_min_bytes, head.size() + (eo.read_body ? eo.body_size : body.size()));
+    pool_detail::progress prog(opts.stall_min_bytes, head.size() + pool_detail::body_size_of(eo, body));
     auto raced = co_await (pool_detail::io_task(c, head, body, eo, head_request, prog) ||
                            pool_detail::stall_watchdog(opts.stall_timeout, opts.deadline_bytes_per_window, prog));
     asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
@@ -497,7 +502,7 @@ struct connection_pool::impl {
     // Bugs above (bad header, mismatched length) throw here, before any I/O.
     if (eo.read_body && body.size() != 0) throw std::invalid_argument("transport: a body buffer and read_body");
     const std::string head =
-        pool_detail::build_head(ep, req, eo.read_body ? static_cast<std::size_t>(eo.body_size) : body.size());
+        pool_detail::build_head(ep, req, static_cast<std::size_t>(pool_detail::body_size_of(eo, body)));
     const bool head_request = eo.head_request || req.method == "HEAD";
     pool_detail::endpoint_state& es = state_for(ep);
     http::response out;

@@ -59,16 +59,20 @@ inline int send_out(tls_socket_io& io) {
 inline int socket_write(BIO* b, const char* data, std::size_t size, std::size_t* written) {
   BIO_clear_retry_flags(b);
   tls_socket_io& io = io_of(b);
-  if (io.gather && size <= gather_capacity) {
+  if (io.gather) {
+    // What is gathered goes first, so a write that does not fit (more than a few records at
+    // once) cannot overtake it.
     if (io.out_len + size > gather_capacity) {
       const int r = send_out(io);
       if (r < 0) BIO_set_retry_write(b);
       if (r <= 0) return 0;
     }
-    std::memcpy(io.out.get() + io.out_len, data, size);
-    io.out_len += size;
-    *written = size;
-    return 1;
+    if (size <= gather_capacity) {
+      std::memcpy(io.out.get() + io.out_len, data, size);
+      io.out_len += size;
+      *written = size;
+      return 1;
+    }
   }
   for (;;) {
     const ssize_t n = ::send(io.fd, data, size, MSG_NOSIGNAL);
