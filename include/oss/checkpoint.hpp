@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -63,6 +64,12 @@ struct part_record {
   std::uint64_t crc64 = 0;
 };
 
+/// The `kind` of resumable-download checkpoints (`resumable_download`). They hold the same
+/// fields as an upload's, read for a download: `file` is the local target, `file_size` the
+/// object's size, `done_parts` the ranges already written to `<file>.part` and made durable
+/// (`etag` empty), `upload_id` empty; and two of their own, `objectEtag` and `objectCrc64`.
+inline constexpr std::string_view download_checkpoint_kind = "oss-resumable-download";
+
 /// Where a checkpointed upload stands (JSON `state`).
 enum class checkpoint_state {
   /// The upload exists: `upload_id` names it and `done_parts` lists its parts (JSON: no `state`
@@ -90,7 +97,7 @@ struct checkpoint {
   /// ali-oss (then `endpoint`, `bucket`, `file_mtime_ns` and the parts' sizes and CRCs are
   /// unknown and left empty/0).
   int version = 1;
-  /// Always "oss-multipart-upload" (the only kind so far).
+  /// "oss-multipart-upload", or "oss-resumable-download" for a download.
   std::string kind = "oss-multipart-upload";
   /// The client's endpoint URL (`client::endpoint_url()`), e.g. "https://oss-cn-hangzhou.aliyuncs.com".
   std::string endpoint;
@@ -122,6 +129,12 @@ struct checkpoint {
   /// as far as the client knows it, just before InitiateMultipartUpload was sent. Whole
   /// milliseconds; ignored in the `uploading` state.
   std::chrono::system_clock::time_point initiated_after{};
+  /// Downloads: the object's ETag when the download began (JSON `objectEtag`). Every ranged
+  /// GET carries it in `If-Match`, so no byte of another version of the object is written.
+  std::string object_etag;
+  /// Downloads: the object's CRC-64 as the server announced it, when it did (JSON
+  /// `objectCrc64`, a decimal string).
+  std::optional<std::uint64_t> object_crc64;
 };
 
 /// The `kind` of multipart-upload checkpoints.

@@ -50,6 +50,7 @@ enum class client_errc {
   object_changed,          ///< the object was overwritten while it was being downloaded
   handler_exception,       ///< a function the caller supplied (progress handler, stream reader) threw
   unexpected_exception,    ///< an exception escaped the library's own code (a bug)
+  range_ignored,           ///< the server answered a ranged GET with the whole object
 };
 
 /// The OSS error `Code` strings (oss-protocol.md section 5.2), one enumerator each.

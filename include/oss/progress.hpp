@@ -33,6 +33,9 @@ enum class progress_stage {
   /// (CompleteMultipartUpload or PutObject; see `upload_options::require_server_crc`).
   /// `fraction` is exactly 1.0. Reported exactly once, as the last event.
   completed,
+  /// Downloads only (`resumable_download`): more bytes arrived and were written to the file,
+  /// not yet durably recorded (`bytes_done` counts them; it never goes back).
+  received,
 };
 
 /// What a progress handler is told; valid only during the handler call.

@@ -8,7 +8,8 @@
 //    problem text that never quotes the file (only field names and fixed words);
 //  - an accepted checkpoint is usable: name and upload id present, part size > 0, part numbers
 //    unique and within 1..10000, every part with an ETag; an intent (state initiating) has no
-//    upload id and no parts instead;
+//    upload id and no parts instead; a download's has no upload id but the object's ETag, and
+//    its ranges no ETags;
 //  - checkpoint_to_json of it loads back to the same checkpoint (as version 1), and writing that
 //    again gives the same text (a fixed point), so save/load never drifts.
 #include "fuzz_check.hpp"
@@ -67,9 +68,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK(problem.empty());
   FUZZ_CHECK(cp.version == 0 || cp.version == 1);
-  FUZZ_CHECK(cp.kind == oss::checkpoint_kind);
+  const bool download = cp.kind == oss::download_checkpoint_kind;
+  FUZZ_CHECK(cp.kind == oss::checkpoint_kind || (download && cp.version == 1));
   FUZZ_CHECK(!cp.name.empty() && cp.part_size > 0);
-  if (cp.state == oss::checkpoint_state::initiating)
+  if (download)  // pinned by the object's ETag; no upload, no intent, ranges without ETags
+    FUZZ_CHECK(cp.upload_id.empty() && !cp.object_etag.empty() && cp.state == oss::checkpoint_state::uploading);
+  else if (cp.state == oss::checkpoint_state::initiating)
     FUZZ_CHECK(cp.version == 1 && cp.upload_id.empty() && cp.done_parts.empty());
   else
     FUZZ_CHECK(!cp.upload_id.empty());
@@ -77,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& p : cp.done_parts) {
     FUZZ_CHECK(p.number >= 1 && p.number <= 10000);
     FUZZ_CHECK(numbers.insert(p.number).second);
-    FUZZ_CHECK(!p.etag.empty());
+    FUZZ_CHECK(download || !p.etag.empty());
     if (cp.version == 0) FUZZ_CHECK(p.size == 0 && p.crc64 == 0);
   }
 
@@ -89,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(back.endpoint == cp.endpoint && back.bucket == cp.bucket && back.name == cp.name &&
              back.file == cp.file && back.file_size == cp.file_size &&
              back.file_mtime_ns == cp.file_mtime_ns && back.part_size == cp.part_size &&
-             back.upload_id == cp.upload_id && back.state == cp.state);
+             back.upload_id == cp.upload_id && back.state == cp.state && back.kind == cp.kind &&
+             back.object_etag == cp.object_etag && back.object_crc64 == cp.object_crc64);
   if (cp.state == oss::checkpoint_state::initiating) FUZZ_CHECK(back.initiated_after == cp.initiated_after);
   FUZZ_CHECK(same_parts(back, cp, true));
   FUZZ_CHECK(oss::checkpoint_to_json(back) == written);

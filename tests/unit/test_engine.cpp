@@ -428,6 +428,51 @@ TEST_CASE("multipart checkpoint journal: appended parts load with the JSON; comp
   CHECK(oss::load_checkpoint(path).done_parts.size() == 1);
 }
 
+TEST_CASE("download checkpoint: its kind round-trips with the pinned ETag and CRC-64, and its journal replays by that ETag") {
+  // Setup: a download pinned at an ETag, one range in the JSON, one in the journal
+  oss_test::temp_dir dir;
+  const auto path = dir / "d.ckpt";
+  oss::checkpoint cp;
+  cp.kind = std::string(oss::download_checkpoint_kind);
+  cp.endpoint = "http://127.0.0.1:9000";
+  cp.bucket = "b";
+  cp.name = "videos/a.mp4";
+  cp.file = "/data/a.mp4";
+  cp.file_size = 3 * kib100;
+  cp.part_size = kib100;
+  cp.object_etag = "\"D0\"";
+  cp.object_crc64 = 18446744073709551615ull;
+  cp.done_parts.push_back({1, "", kib100, 7});
+  oss::detail::checkpoint_journal journal(path);
+  std::error_code ec;
+  CHECK(oss::detail::journal_id(cp) == cp.object_etag);
+  journal.compact(oss::checkpoint_to_json(cp), oss::detail::journal_id(cp), ec);
+  REQUIRE_FALSE(ec);
+  journal.append(oss::detail::journal_record({3, "", kib100, 9}), 1, ec);
+  REQUIRE_FALSE(ec);
+
+  // Run
+  const oss::checkpoint loaded = oss::load_checkpoint(path);
+
+  // Check
+  CHECK(loaded.kind == oss::download_checkpoint_kind);
+  CHECK(loaded.object_etag == cp.object_etag);
+  CHECK(loaded.object_crc64 == cp.object_crc64);
+  CHECK(loaded.upload_id.empty());
+  REQUIRE(loaded.done_parts.size() == 2);
+  CHECK(loaded.done_parts[1].number == 3);
+  CHECK(loaded.done_parts[1].etag.empty());
+  // No CRC-64 announced: the field stays out, and comes back empty.
+  cp.object_crc64.reset();
+  CHECK(oss::checkpoint_to_json(cp).find("objectCrc64") == std::string::npos);
+  CHECK_FALSE(oss::checkpoint_from_json(oss::checkpoint_to_json(cp), ec).object_crc64);
+  // A download checkpoint without its ETag is corrupt.
+  std::string no_etag = oss::checkpoint_to_json(cp);
+  no_etag.replace(no_etag.find("\"objectEtag\""), 12, "\"objectEtaX\"");
+  oss::checkpoint_from_json(no_etag, ec);
+  CHECK(ec == oss::client_errc::checkpoint_corrupt);
+}
+
 TEST_CASE("multipart checkpoint journal: a record torn at any byte is ignored, never an error") {
   // Setup: a journal of two records; the second is cut at every length (a crash mid-append),
   // or has one byte changed (a damaged block)

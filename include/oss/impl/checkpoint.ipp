@@ -177,8 +177,9 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
     }
     cp.version = 1;
     cp.kind = r.str("kind");
-    if (r.ok() && cp.kind != checkpoint_kind) {
-      ec = corrupt(problem, "unknown checkpoint kind (expected \"oss-multipart-upload\")");
+    if (r.ok() && cp.kind != checkpoint_kind && cp.kind != download_checkpoint_kind) {
+      ec = corrupt(problem,
+                   "unknown checkpoint kind (expected \"oss-multipart-upload\" or \"oss-resumable-download\")");
       return {};
     }
     cp.endpoint = r.str("endpoint");
@@ -212,12 +213,23 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
     }
   }
   const bool initiating = cp.state == checkpoint_state::initiating;
+  const bool download = cp.kind == download_checkpoint_kind;
   cp.name = r.str("name", false);
   cp.file = r.str("file");
   cp.file_size = r.u64("fileSize");
   cp.part_size = r.u64("partSize");
-  // An intent has no upload id yet.
-  cp.upload_id = r.str("uploadId", initiating);
+  if (download) {
+    // A download has no upload id; it pins the object by its ETag instead.
+    if (initiating) {
+      ec = corrupt(problem, "a download checkpoint has no 'initiating' state");
+      return {};
+    }
+    cp.object_etag = r.str("objectEtag", false);
+    if (r.has("objectCrc64")) cp.object_crc64 = r.decimal_string("objectCrc64");
+  } else {
+    // An intent has no upload id yet.
+    cp.upload_id = r.str("uploadId", initiating);
+  }
   if (initiating) {
     const std::string after = r.str("initiatedAfter", false);
     if (r.ok()) {
@@ -262,7 +274,7 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
     reader pr(pv.get_object(), where);
     part_record part;
     const std::uint64_t number = pr.u64("number");
-    part.etag = pr.str("etag", false);
+    part.etag = pr.str("etag", download);  // a download's ranges have none
     if (cp.version >= 1) {
       part.size = pr.u64("size");
       part.crc64 = pr.decimal_string("crc64");
@@ -363,7 +375,13 @@ OSS_DECL std::string checkpoint_to_json(const checkpoint& cp) {
   obj["fileSize"] = cp.file_size;
   obj["fileMtimeNs"] = cp.file_mtime_ns;
   obj["partSize"] = cp.part_size;
-  obj["uploadId"] = cp.upload_id;
+  if (cp.kind == download_checkpoint_kind) {
+    obj["kind"] = download_checkpoint_kind;
+    obj["objectEtag"] = cp.object_etag;
+    if (cp.object_crc64) obj["objectCrc64"] = std::to_string(*cp.object_crc64);
+  } else {
+    obj["uploadId"] = cp.upload_id;
+  }
   // Only intents carry a state, so every other checkpoint stays readable by older versions.
   if (cp.state == checkpoint_state::initiating) {
     obj["state"] = "initiating";

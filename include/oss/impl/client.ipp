@@ -191,6 +191,23 @@ inline asio::awaitable<std::string> client_impl::get_object(std::string_view nam
   co_return std::move(reply.body);
 }
 
+inline asio::awaitable<http::response> client_impl::get_range(std::string_view name, std::uint64_t first,
+                                                              std::uint64_t last, std::string_view etag,
+                                                              const body_receiver& receiver, std::error_code& ec,
+                                                              diagnostics& diag) {
+  ec.clear();
+  op_request op;
+  std::string problem;
+  if (auto bad = make_get_range(name, first, last, etag, options_.dialect, op, problem)) {
+    reject(ec, diag, bad, "GetObject", std::move(problem));
+    co_return http::response{};
+  }
+  op.receiver = &receiver;
+  execute_info info;
+  http::response reply = co_await execute(op, ec, diag, info);
+  co_return reply;
+}
+
 inline asio::awaitable<object_meta> client_impl::head(std::string_view name, std::error_code& ec,
                                                      diagnostics& diag) {
   ec.clear();

@@ -120,6 +120,9 @@ class client_category_impl final : public std::error_category {
       case client_errc::unexpected_exception:
         return "an unexpected exception escaped the library and stopped the operation (a bug; "
                "please report it); the diagnostics keep the exception";
+      case client_errc::range_ignored:
+        return "the server answered a ranged GET with the whole object (it does not support "
+               "Range); resumable_download then fetches the object in one request";
     }
     return "unknown oss.client error " + std::to_string(value);
   }

@@ -293,6 +293,12 @@ inline asio::awaitable<void> abort_upload_checkpoint(client& c, const checkpoint
                                                      diagnostics& diag) {
   ec.clear();
   diag.clear();
+  if (cp.kind != checkpoint_kind) {
+    ec = client_errc::checkpoint_mismatch;
+    diag.operation = "abort_upload";
+    diag.client_message = "the checkpoint is not an upload's (kind " + cp.kind + "): there is no upload to abort";
+    co_return;
+  }
   if (cp.dialect != multipart::dialect_name(c.options().dialect) ||
       (cp.version >= 1 && (cp.endpoint != c.endpoint_url() || cp.bucket != c.options().bucket))) {
     ec = client_errc::checkpoint_mismatch;

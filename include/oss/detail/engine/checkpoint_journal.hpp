@@ -36,12 +36,16 @@ namespace oss::detail {
 // `<checkpoint path>.journal`.
 OSS_DECL std::filesystem::path journal_path_of(const std::filesystem::path& checkpoint_path);
 
+// What a journal's header names: the upload id of an upload, the pinned ETag of a download
+// (empty: nothing to journal yet).
+OSS_DECL std::string journal_id(const checkpoint& cp);
+
 // The header line of a journal of `upload_id`, and the line of one part.
 OSS_DECL std::string journal_header(std::string_view upload_id);
 OSS_DECL std::string journal_record(const part_record& part);
 
 // Applies the records of journal `text` to `cp` (a later record of a part replaces an earlier
-// one) when the header names cp's upload and cp is a version-1 checkpoint in the uploading
+// one) when the header names cp's journal_id and cp is a version-1 checkpoint in the uploading
 // state. Returns the number of records applied; a torn or damaged line and all after it are
 // ignored.
 OSS_DECL std::size_t replay_journal(std::string_view text, checkpoint& cp);

@@ -6,6 +6,7 @@
 #include <oss/detail/config.hpp>
 
 #include <oss/client_types.hpp>
+#include <oss/detail/http/message.hpp>
 #include <oss/detail/sign/sign.hpp>
 
 #include <asio/awaitable.hpp>
@@ -36,6 +37,14 @@ struct streamed_body {
   std::function<std::uint64_t()> crc64;
 };
 
+// A reply body written out as it arrives (a ranged GET into a file), never buffered whole:
+// transport::exchange_options::on_head, body_sink and body_drain, called on every attempt.
+struct body_receiver {
+  std::function<bool(int status, const http::fields& headers, std::error_code& ec)> on_head;
+  std::function<void(std::string_view)> sink;
+  std::function<asio::awaitable<std::error_code>(bool last)> drain;
+};
+
 struct op_request {
   std::string_view operation;  // OSS API name ("UploadPart"), for diagnostics
   std::string method;
@@ -45,6 +54,7 @@ struct op_request {
   asio::const_buffer body;     // caller-owned payload (PutObject, UploadPart)
   std::string owned_body;      // payload the request owns (the Complete XML); wins when set
   const streamed_body* streamed = nullptr;  // instead of `body` (UploadPart of a file part)
+  const body_receiver* receiver = nullptr;  // where a 2xx body goes (ranged GetObject)
   int part_number = 0;
   bool head = false;           // HEAD: the reply has no body
   bool xml_reply = false;      // a 2xx body is an XML document; an <Error> root is a failure
@@ -94,6 +104,13 @@ OSS_DECL std::error_code make_put_object(std::string_view name, asio::const_buff
                                          std::string& problem);
 OSS_DECL std::error_code make_get_object(std::string_view name, std::uint64_t max_size,
                                          op_request& out, std::string& problem);
+// A ranged GetObject of bytes first..last (inclusive) for a download: `Range`, OSS's
+// `x-oss-range-behavior: standard` (an unsatisfiable range is 416, not the whole object), and
+// `If-Match: etag` when `etag` is not empty, so the bytes come from the object pinned at the
+// start (412 when it was overwritten).
+OSS_DECL std::error_code make_get_range(std::string_view name, std::uint64_t first, std::uint64_t last,
+                                        std::string_view etag, api_dialect dialect, op_request& out,
+                                        std::string& problem);
 OSS_DECL std::error_code make_head_object(std::string_view name, op_request& out,
                                           std::string& problem);
 OSS_DECL std::error_code make_initiate(std::string_view name, const object_options& opts,

@@ -66,6 +66,16 @@ struct exchange_options {
   // When set, response body bytes go here as they arrive and response::body stays empty.
   // The sink runs on the exchange's executor and must not block.
   std::function<void(std::string_view)> body_sink;
+  // When set, body_sink takes only the bodies this accepts. Called on every attempt once the
+  // reply's head is parsed, before any of its body: true sends the body to body_sink, false
+  // buffers it into response::body under max_response_body (an error document); an error it
+  // sets ends the exchange with that error, and the connection is closed. A ranged download
+  // checks status, Content-Range and ETag here, before a byte of a wrong body is written.
+  std::function<bool(int status, const http::fields& headers, std::error_code& ec)> on_head;
+  // When set, awaited after each read whose bytes went to body_sink (`last`: the body is
+  // complete), so the sink can stage bytes and write them out asynchronously; an error ends the
+  // exchange as above.
+  std::function<asio::awaitable<std::error_code>(bool last)> body_drain;
   // Run on a newly opened connection, never an idle one. For requests that must not be sent
   // twice (a POST whose effect cannot be detected): on a fresh connection the stale-connection
   // retry never applies, so an error means "maybe processed" and the caller decides. An idle

@@ -115,9 +115,14 @@ OSS_DECL std::string journal_record(const part_record& part) {
   return line;
 }
 
+OSS_DECL std::string journal_id(const checkpoint& cp) {
+  return cp.kind == download_checkpoint_kind ? cp.object_etag : cp.upload_id;
+}
+
 OSS_DECL std::size_t replay_journal(std::string_view text, checkpoint& cp) {
-  if (cp.version < 1 || cp.state != checkpoint_state::uploading || cp.upload_id.empty()) return 0;
-  const std::string header = journal_header(cp.upload_id);
+  const std::string id = journal_id(cp);
+  if (cp.version < 1 || cp.state != checkpoint_state::uploading || id.empty()) return 0;
+  const std::string header = journal_header(id);
   if (!text.starts_with(header)) return 0;
   text.remove_prefix(header.size());
   std::size_t applied = 0;

@@ -154,6 +154,11 @@ class client_impl {
   // passed by reference must outlive the returned awaitable.
   asio::awaitable<std::string> get_object(std::string_view name, std::error_code& ec, diagnostics& diag);
   asio::awaitable<object_meta> head(std::string_view name, std::error_code& ec, diagnostics& diag);
+  // A ranged GetObject (make_get_range) whose 2xx body goes to `receiver`; returns the reply
+  // (its head, and the body of an error document).
+  asio::awaitable<http::response> get_range(std::string_view name, std::uint64_t first, std::uint64_t last,
+                                            std::string_view etag, const body_receiver& receiver,
+                                            std::error_code& ec, diagnostics& diag);
   asio::awaitable<std::string> initiate_multipart_upload(std::string_view name, const object_options& opts,
                                                          std::error_code& ec, diagnostics& diag);
   asio::awaitable<oss::complete_result> complete_multipart_upload(std::string_view name,
@@ -280,6 +285,11 @@ inline asio::awaitable<http::response> client_impl::execute(const op_request& op
   if (op.streamed) {
     xopts.body_size = op.streamed->size;
     xopts.read_body = op.streamed->read;
+  }
+  if (op.receiver) {
+    xopts.on_head = op.receiver->on_head;
+    xopts.body_sink = op.receiver->sink;
+    xopts.body_drain = op.receiver->drain;
   }
   requests_.fetch_add(1, std::memory_order_relaxed);
 

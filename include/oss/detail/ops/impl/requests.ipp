@@ -122,6 +122,28 @@ OSS_DECL std::error_code make_get_object(std::string_view name, std::uint64_t ma
   return {};
 }
 
+OSS_DECL std::error_code make_get_range(std::string_view name, std::uint64_t first, std::uint64_t last,
+                                        std::string_view etag, api_dialect dialect, op_request& out,
+                                        std::string& problem) {
+  if (auto ec = check_object_name(name, problem)) return ec;
+  if (last < first) {
+    problem = "the range's last byte comes before its first";
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (!http::is_valid_field_value(etag)) {
+    problem = "the ETag to match is not a valid header value";
+    return client_errc::invalid_header_value;
+  }
+  out = {};
+  out.operation = "GetObject";
+  out.method = "GET";
+  out.key = std::string(name);
+  out.headers.emplace_back("Range", "bytes=" + std::to_string(first) + "-" + std::to_string(last));
+  if (dialect == api_dialect::oss) out.headers.emplace_back("x-oss-range-behavior", "standard");
+  if (!etag.empty()) out.headers.emplace_back("If-Match", std::string(etag));
+  return {};
+}
+
 OSS_DECL std::error_code make_head_object(std::string_view name, op_request& out,
                                           std::string& problem) {
   if (auto ec = check_object_name(name, problem)) return ec;

@@ -299,7 +299,9 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
     http::message_parser parser(http::parser_kind::response,
                                 http::parser_limits{64 * 1024, opts.max_response_body});
     if (head_request) parser.expect_no_body();
-    if (opts.body_sink) parser.set_body_sink(opts.body_sink);
+    if (opts.body_sink && !opts.on_head) parser.set_body_sink(opts.body_sink);
+    bool sinking = opts.body_sink && !opts.on_head;
+    bool drained_last = false;
     // Not zero-filled: 64 KiB of memset per exchange showed up at small part sizes.
     auto buf = std::make_unique_for_overwrite<char[]>(read_buffer_size);
     bool stray_bytes = false;
@@ -318,11 +320,28 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
             r.ec = pec;
             co_return r;
           }
-          if (!had_head && parser.header_done())
+          if (!had_head && parser.header_done()) {
             if (auto length = parser.content_length()) prog.reply_expected.store(*length, std::memory_order_relaxed);
+            if (opts.on_head) {
+              std::error_code hec;
+              sinking = opts.on_head(parser.status(), parser.headers(), hec) && opts.body_sink;
+              if (hec) {
+                r.ec = hec;
+                co_return r;
+              }
+              if (sinking) parser.set_body_sink(opts.body_sink);
+            }
+          }
           data.remove_prefix(used);
         }
         stray_bytes = stray_bytes || !data.empty();
+        if (sinking && opts.body_drain && parser.header_done()) {
+          drained_last = parser.done();
+          if (std::error_code dec = co_await opts.body_drain(drained_last)) {
+            r.ec = dec;
+            co_return r;
+          }
+        }
       }
       if (rec && !parser.done()) {
         // Servers often skip close_notify; for a close-delimited body the TCP FIN is the end.
@@ -335,6 +354,13 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
         // After a failed write, the write's error is the one that explains what happened.
         r.ec = write_ec ? write_ec : rec;
         r.stale = !parser.started() && is_stale_error(r.ec);
+        co_return r;
+      }
+    }
+    // A body that ran until the connection closed ended without a read to drain after.
+    if (sinking && opts.body_drain && !drained_last) {
+      if (std::error_code dec = co_await opts.body_drain(true)) {
+        r.ec = dec;
         co_return r;
       }
     }
