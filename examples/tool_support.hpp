@@ -10,9 +10,13 @@
 #include <oss/client.hpp>
 #include <oss/diagnostics.hpp>
 #include <oss/error.hpp>
+#include <oss/progress.hpp>
 
 #include <asio/error.hpp>
 #include <asio/ssl/error.hpp>
+
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -344,11 +348,11 @@ inline int exit_status_for(std::error_code ec, bool interrupted, const oss::diag
   if (ec.category() == oss::http_status_category()) return ec.value() == 408 ? exit_network : exit_refused;
 
   if (ec.category() == std::generic_category() || ec.category() == std::system_category()) {
-    // Local file trouble (a checkpoint folder that is missing or read-only) is bad input;
-    // every other OS error on this path comes from sockets.
+    // Local file trouble (a checkpoint folder that is missing or read-only, a full disk) is
+    // bad input; every other OS error on this path comes from sockets.
     switch (ec.value()) {
       case ENOENT: case EACCES: case EPERM: case EROFS: case ENOTDIR: case EISDIR:
-      case ENAMETOOLONG: case ELOOP: case EINVAL:
+      case ENAMETOOLONG: case ELOOP: case EINVAL: case ENOSPC: case EDQUOT: case EFBIG:
         return exit_usage;
       default:
         return exit_network;
@@ -752,6 +756,158 @@ inline std::string json_string(std::string_view text) {
   out += '"';
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Progress output
+
+std::string human_bytes(double bytes, double unit, const char* unit_name) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.1f %s", bytes / unit, unit_name);
+  return buf;
+}
+
+std::string clock_text(double seconds) {
+  if (!(seconds >= 0) || seconds > 99 * 3600) return "--:--";
+  const auto s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  return buf;
+}
+
+// How a tool names itself and its transfer in progress lines.
+struct progress_words {
+  const char* tool;      // the program's name
+  const char* doing;     // "uploading"
+  const char* had_done;  // "already on the server"
+};
+
+// Draws progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise.
+// Runs on the transfer's strand (the only thread of the tool's io_context), one call at a
+// time, so it needs no locking.
+class progress_printer {
+ public:
+  using clock_type = std::chrono::steady_clock;
+  enum class mode { quiet, bar, lines };
+
+  progress_printer(mode m, clock_type::time_point start, progress_words words)
+      : mode_(m), start_(start), words_(words) {}
+
+  void operator()(const oss::progress_event& e) {
+    if (mode_ == mode::quiet) return;
+    const auto now = clock_type::now();
+    if (e.stage == oss::progress_stage::started) {
+      base_bytes_ = e.bytes_done;
+      announce(e);
+      if (mode_ == mode::lines) {
+        // The announcement says where we start; the next line is due a step later.
+        last_draw_ = now;
+        last_step_ = static_cast<int>(e.fraction * 20);
+        return;
+      }
+    }
+    last_ = Snapshot{e.bytes_done, e.bytes_total, e.parts_done, e.parts_total};
+    const bool done = e.stage == oss::progress_stage::completed;
+    if (mode_ == mode::bar) {
+      // At most ~10 redraws a second: a terminal repainting faster only costs CPU.
+      if (done || e.stage == oss::progress_stage::started || now - last_draw_ >= std::chrono::milliseconds(100)) {
+        draw_bar(now, done);
+        last_draw_ = now;
+      }
+      if (done) finish_line();
+    } else {
+      // A line per 5% step, but at most one a second (and at least one per 30 s), so a log
+      // stays readable for fast and slow uploads alike.
+      const int step = static_cast<int>(e.fraction * 20);
+      const auto since = now - last_draw_;
+      if (done || (step > last_step_ && since >= std::chrono::seconds(1)) || since >= std::chrono::seconds(30)) {
+        std::fprintf(stderr, "%s: %s\n", words_.tool, status_text(now, done).c_str());
+        last_draw_ = now;
+        last_step_ = step;
+      }
+    }
+  }
+
+  // Ends a bar that is still on screen, so the next message starts on its own line.
+  void finish_line() {
+    if (on_screen_) std::fputc('\n', stderr);
+    on_screen_ = false;
+    std::fflush(stderr);
+  }
+
+  const std::string& upload_id() const { return upload_id_; }
+  void remember_upload_id(const oss::progress_event& e) { upload_id_ = e.checkpoint.upload_id; }
+
+ private:
+  struct Snapshot {
+    std::uint64_t bytes_done = 0, bytes_total = 0;
+    std::uint32_t parts_done = 0, parts_total = 0;
+  };
+
+  void announce(const oss::progress_event& e) {
+    const auto [unit, unit_name] = unit_for(e.bytes_total);
+    if (e.parts_done > 0 && e.stage == oss::progress_stage::started)
+      std::fprintf(stderr, "%s: resuming: %u of %u parts (%s) are %s\n", words_.tool, e.parts_done,
+                   e.parts_total, human_bytes(double(e.bytes_done), unit, unit_name).c_str(), words_.had_done);
+    else if (mode_ == mode::lines)
+      std::fprintf(stderr, "%s: %s %s in %u part%s\n", words_.tool, words_.doing,
+                   human_bytes(double(e.bytes_total), unit, unit_name).c_str(), e.parts_total,
+                   e.parts_total == 1 ? "" : "s");
+  }
+
+  // What the bar or the line shows now; `when` is "ETA 0:02", or "in 0:03" when done.
+  progress_figures figures(clock_type::time_point now, bool done) const {
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double sent = double(last_.bytes_done - std::min(last_.bytes_done, base_bytes_));
+    const double rate = elapsed > 0 ? sent / elapsed : 0;  // bytes per second, this run
+    std::string when;
+    if (done && elapsed < 60) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "in %.1f s", elapsed);
+      when = secs;
+    } else if (done) {
+      when = "in " + clock_text(elapsed);
+    } else {
+      const double left = double(last_.bytes_total) - double(last_.bytes_done);
+      when = "ETA " + (rate > 0 && sent > 0 ? clock_text(left / rate) : std::string("--:--"));
+    }
+    return {last_.bytes_done, last_.bytes_total, last_.parts_done, last_.parts_total, rate, when, done};
+  }
+
+  std::string status_text(clock_type::time_point now, bool done) const {
+    return progress_text(figures(now, done));
+  }
+
+  void draw_bar(clock_type::time_point now, bool done) {
+    // Read per redraw, so a resized terminal (SIGWINCH) gets a fitting line at the next one.
+    int columns = 80;
+    winsize ws{};
+    if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) columns = ws.ws_col;
+    std::string line = "\r" + progress_line(figures(now, done), columns);
+    // Overwrite what is left of a longer previous line, without reaching the last column.
+    const std::size_t visible = line.size() - 1;
+    const std::size_t limit = static_cast<std::size_t>(columns - 1);
+    const std::size_t cover = std::min(drawn_, limit);
+    if (visible < cover) line.append(cover - visible, ' ');
+    drawn_ = visible;
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+    on_screen_ = true;
+  }
+
+  mode mode_;
+  clock_type::time_point start_;
+  progress_words words_;
+  clock_type::time_point last_draw_{};
+  std::uint64_t base_bytes_ = 0;
+  Snapshot last_{};
+  int last_step_ = 0;
+  std::size_t drawn_ = 0;
+  bool on_screen_ = false;
+  std::string upload_id_;
+};
 
 }  // namespace oss_tools
 

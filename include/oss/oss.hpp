@@ -16,5 +16,6 @@
 #include <oss/error.hpp>
 #include <oss/multipart_upload.hpp>
 #include <oss/progress.hpp>
+#include <oss/resumable_download.hpp>
 
 #endif  // OSS_OSS_HPP

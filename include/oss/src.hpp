@@ -49,5 +49,6 @@
 #include <oss/detail/engine/impl/part_source.ipp>
 #include <oss/impl/checkpoint.ipp>
 #include <oss/impl/multipart_upload.ipp>
+#include <oss/impl/resumable_download.ipp>
 
 #endif  // OSS_SRC_HPP

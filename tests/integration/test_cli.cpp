@@ -1066,3 +1066,72 @@ TEST_CASE("oss-upload: on a terminal of 60 and of 40 columns every redraw stays 
     CHECK(redraws.find("100.0%") != std::string::npos);
   }
 }
+
+// ---- oss-download
+
+TEST_CASE("oss-download: a download prints the JSON line; SIGINT exits 130 and the same command resumes to identical bytes") {
+  if (!tools_built() || !std::filesystem::exists(tool_path("oss-download"))) {
+    oss_test::report_skip("oss-download is not built");
+    return;
+  }
+  cli_env t;
+  std::string data;
+  const std::string file = t.make_file("d.bin", 20 * 1024 * 1024 + 99, 41, &data);
+  REQUIRE(run_tool(tool_path("oss-upload"), {"--quiet", "--part-size", "4M", file, "dl/d.bin"}, t.env()).exit_code == 0);
+
+  const std::string out = (t.files / "d.copy").string();
+  const std::string ckpt = (t.files / "d.ckpt").string();
+  const std::vector<std::string> args = {"--parallel", "2", "--part-size", "100K", "--checkpoint", ckpt, "dl/d.bin", out};
+  bool sent = false;
+  auto first = run_tool(tool_path("oss-download"), args, t.env(), [&](pid_t pid) {
+    if (!sent && t.server->stats().get_object >= 20) {
+      kill(pid, SIGINT);
+      sent = true;
+    }
+  });
+  INFO("first stderr: " << first.err);
+  REQUIRE(sent);
+  CHECK(first.exit_code == 130);
+  CHECK(first.out.empty());
+  CHECK(first.err.find("checkpoint saved") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out));
+  REQUIRE(std::filesystem::exists(ckpt));
+
+  auto second = run_tool(tool_path("oss-download"), args, t.env());
+  INFO("second stderr: " << second.err);
+  REQUIRE(second.exit_code == 0);
+  CHECK(second.err.find("resuming:") != std::string::npos);
+  const std::string line = last_line(second.out);
+  std::error_code ec;
+  const boost::json::value v = boost::json::parse(line, ec);
+  REQUIRE_MESSAGE(!ec, "not JSON: " << line);
+  const boost::json::object& obj = v.as_object();
+  CHECK(obj.at("name").as_string() == "dl/d.bin");
+  CHECK(obj.at("file").as_string() == out);
+  CHECK(obj.at("crc64").as_string() == std::to_string(crc_of(data)));
+  CHECK(obj.at("size").to_number<std::uint64_t>() == data.size());
+  CHECK(obj.at("verified").as_string() == "crc64");
+  CHECK(oss_test::read_file(out) == data);
+  CHECK_FALSE(std::filesystem::exists(ckpt));
+}
+
+TEST_CASE("oss-download: exit statuses: usage 2, a missing object 3, an unreachable endpoint 4") {
+  if (!tools_built() || !std::filesystem::exists(tool_path("oss-download"))) {
+    oss_test::report_skip("oss-download is not built");
+    return;
+  }
+  cli_env t;
+  const std::string out = (t.files / "x.out").string();
+  CHECK(run_tool(tool_path("oss-download"), {"only-a-name"}, t.env()).exit_code == 2);
+  CHECK(run_tool(tool_path("oss-download"), {"--parallel", "0", "a", out}, t.env()).exit_code == 2);
+  CHECK(run_tool(tool_path("oss-download"), {"--help"}, t.env()).exit_code == 0);
+  CHECK(run_tool(tool_path("oss-download"), {"a", (t.files / "no" / "such" / "dir").string()}, t.env()).exit_code == 2);
+  auto missing = run_tool(tool_path("oss-download"), {"no/such/object", out}, t.env());
+  CHECK(missing.exit_code == 3);
+  CHECK(std::count(missing.err.begin(), missing.err.end(), '\n') == 1);
+  CHECK(missing.err.find(cli_secret) == std::string::npos);
+  std::vector<std::string> dead = t.env();
+  dead[0] = "OSS_ENDPOINT=http://127.0.0.1:1";
+  CHECK(run_tool(tool_path("oss-download"), {"--quiet", "a", out}, dead).exit_code == 4);
+  CHECK_FALSE(std::filesystem::exists(out));
+}
