@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -27,6 +28,7 @@
 
 #include "../support/hostile_server.hpp"
 #include "../support/run_coro.hpp"
+#include "../support/skip.hpp"
 #include "../support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
@@ -371,4 +373,32 @@ TEST_CASE("download: a server that ignores Range gets one GET of the whole objec
   CHECK(b.ec == oss::client_errc::malformed_response);
   CHECK(b.diag.client_message.find("Content-Range") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(files / "shifted.bin"));
+}
+
+TEST_CASE("download: a disk too small for the object is ENOSPC before any range is fetched, and the target is untouched") {
+  // A real full disk: a 1 MiB tmpfs (needs the right to mount; else the case is skipped).
+  dl_env env;
+  const auto small = env.files / "small-disk";
+  std::filesystem::create_directory(small);
+  if (std::system(("mount -t tmpfs -o size=1m tmpfs '" + small.string() + "' 2>/dev/null").c_str()) != 0) {
+    oss_test::report_skip("cannot mount a small tmpfs here (not root?)");
+    return;
+  }
+  struct unmount {
+    std::filesystem::path p;
+    ~unmount() { (void)std::system(("umount '" + p.string() + "'").c_str()); }
+  } guard{small};
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(3 * 1024 * 1024, 40);
+  put(io, c, "dl/big", data);
+  oss_test::write_file(small / "big.bin", "the old contents");
+  env.server.reset_stats();
+  const oss::download_options opts{.parallel = 2, .part_size = kib100, .checkpoint = env.files / "big.ckpt"};
+  const download_attempt a = download(io, c, "dl/big", small / "big.bin", opts);
+  CHECK(a.ec == std::errc::no_space_on_device);
+  CHECK(a.diag.client_message.find("cannot allocate") != std::string::npos);
+  CHECK(env.server.stats().get_object == 0);
+  CHECK(oss_test::read_file(small / "big.bin") == "the old contents");
+  CHECK_FALSE(std::filesystem::exists(small / "big.bin.part"));
 }

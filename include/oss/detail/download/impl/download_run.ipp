@@ -399,7 +399,13 @@ inline asio::awaitable<bool> download_run::open_part_file() {
       } else if (r != 0) {
         o.ec = std::error_code(r, std::system_category());
       }
-      if (o.ec) o.what = "cannot allocate " + std::to_string(size) + " bytes for ";
+      if (o.ec) {
+        o.what = "cannot allocate " + std::to_string(size) + " bytes for ";
+        // Nothing is in it: a full disk keeps no litter.
+        ::close(o.fd);
+        o.fd = -1;
+        ::unlink(part.c_str());
+      }
     }
     return o;
   };
@@ -556,7 +562,8 @@ inline asio::awaitable<void> download_run::fetch_range(int number, std::size_t i
   progress_busy_ = true;
   ++parts_done_;
   count_received(number, w.length);
-  co_await report(progress_stage::part_done, rec);
+  const std::optional<part_record> reported = rec;  // a named value: no temporary inside co_await (GCC 12)
+  co_await report(progress_stage::part_done, reported);
   progress_busy_ = false;
   notify();
 }
