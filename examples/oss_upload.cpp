@@ -35,7 +35,10 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <asio/posix/stream_descriptor.hpp>
+
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,8 +84,10 @@ constexpr const char* usage_line =
 void print_help() {
   std::printf(
       "%s\n"
-      "Uploads FILE as object NAME with a resumable, concurrent multipart upload, verifies the\n"
-      "object's CRC-64 (S3: each part's Content-MD5), and prints one JSON line on stdout:\n"
+      "Uploads FILE (\"-\": standard input; a pipe is read as a stream whose parts grow so that\n"
+      "5 TiB fit in 10000 parts) as object NAME with a resumable, concurrent multipart upload,\n"
+      "verifies the object's CRC-64 (S3: each part's Content-MD5), and prints one JSON line on\n"
+      "stdout:\n"
       "  {\"name\":…,\"etag\":…,\"crc64\":\"…\",\"size\":…,\"parts\":…,\"seconds\":…,\"mib_per_s\":…,\"verified\":\"…\"}\n"
       "(verified: how the server confirmed the object: crc64-reply, crc64-head, multipart-etag,\n"
       "content-md5, or none, which only --no-server-crc lets through)\n"
@@ -358,6 +363,21 @@ void print_how_to_resume(const std::string& checkpoint, const char* what) {
                what, checkpoint.c_str(), checkpoint.c_str());
 }
 
+// FILE, or standard input for "-": a pipe or terminal is read as a stream of unknown length
+// (its parts grow, see stream_source), a file redirected to it is uploaded as that file.
+oss::upload_source source_of(const std::string& file, asio::io_context& io) {
+  if (file != "-") return oss::upload_source(file);
+  struct stat st {};
+  if (::fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode)) return oss::upload_source("/proc/self/fd/0");
+  auto in = std::make_shared<asio::posix::stream_descriptor>(io, ::dup(STDIN_FILENO));
+  return oss::stream_source([in](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+    auto [ec, n] = co_await in->async_read_some(b, asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::eof) co_return n;
+    if (ec) throw std::system_error(ec);
+    co_return n;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -454,7 +474,7 @@ int main(int argc, char** argv) {
     result = std::move(r);
     signals.cancel();
   };
-  oss::async_multipart_upload(*client, cl.name, cl.file, std::move(opts), diag,
+  oss::async_multipart_upload(*client, cl.name, source_of(cl.file, io), std::move(opts), diag,
                               asio::bind_cancellation_slot(cancel.slot(), std::move(on_done)));
   io.run();
   printer.finish_line();

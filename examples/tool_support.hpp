@@ -159,6 +159,7 @@ struct connection_flags {
   std::optional<std::chrono::milliseconds> stall_timeout;
   std::optional<int> max_attempts;
   std::optional<std::chrono::milliseconds> retry_time;
+  std::optional<std::uint64_t> limit_rate;  // bytes per second, each direction
 };
 
 inline constexpr const char* connection_flags_help =
@@ -184,7 +185,9 @@ inline constexpr const char* connection_flags_help =
     "  --max-attempts N        times a request is sent before its failure counts (default 3;\n"
     "                          network errors, timeouts, 5xx, damaged bytes)\n"
     "  --retry-time S          seconds a throttled request (429, 503, SlowDown) keeps being\n"
-    "                          retried, whatever --max-attempts says (default 120)\n";
+    "                          retried, whatever --max-attempts says (default 120)\n"
+    "  --limit-rate RATE       at most RATE bytes per second, each way (50MiB, 512K, 1G: binary\n"
+    "                          units); the transfer slows down, it never fails for it\n";
 
 inline constexpr const char* credentials_help =
     "Credentials come only from the environment, never from the command line:\n"
@@ -228,6 +231,10 @@ bool parse_connection_flag(std::string_view arg, Take&& take, connection_flags& 
     const auto n = parse_count(take(), 100);
     if (!n) throw usage_error{"--max-attempts takes a number from 1 to 100"};
     f.max_attempts = static_cast<int>(*n);
+  } else if (arg == "--limit-rate") {
+    f.limit_rate = parse_size(take());
+    if (!f.limit_rate || *f.limit_rate < 1024)
+      throw usage_error{"--limit-rate takes bytes per second, at least 1K, such as 512K, 50MiB or 1G"};
   } else if (arg == "--retry-time") {
     f.retry_time = parse_seconds(take());
     if (!f.retry_time) throw usage_error{"--retry-time takes a positive number of seconds"};
@@ -266,6 +273,8 @@ inline oss::client_options make_client_options(const connection_flags& f) {
   if (f.stall_timeout) o.stall_timeout = *f.stall_timeout;
   if (f.max_attempts) o.max_attempts = *f.max_attempts;
   if (f.retry_time) o.retry_time = *f.retry_time;
+  if (f.limit_rate)
+    o.budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{*f.limit_rate, *f.limit_rate});
 
   o.creds.access_key_id = env_or_empty("OSS_ACCESS_KEY_ID");
   o.creds.access_key_secret = env_or_empty("OSS_ACCESS_KEY_SECRET");
@@ -658,10 +667,14 @@ inline std::pair<double, const char*> unit_for(std::uint64_t total) {
 inline std::vector<std::string> progress_pieces(const progress_figures& f) {
   const double total = double(f.bytes_total);
   const double pct = f.done ? 100.0 : total > 0 ? std::min(99.9, 100.0 * double(f.bytes_done) / total) : 0.0;
-  const auto [unit, unit_name] = unit_for(f.bytes_total);
+  const bool unknown = total == 0 && !f.done;  // a stream whose end is not read yet
+  const auto [unit, unit_name] = unit_for(unknown ? f.bytes_done : f.bytes_total);
   char percent[16], bytes[64], rate[32], parts[48];
-  std::snprintf(percent, sizeof percent, "%5.1f%%", pct);
-  std::snprintf(bytes, sizeof bytes, "%.1f/%.1f %s", double(f.bytes_done) / unit, total / unit, unit_name);
+  std::snprintf(percent, sizeof percent, unknown ? "    ?%%" : "%5.1f%%", pct);
+  if (unknown)
+    std::snprintf(bytes, sizeof bytes, "%.1f %s", double(f.bytes_done) / unit, unit_name);
+  else
+    std::snprintf(bytes, sizeof bytes, "%.1f/%.1f %s", double(f.bytes_done) / unit, total / unit, unit_name);
   std::snprintf(rate, sizeof rate, "%.1f MiB/s", f.bytes_per_second / (1024.0 * 1024));
   std::snprintf(parts, sizeof parts, "(%u/%u parts)", f.parts_done, f.parts_total);
   return {percent, bytes, rate, f.when, parts};
@@ -851,6 +864,8 @@ class progress_printer {
     if (e.parts_done > 0 && e.stage == oss::progress_stage::started)
       std::fprintf(stderr, "%s: resuming: %u of %u parts (%s) are %s\n", words_.tool, e.parts_done,
                    e.parts_total, human_bytes(double(e.bytes_done), unit, unit_name).c_str(), words_.had_done);
+    else if (mode_ == mode::lines && e.bytes_total == 0)
+      std::fprintf(stderr, "%s: %s a stream of unknown length\n", words_.tool, words_.doing);
     else if (mode_ == mode::lines)
       std::fprintf(stderr, "%s: %s %s in %u part%s\n", words_.tool, words_.doing,
                    human_bytes(double(e.bytes_total), unit, unit_name).c_str(), e.parts_total,

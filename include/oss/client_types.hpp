@@ -117,6 +117,44 @@ struct client_clock {
   std::function<double()> random{};
 };
 
+namespace detail::transport {
+class token_bucket;
+}  // namespace detail::transport
+
+/// Bandwidth shared by every transfer of the clients that hold it (`client_options::budget`):
+/// uploads and downloads, every request and connection, on any thread. Transfers are slowed
+/// to the rate, never failed: each request's bytes go out (and come in) in slices of 10 ms
+/// worth, spaced as the rate allows (a virtual clock shared by every connection).
+/// \code
+///   auto budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{.upload_bytes_per_second = 50 << 20});
+///   options.budget = budget;  // one budget for several clients: give each the same pointer
+/// \endcode
+class transfer_budget {
+ public:
+  /// Bytes per second; 0: no limit.
+  struct limits {
+    std::uint64_t upload_bytes_per_second = 0;    ///< request bytes sent (heads included)
+    std::uint64_t download_bytes_per_second = 0;  ///< reply bytes received
+  };
+
+  OSS_DECL explicit transfer_budget(limits l);
+  OSS_DECL ~transfer_budget();
+  transfer_budget(const transfer_budget&) = delete;
+  transfer_budget& operator=(const transfer_budget&) = delete;
+
+  /// The limits as given.
+  const limits& get_limits() const noexcept { return limits_; }
+
+  /// The shared limiters (null without a limit); the client's transport holds them.
+  const std::shared_ptr<detail::transport::token_bucket>& send_limit() const noexcept { return send_; }
+  const std::shared_ptr<detail::transport::token_bucket>& receive_limit() const noexcept { return receive_; }
+
+ private:
+  limits limits_;
+  std::shared_ptr<detail::transport::token_bucket> send_;
+  std::shared_ptr<detail::transport::token_bucket> receive_;
+};
+
 /// Everything a `client` needs to know; an aggregate, so designated initialisers read well:
 /// `oss::client_options{.region = "cn-hangzhou", .bucket = "b", .creds = {...}}`.
 ///
@@ -210,6 +248,9 @@ struct client_options {
 
   /// Upper bound on open connections per endpoint; requests beyond it wait for a free one.
   std::size_t max_connections = 64;
+
+  /// Bandwidth shared with every client given the same budget (`transfer_budget`); null: none.
+  std::shared_ptr<transfer_budget> budget{};
 
   /// Time allowed to resolve, connect and finish the TLS handshake of a new connection.
   std::chrono::milliseconds connect_timeout{10000};

@@ -70,8 +70,13 @@ struct buffer_source {
 /// code, any other exception with `client_errc::handler_exception` (see `async_multipart_upload`,
 /// **Exceptions**). The upload reads ahead at most `parallel` parts.
 ///
+/// Parts grow: the first ones are `part_size`, then the size doubles every N parts (never above
+/// 5 GiB), with N chosen so that 10 000 parts hold 5 TiB (100 KiB parts: doubling every 608
+/// parts; 1 MiB parts: every 792). Memory is `parallel` times the current part size.
+///
 /// Resuming a stream: pass the same checkpoint and a stream that yields the same bytes from the
-/// start. Parts whose size and CRC-64 equal the checkpoint's are not sent again.
+/// start (and the same `part_size`: the boundaries follow from it). Parts whose size and CRC-64
+/// equal the checkpoint's are not sent again.
 struct stream_source {
   /// The reader described above.
   std::function<asio::awaitable<std::size_t>(asio::mutable_buffer)> read;
@@ -438,7 +443,7 @@ struct initiate_multipart_upload_op {
 /// `client_errc::file_changed` (the file changed during the upload), `crc64_mismatch`,
 /// `unverified` (both after the object was created; the checkpoint is then deleted, since its
 /// upload id is used up), `checkpoint_locked`, `too_many_parts` (a stream longer than 10 000
-/// parts), OS errors of the checkpoint file, server codes, transport codes. Network
+/// growing parts hold, 5 TiB or more), OS errors of the checkpoint file, server codes, transport codes. Network
 /// and TLS failures keep their Asio/OpenSSL codes (`asio::error::connection_refused`, the SSL
 /// category's "certificate verify failed"); `diag.client_message` then names the endpoint and
 /// what to check (the port, DNS, `client_options::ca_file`, the certificate's host name).

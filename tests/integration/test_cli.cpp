@@ -1135,3 +1135,57 @@ TEST_CASE("oss-download: exit statuses: usage 2, a missing object 3, an unreacha
   CHECK(run_tool(tool_path("oss-download"), {"--quiet", "a", out}, dead).exit_code == 4);
   CHECK_FALSE(std::filesystem::exists(out));
 }
+
+TEST_CASE("oss-upload -: standard input, a pipe as a stream and a redirected file as that file") {
+  if (!tools_built()) return;
+  cli_env t;
+  std::string data;
+  const std::string file = t.make_file("stdin.bin", 1234567, 43, &data);
+  const std::string upload = tool_path("oss-upload").string();
+  // A pipe: a stream of unknown length.
+  auto piped = run_tool("/bin/sh", {"-c", "cat '" + file + "' | '" + upload + "' --part-size 100K - from/pipe.bin"}, t.env());
+  INFO("stderr: " << piped.err);
+  REQUIRE(piped.exit_code == 0);
+  auto obj = parse_result_line(piped);
+  CHECK(obj.at("size").to_number<std::uint64_t>() == data.size());
+  CHECK(obj.at("parts").to_number<int>() == 13);
+  CHECK(obj.at("crc64").as_string() == std::to_string(crc_of(data)));
+  CHECK(obj.at("verified").as_string() == "crc64-reply");
+  CHECK(piped.err.find("a stream of unknown length") != std::string::npos);
+  // A redirected file.
+  auto redirected = run_tool("/bin/sh", {"-c", "'" + upload + "' --quiet --part-size 100K - from/file.bin < '" + file + "'"}, t.env());
+  INFO("stderr: " << redirected.err);
+  REQUIRE(redirected.exit_code == 0);
+  CHECK(parse_result_line(redirected).at("crc64").as_string() == std::to_string(crc_of(data)));
+  for (const char* name : {"from/pipe.bin", "from/file.bin"})
+    CHECK(run_tool(tool_path("oss-head"), {name, "--verify", file}, t.env()).exit_code == 0);
+}
+
+TEST_CASE("--limit-rate: oss-upload and oss-download keep to the rate") {
+  if (!tools_built() || !std::filesystem::exists(tool_path("oss-download"))) {
+    oss_test::report_skip("oss-download is not built");
+    return;
+  }
+  cli_env t;
+  std::string data;
+  const std::string file = t.make_file("slow.bin", 6 * 1024 * 1024, 45, &data);
+  // 6 MiB at 2 MiB/s: 3 s, less the 10 ms burst; loaded machines only make it longer.
+  auto up = run_tool(tool_path("oss-upload"), {"--quiet", "--limit-rate", "2MiB", "--part-size", "1M", file, "slow.bin"},
+                     t.env());
+  INFO("stderr: " << up.err);
+  REQUIRE(up.exit_code == 0);
+  const double up_seconds = parse_result_line(up).at("seconds").as_double();
+  CHECK(up_seconds >= 2.8);
+  CHECK(up_seconds <= 8.0);
+  const std::string out = (t.files / "slow.copy").string();
+  auto down = run_tool(tool_path("oss-download"),
+                       {"--quiet", "--limit-rate", "2MiB", "--part-size", "1M", "slow.bin", out}, t.env());
+  INFO("stderr: " << down.err);
+  REQUIRE(down.exit_code == 0);
+  CHECK(oss_test::read_file(out) == data);
+  const boost::json::value v = boost::json::parse(last_line(down.out));
+  const double down_seconds = v.as_object().at("seconds").as_double();
+  CHECK(down_seconds >= 2.8);
+  CHECK(down_seconds <= 8.0);
+  CHECK(run_tool(tool_path("oss-upload"), {"--limit-rate", "fast", file, "x"}, t.env()).exit_code == 2);
+}

@@ -402,3 +402,38 @@ TEST_CASE("download: a disk too small for the object is ENOSPC before any range 
   CHECK(oss_test::read_file(small / "big.bin") == "the old contents");
   CHECK_FALSE(std::filesystem::exists(small / "big.bin.part"));
 }
+
+TEST_CASE("download: two clients given one transfer budget share its rate") {
+  dl_env env;
+  asio::io_context io;
+  oss::client writer(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(3 * 1024 * 1024, 46);
+  put(io, writer, "dl/shared", data);
+  auto budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{.download_bytes_per_second = 4 << 20});
+  oss::client_options o = env.options();
+  o.budget = budget;
+  oss::client a(io.get_executor(), o), b(io.get_executor(), o);
+  const oss::download_options opts{.parallel = 2, .part_size = kib100 * 5};
+  int done = 0;
+  std::error_code ea, eb;
+  oss::diagnostics da, db;
+  const auto start = std::chrono::steady_clock::now();
+  oss::async_resumable_download(a, "dl/shared", env.files / "a.out", opts, da, [&](std::error_code ec, oss::download_result) {
+    ea = ec;
+    ++done;
+  });
+  oss::async_resumable_download(b, "dl/shared", env.files / "b.out", opts, db, [&](std::error_code ec, oss::download_result) {
+    eb = ec;
+    ++done;
+  });
+  io.restart();
+  io.run_for(60s);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(done == 2);
+  CHECK_FALSE(ea);
+  CHECK_FALSE(eb);
+  CHECK(oss_test::read_file(env.files / "a.out") == data);
+  CHECK(oss_test::read_file(env.files / "b.out") == data);
+  // 6 MiB through one 4 MiB/s budget: 1.5 s at least (each alone would take 0.75 s).
+  CHECK(seconds >= 1.4);
+}

@@ -726,6 +726,59 @@ TEST_CASE("multipart upload: (upload || timer) cancels and leaves it resumable; 
   CHECK(log.events.back().bytes_total == data.size());
 }
 
+TEST_CASE("multipart upload: a stream's parts grow past the first interval, and a resume replays the same boundaries") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::uint32_t interval = mp::stream_growth_interval(kib100);
+  REQUIRE(interval == 608);
+  // 608 parts of 100 KiB, 15 of 200 KiB, and 777 bytes.
+  const std::string data = oss_test::random_bytes(interval * kib100 + 15 * 2 * kib100 + 777, 44);
+  const auto ckpt = env.files / "grow.ckpt";
+  auto make_stream = [&data](std::shared_ptr<std::size_t> pos) {
+    return oss::stream_source([&data, pos](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+      const std::size_t n = std::min(b.size(), data.size() - *pos);
+      std::memcpy(b.data(), data.data() + *pos, n);
+      *pos += n;
+      co_return n;
+    });
+  };
+  // Run 1: cancelled once a few grown parts are durable.
+  asio::cancellation_signal signal;
+  std::error_code first;
+  oss::diagnostics diag;
+  std::set<std::uint64_t> sizes;
+  oss::upload_options opts{.parallel = 3, .part_size = kib100, .checkpoint = ckpt,
+                           .progress = [&](const oss::progress_event& e) {
+                             if (e.part) sizes.insert(e.part->size);
+                             if (e.parts_done == interval + 5) signal.emit(asio::cancellation_type::terminal);
+                           }};
+  oss::async_multipart_upload(c, "grow.bin", make_stream(std::make_shared<std::size_t>(0)), opts, diag,
+                              asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec, oss::upload_result) { first = ec; }));
+  io.restart();
+  io.run_for(120s);
+  CHECK(first == asio::error::operation_aborted);
+  CHECK(sizes.contains(2 * kib100));
+  const oss::checkpoint saved = oss::load_checkpoint(ckpt);
+  CHECK(saved.part_size == kib100);
+  REQUIRE(saved.done_parts.size() >= interval + 5);
+  env.server.reset_stats();
+
+  // Run 2: the same bytes from the start; the durable parts, grown ones included, are kept.
+  oss::upload_result r;
+  std::string stored;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    oss::upload_options again{.parallel = 3, .part_size = kib100, .checkpoint = ckpt};
+    r = co_await oss::multipart_upload(c, "grow.bin", make_stream(std::make_shared<std::size_t>(0)), again);
+    stored = co_await fetch(c, "grow.bin");
+  }, 120s);
+  CHECK(stored == data);
+  CHECK(r.resumed);
+  CHECK(r.parts == interval + 16);
+  CHECK(r.parts_uploaded == r.parts - saved.done_parts.size());
+  CHECK(r.crc64 == crc_of(data));
+}
+
 TEST_CASE("multipart upload: a checkpoint of another upload is refused and left untouched") {
   mp_env env;
   asio::io_context io;

@@ -3,12 +3,14 @@
 // progress arithmetic, reconciliation with ListParts) and the checkpoint file format with its
 // journal.
 #include <oss/checkpoint.hpp>
+#include <oss/client.hpp>
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/engine/checkpoint_journal.hpp>
 #include <oss/detail/engine/part_scheduler.hpp>
 #include <oss/detail/multipart/plan.hpp>
+#include <oss/detail/transport/rate_limit.hpp>
 #include <oss/error.hpp>
 
 #include <doctest/doctest.h>
@@ -118,7 +120,7 @@ TEST_CASE("part scheduler: an open-ended source is numbered until it ends, and n
     CHECK_FALSE(s.admit(4));
     CHECK(s.end() == transfer_end::failed);
     CHECK(s.error() == oss::client_errc::too_many_parts);
-    CHECK(s.diag().client_message.find("longer than 3 parts of 102400 bytes") != std::string::npos);
+    CHECK(s.diag().client_message.find("longer than 3 parts can hold (their size grows from 102400 bytes") != std::string::npos);
   }
   SUBCASE("a stream that ends exactly at max_parts fits") {
     part_scheduler s;
@@ -199,6 +201,56 @@ TEST_CASE("multipart plan: part size is raised so that at most 10000 parts are n
   CHECK(mp::part_count(kib100 + 1, kib100) == 2);
   CHECK(mp::part_length(kib100 + 1, kib100, 2) == 1);
   CHECK(mp::part_length(kib100 + 1, kib100, 3) == 0);
+}
+
+TEST_CASE("multipart plan: a stream's parts grow so that 10000 of them hold 5 TiB, on boundaries fixed by the first size") {
+  namespace mp = oss::detail::multipart;
+  for (const std::uint64_t first : {kib100, std::uint64_t(1) << 20, std::uint64_t(8) << 20, std::uint64_t(64) << 20}) {
+    CAPTURE(first);
+    const std::uint32_t n = mp::stream_growth_interval(first);
+    CHECK(mp::stream_capacity(first, n) >= mp::max_stream_bytes);
+    if (n < mp::max_parts) CHECK(mp::stream_capacity(first, n + 1) < mp::max_stream_bytes);  // the longest that suffices
+    CHECK(mp::stream_part_size(first, n, 1) == first);
+    CHECK(mp::stream_part_size(first, n, static_cast<int>(n)) == first);
+    CHECK(mp::stream_part_size(first, n, static_cast<int>(n) + 1) == std::min(2 * first, mp::max_part_size));
+    std::uint64_t total = 0, previous = 0;
+    for (int number = 1; number <= 10000; ++number) {
+      const std::uint64_t size = mp::stream_part_size(first, n, number);
+      CHECK(size >= previous);  // never shrinks
+      CHECK(size <= mp::max_part_size);
+      previous = size;
+      total += size;
+    }
+    CHECK(total >= mp::max_stream_bytes);
+  }
+  // 100 KiB parts: 1200 MiB (the 10 000-part wall of fixed parts was at 976 MiB) fits in 2630.
+  CHECK(mp::stream_growth_interval(kib100) == 608);
+  std::uint64_t total = 0;
+  int parts = 0;
+  while (total < (std::uint64_t(1200) << 20)) total += mp::stream_part_size(kib100, 608, ++parts);
+  CHECK(parts == 2630);
+  // A first size that holds 5 TiB in 10 000 parts never grows.
+  CHECK(mp::stream_growth_interval(mp::max_part_size) == mp::max_parts);
+}
+
+TEST_CASE("transfer budget: the shared virtual clock spaces bytes at the rate, with a 10 ms burst") {
+  using oss::detail::transport::token_bucket;
+  token_bucket limit(1'000'000);  // 1 MB/s
+  CHECK(limit.slice() == 10'000);
+  const auto first = limit.take(100'000);   // 100 ms of bytes, 10 ms of it credited
+  const auto second = limit.take(100'000);  // queued behind the first
+  CHECK(first >= std::chrono::milliseconds(80));
+  CHECK(first <= std::chrono::milliseconds(91));
+  CHECK(second - first >= std::chrono::milliseconds(95));
+  CHECK(second - first <= std::chrono::milliseconds(101));
+  // Slices: 10 ms worth, at least 4 KiB, at most 1 MiB.
+  CHECK(token_bucket(1000).slice() == 4096);
+  CHECK(token_bucket(std::uint64_t(1) << 40).slice() == std::size_t(1) << 20);
+  // The public budget holds one limiter per direction that has a limit.
+  oss::transfer_budget budget({.upload_bytes_per_second = 5 << 20});
+  CHECK(budget.send_limit());
+  CHECK(budget.send_limit()->rate() == 5 << 20);
+  CHECK_FALSE(budget.receive_limit());
 }
 
 TEST_CASE("multipart plan: digest_part gives the CRC-64 and MD5 of the whole part in one walk") {

@@ -37,6 +37,19 @@
 
 namespace oss {
 
+OSS_DECL transfer_budget::transfer_budget(limits l) : limits_(l) {
+  if (l.upload_bytes_per_second)
+    send_ = std::make_shared<detail::transport::token_bucket>(l.upload_bytes_per_second);
+  if (l.download_bytes_per_second)
+    receive_ = std::make_shared<detail::transport::token_bucket>(l.download_bytes_per_second);
+}
+
+OSS_DECL transfer_budget::~transfer_budget() = default;
+
+}  // namespace oss
+
+namespace oss {
+
 namespace detail {
 
 // HEADs that look for the object of a Complete whose reply was lost, the first included.

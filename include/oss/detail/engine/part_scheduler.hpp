@@ -124,8 +124,9 @@ class part_scheduler {
     if (open_ended_ && number > static_cast<int>(max_parts_)) {
       diagnostics d;
       d.operation = "multipart_upload";
-      d.client_message = "the stream is longer than " + std::to_string(max_parts_) + " parts of " +
-                         std::to_string(part_size_) + " bytes; use a larger part_size";
+      d.client_message = "the stream is longer than " + std::to_string(max_parts_) +
+                         " parts can hold (their size grows from " + std::to_string(part_size_) +
+                         " bytes up to 5 GiB)";
       fail(client_errc::too_many_parts, std::move(d));
       return false;
     }

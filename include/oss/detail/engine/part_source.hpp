@@ -132,7 +132,15 @@ class part_source {
   OSS_DECL bool unchanged() const;
 
   // The part size (and, for a stream, the last part once it ended).
-  void set_part_size(std::uint64_t part_size) { part_size_ = part_size; }
+  void set_part_size(std::uint64_t part_size) {
+    part_size_ = part_size;
+    growth_interval_ = multipart::stream_growth_interval(part_size);
+  }
+  // The size of part `number`: part_size for files and buffers, growing for a stream
+  // (multipart::stream_part_size).
+  std::uint64_t part_size_of(int number) const {
+    return is_stream() ? multipart::stream_part_size(part_size_, growth_interval_, number) : part_size_;
+  }
   // Whether file parts may be streamed (file_part_reader): the OSS dialect, whose requests sign
   // no payload hash.
   void set_stream_files(bool stream) { stream_files_ = stream; }
@@ -167,8 +175,8 @@ class part_source {
                                                   std::byte* slice);
 
  private:
-  std::byte* stream_buffer(std::size_t worker);
-  asio::awaitable<part_read> read_stream(int number, std::byte* buf, const part_scheduler& sched);
+  std::byte* stream_buffer(std::size_t worker, std::uint64_t size);
+  asio::awaitable<part_read> read_stream(int number, std::byte* buf, std::uint64_t want, const part_scheduler& sched);
 
   upload_source& source_;
   blocking_work& work_;
@@ -178,11 +186,14 @@ class part_source {
   bool size_known_ = false;
   std::int64_t mtime_ns_ = 0;
   std::uint64_t part_size_ = 0;
+  std::uint32_t growth_interval_ = multipart::max_parts;
   bool stream_files_ = false;
 
   // Streams: one reader at a time, in part order; each worker's part stays in its own buffer.
   std::vector<std::unique_ptr<std::byte[]>> stream_buffers_;
+  std::vector<std::uint64_t> stream_capacity_;  // of each worker's buffer: parts grow
   std::unique_ptr<std::byte[]> first_;  // part 1, read ahead by first_part()
+  std::uint64_t first_capacity_ = 0;
   std::uint64_t first_length_ = 0;
   body_digests first_digests_;
   bool first_pending_ = false;

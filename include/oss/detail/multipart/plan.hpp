@@ -70,6 +70,50 @@ inline std::string_view dialect_name(api_dialect dialect) noexcept {
 // The part size used for `size` bytes: `requested`, raised to ceil(size / 10000) when more
 // parts would be needed (ali-oss's rule, oss-protocol.md section 4). 0 when even 5 GiB parts
 // cannot cover `size` in 10 000 parts. `requested` must already be within the limits.
+// A stream of unknown length grows its parts, so that a long pipe does not fail after 10 000
+// parts of the first size: parts 1..N at the first size, the next N at twice it, and so on,
+// never above max_part_size, with N the longest interval that still lets 10 000 parts hold
+// max_stream_bytes. A pure function of the first size: a resume with the same part size cuts
+// the stream at the same boundaries. (100 KiB parts: N = 608, 1200 MiB in 2630 parts.)
+inline constexpr std::uint64_t max_stream_bytes = 5ull << 40;
+
+// What max_parts parts hold when the size doubles every `interval` parts from `first`.
+inline std::uint64_t stream_capacity(std::uint64_t first, std::uint32_t interval) noexcept {
+  std::uint64_t total = 0, size = first;
+  for (std::uint32_t start = 0; start < max_parts; start += interval) {
+    const std::uint64_t count = std::min<std::uint64_t>(interval, max_parts - start);
+    total += count * size;
+    if (total >= max_stream_bytes) return total;
+    size = std::min(size * 2, max_part_size);
+  }
+  return total;
+}
+
+inline std::uint32_t stream_growth_interval(std::uint64_t first) noexcept {
+  if (first == 0) return max_parts;
+  if (stream_capacity(first, max_parts) >= max_stream_bytes) return max_parts;  // never grows
+  // The capacity falls as the interval grows: the largest interval that still suffices.
+  std::uint32_t lo = 1, hi = max_parts;
+  while (lo < hi) {
+    const std::uint32_t mid = lo + (hi - lo + 1) / 2;
+    if (stream_capacity(first, mid) >= max_stream_bytes)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+// The size of stream part `number` (1-based), the interval from stream_growth_interval.
+inline std::uint64_t stream_part_size(std::uint64_t first, std::uint32_t interval, int number) noexcept {
+  if (number < 1 || interval == 0) return first;
+  std::uint64_t size = first;
+  for (std::uint32_t doublings = static_cast<std::uint32_t>(number - 1) / interval; doublings > 0 && size < max_part_size;
+       --doublings)
+    size = std::min(size * 2, max_part_size);
+  return size;
+}
+
 inline std::uint64_t effective_part_size(std::uint64_t size, std::uint64_t requested) noexcept {
   std::uint64_t part = requested;
   if (size / max_parts >= part) part = size / max_parts + (size % max_parts != 0 ? 1 : 0);
@@ -180,6 +224,8 @@ inline void sort_parts(std::vector<part_record>& parts) {
 template <typename ExpectedSize>
 std::vector<part_record> reconcile_parts(const checkpoint& cp, std::span<const part_info> server,
                                          std::uint64_t part_size, ExpectedSize expected_size) {
+  // A stream's parts grow (stream_part_size): part n may be as long as its place allows.
+  const std::uint32_t interval = stream_growth_interval(part_size);
   std::map<int, const part_info*> by_number;
   for (const auto& s : server) by_number[s.part_number] = &s;
   std::vector<part_record> confirmed;
@@ -190,7 +236,7 @@ std::vector<part_record> reconcile_parts(const checkpoint& cp, std::span<const p
     if (!etag_equal(s.etag, p.etag)) continue;
     std::uint64_t want = expected_size(p.number);
     if (want == 0) {
-      if (p.size == 0 || p.size > part_size) continue;
+      if (p.size == 0 || p.size > stream_part_size(part_size, interval, p.number)) continue;
       want = p.size;
     }
     if (s.size != want) continue;

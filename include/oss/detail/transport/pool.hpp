@@ -6,6 +6,7 @@
 #include <oss/detail/config.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/transport/endpoint.hpp>
+#include <oss/detail/transport/rate_limit.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -54,6 +55,11 @@ struct transport_options {
   // Verify the server certificate chain against the context's trust store and its name against
   // endpoint::host. Only tests against self-signed servers should turn this off.
   bool verify_peer = true;
+  // Bandwidth limits shared with other pools (oss::transfer_budget), bytes per second of
+  // request bytes sent and of reply bytes received; null: none. Writes go in slices of
+  // token_bucket::slice() bytes, each after its wait; a read waits after it by what it took.
+  std::shared_ptr<token_bucket> send_limit;
+  std::shared_ptr<token_bucket> receive_limit;
 };
 
 struct exchange_options {

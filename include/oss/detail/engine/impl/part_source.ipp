@@ -229,10 +229,16 @@ OSS_DECL bool part_source::unchanged() const {
          source_impl::mtime_ns_of(st) == mtime_ns_;
 }
 
-inline std::byte* part_source::stream_buffer(std::size_t worker) {
-  if (stream_buffers_.size() <= worker) stream_buffers_.resize(worker + 1);
-  if (!stream_buffers_[worker])
-    stream_buffers_[worker] = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(std::max<std::uint64_t>(part_size_, 1)));
+inline std::byte* part_source::stream_buffer(std::size_t worker, std::uint64_t size) {
+  if (stream_buffers_.size() <= worker) {
+    stream_buffers_.resize(worker + 1);
+    stream_capacity_.resize(worker + 1, 0);
+  }
+  if (!stream_buffers_[worker] || stream_capacity_[worker] < size) {
+    stream_buffers_[worker].reset();  // the smaller one goes first: never both at the peak
+    stream_buffers_[worker] = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(std::max<std::uint64_t>(size, 1)));
+    stream_capacity_[worker] = size;
+  }
   return stream_buffers_[worker].get();
 }
 
@@ -282,15 +288,20 @@ OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size
     if (number == 1 && first_pending_) {
       // Part 1 was read ahead: its buffer becomes this worker's.
       first_pending_ = false;
-      if (stream_buffers_.size() <= worker) stream_buffers_.resize(worker + 1);
+      if (stream_buffers_.size() <= worker) {
+        stream_buffers_.resize(worker + 1);
+        stream_capacity_.resize(worker + 1, 0);
+      }
       std::swap(stream_buffers_[worker], first_);
+      std::swap(stream_capacity_[worker], first_capacity_);
       out.data = stream_buffers_[worker].get();
       out.length = first_length_;
       out.digests = first_digests_;
       co_return out;
     }
-    std::byte* buf = stream_buffer(worker);
-    out = co_await read_stream(number, buf, sched);
+    const std::uint64_t want = part_size_of(number);
+    std::byte* buf = stream_buffer(worker, want);
+    out = co_await read_stream(number, buf, want, sched);
     if (out.ec || out.length == 0) co_return out;
     const std::uint64_t len = out.length;
     const source_impl::digest_job job{buf, len, wanted};
@@ -327,21 +338,22 @@ OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size
 
 // Reads part `number` of the stream into `buf`. Reads are serialised (ready()): a stream has
 // one position.
-inline asio::awaitable<part_read> part_source::read_stream(int number, std::byte* buf, const part_scheduler& sched) {
+inline asio::awaitable<part_read> part_source::read_stream(int number, std::byte* buf, std::uint64_t want,
+                                                           const part_scheduler& sched) {
   part_read out;
   stream_busy_ = true;
   std::uint64_t got = 0;
   stream_source& stream = *source_.stream();
   bool eof = false;
   try {
-    while (got < part_size_ && sched.running()) {
-      const asio::mutable_buffer room(buf + got, static_cast<std::size_t>(part_size_ - got));
+    while (got < want && sched.running()) {
+      const asio::mutable_buffer room(buf + got, static_cast<std::size_t>(want - got));
       const std::size_t n = co_await stream.read(room);
       if (n == 0) {
         eof = true;
         break;
       }
-      if (n > part_size_ - got) {
+      if (n > want - got) {
         out.ec = std::make_error_code(std::errc::invalid_argument);
         out.operation = "multipart_upload";
         out.message = "the stream reader reported more bytes than the buffer holds";
@@ -379,8 +391,9 @@ OSS_DECL asio::awaitable<part_read> part_source::first_part(part_digests_wanted 
   part_read out;
   if (is_stream()) {
     first_ = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(std::max<std::uint64_t>(part_size_, 1)));
+    first_capacity_ = part_size_;
     std::byte* buf = first_.get();
-    out = co_await read_stream(1, buf, sched);
+    out = co_await read_stream(1, buf, part_size_, sched);
     if (out.ec) co_return out;
     const std::uint64_t len = out.length;
     const source_impl::digest_job job{buf, len, wanted};

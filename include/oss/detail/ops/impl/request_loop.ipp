@@ -122,6 +122,10 @@ class client_impl {
     topts.stall_timeout = options_.stall_timeout;
     topts.max_connections_per_endpoint = options_.max_connections;
     topts.verify_peer = options_.verify_tls;
+    if (options_.budget) {
+      topts.send_limit = options_.budget->send_limit();
+      topts.receive_limit = options_.budget->receive_limit();
+    }
     pool_ = std::make_unique<transport::connection_pool>(ex_, *tls_, topts);
     part_pool_ = std::make_shared<part_pool>(ex_, std::max<std::size_t>(options_.max_connections, 1));
   }

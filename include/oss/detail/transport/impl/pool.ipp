@@ -236,10 +236,40 @@ inline asio::awaitable<void> stall_watchdog(std::chrono::milliseconds stall, std
   }
 }
 
+// Waits as long as `limit` says `n` bytes must (none without a limit).
+inline asio::awaitable<void> pace(token_bucket* limit, std::uint64_t n) {
+  if (!limit || n == 0) co_return;
+  const auto wait = limit->take(n);
+  if (wait <= token_bucket::clock::duration::zero()) co_return;
+  asio::steady_timer timer(co_await asio::this_coro::executor, wait);
+  co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+}
+
+// write_all under a send limit: every byte of `bufs`, in slices of the limit's size, each
+// after its wait. Without a limit, write_all itself.
+inline asio::awaitable<std::pair<std::error_code, std::size_t>> write_paced(
+    connection& c, const std::array<asio::const_buffer, 2>& bufs, token_bucket* limit,
+    const std::function<void(std::size_t)>& on_written) {
+  if (!limit) co_return co_await c.write_all(bufs, on_written);
+  std::size_t total = 0;
+  for (asio::const_buffer b : bufs) {
+    while (b.size() > 0) {
+      const std::size_t n = std::min(b.size(), limit->slice());
+      co_await pace(limit, n);
+      const std::array<asio::const_buffer, 2> slice{asio::const_buffer(b.data(), n), asio::const_buffer()};
+      auto [ec, written] = co_await c.write_all(slice, on_written);
+      total += written;
+      if (ec) co_return std::make_pair(ec, total);
+      b += n;
+    }
+  }
+  co_return std::make_pair(std::error_code(), total);
+}
+
 // Writes the head and a read_body request's body, piece by piece through one buffer. Returns
 // the error and whether it came from read_body (not from the socket).
 inline asio::awaitable<std::pair<std::error_code, bool>> write_streamed(
-    connection& c, const std::string& head, const exchange_options& opts,
+    connection& c, const std::string& head, const exchange_options& opts, token_bucket* send_limit,
     const std::function<void(std::size_t)>& on_written) {
   std::uint64_t sent = 0;
   bool first = true;
@@ -254,7 +284,7 @@ inline asio::awaitable<std::pair<std::error_code, bool>> write_streamed(
     }
     // The head shares the first write (and TLS record) with the first piece.
     const std::array<asio::const_buffer, 2> bufs{first ? asio::buffer(head) : asio::const_buffer(), piece};
-    auto [write_ec, written] = co_await c.write_all(bufs, on_written);
+    auto [write_ec, written] = co_await write_paced(c, bufs, send_limit, on_written);
     (void)written;
     if (write_ec) co_return std::make_pair(write_ec, false);
     sent += piece.size();
@@ -264,7 +294,8 @@ inline asio::awaitable<std::pair<std::error_code, bool>> write_streamed(
 }
 
 inline asio::awaitable<io_result> io_task(connection& c, const std::string& head, asio::const_buffer body,
-                                          const exchange_options& opts, bool head_request, progress& prog) {
+                                          const exchange_options& opts, bool head_request, progress& prog,
+                                          token_bucket* send_limit, token_bucket* receive_limit) {
   io_result r;
   try {
     // Head and body leave in gather writes straight from the caller's memory (or the reader's
@@ -275,7 +306,7 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
     };
     std::error_code write_ec;
     if (opts.read_body) {
-      auto [streamed_ec, from_reader] = co_await write_streamed(c, head, opts, on_written);
+      auto [streamed_ec, from_reader] = co_await write_streamed(c, head, opts, send_limit, on_written);
       if (from_reader) {
         r.ec = streamed_ec;
         co_return r;
@@ -283,7 +314,7 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
       write_ec = streamed_ec;
     } else {
       const std::array<asio::const_buffer, 2> request{asio::buffer(head), body};
-      auto [ec, written] = co_await c.write_all(request, on_written);
+      auto [ec, written] = co_await write_paced(c, request, send_limit, on_written);
       (void)written;  // counted through on_written, into prog.written
       write_ec = ec;
     }
@@ -306,7 +337,10 @@ inline asio::awaitable<io_result> io_task(connection& c, const std::string& head
     auto buf = std::make_unique_for_overwrite<char[]>(read_buffer_size);
     bool stray_bytes = false;
     while (!parser.done()) {
-      auto [rec, n] = co_await c.read_some(asio::buffer(buf.get(), read_buffer_size));
+      // Under a receive limit each read is at most a slice, and waits after it by what it took.
+      const std::size_t room = receive_limit ? std::min(read_buffer_size, receive_limit->slice()) : read_buffer_size;
+      auto [rec, n] = co_await c.read_some(asio::buffer(buf.get(), room));
+      if (n > 0 && receive_limit) co_await pace(receive_limit, n);
       if (n > 0) {
         prog.touch(n);
         prog.reply_received.fetch_add(n, std::memory_order_relaxed);
@@ -500,7 +534,8 @@ struct connection_pool::impl {
                                                    const exchange_options& eo, bool head_request) {
     using namespace asio::experimental::awaitable_operators;
     pool_detail::progress prog(opts.stall_min_bytes, head.size() + pool_detail::body_size_of(eo, body));
-    auto raced = co_await (pool_detail::io_task(c, head, body, eo, head_request, prog) ||
+    auto raced = co_await (pool_detail::io_task(c, head, body, eo, head_request, prog, opts.send_limit.get(),
+                                                opts.receive_limit.get()) ||
                            pool_detail::stall_watchdog(opts.stall_timeout, opts.deadline_bytes_per_window, prog));
     asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
     pool_detail::io_result r;
