@@ -726,6 +726,32 @@ TEST_CASE("multipart upload: (upload || timer) cancels and leaves it resumable; 
   CHECK(log.events.back().bytes_total == data.size());
 }
 
+TEST_CASE("multipart upload: a slow stream with more workers than parts ends (no worker waits for a part past the end)") {
+  // A reader that is slower than the sends (a pipe): every worker queues up behind the stream,
+  // so numbers two and more past its end are handed out before the end is known.
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  for (const std::size_t size : {std::size_t(250 * 1024), std::size_t(3 * kib100), std::size_t(700 * 1024 + 5)}) {
+    CAPTURE(size);
+    const std::string data = oss_test::random_bytes(size, 47);
+    auto pos = std::make_shared<std::size_t>(0);
+    oss::stream_source slow([&data, pos](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+      asio::steady_timer pause(co_await asio::this_coro::executor, 2ms);
+      co_await pause.async_wait(asio::use_awaitable);
+      const std::size_t n = std::min({b.size(), data.size() - *pos, std::size_t(32 * 1024)});
+      std::memcpy(b.data(), data.data() + *pos, n);
+      *pos += n;
+      co_return n;
+    });
+    const oss::upload_options opts{.parallel = 5, .part_size = kib100};
+    const oss::upload_source source = std::move(slow);
+    const auto [r, stored] = upload_and_read_back(io, c, "slow.bin", source, opts);
+    CHECK(stored == data);
+    CHECK(r.size == size);
+  }
+}
+
 TEST_CASE("multipart upload: a stream's parts grow past the first interval, and a resume replays the same boundaries") {
   mp_env env;
   asio::io_context io;

@@ -146,9 +146,14 @@ class part_source {
   void set_stream_files(bool stream) { stream_files_ = stream; }
   int last_part() const { return last_part_; }
 
-  // Whether part `number` may be read now: a stream is read one part at a time, in order.
+  // Whether part `number` may be read now: a stream is read one part at a time, in order. Once
+  // a stream has ended every number is "ready": the parts past its end are dropped by their
+  // workers (part_scheduler::admit). Without that, a worker holding a number two or more past
+  // the end would wait forever for a read that never comes (a slow reader, such as a pipe, lets
+  // several workers queue up behind the stream).
   bool ready(int number) const {
-    return !is_stream() || (number == 1 && first_pending_) || (!stream_busy_ && number == next_stream_number_);
+    return !is_stream() || (number == 1 && first_pending_) || (!stream_busy_ && number == next_stream_number_) ||
+           (!stream_busy_ && size_known_);
   }
 
   // Part `number` of the source, digested as `wanted`. A file is read into `lease`'s buffer
