@@ -137,7 +137,9 @@ class transfer_budget {
     std::uint64_t download_bytes_per_second = 0;  ///< reply bytes received
   };
 
+  /// A budget of these limits; a direction whose rate is 0 is not limited.
   OSS_DECL explicit transfer_budget(limits l);
+  /// Clients still holding the budget keep its limiters alive (they share them).
   OSS_DECL ~transfer_budget();
   transfer_budget(const transfer_budget&) = delete;
   transfer_budget& operator=(const transfer_budget&) = delete;
@@ -145,8 +147,10 @@ class transfer_budget {
   /// The limits as given.
   const limits& get_limits() const noexcept { return limits_; }
 
-  /// The shared limiters (null without a limit); the client's transport holds them.
+  /// The shared limiter of request bytes sent (null without an upload limit); the client's
+  /// transport holds it.
   const std::shared_ptr<detail::transport::token_bucket>& send_limit() const noexcept { return send_; }
+  /// The shared limiter of reply bytes received (null without a download limit).
   const std::shared_ptr<detail::transport::token_bucket>& receive_limit() const noexcept { return receive_; }
 
  private:
