@@ -120,24 +120,40 @@ struct client_clock {
 namespace detail::transport {
 class token_bucket;
 }  // namespace detail::transport
+namespace detail {
+class shared_allowance;
+}  // namespace detail
 
-/// Bandwidth shared by every transfer of the clients that hold it (`client_options::budget`):
-/// uploads and downloads, every request and connection, on any thread. Transfers are slowed
-/// to the rate, never failed: each request's bytes go out (and come in) in slices of 10 ms
-/// worth, spaced as the rate allows (a virtual clock shared by every connection).
+/// What every transfer of the clients that hold it (`client_options::budget`) shares: uploads
+/// and downloads, on any thread. Transfers wait for budget, never fail for the lack of it; a
+/// transfer's own `parallel` is its cap within the budget.
+///
+/// - **Bandwidth**, each way: each request's bytes go out (and come in) in slices of 10 ms
+///   worth, spaced as the rate allows (a virtual clock shared by every connection).
+/// - **Memory**: bytes of part buffers. A part takes what it holds before it is read and gives
+///   it back once its request has ended: 1 MiB for a file part streamed from the page cache
+///   (the OSS dialect) or a downloaded range, the whole part for a file part read whole (S3,
+///   Content-MD5) or a stream's part, nothing for a buffer source (the caller's memory). A part
+///   larger than the whole budget waits until it can run alone.
+/// - **Connections**: part requests in flight at once, each on a connection of its own.
+///
+/// Waiters are served in arrival order.
 /// \code
-///   auto budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{.upload_bytes_per_second = 50 << 20});
+///   auto budget = std::make_shared<oss::transfer_budget>(
+///       oss::transfer_budget::limits{.upload_bytes_per_second = 50 << 20, .memory_bytes = 64 << 20});
 ///   options.budget = budget;  // one budget for several clients: give each the same pointer
 /// \endcode
 class transfer_budget {
  public:
-  /// Bytes per second; 0: no limit.
+  /// 0: no limit.
   struct limits {
     std::uint64_t upload_bytes_per_second = 0;    ///< request bytes sent (heads included)
     std::uint64_t download_bytes_per_second = 0;  ///< reply bytes received
+    std::uint64_t memory_bytes = 0;               ///< bytes of part buffers held at once
+    std::uint64_t connections = 0;                ///< part requests in flight at once
   };
 
-  /// A budget of these limits; a direction whose rate is 0 is not limited.
+  /// A budget of these limits; a limit of 0 is no limit.
   OSS_DECL explicit transfer_budget(limits l);
   /// Clients still holding the budget keep its limiters alive (they share them).
   OSS_DECL ~transfer_budget();
@@ -152,11 +168,17 @@ class transfer_budget {
   const std::shared_ptr<detail::transport::token_bucket>& send_limit() const noexcept { return send_; }
   /// The shared limiter of reply bytes received (null without a download limit).
   const std::shared_ptr<detail::transport::token_bucket>& receive_limit() const noexcept { return receive_; }
+  /// The shared allowance of part-buffer bytes (null without a memory limit).
+  const std::shared_ptr<detail::shared_allowance>& memory() const noexcept { return memory_; }
+  /// The shared allowance of part requests in flight (null without a connection limit).
+  const std::shared_ptr<detail::shared_allowance>& connections() const noexcept { return connections_; }
 
  private:
   limits limits_;
   std::shared_ptr<detail::transport::token_bucket> send_;
   std::shared_ptr<detail::transport::token_bucket> receive_;
+  std::shared_ptr<detail::shared_allowance> memory_;
+  std::shared_ptr<detail::shared_allowance> connections_;
 };
 
 /// Everything a `client` needs to know; an aggregate, so designated initialisers read well:

@@ -7,6 +7,7 @@
 #include <oss/multipart_upload.hpp>
 #include <oss/progress.hpp>
 #include <oss/resumable_download.hpp>
+#include <oss/detail/engine/shared_allowance.hpp>
 #include <oss/testing/local_server.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -436,4 +437,38 @@ TEST_CASE("download: two clients given one transfer budget share its rate") {
   CHECK(oss_test::read_file(env.files / "b.out") == data);
   // 6 MiB through one 4 MiB/s budget: 1.5 s at least (each alone would take 0.75 s).
   CHECK(seconds >= 1.4);
+}
+
+TEST_CASE("download: a transfer budget of connections and memory caps the ranges in flight") {
+  dl_env env;
+  asio::io_context io;
+  oss::client writer(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(2 * 1024 * 1024 + 5, 47);
+  put(io, writer, "dl/capped", data);
+  for (const oss::transfer_budget::limits limits :
+       {oss::transfer_budget::limits{.connections = 2}, oss::transfer_budget::limits{.memory_bytes = 3 << 20}}) {
+    const std::uint64_t cap = limits.connections ? 2 : 3;  // each range holds a 1 MiB piece
+    CAPTURE(cap);
+    auto budget = std::make_shared<oss::transfer_budget>(limits);
+    oss::client_options o = env.options();
+    o.budget = budget;
+    oss::client c(io.get_executor(), o);
+    // Each range is held 40 ms by the server, so the ranges the budget lets through overlap.
+    oss::testing::fault_rule slow;
+    slow.operation = "GetObject";
+    slow.action = oss::testing::fault_action::delay;
+    slow.duration = 40ms;
+    slow.times = 0;
+    env.server.set_fault_plan({slow});
+    env.server.reset_stats();
+    const auto out = env.files / "capped.out";
+    oss::download_result r;
+    const oss::download_options opts{.parallel = 8, .part_size = kib100};  // named: GCC 12 and co_await temporaries
+    run_coro(io, [&]() -> asio::awaitable<void> { r = co_await oss::resumable_download(c, "dl/capped", out, opts); });
+    CHECK(oss_test::read_file(out) == data);
+    const auto st = env.server.stats();
+    CHECK(st.peak_in_flight == cap);
+    if (budget->connections()) CHECK(budget->connections()->in_use() == 0);
+    if (budget->memory()) CHECK(budget->memory()->in_use() == 0);
+  }
 }

@@ -7,6 +7,7 @@
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/engine/checkpoint_journal.hpp>
 #include <oss/detail/engine/part_source.hpp>
+#include <oss/detail/engine/shared_allowance.hpp>
 #include <oss/detail/multipart/plan.hpp>
 #include <oss/multipart_upload.hpp>
 #include <oss/progress.hpp>
@@ -1095,6 +1096,108 @@ TEST_CASE("multipart upload: io_context on 4 threads") {
   std::string stored;
   run_coro(io, [&]() -> asio::awaitable<void> { stored = co_await fetch(c, "t.bin"); });
   CHECK(stored == data);
+}
+
+TEST_CASE("multipart upload: a transfer budget caps the parts in flight and their memory, across clients") {
+  mp_env env;
+  asio::io_context io;
+  const std::string data = oss_test::random_bytes(1024 * 1024 + 3, 31);
+  const auto file = env.write("b.bin", data);
+  // Serves `data` in reads of at most 64 KiB, as a pipe would.
+  auto stream_of = [&data](std::size_t& at) {
+    return oss::stream_source([&data, &at](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+      const std::size_t n = std::min({b.size(), data.size() - at, std::size_t(64 * 1024)});
+      std::memcpy(b.data(), data.data() + at, n);
+      at += n;
+      co_return n;
+    });
+  };
+  // Each upload alone: parallel 8 would put 8 parts in flight; the budget lets fewer through.
+  // Only parts run between the Initiate and the Complete, so the server's peak is the parts'.
+  struct run_case {
+    const char* what;
+    oss::transfer_budget::limits limits;
+    std::uint64_t peak;
+  };
+  const run_case cases[] = {
+      {"file, 2 connections", {.connections = 2}, 2},
+      {"file, memory for 3 streamed parts", {.memory_bytes = 3 * kib100 + 1000}, 3},
+      {"stream, memory for 2 parts", {.memory_bytes = 2 * kib100 + 1000}, 2},
+      {"buffer, memory only: the caller's bytes take none", {.memory_bytes = 1}, 8},
+  };
+  // Each part is held 40 ms by the server, so the parts a budget lets through overlap for sure.
+  oss::testing::fault_rule slow;
+  slow.operation = "UploadPart";
+  slow.action = oss::testing::fault_action::delay;
+  slow.duration = 40ms;
+  slow.times = 0;
+  for (const run_case& rc : cases) {
+    const std::string what_case = rc.what;
+    CAPTURE(what_case);
+    auto budget = std::make_shared<oss::transfer_budget>(rc.limits);
+    oss::client_options o = env.options();
+    o.budget = budget;
+    oss::client c(io.get_executor(), o);
+    env.server.set_fault_plan({slow});
+    env.server.reset_stats();
+    std::size_t at = 0;
+    const std::string_view what = rc.what;
+    oss::upload_source source = what.starts_with("file")     ? oss::upload_source(file.string())
+                                : what.starts_with("stream") ? oss::upload_source(stream_of(at))
+                                                             : oss::upload_source(oss::buffer_source(data));
+    oss::upload_result r;
+    const oss::upload_options opts{.parallel = 8, .part_size = kib100};  // named: GCC 12 and co_await temporaries
+    run_coro(io, [&]() -> asio::awaitable<void> { r = co_await oss::multipart_upload(c, "b.bin", std::move(source), opts); });
+    CHECK(r.crc64 == crc_of(data));
+    const auto st = env.server.stats();
+    CHECK(st.peak_in_flight == rc.peak);
+    // Every hold was given back.
+    if (budget->memory()) CHECK(budget->memory()->in_use() == 0);
+    if (budget->connections()) CHECK(budget->connections()->in_use() == 0);
+  }
+}
+
+TEST_CASE("multipart upload: two clients on two threads share one budget of connections and memory") {
+  mp_env env;
+  asio::io_context io;
+  auto budget = std::make_shared<oss::transfer_budget>(
+      oss::transfer_budget::limits{.memory_bytes = 4 * kib100, .connections = 3});
+  oss::client_options o = env.options();
+  o.budget = budget;
+  oss::client first(asio::make_strand(io), o);
+  oss::client second(asio::make_strand(io), o);
+  constexpr int uploads = 6;
+  std::vector<std::string> data;
+  std::vector<std::filesystem::path> files;
+  for (int i = 0; i < uploads; ++i) {
+    data.push_back(oss_test::random_bytes(700 * 1024 + static_cast<std::size_t>(i), 40 + static_cast<std::uint64_t>(i)));
+    files.push_back(env.write("s" + std::to_string(i) + ".bin", data.back()));
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::uint64_t> crcs(uploads, 0);
+  std::vector<oss::diagnostics> diags(uploads);
+  for (int i = 0; i < uploads; ++i) {
+    oss::client& c = i % 2 ? second : first;
+    oss::async_multipart_upload(c, "s" + std::to_string(i) + ".bin", files[static_cast<std::size_t>(i)].string(),
+                                oss::upload_options{.parallel = 5, .part_size = kib100}, diags[static_cast<std::size_t>(i)],
+                                [&, i](std::error_code ec, oss::upload_result r) {
+                                  if (!ec) ++ok;
+                                  crcs[static_cast<std::size_t>(i)] = r.crc64;
+                                });
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back([&] { io.run_for(60s); });
+  for (auto& t : threads) t.join();
+  CHECK(ok == uploads);
+  for (int i = 0; i < uploads; ++i) CHECK(crcs[static_cast<std::size_t>(i)] == crc_of(data[static_cast<std::size_t>(i)]));
+  CHECK(budget->connections()->peak() <= 3);
+  CHECK(budget->connections()->peak() >= 2);
+  CHECK(budget->memory()->peak() <= 4 * kib100);
+  CHECK(budget->connections()->in_use() == 0);
+  CHECK(budget->memory()->in_use() == 0);
+  // Parts of both clients at once never exceed the budget's 3 (each upload adds at most its
+  // Initiate or Complete beside them).
+  CHECK(env.server.stats().peak_in_flight <= 3 + uploads);
 }
 
 TEST_CASE("multipart upload: 32 concurrent uploads on one client") {

@@ -9,12 +9,23 @@
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/engine/checkpoint_journal.hpp>
 #include <oss/detail/engine/part_scheduler.hpp>
+#include <oss/detail/engine/shared_allowance.hpp>
 #include <oss/detail/multipart/plan.hpp>
 #include <oss/detail/transport/rate_limit.hpp>
 #include <oss/error.hpp>
 
 #include <doctest/doctest.h>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
+
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -251,6 +262,79 @@ TEST_CASE("transfer budget: the shared virtual clock spaces bytes at the rate, w
   CHECK(budget.send_limit());
   CHECK(budget.send_limit()->rate() == 5 << 20);
   CHECK_FALSE(budget.receive_limit());
+}
+
+TEST_CASE("transfer budget: the shared allowance serves waiters in arrival order, and a cancelled wait takes nothing") {
+  using oss::detail::shared_allowance;
+  asio::io_context io;
+  shared_allowance units(10);
+  std::vector<std::string> order;
+  // Every coroutine below holds what it got until told to give it back.
+  auto holder = [&](std::string who, std::uint64_t n, bool* release) -> asio::awaitable<void> {
+    const bool got = co_await units.acquire(n);
+    order.push_back(who + (got ? "+" : "x"));
+    if (!got) co_return;
+    asio::steady_timer tick(io);
+    while (!*release) {
+      tick.expires_after(std::chrono::milliseconds(1));
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+    units.release(units.fit(n));
+    order.push_back(who + "-");
+  };
+  bool release_a = false, release_b = false, release_c = false, release_d = false;
+  asio::cancellation_signal cancel_b;
+  asio::co_spawn(io, holder("a", 6, &release_a), asio::detached);
+  asio::co_spawn(io, holder("b", 6, &release_b), asio::bind_cancellation_slot(cancel_b.slot(), asio::detached));
+  // c fits beside a, but b came first: c waits behind b.
+  asio::co_spawn(io, holder("c", 1, &release_c), asio::detached);
+  // More than the capacity: served as all of it, alone.
+  asio::co_spawn(io, holder("d", 50, &release_d), asio::detached);
+  io.run_for(std::chrono::milliseconds(20));
+  CHECK(order == std::vector<std::string>{"a+"});
+  CHECK(units.in_use() == 6);
+  cancel_b.emit(asio::cancellation_type::terminal);  // b leaves the queue; c fits now
+  io.run_for(std::chrono::milliseconds(20));
+  CHECK(order == std::vector<std::string>{"a+", "bx", "c+"});
+  CHECK(units.in_use() == 7);
+  release_a = true;
+  release_c = true;
+  io.run_for(std::chrono::milliseconds(50));
+  REQUIRE(order.size() == 6);
+  CHECK(order[5] == "d+");
+  CHECK(units.in_use() == 10);
+  release_d = true;
+  io.run_for(std::chrono::milliseconds(20));
+  CHECK(units.in_use() == 0);
+  CHECK(units.peak() == 10);
+  (void)release_b;
+}
+
+TEST_CASE("transfer budget: the shared allowance never gives out more than its capacity across threads") {
+  using oss::detail::shared_allowance;
+  shared_allowance units(8);
+  asio::thread_pool pool(4);
+  std::atomic<int> finished{0};
+  std::atomic<std::uint64_t> held{0};
+  std::atomic<bool> over{false};
+  constexpr int takers = 16;
+  // Outlives every coroutine it starts (they reach its captures through it).
+  auto taker = [&](int t) -> asio::awaitable<void> {
+    for (int i = 0; i < 200; ++i) {
+      const std::uint64_t n = 1 + static_cast<std::uint64_t>((t + i) % 4);
+      if (!co_await units.acquire(n)) break;
+      if (held.fetch_add(n) + n > 8) over = true;
+      held.fetch_sub(n);
+      units.release(n);
+    }
+    ++finished;
+  };
+  for (int t = 0; t < takers; ++t) asio::co_spawn(asio::make_strand(pool), taker(t), asio::detached);
+  pool.join();
+  CHECK(finished == takers);
+  CHECK_FALSE(over);
+  CHECK(units.in_use() == 0);
+  CHECK(units.peak() <= 8);
 }
 
 TEST_CASE("multipart plan: digest_part gives the CRC-64 and MD5 of the whole part in one walk") {

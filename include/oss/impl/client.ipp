@@ -7,6 +7,7 @@
 #include <oss/detail/ops/impl/request_loop.ipp>  // client_impl and the loop that sends one request
 
 #include <oss/detail/crc64.hpp>
+#include <oss/detail/engine/shared_allowance.hpp>
 #include <oss/detail/ops/documents.hpp>
 #include <oss/detail/ops/object_check.hpp>
 #include <oss/detail/ops/requests.hpp>
@@ -42,6 +43,8 @@ OSS_DECL transfer_budget::transfer_budget(limits l) : limits_(l) {
     send_ = std::make_shared<detail::transport::token_bucket>(l.upload_bytes_per_second);
   if (l.download_bytes_per_second)
     receive_ = std::make_shared<detail::transport::token_bucket>(l.download_bytes_per_second);
+  if (l.memory_bytes) memory_ = std::make_shared<detail::shared_allowance>(l.memory_bytes);
+  if (l.connections) connections_ = std::make_shared<detail::shared_allowance>(l.connections);
 }
 
 OSS_DECL transfer_budget::~transfer_budget() = default;

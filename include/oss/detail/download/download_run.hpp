@@ -11,6 +11,7 @@
 #include <oss/detail/engine/blocking_work.hpp>
 #include <oss/detail/engine/checkpoint_journal.hpp>
 #include <oss/detail/engine/part_scheduler.hpp>
+#include <oss/detail/engine/shared_allowance.hpp>
 #include <oss/detail/http/message.hpp>
 #include <oss/detail/multipart/checkpoint_lock.hpp>
 #include <oss/detail/multipart/plan.hpp>

@@ -4,6 +4,7 @@
 #define OSS_DETAIL_ENGINE_PART_POOL_HPP
 
 #include <oss/detail/config.hpp>
+#include <oss/detail/engine/shared_allowance.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -118,7 +119,8 @@ class part_pool {
   std::map<std::size_t, std::size_t> users_;
 };
 
-// One slot and its buffer, held from before a part is read until its request has ended.
+// One slot and its buffer, held from before a part is read until its request has ended, with
+// the part's share of the client's transfer budget (oss::transfer_budget).
 class part_lease {
  public:
   part_lease() = default;
@@ -135,9 +137,21 @@ class part_lease {
     if (!buf_) buf_ = slots_->take(len_);
     return buf_.get();
   }
+  // The part's bytes and request of the transfer budget, given back with the slot.
+  allowance_hold memory;
+  allowance_hold connection;
+
   void reset() noexcept {
+    // Under a memory budget the buffer is freed with its bytes of the budget: an idle buffer
+    // kept for reuse would be memory the budget no longer counts.
+    const bool budgeted = memory.held();
+    memory.reset();
+    connection.reset();
     if (!slots_) return;
-    if (buf_) slots_->give(std::move(buf_), len_);
+    if (buf_) {
+      if (budgeted) buf_.reset();
+      slots_->give(std::move(buf_), len_);
+    }
     slots_->release();
     slots_ = nullptr;
   }

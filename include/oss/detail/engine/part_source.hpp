@@ -146,6 +146,15 @@ class part_source {
   void set_stream_files(bool stream) { stream_files_ = stream; }
   int last_part() const { return last_part_; }
 
+  // The bytes of part buffer part `number` holds while in flight, for the transfer budget: a
+  // streamed file part its 1 MiB piece, a file part read whole or a stream's part its size, a
+  // buffer's part nothing (the caller's memory).
+  std::uint64_t buffer_bytes(int number, part_digests_wanted wanted) const {
+    if (source_.type() == upload_source::kind::buffer) return 0;
+    if (is_file() && stream_files_ && !wanted.md5 && !wanted.sha256) return std::min<std::uint64_t>(file_piece, part_size_);
+    return part_size_of(number);
+  }
+
   // Whether part `number` may be read now: a stream is read one part at a time, in order. Once
   // a stream has ended every number is "ready": the parts past its end are dropped by their
   // workers (part_scheduler::admit). Without that, a worker holding a number two or more past
