@@ -160,6 +160,7 @@ struct connection_flags {
   std::optional<int> max_attempts;
   std::optional<std::chrono::milliseconds> retry_time;
   std::optional<std::uint64_t> limit_rate;  // bytes per second, each direction
+  std::optional<std::uint64_t> max_memory;  // bytes of part buffers at once
 };
 
 inline constexpr const char* connection_flags_help =
@@ -187,7 +188,10 @@ inline constexpr const char* connection_flags_help =
     "  --retry-time S          seconds a throttled request (429, 503, SlowDown) keeps being\n"
     "                          retried, whatever --max-attempts says (default 120)\n"
     "  --limit-rate RATE       at most RATE bytes per second, each way (50MiB, 512K, 1G: binary\n"
-    "                          units); the transfer slows down, it never fails for it\n";
+    "                          units); the transfer slows down, it never fails for it\n"
+    "  --max-memory SIZE       at most SIZE bytes of part buffers at once (a file part streamed\n"
+    "                          from the page cache or a range holds 1 MiB, a part read whole\n"
+    "                          its size); parts wait for memory, they never fail for it\n";
 
 inline constexpr const char* credentials_help =
     "Credentials come only from the environment, never from the command line:\n"
@@ -235,6 +239,10 @@ bool parse_connection_flag(std::string_view arg, Take&& take, connection_flags& 
     f.limit_rate = parse_size(take());
     if (!f.limit_rate || *f.limit_rate < 1024)
       throw usage_error{"--limit-rate takes bytes per second, at least 1K, such as 512K, 50MiB or 1G"};
+  } else if (arg == "--max-memory") {
+    f.max_memory = parse_size(take());
+    if (!f.max_memory || *f.max_memory < (1u << 20))
+      throw usage_error{"--max-memory takes a size of at least 1MiB, such as 64MiB or 1G"};
   } else if (arg == "--retry-time") {
     f.retry_time = parse_seconds(take());
     if (!f.retry_time) throw usage_error{"--retry-time takes a positive number of seconds"};
@@ -273,8 +281,11 @@ inline oss::client_options make_client_options(const connection_flags& f) {
   if (f.stall_timeout) o.stall_timeout = *f.stall_timeout;
   if (f.max_attempts) o.max_attempts = *f.max_attempts;
   if (f.retry_time) o.retry_time = *f.retry_time;
-  if (f.limit_rate)
-    o.budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{*f.limit_rate, *f.limit_rate});
+  if (f.limit_rate || f.max_memory) {
+    const std::uint64_t rate = f.limit_rate.value_or(0);
+    o.budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{
+        .upload_bytes_per_second = rate, .download_bytes_per_second = rate, .memory_bytes = f.max_memory.value_or(0)});
+  }
 
   o.creds.access_key_id = env_or_empty("OSS_ACCESS_KEY_ID");
   o.creds.access_key_secret = env_or_empty("OSS_ACCESS_KEY_SECRET");
@@ -653,6 +664,7 @@ struct progress_figures {
   double bytes_per_second = 0;  ///< this run's rate
   std::string when;             ///< "ETA 0:02", or "in 3.1 s" once done
   bool done = false;
+  const char* counted = "parts";  ///< what parts_done counts ("files" for a folder)
 };
 
 /// One unit for both numbers of "done/total", picked from the total.
@@ -676,7 +688,7 @@ inline std::vector<std::string> progress_pieces(const progress_figures& f) {
   else
     std::snprintf(bytes, sizeof bytes, "%.1f/%.1f %s", double(f.bytes_done) / unit, total / unit, unit_name);
   std::snprintf(rate, sizeof rate, "%.1f MiB/s", f.bytes_per_second / (1024.0 * 1024));
-  std::snprintf(parts, sizeof parts, "(%u/%u parts)", f.parts_done, f.parts_total);
+  std::snprintf(parts, sizeof parts, "(%u/%u %s)", f.parts_done, f.parts_total, f.counted);
   return {percent, bytes, rate, f.when, parts};
 }
 
@@ -795,6 +807,8 @@ struct progress_words {
   const char* tool;      // the program's name
   const char* doing;     // "uploading"
   const char* had_done;  // "already on the server"
+  const char* unit = "part";    // what the counts count, singular
+  const char* units = "parts";  // and plural
 };
 
 // Draws progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise.
@@ -862,14 +876,14 @@ class progress_printer {
   void announce(const oss::progress_event& e) {
     const auto [unit, unit_name] = unit_for(e.bytes_total);
     if (e.parts_done > 0 && e.stage == oss::progress_stage::started)
-      std::fprintf(stderr, "%s: resuming: %u of %u parts (%s) are %s\n", words_.tool, e.parts_done,
-                   e.parts_total, human_bytes(double(e.bytes_done), unit, unit_name).c_str(), words_.had_done);
+      std::fprintf(stderr, "%s: resuming: %u of %u %s (%s) are %s\n", words_.tool, e.parts_done, e.parts_total,
+                   words_.units, human_bytes(double(e.bytes_done), unit, unit_name).c_str(), words_.had_done);
     else if (mode_ == mode::lines && e.bytes_total == 0)
       std::fprintf(stderr, "%s: %s a stream of unknown length\n", words_.tool, words_.doing);
     else if (mode_ == mode::lines)
-      std::fprintf(stderr, "%s: %s %s in %u part%s\n", words_.tool, words_.doing,
+      std::fprintf(stderr, "%s: %s %s in %u %s\n", words_.tool, words_.doing,
                    human_bytes(double(e.bytes_total), unit, unit_name).c_str(), e.parts_total,
-                   e.parts_total == 1 ? "" : "s");
+                   e.parts_total == 1 ? words_.unit : words_.units);
   }
 
   // What the bar or the line shows now; `when` is "ETA 0:02", or "in 0:03" when done.
@@ -888,7 +902,7 @@ class progress_printer {
       const double left = double(last_.bytes_total) - double(last_.bytes_done);
       when = "ETA " + (rate > 0 && sent > 0 ? clock_text(left / rate) : std::string("--:--"));
     }
-    return {last_.bytes_done, last_.bytes_total, last_.parts_done, last_.parts_total, rate, when, done};
+    return {last_.bytes_done, last_.bytes_total, last_.parts_done, last_.parts_total, rate, when, done, words_.units};
   }
 
   std::string status_text(clock_type::time_point now, bool done) const {
