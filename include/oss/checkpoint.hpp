@@ -135,6 +135,10 @@ struct checkpoint {
   /// Downloads: the object's CRC-64 as the server announced it, when it did (JSON
   /// `objectCrc64`, a decimal string).
   std::optional<std::uint64_t> object_crc64;
+  /// Shares of an upload (`upload_options::share`): the object's part number of this share's
+  /// first part (JSON `shareFirstPart`); 0 for an upload of the whole object. The part
+  /// numbers in `done_parts` count within the share, from 1.
+  std::uint32_t share_first_part = 0;
 };
 
 /// The `kind` of multipart-upload checkpoints.

@@ -51,6 +51,8 @@ enum class client_errc {
   handler_exception,       ///< a function the caller supplied (progress handler, stream reader) threw
   unexpected_exception,    ///< an exception escaped the library's own code (a bug)
   range_ignored,           ///< the server answered a ranged GET with the whole object
+  invalid_share,           ///< `upload_options::share` cannot work (no upload id, bad part range)
+  parts_missing,           ///< a shared upload lacks parts it must have before Complete
 };
 
 /// The OSS error `Code` strings (oss-protocol.md section 5.2), one enumerator each.

@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -184,6 +185,28 @@ class checkpoint_option {
   std::variant<std::monostate, std::filesystem::path, ::oss::checkpoint> v_;
 };
 
+/// One share of an upload that several processes or machines carry together, each its own
+/// range of part numbers (`upload_options::share`). The object store is the coordinator:
+/// 1. one party initiates the upload (`client::initiate_multipart_upload`, with the object's
+///    metadata and headers) and hands its id to the others;
+/// 2. each share uploads its source, its own bytes of the object, as parts `first_part`,
+///    `first_part + 1`, ... (cut at `part_size`, the last one shorter), with a checkpoint of its
+///    own; a share neither initiates, nor completes, nor aborts;
+/// 3. one party completes the object from what the server lists
+///    (`complete_shared_upload`), after checking that every part is there.
+///
+/// Every part but the object's last must be at least 100 KiB (OSS), 5 MiB (S3): give every share
+/// but the last a source of whole parts.
+struct upload_share {
+  /// The upload every share joins.
+  std::string upload_id;
+  /// The object's part number of this share's first part, 1..10000.
+  std::uint32_t first_part = 1;
+  /// The last part number this share may use; the source must fit in first_part..last_part
+  /// (`client_errc::invalid_share` otherwise).
+  std::uint32_t last_part = 10000;
+};
+
 /// The options of `multipart_upload`, named as in ali-oss `multipartUpload`. An aggregate:
 /// \code
 ///   oss::upload_options opts{.parallel = 8, .part_size = 8 << 20,
@@ -259,6 +282,12 @@ struct upload_options {
   /// a piece there only when it is in the page cache (and adds it to the part's CRC-64, about
   /// 0.1 ms per 1 MiB piece), else here.
   asio::any_io_executor file_executor{};
+
+  /// Upload only a share of an upload that others carry too (see `upload_share`): no
+  /// Initiate, no Complete, never an Abort; the parts are numbered from `share->first_part`,
+  /// and the part size is used as given (not raised). Files and buffers only, not streams.
+  /// Empty: the whole object.
+  std::optional<upload_share> share{};
 };
 
 /// How the server confirmed that a whole uploaded object is the source (`upload_checks::object`).
@@ -333,6 +362,10 @@ struct upload_result {
   std::string request_id;
   /// Which integrity checks the server confirmed.
   upload_checks checks;
+  /// False for a share (`upload_options::share`): its parts are on the server, each confirmed
+  /// as `checks` says, and the object is made later by `complete_shared_upload`. `etag` is
+  /// then empty, and `size`, `crc64` and `parts` are the share's.
+  bool completed = true;
 };
 
 namespace detail {
@@ -351,6 +384,12 @@ struct upload_outcome {
 OSS_DECL asio::awaitable<upload_outcome> run_multipart_upload(client& c, std::string name,
                                                               upload_source source,
                                                               upload_options opts);
+
+// The Complete of a shared upload (impl/multipart_upload.ipp).
+OSS_DECL asio::awaitable<op_outcome<upload_result>> run_complete_shared_upload(client& c, std::string name,
+                                                                              std::string upload_id,
+                                                                              std::uint32_t parts,
+                                                                              bool require_server_crc);
 
 // The strand every upload of `c` runs its shared state on (a new one per upload).
 OSS_DECL asio::any_io_executor make_upload_strand(client& c);
@@ -537,6 +576,26 @@ auto async_abort_upload(client& c, std::filesystem::path checkpoint_file, diagno
       detail::spawn_op{detail::make_upload_strand(c)}, token,
       detail::run_abort_upload_file(c, std::move(checkpoint_file)), &diag);
 }
+
+/// Completes an upload carried in shares (`upload_share`): lists its parts, checks that parts
+/// 1..`parts` are all on the server (`client_errc::parts_missing` names those that are not),
+/// completes the object from them, and verifies it as `multipart_upload` does: the CRC-64 of
+/// the Complete reply (else of a HEAD) must equal the combination of the listed parts' CRC-64s
+/// (S3: the multipart ETag of their MD5s). Completes with
+/// `void(std::error_code, oss::upload_result)`; `require_server_crc` as in `upload_options`.
+/// Parts numbered above `parts` are left out of the object. Executor, cancellation and `diag`
+/// as for the client's operations.
+template <typename CompletionToken>
+auto async_complete_shared_upload(client& c, std::string name, std::string upload_id, std::uint32_t parts,
+                                  bool require_server_crc, diagnostics& diag, CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(std::error_code, upload_result)>(
+      detail::spawn_op{detail::make_upload_strand(c)}, token,
+      detail::run_complete_shared_upload(c, std::move(name), std::move(upload_id), parts, require_server_crc), &diag);
+}
+
+/// As above with `asio::use_awaitable`, throwing `oss::error`.
+OSS_DECL asio::awaitable<upload_result> complete_shared_upload(client& c, std::string name, std::string upload_id,
+                                                               std::uint32_t parts, bool require_server_crc = true);
 
 /// The plain forms: as above with `asio::use_awaitable`, throwing `oss::error`. They take their
 /// arguments by value, so the awaitable may outlive the caller's copy (as with `co_spawn`).

@@ -2303,3 +2303,151 @@ TEST_CASE("multipart upload: a single PutObject follows the same rule: reply CRC
 }
 
 }  // namespace
+
+TEST_CASE("multipart upload: shares of one upload from three clients, then complete_shared_upload") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  // Setup: a 1 MiB + 3 object in 100 KiB parts (11 parts), cut into shares of 4, 4 and 3 parts;
+  // each share's source is its own bytes of the object.
+  const std::string data = oss_test::random_bytes(1024 * 1024 + 3, 70);
+  const std::string name = "shared/object.bin";
+  std::string upload_id;
+  oss::object_options object;
+  object.meta = {{"origin", "shares"}};
+  run_coro(io, [&]() -> asio::awaitable<void> { upload_id = co_await c.initiate_multipart_upload(name, object); });
+  struct share_case {
+    std::uint32_t first, last;
+  };
+  const share_case shares[] = {{1, 4}, {5, 8}, {9, 11}};
+  std::vector<oss::upload_result> results;
+  for (const share_case& sc : shares) {
+    const std::size_t begin = (sc.first - 1) * kib100;
+    const std::size_t end = std::min<std::size_t>(data.size(), sc.last * kib100);
+    const auto file = env.write("share" + std::to_string(sc.first) + ".bin", data.substr(begin, end - begin));
+    oss::client own(io.get_executor(), env.options());  // each share as if on its own machine
+    oss::upload_options opts{.parallel = 3, .part_size = kib100, .checkpoint = env.files / ("s" + std::to_string(sc.first) + ".ckpt")};
+    opts.share = oss::upload_share{upload_id, sc.first, sc.last};
+    oss::upload_result r;
+    const std::string path = file.string();  // named: GCC 12 and co_await temporaries
+    run_coro(io, [&]() -> asio::awaitable<void> { r = co_await oss::multipart_upload(own, name, path, opts); });
+    CHECK_FALSE(r.completed);
+    CHECK(r.etag.empty());
+    CHECK(r.parts == sc.last - sc.first + 1);
+    CHECK(r.crc64 == crc_of(data.substr(begin, end - begin)));
+    CHECK(r.checks.parts_crc64 == r.parts);
+    CHECK_FALSE(std::filesystem::exists(env.files / ("s" + std::to_string(sc.first) + ".ckpt")));
+    results.push_back(r);
+    if (sc.first == 1) {
+      // Not every part is there yet: the completer names what is missing and makes nothing.
+      oss::diagnostics diag;
+      std::error_code ec;
+      run_coro(io, [&]() -> asio::awaitable<void> {
+        auto [e, ignored] = co_await oss::async_complete_shared_upload(c, name, upload_id, 11, true, diag,
+                                                                       asio::experimental::as_tuple(asio::use_awaitable));
+        ec = e;
+      });
+      CHECK(ec == oss::client_errc::parts_missing);
+      CHECK(diag.client_message.find("7 of the object's 11 parts") != std::string::npos);
+      CHECK(diag.client_message.find("(5-11)") != std::string::npos);
+    }
+  }
+  oss::upload_result done;
+  run_coro(io, [&]() -> asio::awaitable<void> { done = co_await oss::complete_shared_upload(c, name, upload_id, 11); });
+  CHECK(done.completed);
+  CHECK(done.size == data.size());
+  CHECK(done.crc64 == crc_of(data));
+  CHECK(done.parts == 11);
+  CHECK(done.checks.object == oss::object_check::reply_crc64);
+  std::string stored;
+  run_coro(io, [&]() -> asio::awaitable<void> { stored = co_await fetch(c, name); });
+  CHECK(stored == data);
+  oss::object_meta meta;
+  run_coro(io, [&]() -> asio::awaitable<void> { meta = co_await c.head(name); });
+  CHECK(meta.meta.size() == 1);
+}
+
+TEST_CASE("multipart upload: a share that is interrupted resumes from its checkpoint; bad shares are refused") {
+  mp_env env;
+  asio::io_context io;
+  oss::client c(io.get_executor(), env.options());
+  const std::string data = oss_test::random_bytes(20 * kib100, 71);
+  const std::string name = "shared/resumed.bin";
+  std::string upload_id;
+  run_coro(io, [&]() -> asio::awaitable<void> { upload_id = co_await c.initiate_multipart_upload(name); });
+  const auto file = env.write("second-half.bin", data.substr(10 * kib100));
+  const std::string path = file.string();  // named: GCC 12 and co_await temporaries
+  const auto ckpt = env.files / "half.ckpt";
+  oss::upload_options opts{.parallel = 2, .part_size = kib100, .checkpoint = ckpt};
+  opts.share = oss::upload_share{upload_id, 11, 20};
+  // The 4th part of the share fails for good: the run stops with its checkpoint.
+  oss::testing::fault_rule refuse;
+  refuse.operation = "UploadPart";
+  refuse.part_number = 14;
+  refuse.times = 0;
+  refuse.status = 403;
+  refuse.code = "AccessDenied";
+  env.server.set_fault_plan({refuse});
+  std::error_code ec;
+  oss::diagnostics diag;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    auto [e, r] = co_await oss::async_multipart_upload(c, name, path, opts, diag,
+                                                       asio::experimental::as_tuple(asio::use_awaitable));
+    ec = e;
+  });
+  CHECK(ec == oss::server_errc::access_denied);
+  CHECK(diag.part_number == 14);  // the object's number, not the share's
+  REQUIRE(std::filesystem::exists(ckpt));
+  oss::checkpoint cp;
+  {
+    std::error_code load_ec;
+    cp = oss::load_checkpoint(ckpt, load_ec);
+    REQUIRE_FALSE(load_ec);
+  }
+  CHECK(cp.share_first_part == 11);
+  CHECK(cp.upload_id == upload_id);
+  // The upload is still open for the other shares: nothing aborted it.
+  env.server.clear_fault_plan();
+  env.server.reset_stats();
+  oss::upload_result r;
+  run_coro(io, [&]() -> asio::awaitable<void> { r = co_await oss::multipart_upload(c, name, path, opts); });
+  CHECK(r.resumed);
+  CHECK(r.parts == 10);
+  CHECK(env.server.stats().upload_part < 10);  // the parts stored before were kept
+  // The first half, then the whole object.
+  const std::string first_half = env.write("first-half.bin", data.substr(0, 10 * kib100)).string();
+  oss::upload_options first_opts{.parallel = 2, .part_size = kib100};
+  first_opts.share = oss::upload_share{upload_id, 1, 10};
+  run_coro(io, [&]() -> asio::awaitable<void> { co_await oss::multipart_upload(c, name, first_half, first_opts); });
+  oss::upload_result done;
+  run_coro(io, [&]() -> asio::awaitable<void> { done = co_await oss::complete_shared_upload(c, name, upload_id, 20); });
+  CHECK(done.crc64 == crc_of(data));
+  std::string stored;
+  run_coro(io, [&]() -> asio::awaitable<void> { stored = co_await fetch(c, name); });
+  CHECK(stored == data);
+
+  // Refused before any request.
+  auto refused = [&](oss::upload_options o, const std::string& source) {
+    std::error_code e;
+    oss::diagnostics d;
+    const std::string other = "shared/x";
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      auto [got, ignored] = co_await oss::async_multipart_upload(c, other, source, o, d,
+                                                                 asio::experimental::as_tuple(asio::use_awaitable));
+      e = got;
+    });
+    return e;
+  };
+  env.server.reset_stats();
+  oss::upload_options bad{.part_size = kib100};
+  bad.share = oss::upload_share{"", 1, 10};
+  CHECK(refused(bad, path) == oss::client_errc::invalid_share);  // no upload id
+  bad.share = oss::upload_share{"id", 5, 4};
+  CHECK(refused(bad, path) == oss::client_errc::invalid_share);  // not a range
+  bad.share = oss::upload_share{"id", 1, 9};
+  CHECK(refused(bad, path) == oss::client_errc::invalid_share);  // 10 parts do not fit in 9
+  bad.share = oss::upload_share{"id", 1, 10};
+  bad.abort_on_failure = true;
+  CHECK(refused(bad, path) == oss::client_errc::invalid_share);  // a share never aborts
+  CHECK(env.server.stats().requests == 0);
+}

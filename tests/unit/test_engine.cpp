@@ -609,6 +609,22 @@ TEST_CASE("download checkpoint: its kind round-trips with the pinned ETag and CR
   CHECK(ec == oss::client_errc::checkpoint_corrupt);
 }
 
+TEST_CASE("checkpoint: a share's first part number round-trips; a whole upload writes none; out of range is corrupt") {
+  oss::checkpoint cp = journal_base();
+  std::error_code ec;
+  CHECK(oss::checkpoint_to_json(cp).find("shareFirstPart") == std::string::npos);
+  CHECK(oss::checkpoint_from_json(oss::checkpoint_to_json(cp), ec).share_first_part == 0);
+  REQUIRE_FALSE(ec);
+  cp.share_first_part = 2501;
+  const std::string text = oss::checkpoint_to_json(cp);
+  CHECK(oss::checkpoint_from_json(text, ec).share_first_part == 2501);
+  REQUIRE_FALSE(ec);
+  std::string outside = text;
+  outside.replace(outside.find("2501"), 4, "10001");
+  oss::checkpoint_from_json(outside, ec);
+  CHECK(ec == oss::client_errc::checkpoint_corrupt);
+}
+
 TEST_CASE("multipart checkpoint journal: a record torn at any byte is ignored, never an error") {
   // Setup: a journal of two records; the second is cut at every length (a crash mid-append),
   // or has one byte changed (a damaged block)

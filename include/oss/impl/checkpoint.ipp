@@ -229,6 +229,14 @@ OSS_DECL checkpoint checkpoint_from_json(std::string_view text, std::error_code&
   } else {
     // An intent has no upload id yet.
     cp.upload_id = r.str("uploadId", initiating);
+    if (r.has("shareFirstPart")) {
+      const std::uint64_t first = r.u64("shareFirstPart");
+      if (r.ok() && (first < 1 || first > 10000)) {
+        ec = corrupt(problem, "field 'shareFirstPart' is outside 1..10000");
+        return {};
+      }
+      cp.share_first_part = static_cast<std::uint32_t>(first);
+    }
   }
   if (initiating) {
     const std::string after = r.str("initiatedAfter", false);
@@ -381,6 +389,7 @@ OSS_DECL std::string checkpoint_to_json(const checkpoint& cp) {
     if (cp.object_crc64) obj["objectCrc64"] = std::to_string(*cp.object_crc64);
   } else {
     obj["uploadId"] = cp.upload_id;
+    if (cp.share_first_part) obj["shareFirstPart"] = cp.share_first_part;
   }
   // Only intents carry a state, so every other checkpoint stays readable by older versions.
   if (cp.state == checkpoint_state::initiating) {

@@ -123,6 +123,13 @@ class client_category_impl final : public std::error_category {
       case client_errc::range_ignored:
         return "the server answered a ranged GET with the whole object (it does not support "
                "Range); resumable_download then fetches the object in one request";
+      case client_errc::invalid_share:
+        return "the share of a shared upload cannot work: it needs the upload id, a part range "
+               "within 1..10000 that holds the source's parts, and no abort or restart (other "
+               "shares use the same upload); fix the share";
+      case client_errc::parts_missing:
+        return "the shared upload does not hold every part yet; upload the missing parts, then "
+               "complete it again";
     }
     return "unknown oss.client error " + std::to_string(value);
   }

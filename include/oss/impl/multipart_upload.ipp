@@ -44,17 +44,23 @@ inline asio::awaitable<void> upload_run::run() {
     co_await take_checkpoint();
     // 3. A source of one part or less is a single PutObject.
     std::optional<part_read> small;
-    if (proceed() && !resuming_) small = co_await read_if_small();
+    if (proceed() && !resuming_ && !opts_.share) small = co_await read_if_small();
     if (proceed() && completed_object_) {
       co_await finish_completed_before();
     } else if (proceed() && small) {
       co_await put_small(*small);
     } else if (proceed()) {
       // 4. Initiate, the intent recorded first. 5. The parts, `parallel` at a time.
-      if (!resuming_) co_await initiate();
+      if (opts_.share && !resuming_)
+        join_share();
+      else if (!resuming_)
+        co_await initiate();
       if (proceed()) co_await upload_parts();
-      // 6. Complete and 7. verify the object against the parts' CRC-64.
-      if (proceed()) co_await complete();
+      // 6. Complete and 7. verify the object against the parts' CRC-64 (a share: its parts).
+      if (proceed() && opts_.share)
+        co_await finish_share();
+      else if (proceed())
+        co_await complete();
     }
   }
   proceed();
@@ -150,7 +156,27 @@ inline bool upload_run::validate() {
   if (auto ec = source_.open(problem)) return reject(ec, std::move(problem));
 
   part_size_ = opts_.part_size;
-  if (source_.size_known()) {
+  if (opts_.share) {
+    // The shares of one object must agree on where each part begins: the part size is used as
+    // given, and the share's parts must fit its range.
+    const upload_share& share = *opts_.share;
+    const auto invalid = make_error_code(client_errc::invalid_share);
+    if (share.upload_id.empty()) return reject(invalid, "the share names no upload id");
+    if (share.first_part < 1 || share.last_part > max_parts || share.first_part > share.last_part)
+      return reject(invalid, "the share's parts " + std::to_string(share.first_part) + ".." +
+                                 std::to_string(share.last_part) + " are not a range within 1..10000");
+    if (source_.is_stream()) return reject(invalid, "a share's source must be a file or a buffer, not a stream");
+    if (opts_.abort_on_failure || opts_.restart_if_vanished)
+      return reject(invalid, "a share never aborts or restarts the upload, which other shares use too");
+    parts_total_ = std::max<std::uint32_t>(1, part_count(source_.size(), part_size_));
+    const std::uint64_t room = std::uint64_t(share.last_part) - share.first_part + 1;
+    if (parts_total_ > room)
+      return reject(invalid, "the source needs " + std::to_string(parts_total_) + " parts of " +
+                                 std::to_string(part_size_) + " bytes, and the share's parts " +
+                                 std::to_string(share.first_part) + ".." + std::to_string(share.last_part) +
+                                 " hold " + std::to_string(room));
+    share_shift_ = static_cast<int>(share.first_part) - 1;
+  } else if (source_.size_known()) {
     part_size_ = effective_part_size(source_.size(), opts_.part_size);
     if (part_size_ == 0)
       return reject(client_errc::too_many_parts,
@@ -353,7 +379,132 @@ OSS_DECL asio::awaitable<op_outcome<std::monostate>> run_abort_upload_file(clien
   co_return out;
 }
 
+// The parts of a shared upload that are not on the server, as "3, 7-9, 12" (at most `shown`
+// runs named, then how many more).
+inline std::string missing_parts_text(const std::vector<std::uint32_t>& missing, std::size_t shown = 8) {
+  std::string text;
+  std::size_t runs = 0, i = 0;
+  for (; i < missing.size() && runs < shown; ++runs) {
+    std::size_t j = i;
+    while (j + 1 < missing.size() && missing[j + 1] == missing[j] + 1) ++j;
+    if (!text.empty()) text += ", ";
+    text += std::to_string(missing[i]);
+    if (j > i) text += "-" + std::to_string(missing[j]);
+    i = j + 1;
+  }
+  if (i < missing.size()) text += " and " + std::to_string(missing.size() - i) + " more";
+  return text;
+}
+
+OSS_DECL asio::awaitable<op_outcome<upload_result>> run_complete_shared_upload(client& c, std::string name,
+                                                                              std::string upload_id,
+                                                                              std::uint32_t parts,
+                                                                              bool require_server_crc) {
+  op_outcome<upload_result> out;
+  std::error_code& ec = out.ec;
+  diagnostics& diag = out.diag;
+  diag.operation = "complete_shared_upload";
+  std::string problem;
+  if (auto bad = check_object_name(name, problem)) {
+    ec = bad;
+    diag.client_message = problem;
+    co_return out;
+  }
+  if (upload_id.empty() || parts < 1 || parts > multipart::max_parts) {
+    ec = client_errc::invalid_share;
+    diag.client_message = upload_id.empty() ? "no upload id to complete" : "the object's parts must be 1..10000";
+    co_return out;
+  }
+  oss::list_parts_result listed = co_await access::impl(c).list_all_parts(name, upload_id, ec, diag);
+  if (ec) co_return out;
+  // Every part 1..parts exactly once; the listing is ascending.
+  std::vector<oss::completed_part> made_of;
+  std::vector<std::uint32_t> missing;
+  made_of.reserve(parts);
+  std::size_t at = 0;
+  for (std::uint32_t n = 1; n <= parts; ++n) {
+    while (at < listed.parts.size() && listed.parts[at].part_number < static_cast<int>(n)) ++at;
+    if (at < listed.parts.size() && listed.parts[at].part_number == static_cast<int>(n)) {
+      const part_info& p = listed.parts[at];
+      made_of.push_back(oss::completed_part{p.part_number, p.etag, p.size, p.crc64});
+    } else {
+      missing.push_back(n);
+    }
+  }
+  if (!missing.empty()) {
+    ec = client_errc::parts_missing;
+    diag.client_message = std::to_string(missing.size()) + " of the object's " + std::to_string(parts) +
+                          " parts are not on the server yet (" + missing_parts_text(missing) + ") in upload " +
+                          upload_id + "; upload them, then complete it again";
+    co_return out;
+  }
+  crc64_concat whole;
+  bool every_crc = true;
+  for (const oss::completed_part& p : made_of) {
+    every_crc = every_crc && p.crc64.has_value();
+    whole.append(p.crc64.value_or(0), p.size.value_or(0));
+  }
+  std::vector<oss::completed_part> sent = made_of;
+  oss::complete_result r = co_await access::impl(c).complete_multipart_upload(name, upload_id, std::move(sent), ec, diag);
+  if (ec) co_return out;
+  // The object as the server confirms it, by the rule an upload's own Complete uses.
+  const api_dialect dialect = c.options().dialect;
+  oss::object_meta replied;
+  replied.size = whole.size;
+  replied.etag = r.etag;
+  replied.crc64 = r.crc64;
+  auto judge = [&](const oss::object_meta& meta) {
+    object_verdict v = check_object_parts(meta, made_of, dialect);
+    if (v.match == object_match::differs && meta.part_count() == 0) v.match = object_match::unknown;
+    return v;
+  };
+  object_verdict verdict = judge(replied);
+  object_check how = object_check::none;
+  if (verdict.match == object_match::matches) {
+    how = verdict.evidence == object_evidence::crc64 ? object_check::reply_crc64 : object_check::multipart_etag;
+  } else if (verdict.match == object_match::unknown) {
+    std::error_code head_ec;
+    diagnostics head_diag;
+    const oss::object_meta meta = co_await access::impl(c).head(name, head_ec, head_diag);
+    if (!head_ec) {
+      verdict = judge(meta);
+      if (verdict.match == object_match::matches)
+        how = verdict.evidence == object_evidence::crc64 ? object_check::head_crc64 : object_check::multipart_etag;
+    }
+  }
+  const bool differs = verdict.match == object_match::differs;
+  if (differs || (how == object_check::none && require_server_crc)) {
+    ec = differs ? make_error_code(client_errc::crc64_mismatch) : make_error_code(client_errc::unverified);
+    diag.operation = "CompleteMultipartUpload";
+    diag.request_id = r.request_id;
+    diag.client_message = differs ? "the object was created, but " + verdict.reason + ": it is not the listed parts"
+                                  : "the object " + name + " was created, but the server never confirmed its bytes (" +
+                                        verdict.reason + ")";
+    co_return out;
+  }
+  upload_result& res = out.result;
+  res.name = name;
+  res.etag = r.etag;
+  res.upload_id = upload_id;
+  res.size = whole.size;
+  res.crc64 = every_crc ? whole.crc : 0;
+  res.parts = parts;
+  res.request_id = r.request_id;
+  res.checks.object = how;
+  co_return out;
+}
+
 }  // namespace detail
+
+OSS_DECL asio::awaitable<upload_result> complete_shared_upload(client& c, std::string name, std::string upload_id,
+                                                               std::uint32_t parts, bool require_server_crc) {
+  diagnostics diag;
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  auto [ec, result] = co_await async_complete_shared_upload(c, std::move(name), std::move(upload_id), parts,
+                                                            require_server_crc, diag, token);
+  detail::throw_failure(ec, diag);
+  co_return result;
+}
 
 OSS_DECL asio::awaitable<void> abort_upload(client& c, checkpoint cp) {
   diagnostics diag;

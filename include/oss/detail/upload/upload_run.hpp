@@ -149,6 +149,8 @@ class upload_run {
   asio::awaitable<void> abort_intended_now();
   asio::awaitable<void> abort_intended(std::size_t& aborted, std::error_code& ec, diagnostics& diag);
   asio::awaitable<void> remove_checkpoint_file();
+  // A share joins its upload instead of initiating one (upload_options::share).
+  void join_share();
   // ---- 5. parts ----
   asio::awaitable<void> upload_parts();
   asio::awaitable<void> run_workers();
@@ -165,6 +167,8 @@ class upload_run {
   asio::awaitable<void> report_part(const part_record& rec, std::string_view request_id);
   // ---- 6. complete and 7. verify ----
   asio::awaitable<void> complete();
+  // A share ends once its parts are durable on the server: no Complete.
+  asio::awaitable<void> finish_share();
   // ---- the end ----
   asio::awaitable<void> end_with_failure();
   void set_outcome();
@@ -220,6 +224,9 @@ class upload_run {
   part_scheduler sched_;
   std::uint64_t part_size_ = 0;
   std::uint32_t parts_total_ = 0;  // 0 while a stream's length is unknown
+  // A share numbers its parts from 1 like any upload; the object's number of part n is
+  // n + share_shift_ (upload_options::share), in every request and in ListParts.
+  int share_shift_ = 0;
 
   // ---- checkpoint ----
   std::optional<std::filesystem::path> cp_path_;

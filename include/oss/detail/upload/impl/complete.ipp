@@ -137,6 +137,48 @@ inline asio::awaitable<void> upload_run::complete() {
 }
 
 
+// A share's parts are all durable on the server, each confirmed as checks_ says; the object is
+// made by whoever completes the shared upload. The checkpoint has served its purpose.
+inline asio::awaitable<void> upload_run::finish_share() {
+  if (!source_.unchanged()) {
+    fail(client_errc::file_changed, "the file was modified during the upload; its parts may mix old and new content");
+    co_return;
+  }
+  std::vector<const part_record*> parts;
+  for (const part_record& p : cp_.done_parts) parts.push_back(&p);
+  std::sort(parts.begin(), parts.end(),
+            [](const part_record* a, const part_record* b) { return a->number < b->number; });
+  bool contiguous = parts.size() == parts_total_;
+  for (std::size_t i = 0; contiguous && i < parts.size(); ++i)
+    contiguous = parts[i]->number == static_cast<int>(i + 1);
+  if (!contiguous) {
+    fail(std::make_error_code(std::errc::state_not_recoverable),
+         "internal error: the share's part list is incomplete at its end");
+    co_return;
+  }
+  crc64_concat share;
+  for (const part_record* p : parts) share.append(p->crc64, p->size);
+  co_await remove_checkpoint_file();
+  upload_result& res = out_.result;
+  res.name = name_;
+  res.upload_id = cp_.upload_id;
+  res.size = share.size;
+  res.crc64 = share.crc;
+  res.parts = parts_total_;
+  res.multipart = true;
+  res.resumed = resuming_;
+  res.bytes_uploaded = bytes_uploaded_;
+  res.parts_uploaded = parts_uploaded_;
+  res.checks = checks_;
+  res.completed = false;
+  bytes_done_ = share.size;
+  parts_done_ = parts_total_;
+  const std::optional<part_record> none;
+  object_created_ = true;  // nothing may abort the upload now: other shares use it
+  co_await report(progress_stage::completed, none, std::string_view());
+  sched_.succeed();
+}
+
 }  // namespace oss::detail::multipart
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -89,7 +89,16 @@ inline checkpoint upload_run::fresh_checkpoint() const {
   cp.file_size = source_.size_known() ? source_.size() : 0;
   cp.file_mtime_ns = source_.mtime_ns();
   cp.part_size = part_size_;
+  cp.share_first_part = opts_.share ? opts_.share->first_part : 0;
   return cp;
+}
+
+// A share: the upload exists already (upload_options::share); the checkpoint records it from
+// the start, and the first save (upload_parts) proves the file can be written.
+inline void upload_run::join_share() {
+  cp_ = fresh_checkpoint();
+  cp_.upload_id = opts_.share->upload_id;
+  changed();
 }
 
 // Before InitiateMultipartUpload leaves: with a checkpoint file, the file records the intent

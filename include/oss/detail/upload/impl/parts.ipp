@@ -177,6 +177,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
   std::error_code ec;
   diagnostics diag;
   const std::uint64_t len = part.length;
+  const int wire_number = number + share_shift_;  // the object's number (a share counts from 1)
   // A streamed file part is read as it goes out, piece by piece, and hashed on the way.
   std::optional<file_part_reader> reader;
   streamed_body streamed;
@@ -192,7 +193,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
                                                 : asio::const_buffer(part.data, static_cast<std::size_t>(len));
   // The client compares the server's CRC with the one computed while reading the part, so
   // bytes that changed since (a buffer source the caller touched) fail with crc64_mismatch.
-  oss::part_result r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, part.digests,
+  oss::part_result r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, wire_number, body, false, part.digests,
                                                                   ec, diag, part.streamed ? &streamed : nullptr);
   if (ec && reader && !reader->problem().empty() &&
       (ec == client_errc::file_changed || ec == client_errc::file_not_readable))
@@ -212,11 +213,11 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
         co_return;
       }
       const asio::const_buffer again(whole.data, static_cast<std::size_t>(whole.length));
-      r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, again, false, whole.digests, ec, diag);
+      r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, wire_number, again, false, whole.digests, ec, diag);
     } else {
       body_digests with_md5 = part.digests;
       with_md5.md5 = co_await md5_of(part.data, len);
-      r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, number, body, false, with_md5, ec, diag);
+      r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, wire_number, body, false, with_md5, ec, diag);
     }
     resent = true;
   }

@@ -134,6 +134,13 @@ inline bool upload_run::check_checkpoint(const checkpoint& cp) {
   if (source_.is_file() && cp.version >= 1 && cp.file_mtime_ns != source_.mtime_ns())
     return mismatch(changed, "the file was modified since the upload began");
   if (cp.upload_id.empty()) return mismatch(m, "it names no upload id");
+  const std::uint32_t first = opts_.share ? opts_.share->first_part : 0;
+  if (cp.share_first_part != first)
+    return mismatch(m, cp.share_first_part ? "it is for the share from part " + std::to_string(cp.share_first_part) +
+                                                 (first ? ", not " + std::to_string(first) : ", not a whole upload")
+                                           : "it is for a whole upload, not a share");
+  if (opts_.share && cp.upload_id != opts_.share->upload_id)
+    return mismatch(m, "it is for upload " + cp.upload_id + ", not " + opts_.share->upload_id);
   return true;
 }
 
@@ -163,6 +170,13 @@ inline asio::awaitable<bool> upload_run::reconcile() {
   std::error_code ec;
   diagnostics diag;
   oss::list_parts_result listed = co_await access::impl(client_).list_all_parts(name_, cp_.upload_id, ec, diag);
+  if (ec == server_errc::no_such_upload && opts_.share) {
+    // Another party completed or aborted the upload: a share cannot tell which, nor restart it.
+    diag.client_message = "the server no longer knows upload " + cp_.upload_id +
+                          " (completed or aborted by another party); delete the share's checkpoint";
+    fail(client_errc::upload_vanished, std::move(diag));
+    co_return false;
+  }
   if (ec == server_errc::no_such_upload) {
     if (co_await completed_before()) co_return true;
     if (opts_.restart_if_vanished) {
@@ -178,6 +192,17 @@ inline asio::awaitable<bool> upload_run::reconcile() {
   if (ec) {
     fail(ec, std::move(diag));
     co_return false;
+  }
+  if (opts_.share) {
+    // The share's own parts, renumbered within it; the other shares' are not ours to judge.
+    std::vector<part_info> mine;
+    for (part_info& p : listed.parts) {
+      const int local = p.part_number - share_shift_;
+      if (local < 1 || local > static_cast<int>(parts_total_)) continue;
+      p.part_number = local;
+      mine.push_back(std::move(p));
+    }
+    listed.parts = std::move(mine);
   }
   const std::uint64_t size = source_.size();
   const std::uint64_t part = part_size_;
