@@ -82,6 +82,9 @@ const char* verified_word(oss::object_check check) {
 constexpr const char* usage_line =
     "usage: oss-upload [OPTIONS] FILE NAME\n"
     "       oss-upload [OPTIONS] --recursive DIR PREFIX\n"
+    "       oss-upload [OPTIONS] --initiate NAME\n"
+    "       oss-upload [OPTIONS] --upload-id ID --parts A-B FILE NAME\n"
+    "       oss-upload [OPTIONS] --complete --upload-id ID --parts 1-N NAME\n"
     "       oss-upload [OPTIONS] --abort --checkpoint PATH\n";
 
 void print_help() {
@@ -129,6 +132,18 @@ void print_help() {
       "  --checkpoint-dir DIR    a checkpoint per file in DIR (created if missing); a rerun skips\n"
       "                          the files verified before (same size and modification time)\n"
       "                          and resumes the others\n"
+      "\n"
+      "one object from several processes or machines (the object store coordinates):\n"
+      "  --initiate              start an upload of NAME (with --meta, --mime, --header) and\n"
+      "                          print {\"name\":...,\"upload_id\":...}\n"
+      "  --upload-id ID          with FILE NAME: upload FILE as parts A, A+1, ... of upload ID\n"
+      "  --parts A-B             ...within A..B (FILE: this share's bytes of the object, whole\n"
+      "                          --part-size parts but for the object's last); no Complete;\n"
+      "                          prints {\"name\",\"upload_id\",\"first_part\",\"last_part\",\n"
+      "                          \"size\",\"crc64\",\"seconds\",\"mib_per_s\"}. --checkpoint resumes it\n"
+      "  --complete              with --upload-id ID --parts 1-N and NAME: check that parts\n"
+      "                          1..N are all on the server (exit 2 names the missing ones),\n"
+      "                          complete the object from them and verify its CRC-64\n"
       "  --help, -h              show this text\n"
       "  --version               show the version\n"
       "\n"
@@ -156,6 +171,10 @@ struct command_line {
   std::string mime;
   std::vector<std::pair<std::string, std::string>> headers;
   bool recursive = false;
+  bool initiate = false;
+  bool complete = false;
+  std::string upload_id;
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> parts;  // --parts A-B
   std::size_t jobs = 4;
   bool jobs_given = false;
   std::string checkpoint_dir;
@@ -170,6 +189,15 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// "A-B" (or "A") within 1..10000, A <= B.
+std::optional<std::pair<std::uint32_t, std::uint32_t>> parse_part_range(std::string_view text) {
+  const auto dash = text.find('-');
+  const auto first = oss_tools::parse_count(std::string(text.substr(0, dash)), 10000);
+  const auto last = dash == std::string_view::npos ? first : oss_tools::parse_count(std::string(text.substr(dash + 1)), 10000);
+  if (!first || !last || *first > *last) return std::nullopt;
+  return std::pair<std::uint32_t, std::uint32_t>{static_cast<std::uint32_t>(*first), static_cast<std::uint32_t>(*last)};
 }
 
 command_line parse(int argc, char** argv) {
@@ -195,7 +223,7 @@ command_line parse(int argc, char** argv) {
     };
 
     if (arg == "--path-style" || arg == "--cname" || arg == "--abort" || arg == "--no-server-crc" ||
-        arg == "--recursive")
+        arg == "--recursive" || arg == "--initiate" || arg == "--complete")
       no_value();
     if (oss_tools::parse_connection_flag(arg, take, cl.connection)) continue;
 
@@ -220,6 +248,16 @@ command_line parse(int argc, char** argv) {
       cl.part_size = *n;
     } else if (arg == "--recursive") {
       cl.recursive = true;
+    } else if (arg == "--initiate") {
+      cl.initiate = true;
+    } else if (arg == "--complete") {
+      cl.complete = true;
+    } else if (arg == "--upload-id") {
+      cl.upload_id = take();
+      if (cl.upload_id.empty()) throw usage_error{"--upload-id needs the id --initiate printed"};
+    } else if (arg == "--parts") {
+      cl.parts = parse_part_range(take());
+      if (!cl.parts) throw usage_error{"--parts takes part numbers A-B within 1-10000, such as 1-2500"};
     } else if (arg == "--jobs") {
       auto n = oss_tools::parse_count(take(), 256);
       if (!n) throw usage_error{"--jobs takes a number from 1 to 256"};
@@ -255,6 +293,22 @@ command_line parse(int argc, char** argv) {
     if (!positional.empty()) throw usage_error{"--abort takes no FILE or NAME: the checkpoint names the upload"};
     return cl;
   }
+  if ((cl.initiate || cl.complete || !cl.upload_id.empty()) && cl.recursive)
+    throw usage_error{"--recursive uploads whole files; --initiate, --upload-id and --complete are for one object"};
+  if (cl.initiate || cl.complete) {
+    if (cl.initiate && cl.complete) throw usage_error{"--initiate and --complete exclude each other"};
+    if (!cl.checkpoint.empty()) throw usage_error{"--initiate and --complete take no --checkpoint"};
+    if (positional.size() != 1)
+      throw usage_error{std::string(cl.initiate ? "--initiate" : "--complete") + " takes NAME alone"};
+    if (cl.initiate && (!cl.upload_id.empty() || cl.parts))
+      throw usage_error{"--initiate starts a new upload: no --upload-id or --parts"};
+    if (cl.complete && (cl.upload_id.empty() || !cl.parts || cl.parts->first != 1))
+      throw usage_error{"--complete needs --upload-id ID and --parts 1-N, N being the object's number of parts"};
+    cl.name = positional[0];
+    return cl;
+  }
+  if (!cl.upload_id.empty() && !cl.parts) throw usage_error{"--upload-id needs --parts A-B: the part numbers of this share"};
+  if (cl.parts && cl.upload_id.empty()) throw usage_error{"--parts needs --upload-id ID: the upload the parts belong to"};
   if (cl.recursive) {
     if (!cl.checkpoint.empty()) throw usage_error{"--recursive keeps a checkpoint per file: use --checkpoint-dir DIR"};
     if (positional.size() != 2)
@@ -268,6 +322,7 @@ command_line parse(int argc, char** argv) {
     throw usage_error{positional.size() < 2 ? "FILE and NAME are required" : "too many arguments"};
   cl.file = positional[0];
   cl.name = positional[1];
+  if (cl.parts && cl.file == "-") throw usage_error{"a share (--upload-id) reads a file, not standard input"};
   return cl;
 }
 
@@ -397,6 +452,14 @@ bool records_an_upload(const std::string& path) {
 // upload; nothing otherwise (then nothing was recorded, and saying "saved" would be false).
 void print_how_to_resume(const std::string& checkpoint, const char* what) {
   if (!records_an_upload(checkpoint)) return;
+  std::error_code ec;
+  std::string problem;
+  if (read_checkpoint(checkpoint, ec, problem).share_first_part) {
+    // A share's upload is everyone's: aborting it is not this share's call to suggest.
+    std::fprintf(stderr, "oss-upload: %scheckpoint saved in %s: run the same command again to resume\n", what,
+                 checkpoint.c_str());
+    return;
+  }
   std::fprintf(stderr,
                "oss-upload: %scheckpoint saved in %s: run the same command again to resume, or "
                "oss-upload --abort --checkpoint %s to abort the upload\n",
@@ -681,6 +744,63 @@ class folder_upload {
   bool interrupted_ = false;
 };
 
+// ---------------------------------------------------------------------------------------------
+// One object from several processes: --initiate, a share (--upload-id --parts), --complete
+
+// Runs `start(client, diag, handler)` to its end on a client of its own; the exit status.
+// `on_success` prints the result.
+template <typename Start>
+int run_single(const command_line& cl, const oss::client_options& client_opts, Start start) {
+  asio::io_context io;
+  int status = oss_tools::exit_ok;
+  std::unique_ptr<oss::client> client = make_client(io, client_opts, cl, status);
+  if (!client) return status;
+  std::error_code ec;
+  oss::diagnostics diag;
+  const auto began = clock_type::now();
+  start(*client, diag, ec, began);
+  io.run();
+  if (!ec) {
+    std::fflush(stdout);
+    return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
+  }
+  std::fprintf(stderr, "oss-upload: %s\n",
+               oss_tools::describe_failure(ec, diag, {client->endpoint_url(), std::string()}).c_str());
+  return oss_tools::exit_status_for(ec, false, diag);
+}
+
+// oss-upload --initiate NAME: the upload every share joins, with the object's metadata.
+int initiate_shared(const command_line& cl, const oss::client_options& client_opts) {
+  return run_single(cl, client_opts, [&](oss::client& c, oss::diagnostics& diag, std::error_code& ec, clock_type::time_point) {
+    oss::object_options o;
+    o.meta = cl.meta;
+    o.mime = cl.mime;
+    o.headers = cl.headers;
+    c.async_initiate_multipart_upload(cl.name, std::move(o), diag, [&ec, &cl](std::error_code e, std::string id) {
+      ec = e;
+      if (!e)
+        std::printf("{\"name\":%s,\"upload_id\":%s}\n", oss_tools::json_string(cl.name).c_str(),
+                    oss_tools::json_string(id).c_str());
+    });
+  });
+}
+
+// oss-upload --complete --upload-id ID --parts 1-N NAME.
+int complete_shared(const command_line& cl, const oss::client_options& client_opts) {
+  return run_single(cl, client_opts, [&](oss::client& c, oss::diagnostics& diag, std::error_code& ec, clock_type::time_point began) {
+    oss::async_complete_shared_upload(
+        c, cl.name, cl.upload_id, cl.parts->second, !cl.no_server_crc, diag,
+        [&ec, &cl, began](std::error_code e, oss::upload_result r) {
+          ec = e;
+          if (e) return;
+          if (r.checks.object == oss::object_check::none && !cl.quiet)
+            std::fprintf(stderr, "oss-upload: the server never confirmed the object's CRC-64 (--no-server-crc): the "
+                                 "stored bytes are not verified\n");
+          std::printf("%s\n", upload_line(r, std::chrono::duration<double>(clock_type::now() - began).count()).c_str());
+        });
+  });
+}
+
 int upload_folder(const command_line& cl, oss::client_options client_opts, std::uint64_t part_size) {
   std::size_t left_out = 0;
   std::vector<folder_file> files;
@@ -757,6 +877,8 @@ int main(int argc, char** argv) {
   }
   client_opts.max_connections = std::max<std::size_t>(client_opts.max_connections, cl.parallel);
   if (cl.abort) return abort_from_checkpoint(cl, client_opts);
+  if (cl.initiate) return initiate_shared(cl, client_opts);
+  if (cl.complete) return complete_shared(cl, client_opts);
 
   oss::upload_options opts;
   opts.parallel = cl.parallel;
@@ -773,6 +895,8 @@ int main(int argc, char** argv) {
     if (!ec && cp.part_size > 0) opts.part_size = cp.part_size;
   }
   if (cl.recursive) return upload_folder(cl, client_opts, opts.part_size);
+  if (cl.parts)  // a share: parts A.. of an upload others carry too; it never aborts that upload
+    opts.share = oss::upload_share{cl.upload_id, cl.parts->first, cl.parts->second};
   opts.checkpoint = cl.checkpoint;
   opts.meta = cl.meta;
   opts.mime = cl.mime;
@@ -780,7 +904,7 @@ int main(int argc, char** argv) {
   opts.require_server_crc = !cl.no_server_crc;
   // Without a checkpoint file a failed upload cannot be resumed, so do not leave its parts
   // behind on the server (they would be billed until a lifecycle rule removes them).
-  opts.abort_on_failure = cl.checkpoint.empty();
+  opts.abort_on_failure = cl.checkpoint.empty() && !cl.parts;
 
   asio::io_context io;
   int client_status = oss_tools::exit_ok;
@@ -832,6 +956,15 @@ int main(int argc, char** argv) {
   if (!upload_ec) {
     const double seconds = std::chrono::duration<double>(end - start).count();
     const double mib_per_s = seconds > 0 ? double(result.bytes_uploaded) / (1024.0 * 1024) / seconds : 0.0;
+    if (!result.completed) {
+      // A share: its parts are on the server; the object comes with --complete.
+      std::printf("{\"name\":%s,\"upload_id\":%s,\"first_part\":%u,\"last_part\":%u,\"size\":%" PRIu64
+                  ",\"crc64\":\"%" PRIu64 "\",\"seconds\":%.3f,\"mib_per_s\":%.1f}\n",
+                  oss_tools::json_string(result.name).c_str(), oss_tools::json_string(result.upload_id).c_str(),
+                  cl.parts->first, cl.parts->first + result.parts - 1, result.size, result.crc64, seconds, mib_per_s);
+      std::fflush(stdout);
+      return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
+    }
     const char* verified = verified_word(result.checks.object);
     if (result.checks.object == oss::object_check::none && !cl.quiet) {
       // --no-server-crc let it through: the CRC-64 on stdout is the file's, nothing proved the
@@ -851,7 +984,7 @@ int main(int argc, char** argv) {
   if (status == oss_tools::exit_interrupted) {
     if (records_an_upload(cl.checkpoint)) {
       print_how_to_resume(cl.checkpoint, "interrupted; ");
-    } else if (cl.checkpoint.empty() && !printer.upload_id().empty()) {
+    } else if (cl.checkpoint.empty() && !printer.upload_id().empty() && !cl.parts) {
       // Cancellation keeps the server-side upload; with no checkpoint nothing could resume it.
       bool aborted = false;
       io.restart();

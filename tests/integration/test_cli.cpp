@@ -1351,3 +1351,81 @@ TEST_CASE("oss-upload --recursive: usage errors exit 2") {
   CHECK(missing.exit_code == 2);
   CHECK(count_of(missing.err, "\n") == 1);
 }
+
+TEST_CASE("oss-upload --initiate, --upload-id --parts and --complete: four worker processes make one object") {
+  if (!tools_built()) return;
+  cli_env t;
+  // Setup: a 12-part object (1 MiB parts, the last shorter), as four machines would hold it:
+  // each its own slice of three parts.
+  constexpr std::size_t mib = 1024 * 1024;
+  const std::string data = oss_test::random_bytes(11 * mib + 12345, 500);
+  const std::string whole = (t.files / "whole.bin").string();
+  oss_test::write_file(whole, data);
+  const std::string upload = tool_path("oss-upload").string();
+  const std::string name = "shared/dataset.bin";
+
+  // Run: initiate once.
+  auto started = run_tool(upload, {"--initiate", "--meta", "team=ml", name}, t.env());
+  INFO("stderr: " << started.err);
+  REQUIRE(started.exit_code == 0);
+  const boost::json::object ids = boost::json::parse(last_line(started.out)).as_object();
+  const std::string upload_id(ids.at("upload_id").as_string());
+  CHECK(ids.at("name").as_string() == name);
+
+  // Nothing is there yet: --complete names what is missing, exits 2, and makes nothing.
+  auto early = run_tool(upload, {"--complete", "--upload-id", upload_id, "--parts", "1-12", name}, t.env());
+  CHECK(early.exit_code == 2);
+  CHECK(early.err.find("12 of the object's 12 parts are not on the server yet (1-12)") != std::string::npos);
+  CHECK(count_of(early.err, "\n") == 1);
+
+  // Four worker processes at once, each with its slice, its part range and its checkpoint.
+  std::string script;
+  for (int i = 0; i < 4; ++i) {
+    const std::size_t begin = static_cast<std::size_t>(i) * 3 * mib;
+    const std::string slice = (t.files / ("slice" + std::to_string(i))).string();
+    oss_test::write_file(slice, data.substr(begin, std::min(data.size(), begin + 3 * mib) - begin));
+    const std::string range = std::to_string(3 * i + 1) + "-" + std::to_string(3 * i + 3);
+    const std::string out = (t.files / ("out" + std::to_string(i))).string();
+    script += "('" + upload + "' --quiet --parallel 2 --upload-id '" + upload_id + "' --parts " + range +
+              " --checkpoint '" + slice + ".ckpt' '" + slice + "' '" + name + "' > '" + out + "'; echo $? > '" + out +
+              ".status') & ";
+  }
+  script += "wait";
+  auto workers = run_tool("/bin/sh", {"-c", script}, t.env());
+  INFO("workers stderr: " << workers.err);
+  REQUIRE(workers.exit_code == 0);
+  for (int i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    const std::string out = (t.files / ("out" + std::to_string(i))).string();
+    CHECK(oss_test::read_file(out + ".status") == "0\n");
+    const boost::json::object share = boost::json::parse(last_line(oss_test::read_file(out))).as_object();
+    CHECK(share.at("upload_id").as_string() == upload_id);
+    CHECK(share.at("first_part").to_number<int>() == 3 * i + 1);
+    CHECK(share.at("last_part").to_number<int>() == 3 * i + 3);
+    const std::size_t begin = static_cast<std::size_t>(i) * 3 * mib;
+    CHECK(share.at("crc64").as_string() ==
+          std::to_string(crc_of(data.substr(begin, std::min(data.size(), begin + 3 * mib) - begin))));
+  }
+  CHECK(t.server->stats().complete_multipart_upload == 0);  // no worker completes
+
+  // Complete from what the server lists, verified.
+  auto done = run_tool(upload, {"--complete", "--upload-id", upload_id, "--parts", "1-12", name}, t.env());
+  INFO("stderr: " << done.err);
+  REQUIRE(done.exit_code == 0);
+  auto obj = parse_result_line(done);
+  CHECK(obj.at("crc64").as_string() == std::to_string(crc_of(data)));
+  CHECK(obj.at("parts").to_number<int>() == 12);
+  CHECK(obj.at("verified").as_string() == "crc64-reply");
+  CHECK(run_tool(tool_path("oss-head"), {name, "--verify", whole}, t.env()).exit_code == 0);
+
+  // The flags that do not go together.
+  CHECK(run_tool(upload, {"--upload-id", upload_id, whole, name}, t.env()).exit_code == 2);         // no --parts
+  CHECK(run_tool(upload, {"--parts", "1-3", whole, name}, t.env()).exit_code == 2);                  // no --upload-id
+  CHECK(run_tool(upload, {"--upload-id", "x", "--parts", "5-2", whole, name}, t.env()).exit_code == 2);
+  CHECK(run_tool(upload, {"--complete", "--upload-id", "x", "--parts", "2-5", name}, t.env()).exit_code == 2);
+  CHECK(run_tool(upload, {"--initiate", whole, name}, t.env()).exit_code == 2);
+  // A share whose file needs more parts than its range holds: refused before any request.
+  auto too_big = run_tool(upload, {"--upload-id", upload_id, "--parts", "1-2", whole, name}, t.env());
+  CHECK(too_big.exit_code == 2);
+  CHECK(too_big.err.find("hold 2") != std::string::npos);
+}
