@@ -259,10 +259,14 @@ class upload_run {
   std::vector<part_record> stream_candidates_;  // resumed stream parts, verified as re-read
   std::set<int> stream_done_;                   // stream parts verified or sent by this run
 
+  // A source of one part or less: its share of the transfer budget while it is in memory.
+  allowance_hold small_request_;
+  allowance_hold small_memory_;
+
   // ---- workers ----
   std::shared_ptr<part_pool> slots_;  // file sources: the client's part buffers
   // File parts sent in pieces (file_part_reader): each worker's piece buffer, reused.
-  std::vector<std::unique_ptr<std::byte[]>> piece_buffers_;
+  std::vector<part_buffer> piece_buffers_;  // mapped: see part_buffer
   std::size_t slot_len_ = 0;
   std::size_t running_ = 0;
   std::unique_ptr<asio::cancellation_signal[]> signals_;

@@ -21,13 +21,26 @@ inline asio::awaitable<std::optional<part_read>> upload_run::read_if_small() {
   std::optional<part_read> small;
   if (!source_.is_stream() && source_.size() >= part_size_) co_return small;
   const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5);
+  if (const transfer_budget* budget = client_.options().budget.get()) {
+    // The whole source is read into memory for its PutObject: the transfer budget counts it.
+    const bool request_granted = co_await small_request_.take(budget->connections().get(), 1);
+    if (!request_granted || !running()) co_return small;
+    const std::uint64_t bytes = source_.is_stream() ? part_size_ : source_.size();
+    const bool memory_granted = co_await small_memory_.take(budget->memory().get(), bytes);
+    if (!memory_granted || !running()) co_return small;
+  }
   part_read first = co_await source_.first_part(wanted, sched_);
   if (!running()) co_return small;
   if (first.ec) {
     fail_source(first, 0);
     co_return small;
   }
-  if (!source_.is_stream() || first.ended) small = std::move(first);
+  if (!source_.is_stream() || first.ended) {
+    small = std::move(first);
+  } else {
+    small_request_.reset();  // part 1 goes to a worker, which takes budget of its own
+    small_memory_.reset();
+  }
   co_return small;
 }
 
