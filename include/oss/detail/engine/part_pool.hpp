@@ -34,23 +34,30 @@
 
 namespace oss::detail {
 
-// A part buffer straight from mmap, given back with munmap. Through malloc, a freed 8 MiB buffer
-// stays resident (glibc raises its mmap threshold past the size of a block once it is freed, and
-// keeps later ones in the heap), so a memory budget would bound what is in use and not what is
-// resident: 64 files at 8 MiB parts under a 64 MiB budget peaked at 94 MiB, 75 MiB this way.
-struct mapped_bytes_deleter {
-  std::size_t length = 0;
+// A part buffer, from malloc or straight from mmap. Under a memory budget a part's buffer is
+// freed with its budget, and through malloc a freed 8 MiB block stays resident (glibc raises its
+// mmap threshold past the size of a block once it is freed, and keeps later ones in the heap),
+// so the budget would bound what is in use and not what is resident: 64 files at 8 MiB parts
+// under a 64 MiB budget peaked at 94 MiB, 80 MiB mapped. Without a budget buffers are kept and
+// reused, and malloc's reuse of a freed block costs no page faults, so they come from malloc.
+struct part_buffer_deleter {
+  std::size_t mapped_length = 0;  // 0: from new[]
   void operator()(std::byte* p) const noexcept {
-    if (p) ::munmap(p, length);
+    if (!p) return;
+    if (mapped_length)
+      ::munmap(p, mapped_length);
+    else
+      delete[] p;
   }
 };
-using part_buffer = std::unique_ptr<std::byte[], mapped_bytes_deleter>;
+using part_buffer = std::unique_ptr<std::byte[], part_buffer_deleter>;
 
-inline part_buffer map_part_buffer(std::size_t len) {
+inline part_buffer make_part_buffer(std::size_t len, bool mapped) {
   const std::size_t length = std::max<std::size_t>(len, 1);
+  if (!mapped) return part_buffer(new std::byte[length], part_buffer_deleter{});
   void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
-  return part_buffer(static_cast<std::byte*>(p), mapped_bytes_deleter{length});
+  return part_buffer(static_cast<std::byte*>(p), part_buffer_deleter{length});
 }
 
 // Part buffers of file uploads, shared by every upload running on one client (issue 5). A
@@ -86,8 +93,8 @@ class part_pool {
     channel_.try_receive([](std::error_code, bool) {});
   }
 
-  // A buffer of `len` bytes for a slot holder.
-  part_buffer take(std::size_t len) {
+  // A buffer of `len` bytes for a slot holder; `mapped` under a memory budget (part_buffer).
+  part_buffer take(std::size_t len, bool mapped) {
     part_buffer evicted;  // freed outside the lock
     {
       const std::lock_guard<std::mutex> lock(mutex_);
@@ -104,7 +111,7 @@ class part_pool {
         idle_.erase(idle_.begin());
       }
     }
-    return map_part_buffer(len);
+    return make_part_buffer(len, mapped);
   }
 
   void give(part_buffer buf, std::size_t len) noexcept {
@@ -156,7 +163,7 @@ class part_lease {
     len_ = len;
   }
   std::byte* buffer() {
-    if (!buf_) buf_ = slots_->take(len_);
+    if (!buf_) buf_ = slots_->take(len_, memory.held());
     return buf_.get();
   }
   // The part's bytes and request of the transfer budget, given back with the slot.

@@ -266,7 +266,7 @@ class upload_run {
   // ---- workers ----
   std::shared_ptr<part_pool> slots_;  // file sources: the client's part buffers
   // File parts sent in pieces (file_part_reader): each worker's piece buffer, reused.
-  std::vector<part_buffer> piece_buffers_;  // mapped: see part_buffer
+  std::vector<part_buffer> piece_buffers_;  // mapped under a memory budget: see part_buffer
   std::size_t slot_len_ = 0;
   std::size_t running_ = 0;
   std::unique_ptr<asio::cancellation_signal[]> signals_;

@@ -183,7 +183,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
   streamed_body streamed;
   if (part.streamed) {
     if (piece_buffers_.size() <= worker) piece_buffers_.resize(worker + 1);
-    if (!piece_buffers_[worker]) piece_buffers_[worker] = map_part_buffer(file_piece);
+    if (!piece_buffers_[worker]) piece_buffers_[worker] = make_part_buffer(file_piece, lease.memory.held());
     reader.emplace(source_.reader_for(number, part, piece_buffers_[worker].get()));
     streamed.size = len;
     streamed.read = read_streamed_part{&*reader};
