@@ -451,10 +451,12 @@ bool records_an_upload(const std::string& path) {
 // The line that tells how to go on from a failed or interrupted run whose checkpoint records its
 // upload; nothing otherwise (then nothing was recorded, and saying "saved" would be false).
 void print_how_to_resume(const std::string& checkpoint, const char* what) {
-  if (!records_an_upload(checkpoint)) return;
+  if (checkpoint.empty()) return;
   std::error_code ec;
   std::string problem;
-  if (read_checkpoint(checkpoint, ec, problem).share_first_part) {
+  const oss::checkpoint cp = read_checkpoint(checkpoint, ec, problem);
+  if (ec || cp.upload_id.empty()) return;  // nothing recorded: "saved" would be false
+  if (cp.share_first_part) {
     // A share's upload is everyone's: aborting it is not this share's call to suggest.
     std::fprintf(stderr, "oss-upload: %scheckpoint saved in %s: run the same command again to resume\n", what,
                  checkpoint.c_str());
@@ -965,17 +967,13 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
     }
-    const char* verified = verified_word(result.checks.object);
     if (result.checks.object == oss::object_check::none && !cl.quiet) {
       // --no-server-crc let it through: the CRC-64 on stdout is the file's, nothing proved the
       // object holds the same.
       std::fprintf(stderr, "oss-upload: the server never confirmed the object's CRC-64 (--no-server-crc): the "
                            "stored bytes are not verified\n");
     }
-    std::printf("{\"name\":%s,\"etag\":%s,\"crc64\":\"%" PRIu64 "\",\"size\":%" PRIu64
-                ",\"parts\":%" PRIu32 ",\"seconds\":%.3f,\"mib_per_s\":%.1f,\"verified\":\"%s\"}\n",
-                oss_tools::json_string(result.name).c_str(), oss_tools::json_string(result.etag).c_str(),
-                result.crc64, result.size, result.parts, seconds, mib_per_s, verified);
+    std::printf("%s\n", upload_line(result, seconds).c_str());
     std::fflush(stdout);
     return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
   }
