@@ -119,6 +119,9 @@ void print_help() {
       "  --mime TYPE             Content-Type (default: guessed from NAME's extension)\n"
       "  --header 'Name: value'  Cache-Control, Content-Disposition, Content-Encoding,\n"
       "                          Expires, x-oss-* (S3: x-amz-*) (repeatable)\n"
+      "  --spool-dir DIR         FILE -: where parts of standard input larger than 64MiB (or\n"
+      "                          than half of --max-memory) are kept while they are sent, as\n"
+      "                          unnamed temporary files (default: $TMPDIR, else /tmp)\n"
       "  --quiet, -q             no progress output\n"
       "\n"
       "folders:\n"
@@ -178,6 +181,7 @@ struct command_line {
   std::size_t jobs = 4;
   bool jobs_given = false;
   std::string checkpoint_dir;
+  std::string spool_dir;
   bool no_server_crc = false;
   bool abort = false;
   bool quiet = false;
@@ -263,6 +267,9 @@ command_line parse(int argc, char** argv) {
       if (!n) throw usage_error{"--jobs takes a number from 1 to 256"};
       cl.jobs = static_cast<std::size_t>(*n);
       cl.jobs_given = true;
+    } else if (arg == "--spool-dir") {
+      cl.spool_dir = take();
+      if (cl.spool_dir.empty()) throw usage_error{"--spool-dir needs a folder"};
     } else if (arg == "--checkpoint-dir") {
       cl.checkpoint_dir = take();
       if (cl.checkpoint_dir.empty()) throw usage_error{"--checkpoint-dir needs a folder"};
@@ -884,6 +891,7 @@ int main(int argc, char** argv) {
 
   oss::upload_options opts;
   opts.parallel = cl.parallel;
+  opts.spool_directory = cl.spool_dir;
   // S3 refuses parts under 5 MiB (but the last), so its default is 8 MiB, as the AWS CLI's.
   opts.part_size = cl.part_size ? *cl.part_size
                    : client_opts.dialect == oss::api_dialect::s3 ? std::uint64_t(8) << 20

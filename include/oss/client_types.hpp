@@ -133,8 +133,10 @@ class shared_allowance;
 /// - **Memory**: bytes of part buffers. A part takes what it holds before it is read and gives
 ///   it back once its request has ended: 1 MiB for a file part streamed from the page cache
 ///   (the OSS dialect) or a downloaded range, the whole part for a file part read whole (S3,
-///   Content-MD5) or a stream's part, nothing for a buffer source (the caller's memory). A part
-///   larger than the whole budget waits until it can run alone.
+///   Content-MD5) or a stream's part, two pieces of up to 1 MiB for a stream's part spooled to
+///   a temporary file (`upload_options::spool_parts_above`: stream parts above half the budget
+///   are), nothing for a buffer source (the caller's memory). A part larger than the whole
+///   budget waits until it can run alone.
 /// - **Connections**: part requests in flight at once, each on a connection of its own.
 ///
 /// Waiters are served in arrival order.
@@ -151,6 +153,13 @@ class transfer_budget {
     std::uint64_t download_bytes_per_second = 0;  ///< reply bytes received
     std::uint64_t memory_bytes = 0;               ///< bytes of part buffers held at once
     std::uint64_t connections = 0;                ///< part requests in flight at once
+    /// Also ask OSS to cap each request that carries a transfer's bytes (UploadPart,
+    /// PutObject, a download's ranged GetObject) with `x-oss-traffic-limit`: the rate of its
+    /// direction divided by `connections` (when set), in bits per second, within OSS's
+    /// 819200 .. 838860800 (100 KiB/s .. 100 MiB/s). The client's own limiter still holds the
+    /// sum; the server's keeps each connection's pace even. OSS dialect only (S3 has no such
+    /// header); a request whose headers already carry one keeps it.
+    bool server_traffic_limit = false;
   };
 
   /// A budget of these limits; a limit of 0 is no limit.

@@ -73,7 +73,8 @@ struct buffer_source {
 ///
 /// Parts grow: the first ones are `part_size`, then the size doubles every N parts (never above
 /// 5 GiB), with N chosen so that 10 000 parts hold 5 TiB (100 KiB parts: doubling every 608
-/// parts; 1 MiB parts: every 792). Memory is `parallel` times the current part size.
+/// parts; 1 MiB parts: every 792). Memory is `parallel` times the current part size, up to
+/// `upload_options::spool_parts_above` (64 MiB); larger parts go through temporary files.
 ///
 /// Resuming a stream: pass the same checkpoint and a stream that yields the same bytes from the
 /// start (and the same `part_size`: the boundaries follow from it). Parts whose size and CRC-64
@@ -214,7 +215,8 @@ struct upload_share {
 /// \endcode
 struct upload_options {
   /// Parts in flight at once (>= 1, else `client_errc::invalid_parallel`). Memory use is about
-  /// `parallel * part_size` for stream sources, and for file sources with `content_md5` or in
+  /// `parallel * part_size` for stream sources (up to `spool_parts_above` per part), and for
+  /// file sources with `content_md5` or in
   /// the S3 dialect (a digest of the whole part goes in its request head); other file parts
   /// are read and sent in 1 MiB pieces, whatever the part size. The client's
   /// `max_connections` also caps it.
@@ -282,6 +284,20 @@ struct upload_options {
   /// a piece there only when it is in the page cache (and adds it to the part's CRC-64, about
   /// 0.1 ms per 1 MiB piece), else here.
   asio::any_io_executor file_executor{};
+
+  /// A stream's part larger than this is not held in memory: it is written to an unnamed
+  /// temporary file in `spool_directory` as it is read (its CRC-64, and MD5 or SHA-256 when
+  /// wanted, computed on the way) and sent from there in 1 MiB pieces. A part in flight then
+  /// needs 2 MiB of memory however large the parts grow (up to 5 GiB), and up to its size of
+  /// disk. Under a client's memory budget (`transfer_budget::limits::memory_bytes`) a part
+  /// larger than half of that budget is spooled too. 0: every part in memory. Streams only.
+  std::uint64_t spool_parts_above = 64 << 20;
+
+  /// Where spooled stream parts go; empty: `std::filesystem::temp_directory_path()` (TMPDIR,
+  /// else /tmp). Mind a /tmp in memory (tmpfs): spooled parts would take memory again. A
+  /// folder that cannot hold a part fails the upload with the errno's code (`no_space_on_device`,
+  /// `permission_denied`, ...) and a message naming the folder.
+  std::filesystem::path spool_directory{};
 
   /// Upload only a share of an upload that others carry too (see `upload_share`): no
   /// Initiate, no Complete, never an Abort; the parts are numbered from `share->first_part`,

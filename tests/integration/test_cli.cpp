@@ -1158,7 +1158,20 @@ TEST_CASE("oss-upload -: standard input, a pipe as a stream and a redirected fil
   INFO("stderr: " << redirected.err);
   REQUIRE(redirected.exit_code == 0);
   CHECK(parse_result_line(redirected).at("crc64").as_string() == std::to_string(crc_of(data)));
-  for (const char* name : {"from/pipe.bin", "from/file.bin"})
+  // Parts above half of --max-memory go through --spool-dir: a folder that is missing is one
+  // line and exit 2; one that exists takes them.
+  const std::string spooled = "cat '" + file + "' | '" + upload + "' --quiet --part-size 600K --max-memory 1MiB --spool-dir '";
+  auto missing = run_tool("/bin/sh", {"-c", spooled + (t.files / "no-spool").string() + "' - from/spooled.bin"}, t.env());
+  CHECK(missing.exit_code == 2);
+  CHECK(std::count(missing.err.begin(), missing.err.end(), '\n') == 1);
+  CHECK(missing.err.find("no-spool") != std::string::npos);
+  std::filesystem::create_directories(t.files / "spool");
+  auto spool = run_tool("/bin/sh", {"-c", spooled + (t.files / "spool").string() + "' - from/spooled.bin"}, t.env());
+  INFO("stderr: " << spool.err);
+  REQUIRE(spool.exit_code == 0);
+  CHECK(parse_result_line(spool).at("parts").to_number<int>() == 3);
+  CHECK(std::filesystem::is_empty(t.files / "spool"));
+  for (const char* name : {"from/pipe.bin", "from/file.bin", "from/spooled.bin"})
     CHECK(run_tool(tool_path("oss-head"), {name, "--verify", file}, t.env()).exit_code == 0);
 }
 

@@ -11,6 +11,7 @@
 #include <oss/detail/multipart/plan.hpp>
 #include <oss/multipart_upload.hpp>
 #include <oss/progress.hpp>
+#include <oss/resumable_download.hpp>
 #include <oss/testing/local_server.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -806,6 +807,99 @@ TEST_CASE("multipart upload: a stream's parts grow past the first interval, and 
   CHECK(r.crc64 == crc_of(data));
 }
 
+TEST_CASE("multipart upload: a stream's large parts go through temporary files, retried, counted and resumed from there") {
+  mp_env env;
+  asio::io_context io;
+  constexpr std::uint64_t part = 300 * 1024;
+  const std::string data = oss_test::random_bytes(5 * part + 4321, 71);
+  // Serves `data` in reads of at most 64 KiB, as a pipe would.
+  auto stream_of = [&data](std::shared_ptr<std::size_t> at) {
+    return oss::stream_source([&data, at](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+      const std::size_t n = std::min({b.size(), data.size() - *at, std::size_t(64 * 1024)});
+      std::memcpy(b.data(), data.data() + *at, n);
+      *at += n;
+      co_return n;
+    });
+  };
+  const auto spool = env.files / "spool";
+  std::filesystem::create_directories(spool);
+  oss::upload_options opts{.parallel = 3, .part_size = part};
+  opts.spool_parts_above = 200 * 1024;
+  opts.spool_directory = spool;
+
+  SUBCASE("a reset mid-part and a wrong CRC-64 are sent again from the file, under a memory budget") {
+    // Half the budget (4 MiB) is above the parts, so spool_parts_above decides; a spooled part
+    // takes two 1 MiB pieces (the one read into the file, the one sent), not its size.
+    auto budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{.memory_bytes = 8 << 20});
+    oss::client_options o = env.options();
+    o.budget = budget;
+    oss::client c(io.get_executor(), o);
+    oss::testing::fault_rule reset;
+    reset.operation = "UploadPart";
+    reset.part_number = 2;
+    reset.action = oss::testing::fault_action::reset_during_body;
+    reset.after_bytes = 100000;
+    oss::testing::fault_rule wrong_crc;
+    wrong_crc.operation = "UploadPart";
+    wrong_crc.part_number = 3;
+    wrong_crc.action = oss::testing::fault_action::wrong_crc64;
+    env.server.set_fault_plan({reset, wrong_crc});
+    const auto [r, stored] = upload_and_read_back(io, c, "spooled.bin", stream_of(std::make_shared<std::size_t>(0)), opts);
+    env.server.clear_fault_plan();
+    CHECK(stored == data);
+    CHECK(r.crc64 == crc_of(data));
+    CHECK(r.parts == 6);
+    CHECK(r.checks.parts_crc64 == 6);
+    CHECK(budget->memory()->peak() <= 3 * 2 * oss::detail::file_piece);
+    CHECK(budget->memory()->peak() % (2 * oss::detail::file_piece) == 0);
+    CHECK(budget->memory()->in_use() == 0);
+    CHECK(std::filesystem::is_empty(spool));  // unnamed files: nothing left behind
+  }
+
+  SUBCASE("a spool folder that does not exist fails typed, naming it; parts kept in memory never need one") {
+    oss::client c(io.get_executor(), env.options());
+    opts.spool_directory = env.files / "no-such-folder";
+    std::error_code ec;
+    oss::diagnostics diag;
+    run_coro(io, [&]() -> asio::awaitable<void> {
+      auto [e, r] = co_await oss::async_multipart_upload(c, "nospool.bin", stream_of(std::make_shared<std::size_t>(0)),
+                                                         opts, diag, as_tuple(asio::use_awaitable));
+      ec = e;
+    });
+    CHECK(ec == std::errc::no_such_file_or_directory);
+    CHECK(diag.operation == "spool");
+    CHECK(diag.client_message.find("no-such-folder") != std::string::npos);
+    opts.spool_parts_above = 0;
+    const auto [r, stored] = upload_and_read_back(io, c, "nospool.bin", stream_of(std::make_shared<std::size_t>(0)), opts);
+    CHECK(stored == data);
+  }
+
+  SUBCASE("a cancelled upload resumes: the spooled parts the server holds are checked and kept") {
+    oss::client c(io.get_executor(), env.options());
+    const auto ckpt = env.files / "spooled.ckpt";
+    opts.checkpoint = ckpt;
+    asio::cancellation_signal signal;
+    std::error_code first;
+    oss::diagnostics diag;
+    opts.progress = [&](const oss::progress_event& e) {
+      if (e.parts_done == 2) signal.emit(asio::cancellation_type::terminal);
+    };
+    oss::async_multipart_upload(c, "resumed.bin", stream_of(std::make_shared<std::size_t>(0)), opts, diag,
+                                asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec, oss::upload_result) { first = ec; }));
+    io.restart();
+    io.run_for(60s);
+    CHECK(first == asio::error::operation_aborted);
+    const oss::checkpoint saved = oss::load_checkpoint(ckpt);
+    REQUIRE(saved.done_parts.size() >= 2);
+    opts.progress = {};
+    const auto [r, stored] = upload_and_read_back(io, c, "resumed.bin", stream_of(std::make_shared<std::size_t>(0)), opts);
+    CHECK(stored == data);
+    CHECK(r.resumed);
+    CHECK(r.parts == 6);
+    CHECK(r.parts_uploaded == r.parts - saved.done_parts.size());
+  }
+}
+
 TEST_CASE("multipart upload: a checkpoint of another upload is refused and left untouched") {
   mp_env env;
   asio::io_context io;
@@ -1155,6 +1249,62 @@ TEST_CASE("multipart upload: a transfer budget caps the parts in flight and thei
     if (budget->memory()) CHECK(budget->memory()->in_use() == 0);
     if (budget->connections()) CHECK(budget->connections()->in_use() == 0);
   }
+}
+
+TEST_CASE("multipart upload: a budget with server_traffic_limit puts its share of the rate on each part, up and down") {
+  mp_env env;
+  asio::io_context io;
+  const std::string data = oss_test::random_bytes(1024 * 1024 + 3, 32);
+  const auto file = env.write("t.bin", data);
+  // 40 MiB/s up shared by 4 requests: 10 MiB/s each, in bits; 1 KiB/s down: raised to OSS's floor.
+  auto budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{
+      .upload_bytes_per_second = 40 << 20, .download_bytes_per_second = 1 << 30, .connections = 4,
+      .server_traffic_limit = true});
+  oss::client_options o = env.options();
+  o.budget = budget;
+  oss::client c(io.get_executor(), o);
+  env.server.reset_stats();
+  const oss::upload_options opts{.parallel = 4, .part_size = kib100};
+  oss::upload_result r;
+  const std::string path = file.string();
+  run_coro(io, [&]() -> asio::awaitable<void> { r = co_await oss::multipart_upload(c, "t.bin", path, opts); });
+  auto st = env.server.stats();
+  CHECK(r.crc64 == crc_of(data));
+  CHECK(st.traffic_limited == st.upload_part);
+  CHECK(st.traffic_limit_min == 10u * 8 * 1024 * 1024);
+  CHECK(st.traffic_limit_max == 10u * 8 * 1024 * 1024);
+
+  // Down: 1 GiB/s over 4 requests is above OSS's ceiling, so each range asks for 100 MiB/s.
+  env.server.reset_stats();
+  const oss::download_options down{.parallel = 2, .part_size = kib100};
+  const auto target = env.files / "t.down";
+  oss::download_result d;
+  run_coro(io, [&]() -> asio::awaitable<void> { d = co_await oss::resumable_download(c, "t.bin", target, down); });
+  st = env.server.stats();
+  CHECK(oss_test::read_file(target) == data);
+  CHECK(st.traffic_limited == st.get_object);
+  CHECK(st.traffic_limit_max == 838860800u);
+
+  // A value of the caller's own is kept, and one outside OSS's range is refused by the server.
+  oss::object_options own;
+  own.headers.emplace_back("x-oss-traffic-limit", "1000");
+  std::error_code ec;
+  oss::diagnostics diag;
+  run_coro(io, [&]() -> asio::awaitable<void> {
+    auto [e, ignored] = co_await c.async_put_object("small.txt", asio::buffer(data.data(), 10), own, diag,
+                                                    as_tuple(asio::use_awaitable));
+    ec = e;
+  });
+  CHECK(ec == oss::server_errc::invalid_argument);
+  CHECK(diag.message.find("x-oss-traffic-limit") != std::string::npos);
+
+  // Without the flag nothing is added.
+  oss::client_options plain = env.options();
+  plain.budget = std::make_shared<oss::transfer_budget>(oss::transfer_budget::limits{.upload_bytes_per_second = 40 << 20});
+  oss::client c2(io.get_executor(), plain);
+  env.server.reset_stats();
+  run_coro(io, [&]() -> asio::awaitable<void> { r = co_await oss::multipart_upload(c2, "t2.bin", path, opts); });
+  CHECK(env.server.stats().traffic_limited == 0);
 }
 
 TEST_CASE("multipart upload: two clients on two threads share one budget of connections and memory") {
@@ -2449,5 +2599,8 @@ TEST_CASE("multipart upload: a share that is interrupted resumes from its checkp
   bad.share = oss::upload_share{"id", 1, 10};
   bad.abort_on_failure = true;
   CHECK(refused(bad, path) == oss::client_errc::invalid_share);  // a share never aborts
+  bad.abort_on_failure = false;
+  const std::string empty = env.write("empty-share.bin", "").string();
+  CHECK(refused(bad, empty) == oss::client_errc::invalid_share);  // nothing to upload
   CHECK(env.server.stats().requests == 0);
 }

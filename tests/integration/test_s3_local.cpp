@@ -831,6 +831,34 @@ TEST_CASE("s3 multipart_upload: several sizes, parallel bound, progress, ETag an
   }
 }
 
+TEST_CASE("s3 multipart_upload: a stream's parts spooled to temporary files carry their Content-MD5 and SHA-256") {
+  oss_test::fault_env env(2, 128 * mib, oss::api_dialect::s3);
+  asio::io_context io;
+  auto o = env.options();
+  o.s3_sign_payload = true;  // the signer needs each part's SHA-256 before its body goes
+  oss::client client(io.get_executor(), o);
+  const std::string data = oss_test::random_bytes(2 * s3_part + 1234, 77);
+  std::size_t at = 0;
+  oss::stream_source stream([&data, &at](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+    const std::size_t n = std::min({b.size(), data.size() - at, std::size_t(64 * 1024)});
+    std::memcpy(b.data(), data.data() + at, n);
+    at += n;
+    co_return n;
+  });
+  oss::upload_options opts{.parallel = 2, .part_size = s3_part};
+  opts.spool_parts_above = 1024 * 1024;
+  opts.spool_directory = env.files;
+  oss::upload_result r;
+  oss_test::fault_run(io, [&]() -> asio::awaitable<void> {
+    r = co_await oss::multipart_upload(client, "spooled", std::move(stream), opts);
+  });
+  const auto stored = read_back(env, "spooled");
+  CHECK(stored.bytes == data);
+  CHECK(r.etag == s3_multipart_etag(split(data, s3_part)));
+  CHECK(r.checks.parts_content_md5 == 3);
+  CHECK(env.server.stats().errors == 0);
+}
+
 TEST_CASE("s3 multipart_upload: meta, mime and headers are stored as x-amz-*") {
   // Setup
   oss_test::fault_env env(2, 32 * mib, oss::api_dialect::s3);

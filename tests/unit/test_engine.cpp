@@ -11,6 +11,7 @@
 #include <oss/detail/engine/part_scheduler.hpp>
 #include <oss/detail/engine/shared_allowance.hpp>
 #include <oss/detail/multipart/plan.hpp>
+#include <oss/detail/ops/requests.hpp>
 #include <oss/detail/transport/rate_limit.hpp>
 #include <oss/error.hpp>
 
@@ -197,6 +198,16 @@ TEST_CASE("part scheduler: the first terminal event decides how the transfer end
 }
 
 // ---- the part plan and the checkpoint format -----------------------------------------------------------------------------
+
+TEST_CASE("traffic limit: a request's share of the budget in bits per second, within OSS's range") {
+  using oss::detail::traffic_limit_bits;
+  CHECK(traffic_limit_bits(10 << 20, 1) == 83886080u);       // 10 MiB/s
+  CHECK(traffic_limit_bits(40 << 20, 4) == 83886080u);       // shared by 4
+  CHECK(traffic_limit_bits(40 << 20, 0) == 335544320u);      // 0: no count to share by
+  CHECK(traffic_limit_bits(1024, 1) == 819200u);             // raised to 100 KiB/s
+  CHECK(traffic_limit_bits(1ull << 40, 1) == 838860800u);    // capped at 100 MiB/s
+  CHECK(traffic_limit_bits(UINT64_MAX, 1) == 838860800u);    // no overflow
+}
 
 TEST_CASE("multipart plan: part size is raised so that at most 10000 parts are needed") {
   CHECK(mp::effective_part_size(1 << 20, kib100) == kib100);

@@ -115,6 +115,7 @@ inline asio::awaitable<put_result> client_impl::put_object(std::string_view name
     reject(ec, diag, bad, "PutObject", std::move(problem));
     co_return put_result{};
   }
+  add_traffic_limit(op, true);
   execute_info info;
   http::response reply = co_await execute(op, ec, diag, info);
   if (ec) co_return put_result{};
@@ -136,14 +137,17 @@ inline asio::awaitable<part_result> client_impl::upload_part(std::string_view na
   ec.clear();
   op_request op;
   std::string problem;
-  body_digests placeholder;
-  if (streamed) placeholder.crc64 = 0;  // replaced by the reader's once the body is out
+  // A streamed body's CRC-64 is the reader's, known once the body is out; an MD5 or SHA-256
+  // computed before (a spooled stream part) still goes in the head.
+  body_digests streamed_given = given;
+  streamed_given.crc64 = 0;
   if (auto bad = make_upload_part(name, upload_id, part_number, body, content_md5 || s3_content_md5(),
-                                  streamed ? placeholder : given, op, problem)) {
+                                  streamed ? streamed_given : given, op, problem)) {
     reject(ec, diag, bad, "UploadPart", std::move(problem), part_number);
     co_return part_result{};
   }
   op.streamed = streamed;
+  add_traffic_limit(op, true);
   execute_info info;
   http::response reply = co_await execute(op, ec, diag, info);
   if (ec) co_return part_result{};
@@ -219,6 +223,7 @@ inline asio::awaitable<http::response> client_impl::get_range(std::string_view n
     co_return http::response{};
   }
   op.receiver = &receiver;
+  add_traffic_limit(op, false);
   execute_info info;
   http::response reply = co_await execute(op, ec, diag, info);
   co_return reply;

@@ -168,7 +168,9 @@ inline bool upload_run::validate() {
     if (source_.is_stream()) return reject(invalid, "a share's source must be a file or a buffer, not a stream");
     if (opts_.abort_on_failure || opts_.restart_if_vanished)
       return reject(invalid, "a share never aborts or restarts the upload, which other shares use too");
-    parts_total_ = std::max<std::uint32_t>(1, part_count(source_.size(), part_size_));
+    // An empty part could only be the object's last, and the share that owns it cannot know.
+    if (source_.size() == 0) return reject(invalid, "the share's source is empty: a share uploads at least one byte");
+    parts_total_ = part_count(source_.size(), part_size_);
     const std::uint64_t room = std::uint64_t(share.last_part) - share.first_part + 1;
     if (parts_total_ > room)
       return reject(invalid, "the source needs " + std::to_string(parts_total_) + " parts of " +
@@ -185,6 +187,14 @@ inline bool upload_run::validate() {
   }
   source_.set_part_size(part_size_);
   source_.set_stream_files(client_.options().dialect == api_dialect::oss);
+  std::uint64_t spool_above = opts_.spool_parts_above;
+  if (const transfer_budget* budget = client_.options().budget.get(); budget && budget->memory()) {
+    // At least two parts fit the budget at once, and its buffers leave the resident set.
+    const std::uint64_t half = std::max<std::uint64_t>(budget->memory()->capacity() / 2, 1);
+    spool_above = spool_above == 0 ? half : std::min(spool_above, half);
+    source_.set_mapped_buffers(true);
+  }
+  source_.set_spool(spool_above, opts_.spool_directory);
 
   if (const auto* file = opts_.checkpoint.file()) {
     std::filesystem::path dir = file->parent_path();

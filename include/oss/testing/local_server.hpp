@@ -158,6 +158,13 @@ struct local_server_stats {
   std::uint64_t bytes_sent = 0;
   /// UploadPart requests that stored a part (a re-sent part counts again).
   std::uint64_t parts_uploaded = 0;
+  /// PutObject, UploadPart and GetObject requests that carried a valid `x-oss-traffic-limit`
+  /// (OSS dialect), and the lowest and highest limit among them, in bits per second. The
+  /// server checks the range as OSS does (a value outside 819200 .. 838860800 is 400
+  /// InvalidArgument) but does not slow the request down.
+  std::uint64_t traffic_limited = 0;
+  std::uint64_t traffic_limit_min = 0;  ///< the lowest such limit (0: none seen)
+  std::uint64_t traffic_limit_max = 0;  ///< the highest such limit (0: none seen)
 
   /// Requests a fault rule fired on (see `fault_rule`): one per faulted request.
   std::uint64_t faults_injected = 0;

@@ -53,6 +53,9 @@ struct part_read {
   // the request goes out, and its CRC-64 comes from that reading.
   bool streamed = false;
   std::uint64_t offset = 0;
+  // A stream's part written to a temporary file as it was read (part_source::set_spool): it is
+  // `streamed` from this descriptor, at offset 0, and its digests are those of the bytes read.
+  int spool_fd = -1;
 };
 
 // The piece of a streamed file part read, hashed and sent at a time. Measured against nginx
@@ -144,6 +147,15 @@ class part_source {
   // Whether file parts may be streamed (file_part_reader): the OSS dialect, whose requests sign
   // no payload hash.
   void set_stream_files(bool stream) { stream_files_ = stream; }
+  // A stream's parts larger than `above` bytes (0: none) go to a temporary file in `dir`
+  // (upload_options::spool_parts_above), so memory does not grow with the part size.
+  void set_spool(std::uint64_t above, std::filesystem::path dir) {
+    spool_above_ = above;
+    spool_dir_ = std::move(dir);
+  }
+  bool spooled(int number) const { return is_stream() && spool_above_ > 0 && part_size_of(number) > spool_above_; }
+  // How much of a stream first_part() reads ahead: part 1, or as much of it as is kept in memory.
+  std::uint64_t read_ahead_bytes() const { return spooled(1) ? spool_above_ : part_size_; }
   int last_part() const { return last_part_; }
 
   // The bytes of part buffer part `number` holds while in flight, for the transfer budget: a
@@ -151,6 +163,8 @@ class part_source {
   // buffer's part nothing (the caller's memory).
   std::uint64_t buffer_bytes(int number, part_digests_wanted wanted) const {
     if (source_.type() == upload_source::kind::buffer) return 0;
+    // The piece read into the file and the one sent from it.
+    if (spooled(number)) return 2 * file_piece;
     if (is_file() && stream_files_ && !wanted.md5 && !wanted.sha256) return std::min<std::uint64_t>(file_piece, part_size_);
     return part_size_of(number);
   }
@@ -178,6 +192,20 @@ class part_source {
   // The reader of a `streamed` part `number` (from next_part), through `piece`.
   OSS_DECL file_part_reader reader_for(int number, const part_read& part, std::byte* piece);
 
+  // The MD5 of a spooled part, read back from its file through `slice` (rehash_slice bytes).
+  OSS_DECL asio::awaitable<rehash_outcome> rehash_spooled(const part_read& part, std::byte* slice);
+
+  // Frees the buffer `worker` read its last stream part into (under a memory budget, once the
+  // part is sent: the budget no longer counts it).
+  void release_stream_buffer(std::size_t worker) {
+    if (worker < stream_buffers_.size()) {
+      stream_buffers_[worker].reset();
+      stream_capacity_[worker] = 0;
+    }
+  }
+  // Stream buffers come from mmap, so freed ones leave the resident set (part_buffer).
+  void set_mapped_buffers(bool mapped) { mapped_buffers_ = mapped; }
+
   // The whole source when it fits in one part (part 1 read ahead, for a stream), digested as
   // `wanted`, for a single PutObject. For a stream, `ended` says whether it did fit; if not the
   // part is kept for whichever worker asks for part 1.
@@ -191,6 +219,18 @@ class part_source {
  private:
   std::byte* stream_buffer(std::size_t worker, std::uint64_t size);
   asio::awaitable<part_read> read_stream(int number, std::byte* buf, std::uint64_t want, const part_scheduler& sched);
+  // Up to `want` bytes of the stream into `buf`: fewer at its end (`eof`) or at a stop; a
+  // failure of the reader goes to `out`.
+  asio::awaitable<std::uint64_t> fill_from_stream(std::byte* buf, std::uint64_t want, const part_scheduler& sched,
+                                                  part_read& out, bool& eof);
+  // Part `number` of `got` bytes has been read: the next reader may go on.
+  void stream_part_read(int number, std::uint64_t got, bool eof, part_read& out);
+  // Part `number` read into `worker`'s temporary file, after `prefix_len` bytes at `prefix`
+  // (part 1's read-ahead), digested as `wanted` on the way.
+  asio::awaitable<part_read> read_spooled(int number, std::size_t worker, part_digests_wanted wanted,
+                                          const part_scheduler& sched, const std::byte* prefix,
+                                          std::uint64_t prefix_len);
+  int spool_file(std::size_t worker, std::string& problem);
 
   upload_source& source_;
   blocking_work& work_;
@@ -204,9 +244,9 @@ class part_source {
   bool stream_files_ = false;
 
   // Streams: one reader at a time, in part order; each worker's part stays in its own buffer.
-  std::vector<std::unique_ptr<std::byte[]>> stream_buffers_;
+  std::vector<part_buffer> stream_buffers_;
   std::vector<std::uint64_t> stream_capacity_;  // of each worker's buffer: parts grow
-  std::unique_ptr<std::byte[]> first_;  // part 1, read ahead by first_part()
+  part_buffer first_;  // part 1 (or its first spool_above_ bytes), read ahead by first_part()
   std::uint64_t first_capacity_ = 0;
   std::uint64_t first_length_ = 0;
   body_digests first_digests_;
@@ -215,6 +255,10 @@ class part_source {
   int next_stream_number_ = 1;
   std::uint64_t stream_bytes_ = 0;
   int last_part_ = 0;
+  bool mapped_buffers_ = false;
+  std::uint64_t spool_above_ = 0;
+  std::filesystem::path spool_dir_;
+  std::vector<int> spool_fds_;  // each worker's temporary file, opened at its first spooled part
   // Files: the buffer of a whole small file (first_part()).
   std::unique_ptr<std::byte[]> small_;
 };

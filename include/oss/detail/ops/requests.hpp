@@ -86,6 +86,17 @@ struct op_request {
   }
 };
 
+// OSS's per-request cap (x-oss-traffic-limit, bits per second) for a budget of
+// `bytes_per_second` shared by `requests` at once (0: not limited): its share, within the
+// range OSS accepts.
+inline constexpr std::uint64_t traffic_limit_min_bits = 819200;     // 100 KiB/s
+inline constexpr std::uint64_t traffic_limit_max_bits = 838860800;  // 100 MiB/s
+inline constexpr std::uint64_t traffic_limit_bits(std::uint64_t bytes_per_second, std::uint64_t requests) noexcept {
+  const std::uint64_t share = bytes_per_second / (requests == 0 ? 1 : requests);
+  const std::uint64_t bits = share > traffic_limit_max_bits / 8 ? traffic_limit_max_bits : share * 8;
+  return bits < traffic_limit_min_bits ? traffic_limit_min_bits : bits;
+}
+
 // Each builder fills `out` or returns the validation error (with `problem` explaining it).
 //
 // PutObject and UploadPart: `out.sent_crc64` is `given.crc64`, else computed over `body`;

@@ -34,7 +34,8 @@ struct request_slot {
 
 struct server_counters {
   std::atomic<std::uint64_t> requests{0}, errors{0}, connections{0}, in_flight{0}, peak_in_flight{0},
-      bytes_received{0}, bytes_sent{0}, parts_uploaded{0};
+      bytes_received{0}, bytes_sent{0}, parts_uploaded{0}, traffic_limited{0}, traffic_limit_min{0},
+      traffic_limit_max{0};
   std::array<std::atomic<std::uint64_t>, operation_count> operations{};
 
   // Requests held by a delay or stall fault. A client that timed out closed their connection
@@ -64,6 +65,16 @@ struct server_counters {
   }
   void connection_accepted() noexcept {
     ++connections;
+    notify();
+  }
+  void traffic_limit_seen(std::uint64_t bits) noexcept {
+    auto low = traffic_limit_min.load(std::memory_order_relaxed);
+    while ((low == 0 || bits < low) && !traffic_limit_min.compare_exchange_weak(low, bits)) {
+    }
+    auto high = traffic_limit_max.load(std::memory_order_relaxed);
+    while (bits > high && !traffic_limit_max.compare_exchange_weak(high, bits)) {
+    }
+    ++traffic_limited;
     notify();
   }
   void part_stored() noexcept {
@@ -105,7 +116,9 @@ struct server_counters {
 
   // Every counter back to 0 except in_flight; the peak restarts from the current in_flight.
   void reset() noexcept {
-    for (auto* a : {&requests, &errors, &connections, &bytes_received, &bytes_sent, &parts_uploaded}) a->store(0);
+    for (auto* a : {&requests, &errors, &connections, &bytes_received, &bytes_sent, &parts_uploaded, &traffic_limited,
+                    &traffic_limit_min, &traffic_limit_max})
+      a->store(0);
     for (auto& a : operations) a.store(0);
     peak_in_flight.store(in_flight.load());
   }

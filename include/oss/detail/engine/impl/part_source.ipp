@@ -176,6 +176,8 @@ OSS_DECL std::string normal_file_path(const std::filesystem::path& p) {
 
 OSS_DECL part_source::~part_source() {
   if (fd_ >= 0) ::close(fd_);
+  for (const int fd : spool_fds_)
+    if (fd >= 0) ::close(fd);  // unnamed: the file goes with its last descriptor
 }
 
 OSS_DECL std::error_code part_source::open(std::string& problem) {
@@ -234,9 +236,11 @@ inline std::byte* part_source::stream_buffer(std::size_t worker, std::uint64_t s
     stream_buffers_.resize(worker + 1);
     stream_capacity_.resize(worker + 1, 0);
   }
-  if (!stream_buffers_[worker] || stream_capacity_[worker] < size) {
+  // Parts only grow, except when they start to be spooled: a buffer twice the size wanted is
+  // the last in-memory part's, which nothing counts any more.
+  if (!stream_buffers_[worker] || stream_capacity_[worker] < size || stream_capacity_[worker] / 2 > size) {
     stream_buffers_[worker].reset();  // the smaller one goes first: never both at the peak
-    stream_buffers_[worker] = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(std::max<std::uint64_t>(size, 1)));
+    stream_buffers_[worker] = make_part_buffer(static_cast<std::size_t>(size), mapped_buffers_);
     stream_capacity_[worker] = size;
   }
   return stream_buffers_[worker].get();
@@ -277,7 +281,12 @@ OSS_DECL asio::awaitable<std::pair<std::error_code, asio::const_buffer>> file_pa
 }
 
 OSS_DECL file_part_reader part_source::reader_for(int number, const part_read& part, std::byte* piece) {
-  return file_part_reader(fd_, number, part.offset, part.length, piece, work_);
+  return file_part_reader(part.spool_fd >= 0 ? part.spool_fd : fd_, number, part.offset, part.length, piece, work_);
+}
+
+OSS_DECL asio::awaitable<rehash_outcome> part_source::rehash_spooled(const part_read& part, std::byte* slice) {
+  const source_impl::rehash_file_job job{part.spool_fd, slice, 0, part.length, true};
+  co_return co_await work_.run(job);
 }
 
 OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size_t worker, part_lease& lease,
@@ -285,6 +294,14 @@ OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size
                                                           const part_scheduler& sched, bool may_stream) {
   part_read out;
   if (is_stream()) {
+    if (spooled(number)) {
+      const bool with_prefix = number == 1 && first_pending_;
+      first_pending_ = false;
+      out = co_await read_spooled(number, worker, wanted, sched, with_prefix ? first_.get() : nullptr,
+                                  with_prefix ? first_length_ : 0);
+      first_.reset();
+      co_return out;
+    }
     if (number == 1 && first_pending_) {
       // Part 1 was read ahead: its buffer becomes this worker's.
       first_pending_ = false;
@@ -336,15 +353,11 @@ OSS_DECL asio::awaitable<part_read> part_source::next_part(int number, std::size
   co_return out;
 }
 
-// Reads part `number` of the stream into `buf`. Reads are serialised (ready()): a stream has
-// one position.
-inline asio::awaitable<part_read> part_source::read_stream(int number, std::byte* buf, std::uint64_t want,
-                                                           const part_scheduler& sched) {
-  part_read out;
-  stream_busy_ = true;
+inline asio::awaitable<std::uint64_t> part_source::fill_from_stream(std::byte* buf, std::uint64_t want,
+                                                                   const part_scheduler& sched, part_read& out,
+                                                                   bool& eof) {
   std::uint64_t got = 0;
   stream_source& stream = *source_.stream();
-  bool eof = false;
   try {
     while (got < want && sched.running()) {
       const asio::mutable_buffer room(buf + got, static_cast<std::size_t>(want - got));
@@ -371,11 +384,14 @@ inline asio::awaitable<part_read> part_source::read_stream(int number, std::byte
     out.message = "the stream reader threw an exception; the upload was stopped";
     out.thrown = std::current_exception();
   }
+  co_return got;
+}
+
+inline void part_source::stream_part_read(int number, std::uint64_t got, bool eof, part_read& out) {
   stream_busy_ = false;
   ++next_stream_number_;
-  if (out.ec) co_return out;
+  if (out.ec) return;
   stream_bytes_ += got;
-  out.data = buf;
   out.length = got;
   if (eof) {
     // The length is known now: a last part of 0 bytes ends the part list one earlier.
@@ -384,16 +400,151 @@ inline asio::awaitable<part_read> part_source::read_stream(int number, std::byte
     size_known_ = true;
     last_part_ = got == 0 ? number - 1 : number;
   }
+}
+
+// Reads part `number` of the stream into `buf`. Reads are serialised (ready()): a stream has
+// one position.
+inline asio::awaitable<part_read> part_source::read_stream(int number, std::byte* buf, std::uint64_t want,
+                                                           const part_scheduler& sched) {
+  part_read out;
+  stream_busy_ = true;
+  bool eof = false;
+  const std::uint64_t got = co_await fill_from_stream(buf, want, sched, out, eof);
+  stream_part_read(number, got, eof, out);
+  if (!out.ec) out.data = buf;
+  co_return out;
+}
+
+inline int part_source::spool_file(std::size_t worker, std::string& problem) {
+  if (spool_fds_.size() <= worker) spool_fds_.resize(worker + 1, -1);
+  if (spool_fds_[worker] >= 0) return spool_fds_[worker];
+  std::error_code ec;
+  const std::filesystem::path dir = spool_dir_.empty() ? std::filesystem::temp_directory_path(ec) : spool_dir_;
+  if (ec) {
+    problem = "no temporary folder for the stream's large parts (" + ec.message() + "); set spool_directory";
+    errno = ec.value();
+    return -1;
+  }
+  // Unnamed, so nothing is left behind by a crash; a file system without O_TMPFILE gets a
+  // named file that is unlinked at once.
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string templ = (dir / "oss-spool-XXXXXX").string();
+    fd = ::mkostemp(templ.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(templ.c_str());
+  }
+  if (fd < 0) {
+    const int err = errno;
+    problem = "cannot create a temporary file in " + dir.string() + " for the stream's large parts: " +
+              std::generic_category().message(err);
+    errno = err;
+    return -1;
+  }
+  spool_dir_ = dir;
+  spool_fds_[worker] = fd;
+  return fd;
+}
+
+namespace source_impl {
+
+// Writes a piece of a spooled part to its file and adds it to the part's digests, off the
+// event loop. Returns the errno of a failed write, or 0.
+struct spool_write_job {
+  int fd;
+  const std::byte* data;
+  std::size_t len;
+  std::uint64_t offset;
+  std::uint64_t* crc;
+  md5_hasher* md5;
+  sha256_hasher* sha256;
+  int operator()() const {
+    std::size_t done = 0;
+    while (done < len) {
+      const ssize_t n = ::pwrite(fd, data + done, len - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    *crc = crc64(*crc, data, len);
+    if (md5) md5->update(data, len);
+    if (sha256) sha256->update(data, len);
+    return 0;
+  }
+};
+
+}  // namespace source_impl
+
+inline asio::awaitable<part_read> part_source::read_spooled(int number, std::size_t worker,
+                                                            part_digests_wanted wanted,
+                                                            const part_scheduler& sched, const std::byte* prefix,
+                                                            std::uint64_t prefix_len) {
+  part_read out;
+  stream_busy_ = true;
+  const std::uint64_t want = part_size_of(number);
+  std::string problem;
+  const int fd = spool_file(worker, problem);
+  if (fd < 0) {
+    out.ec = std::error_code(errno, std::generic_category());
+    out.operation = "spool";
+    out.message = std::move(problem);
+    stream_part_read(number, 0, false, out);
+    co_return out;
+  }
+  std::byte* piece = stream_buffer(worker, file_piece);
+  std::uint64_t crc = 0;
+  std::optional<md5_hasher> md5;
+  std::optional<sha256_hasher> sha256;
+  if (wanted.md5) md5.emplace();
+  if (wanted.sha256) sha256.emplace();
+  std::uint64_t got = 0;
+  bool eof = false;
+  int write_error = 0;
+  while (got < want && !eof && sched.running() && write_error == 0) {
+    const std::byte* data = prefix;
+    std::uint64_t n = std::min<std::uint64_t>(prefix_len, want);
+    if (got > 0 || prefix_len == 0) {
+      data = piece;
+      n = co_await fill_from_stream(piece, std::min<std::uint64_t>(file_piece, want - got), sched, out, eof);
+      if (out.ec) break;
+    }
+    const source_impl::spool_write_job job{fd, data, static_cast<std::size_t>(n), got, &crc,
+                                           md5 ? &*md5 : nullptr, sha256 ? &*sha256 : nullptr};
+    write_error = co_await work_.run(job);
+    got += n;
+  }
+  if (write_error != 0) {
+    out.ec = std::error_code(write_error, std::generic_category());
+    out.operation = "spool";
+    out.message = "cannot write part " + std::to_string(number) + " of the stream to a temporary file in " +
+                  spool_dir_.string() + ": " + std::generic_category().message(write_error);
+  }
+  stream_part_read(number, got, eof, out);
+  if (out.ec) co_return out;
+  out.streamed = true;
+  out.spool_fd = fd;
+  out.offset = 0;
+  out.digests.crc64 = crc;
+  if (md5) out.digests.md5 = md5->finish();
+  if (sha256) out.digests.sha256 = sha256->finish();
   co_return out;
 }
 
 OSS_DECL asio::awaitable<part_read> part_source::first_part(part_digests_wanted wanted, const part_scheduler& sched) {
   part_read out;
   if (is_stream()) {
-    first_ = std::make_unique_for_overwrite<std::byte[]>(static_cast<std::size_t>(std::max<std::uint64_t>(part_size_, 1)));
-    first_capacity_ = part_size_;
+    // A spooled part 1 is read ahead only as far as memory allows: a stream that ends there is
+    // one PutObject, else those bytes begin the part's file.
+    const std::uint64_t ahead = read_ahead_bytes();
+    first_ = make_part_buffer(static_cast<std::size_t>(ahead), mapped_buffers_);
+    first_capacity_ = ahead;
     std::byte* buf = first_.get();
-    out = co_await read_stream(1, buf, part_size_, sched);
+    out = co_await read_stream(1, buf, ahead, sched);
+    if (!out.ec && !out.ended && spooled(1)) {
+      --next_stream_number_;  // part 1 is not read yet: its worker goes on from here
+      stream_bytes_ -= out.length;
+    }
     if (out.ec) co_return out;
     const std::uint64_t len = out.length;
     const source_impl::digest_job job{buf, len, wanted};

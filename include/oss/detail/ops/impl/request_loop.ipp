@@ -191,6 +191,19 @@ class client_impl {
     return options_.dialect == api_dialect::s3 && options_.s3_content_md5;
   }
 
+  // x-oss-traffic-limit on a request carrying bytes `upward` (or down), under a budget that
+  // asks for it (transfer_budget::limits::server_traffic_limit).
+  void add_traffic_limit(op_request& op, bool upward) const {
+    const transfer_budget* budget = options_.budget.get();
+    if (!budget || !budget->get_limits().server_traffic_limit || options_.dialect != api_dialect::oss) return;
+    const transfer_budget::limits& l = budget->get_limits();
+    const std::uint64_t rate = upward ? l.upload_bytes_per_second : l.download_bytes_per_second;
+    if (rate == 0) return;
+    for (const auto& h : op.headers)
+      if (http::iequals(h.first, "x-oss-traffic-limit")) return;
+    op.headers.emplace_back("x-oss-traffic-limit", std::to_string(traffic_limit_bits(rate, l.connections)));
+  }
+
   asio::any_io_executor ex_;
   client_options options_;
   service_endpoint endpoint_;

@@ -204,7 +204,25 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
     // without Content-MD5): send it again with Content-MD5, which the server checks. The
     // parts read from now on carry one from the start (worker asks for the MD5).
     md5_every_part_ = true;
-    if (part.streamed) {
+    if (part.spool_fd >= 0) {
+      // A spooled part is read back from its file for the MD5, and streamed again.
+      const part_buffer slice = make_part_buffer(rehash_slice, false);
+      std::byte* slice_bytes = slice.get();
+      const rehash_outcome again = co_await source_.rehash_spooled(part, slice_bytes);
+      if (again.error != 0 || again.short_read || again.crc64 != *part.digests.crc64) {
+        diagnostics d;
+        d.operation = "spool";
+        d.part_number = number;
+        d.client_message = "the temporary file holding part " + std::to_string(number) +
+                           " of the stream could not be read back intact";
+        fail(client_errc::file_changed, std::move(d));
+        co_return;
+      }
+      body_digests with_md5 = part.digests;
+      with_md5.md5 = again.md5;
+      r = co_await access::impl(client_).upload_part(name_, cp_.upload_id, wire_number, body, false, with_md5, ec, diag,
+                                                     &streamed);
+    } else if (part.streamed) {
       // The MD5 goes in the head, before the body: this once, the part is read whole first.
       const part_digests_wanted with_md5{true, false};
       const part_read whole = co_await source_.next_part(number, 0, lease, with_md5, sched_, false);
@@ -227,8 +245,20 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
   const bool budgeted = lease.memory.held();
   lease.reset();
   if (budgeted && worker < piece_buffers_.size()) piece_buffers_[worker].reset();
+  if (budgeted) source_.release_stream_buffer(worker);
   if (ec) {
     fail(ec, std::move(diag));  // after a stop, a cancelled or failing part is a consequence
+    co_return;
+  }
+  if (part.spool_fd >= 0 && r.crc64 != *part.digests.crc64) {
+    // The server holds what was read back from the temporary file, not what the stream gave.
+    diagnostics d;
+    d.operation = "spool";
+    d.part_number = number;
+    d.client_message = "part " + std::to_string(number) + " of the stream changed in its temporary file before it "
+                       "was sent (CRC-64 " + std::to_string(r.crc64) + ", read from the stream " +
+                       std::to_string(*part.digests.crc64) + ")";
+    fail(client_errc::crc64_mismatch, std::move(d));
     co_return;
   }
   if (resent) ++checks_.parts_resent_for_md5;

@@ -25,7 +25,7 @@ inline asio::awaitable<std::optional<part_read>> upload_run::read_if_small() {
     // The whole source is read into memory for its PutObject: the transfer budget counts it.
     const bool request_granted = co_await small_request_.take(budget->connections().get(), 1);
     if (!request_granted || !running()) co_return small;
-    const std::uint64_t bytes = source_.is_stream() ? part_size_ : source_.size();
+    const std::uint64_t bytes = source_.is_stream() ? source_.read_ahead_bytes() : source_.size();
     const bool memory_granted = co_await small_memory_.take(budget->memory().get(), bytes);
     if (!memory_granted || !running()) co_return small;
   }

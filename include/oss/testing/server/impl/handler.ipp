@@ -168,6 +168,17 @@ OSS_DECL std::optional<server_error> request_handler::admit(request_state& rs, c
   if (s3()) {
     if (auto e = check_content_sha256(rs, head)) return e;
   }
+  const bool carries_bytes =
+      rs.op == operation::put_object || rs.op == operation::upload_part || rs.op == operation::get_object;
+  if (const std::string* limit = s3() ? nullptr : headers.find("x-oss-traffic-limit"); limit && carries_bytes) {
+    // OSS's range: 100 KiB/s to 100 MiB/s, in bits per second.
+    const auto bits = parse_decimal(*limit);
+    if (!bits || *bits < 819200 || *bits > 838860800)
+      return make_error(error_id::invalid_argument,
+                        "x-oss-traffic-limit must be between 819200 and 838860800 bit/s: " + *limit + ".",
+                        "0004-00000502");
+    counters_.traffic_limit_seen(*bits);
+  }
 
   switch (rs.op) {
     case operation::put_object:

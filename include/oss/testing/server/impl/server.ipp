@@ -106,6 +106,9 @@ OSS_DECL local_server_stats local_server_impl::stats() const noexcept {
   s.bytes_received = get(c.bytes_received);
   s.bytes_sent = get(c.bytes_sent);
   s.parts_uploaded = get(c.parts_uploaded);
+  s.traffic_limited = get(c.traffic_limited);
+  s.traffic_limit_min = get(c.traffic_limit_min);
+  s.traffic_limit_max = get(c.traffic_limit_max);
   s.faults_injected = faults.faults_injected();
   s.max_part_attempts = faults.max_part_attempts();
   return s;
