@@ -25,7 +25,6 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 
 #include <unistd.h>
 
@@ -226,18 +225,8 @@ int main(int argc, char** argv) {
   // Ctrl-C or SIGTERM: a terminal cancellation, which cancels the ranges in flight and saves the
   // checkpoint. A second signal means "now".
   asio::cancellation_signal cancel;
-  bool interrupted = false;
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec, int) {
-    if (ec) return;
-    if (interrupted) std::_Exit(oss_tools::exit_interrupted);
-    interrupted = true;
-    printer.finish_line();
-    std::fprintf(stderr, "oss-download: interrupted, stopping\n");
-    cancel.emit(asio::cancellation_type::terminal);
-    signals.async_wait(on_signal);
-  };
-  signals.async_wait(on_signal);
+  oss_tools::interrupt_handler signals(io, "oss-download", printer,
+                                       [&cancel] { cancel.emit(asio::cancellation_type::terminal); });
 
   std::error_code download_ec;
   oss::diagnostics diag;
@@ -247,7 +236,7 @@ int main(int argc, char** argv) {
     end = clock_type::now();
     download_ec = ec;
     result = std::move(r);
-    signals.cancel();
+    signals.done();
   };
   oss::async_resumable_download(*client, cl.name, cl.file, std::move(opts), diag,
                                 asio::bind_cancellation_slot(cancel.slot(), std::move(on_done)));
@@ -268,7 +257,7 @@ int main(int argc, char** argv) {
     return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
   }
 
-  const int status = oss_tools::exit_status_for(download_ec, interrupted, diag);
+  const int status = oss_tools::exit_status_for(download_ec, signals.interrupted(), diag);
   if (status == oss_tools::exit_interrupted) {
     if (!cl.checkpoint.empty() && std::filesystem::exists(cl.checkpoint))
       std::fprintf(stderr, "oss-download: interrupted; checkpoint saved in %s: run the same command again to resume\n",

@@ -32,7 +32,6 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -577,6 +576,14 @@ bool record_done(const std::string& dir, const folder_file& f, const std::string
   return std::rename(aside.c_str(), path.c_str()) == 0;
 }
 
+// --no-server-crc let an upload through that nothing confirmed: the CRC-64 on stdout is the
+// file's, and nothing proved the object holds the same.
+void warn_if_unconfirmed(const oss::upload_result& r, bool quiet) {
+  if (r.checks.object == oss::object_check::none && !quiet)
+    std::fprintf(stderr, "oss-upload: the server never confirmed the object's CRC-64 (--no-server-crc): the "
+                         "stored bytes are not verified\n");
+}
+
 std::string upload_line(const oss::upload_result& r, double seconds) {
   const double mib_per_s = seconds > 0 ? double(r.bytes_uploaded) / (1024.0 * 1024) / seconds : 0.0;
   char tail[256];
@@ -599,7 +606,7 @@ class folder_upload {
   }
 
   // Runs every file; the exit status.
-  int run(asio::signal_set& signals) {
+  int run(oss_tools::interrupt_handler& signals) {
     const auto start = clock_type::now();
     for (std::size_t i = 0; i < files_.size(); ++i) {
       std::string line;
@@ -615,7 +622,7 @@ class folder_upload {
     for (std::size_t slot = 0; slot < cancels_.size(); ++slot)
       asio::co_spawn(io_, job(), asio::bind_cancellation_slot(cancels_[slot].slot(), [this, &signals](std::exception_ptr e) {
                        if (e) std::rethrow_exception(e);
-                       if (++jobs_ended_ == cancels_.size()) signals.cancel();
+                       if (++jobs_ended_ == cancels_.size()) signals.done();
                      }));
     io_.run();
     const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
@@ -802,9 +809,7 @@ int complete_shared(const command_line& cl, const oss::client_options& client_op
         [&ec, &cl, began](std::error_code e, oss::upload_result r) {
           ec = e;
           if (e) return;
-          if (r.checks.object == oss::object_check::none && !cl.quiet)
-            std::fprintf(stderr, "oss-upload: the server never confirmed the object's CRC-64 (--no-server-crc): the "
-                                 "stored bytes are not verified\n");
+          warn_if_unconfirmed(r, cl.quiet);
           std::printf("%s\n", upload_line(r, std::chrono::duration<double>(clock_type::now() - began).count()).c_str());
         });
   });
@@ -841,18 +846,7 @@ int upload_folder(const command_line& cl, oss::client_options client_opts, std::
     std::fprintf(stderr, "oss-upload: %zu entr%s under %s %s not a regular file (a symbolic link, a socket...) and "
                          "%s left out\n", left_out, left_out == 1 ? "y" : "ies", cl.file.c_str(),
                  left_out == 1 ? "is" : "are", left_out == 1 ? "is" : "are");
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  bool interrupted = false;
-  std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec, int) {
-    if (ec) return;
-    if (interrupted) std::_Exit(oss_tools::exit_interrupted);
-    interrupted = true;
-    printer.finish_line();
-    std::fprintf(stderr, "oss-upload: interrupted, stopping\n");
-    run.interrupt();
-    signals.async_wait(on_signal);
-  };
-  signals.async_wait(on_signal);
+  oss_tools::interrupt_handler signals(io, "oss-upload", printer, [&run] { run.interrupt(); });
   return run.run(signals);
 }
 
@@ -935,18 +929,8 @@ int main(int argc, char** argv) {
   // flight, saves the checkpoint and completes with operation_aborted. A second signal means
   // "now": exit at once.
   asio::cancellation_signal cancel;
-  bool interrupted = false;
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec, int) {
-    if (ec) return;
-    if (interrupted) std::_Exit(oss_tools::exit_interrupted);
-    interrupted = true;
-    printer.finish_line();
-    std::fprintf(stderr, "oss-upload: interrupted, stopping\n");
-    cancel.emit(asio::cancellation_type::terminal);
-    signals.async_wait(on_signal);
-  };
-  signals.async_wait(on_signal);
+  oss_tools::interrupt_handler signals(io, "oss-upload", printer,
+                                       [&cancel] { cancel.emit(asio::cancellation_type::terminal); });
 
   std::error_code upload_ec;
   oss::diagnostics diag;
@@ -956,7 +940,7 @@ int main(int argc, char** argv) {
     end = clock_type::now();
     upload_ec = ec;
     result = std::move(r);
-    signals.cancel();
+    signals.done();
   };
   oss::async_multipart_upload(*client, cl.name, source_of(cl.file, io), std::move(opts), diag,
                               asio::bind_cancellation_slot(cancel.slot(), std::move(on_done)));
@@ -975,18 +959,13 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
     }
-    if (result.checks.object == oss::object_check::none && !cl.quiet) {
-      // --no-server-crc let it through: the CRC-64 on stdout is the file's, nothing proved the
-      // object holds the same.
-      std::fprintf(stderr, "oss-upload: the server never confirmed the object's CRC-64 (--no-server-crc): the "
-                           "stored bytes are not verified\n");
-    }
+    warn_if_unconfirmed(result, cl.quiet);
     std::printf("%s\n", upload_line(result, seconds).c_str());
     std::fflush(stdout);
     return std::ferror(stdout) ? oss_tools::exit_failed : oss_tools::exit_ok;
   }
 
-  const int status = oss_tools::exit_status_for(upload_ec, interrupted, diag);
+  const int status = oss_tools::exit_status_for(upload_ec, signals.interrupted(), diag);
   if (status == oss_tools::exit_interrupted) {
     if (records_an_upload(cl.checkpoint)) {
       print_how_to_resume(cl.checkpoint, "interrupted; ");

@@ -13,6 +13,8 @@
 #include <oss/progress.hpp>
 
 #include <asio/error.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
 #include <asio/ssl/error.hpp>
 
 #include <sys/ioctl.h>
@@ -29,6 +31,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -936,6 +939,39 @@ class progress_printer {
   std::size_t drawn_ = 0;
   bool on_screen_ = false;
   std::string upload_id_;
+};
+
+/// SIGINT and SIGTERM while a transfer runs. The first ends the progress line, says
+/// "TOOL: interrupted, stopping" and calls `stop` (a terminal cancellation of what is in flight,
+/// which saves the checkpoint); a second means "now" and exits with exit_interrupted at once.
+/// `done()` stops listening, so that io_context::run can return.
+class interrupt_handler {
+ public:
+  interrupt_handler(asio::io_context& io, const char* tool, progress_printer& printer, std::function<void()> stop)
+      : signals_(io, SIGINT, SIGTERM), tool_(tool), printer_(printer), stop_(std::move(stop)) {
+    wait();
+  }
+  bool interrupted() const noexcept { return interrupted_; }
+  void done() { signals_.cancel(); }
+
+ private:
+  void wait() {
+    signals_.async_wait([this](const std::error_code& ec, int) {
+      if (ec) return;
+      if (interrupted_) std::_Exit(exit_interrupted);
+      interrupted_ = true;
+      printer_.finish_line();
+      std::fprintf(stderr, "%s: interrupted, stopping\n", tool_);
+      stop_();
+      wait();
+    });
+  }
+
+  asio::signal_set signals_;
+  const char* tool_;
+  progress_printer& printer_;
+  std::function<void()> stop_;
+  bool interrupted_ = false;
 };
 
 }  // namespace oss_tools

@@ -163,19 +163,17 @@ class part_lease {
     len_ = len;
   }
   std::byte* buffer() {
-    if (!buf_) buf_ = slots_->take(len_, memory.held());
+    if (!buf_) buf_ = slots_->take(len_, budget.memory.held());
     return buf_.get();
   }
-  // The part's bytes and request of the transfer budget, given back with the slot.
-  allowance_hold memory;
-  allowance_hold connection;
+  // The part's request and bytes of the transfer budget, given back with the slot.
+  budget_hold budget;
 
   void reset() noexcept {
     // Under a memory budget the buffer is freed with its bytes of the budget: an idle buffer
     // kept for reuse would be memory the budget no longer counts.
-    const bool budgeted = memory.held();
-    memory.reset();
-    connection.reset();
+    const bool budgeted = budget.memory.held();
+    budget.reset();
     if (!slots_) return;
     if (buf_) {
       if (budgeted) buf_.reset();

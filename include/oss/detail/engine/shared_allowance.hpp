@@ -166,6 +166,26 @@ class allowance_hold {
   std::uint64_t units_ = 0;
 };
 
+// What one request in flight holds of a transfer budget: itself, and the bytes of its buffers.
+struct budget_hold {
+  allowance_hold request;
+  allowance_hold memory;
+
+  // Waits for one of `requests` and then `bytes` of `buffers` (null: that one is not limited).
+  // A transfer takes this last, once the request is otherwise ready to go, so whatever holds
+  // budget is sending, never waiting for something a waiter holds. False when a wait was
+  // cancelled.
+  asio::awaitable<bool> take(shared_allowance* requests, shared_allowance* buffers, std::uint64_t bytes) {
+    const bool request_granted = co_await request.take(requests, 1);
+    if (!request_granted) co_return false;
+    co_return co_await memory.take(buffers, bytes);
+  }
+  void reset() noexcept {
+    memory.reset();
+    request.reset();
+  }
+};
+
 }  // namespace oss::detail
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -260,8 +260,7 @@ class upload_run {
   std::set<int> stream_done_;                   // stream parts verified or sent by this run
 
   // A source of one part or less: its share of the transfer budget while it is in memory.
-  allowance_hold small_request_;
-  allowance_hold small_memory_;
+  budget_hold small_budget_;
 
   // ---- workers ----
   std::shared_ptr<part_pool> slots_;  // file sources: the client's part buffers

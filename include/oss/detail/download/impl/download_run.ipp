@@ -510,13 +510,10 @@ inline asio::awaitable<void> download_run::worker(std::size_t index) {
     const part_scheduler::step step = sched_.next();
     if (step.kind != part_scheduler::step_kind::send) break;
     // The client's transfer budget: one request in flight and the staging piece it fills.
-    allowance_hold connection;
-    allowance_hold memory;
+    budget_hold held;
     if (const transfer_budget* budget = client_.options().budget.get()) {
-      const bool request_granted = co_await connection.take(budget->connections().get(), 1);
-      if (!request_granted || !running()) break;
-      const bool memory_granted = co_await memory.take(budget->memory().get(), write_piece);
-      if (!memory_granted || !running()) break;
+      const bool granted = co_await held.take(budget->connections().get(), budget->memory().get(), write_piece);
+      if (!granted || !running()) break;
     }
     co_await fetch_range(step.number, index);
     if (!running()) break;

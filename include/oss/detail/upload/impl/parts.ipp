@@ -183,7 +183,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
   streamed_body streamed;
   if (part.streamed) {
     if (piece_buffers_.size() <= worker) piece_buffers_.resize(worker + 1);
-    if (!piece_buffers_[worker]) piece_buffers_[worker] = make_part_buffer(file_piece, lease.memory.held());
+    if (!piece_buffers_[worker]) piece_buffers_[worker] = make_part_buffer(file_piece, lease.budget.memory.held());
     reader.emplace(source_.reader_for(number, part, piece_buffers_[worker].get()));
     streamed.size = len;
     streamed.read = read_streamed_part{&*reader};
@@ -242,7 +242,7 @@ inline asio::awaitable<void> upload_run::send_part(int number, const part_read& 
   // The bytes are sent: the slot and its buffer serve the next part (of any upload) while this
   // one is recorded and reported. Under a memory budget the piece buffer goes with the part's
   // bytes of the budget (a worker waiting for budget must not sit on a buffer it no longer counts).
-  const bool budgeted = lease.memory.held();
+  const bool budgeted = lease.budget.memory.held();
   lease.reset();
   if (budgeted && worker < piece_buffers_.size()) piece_buffers_[worker].reset();
   if (budgeted) source_.release_stream_buffer(worker);
@@ -364,12 +364,10 @@ inline asio::awaitable<void> upload_run::worker(std::size_t index) {
     }
     const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5 || md5_every_part_);
     if (const transfer_budget* budget = client_.options().budget.get()) {
-      // The shared budget last: a worker waits for it only with its part in hand, so whatever
-      // holds budget is sending, never waiting for something a waiter holds.
-      const bool request_granted = co_await lease.connection.take(budget->connections().get(), 1);
-      if (!request_granted || !running()) break;
-      const bool memory_granted = co_await lease.memory.take(budget->memory().get(), source_.buffer_bytes(number, wanted));
-      if (!memory_granted || !running()) break;
+      // The shared budget last: a worker waits for it only with its part in hand.
+      const bool granted = co_await lease.budget.take(budget->connections().get(), budget->memory().get(),
+                                                      source_.buffer_bytes(number, wanted));
+      if (!granted || !running()) break;
     }
     const part_read part = co_await source_.next_part(number, index, lease, wanted, sched_);
     notify();  // a stream is free for its next reader

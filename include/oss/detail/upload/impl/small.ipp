@@ -23,11 +23,9 @@ inline asio::awaitable<std::optional<part_read>> upload_run::read_if_small() {
   const part_digests_wanted wanted = digests_wanted(client_.options(), opts_.content_md5);
   if (const transfer_budget* budget = client_.options().budget.get()) {
     // The whole source is read into memory for its PutObject: the transfer budget counts it.
-    const bool request_granted = co_await small_request_.take(budget->connections().get(), 1);
-    if (!request_granted || !running()) co_return small;
     const std::uint64_t bytes = source_.is_stream() ? source_.read_ahead_bytes() : source_.size();
-    const bool memory_granted = co_await small_memory_.take(budget->memory().get(), bytes);
-    if (!memory_granted || !running()) co_return small;
+    const bool granted = co_await small_budget_.take(budget->connections().get(), budget->memory().get(), bytes);
+    if (!granted || !running()) co_return small;
   }
   part_read first = co_await source_.first_part(wanted, sched_);
   if (!running()) co_return small;
@@ -38,8 +36,7 @@ inline asio::awaitable<std::optional<part_read>> upload_run::read_if_small() {
   if (!source_.is_stream() || first.ended) {
     small = std::move(first);
   } else {
-    small_request_.reset();  // part 1 goes to a worker, which takes budget of its own
-    small_memory_.reset();
+    small_budget_.reset();  // part 1 goes to a worker, which takes budget of its own
   }
   co_return small;
 }
