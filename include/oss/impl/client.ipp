@@ -160,6 +160,39 @@ inline asio::awaitable<part_result> client_impl::upload_part(std::string_view na
   co_return r;
 }
 
+// Right after our own Complete, an ETag that is not a multipart ETag says how the store makes
+// ETags (s3rver: the MD5 of the whole object), not that the object is another one: it proves
+// nothing either way.
+inline object_verdict judge_completed(const oss::object_meta& meta, const std::vector<oss::completed_part>& made_of,
+                                      api_dialect dialect) {
+  object_verdict v = check_object_parts(meta, made_of, dialect);
+  if (v.match == object_match::differs && meta.part_count() == 0) v.match = object_match::unknown;
+  return v;
+}
+
+inline asio::awaitable<client_impl::completed_object> client_impl::confirm_completed(
+    std::string_view name, const std::vector<oss::completed_part>& made_of, std::uint64_t size,
+    const oss::complete_result& reply) {
+  completed_object out;
+  oss::object_meta replied;
+  replied.size = size;  // not in the reply; HEAD checks it when the reply cannot decide
+  replied.etag = reply.etag;
+  replied.crc64 = reply.crc64;
+  out.verdict = judge_completed(replied, made_of, options_.dialect);
+  if (out.verdict.match == object_match::unknown) {
+    std::error_code head_ec;
+    diagnostics head_diag;
+    const oss::object_meta meta = co_await head(name, head_ec, head_diag);
+    if (!head_ec) {
+      out.verdict = judge_completed(meta, made_of, options_.dialect);
+      out.by_head = true;
+    } else {
+      out.verdict.reason = "the Complete reply carried no CRC-64, and the HEAD after it failed (" + head_ec.message() + ")";
+    }
+  }
+  co_return out;
+}
+
 inline asio::awaitable<object_verdict> client_impl::reconcile_complete(
     std::string_view name, const std::vector<oss::completed_part>& parts, oss::complete_result& out,
     std::error_code& head_ec) {

@@ -458,30 +458,10 @@ OSS_DECL asio::awaitable<op_outcome<upload_result>> run_complete_shared_upload(c
   oss::complete_result r = co_await access::impl(c).complete_multipart_upload(name, upload_id, std::move(sent), ec, diag);
   if (ec) co_return out;
   // The object as the server confirms it, by the rule an upload's own Complete uses.
-  const api_dialect dialect = c.options().dialect;
-  oss::object_meta replied;
-  replied.size = whole.size;
-  replied.etag = r.etag;
-  replied.crc64 = r.crc64;
-  auto judge = [&](const oss::object_meta& meta) {
-    object_verdict v = check_object_parts(meta, made_of, dialect);
-    if (v.match == object_match::differs && meta.part_count() == 0) v.match = object_match::unknown;
-    return v;
-  };
-  object_verdict verdict = judge(replied);
-  object_check how = object_check::none;
-  if (verdict.match == object_match::matches) {
-    how = verdict.evidence == object_evidence::crc64 ? object_check::reply_crc64 : object_check::multipart_etag;
-  } else if (verdict.match == object_match::unknown) {
-    std::error_code head_ec;
-    diagnostics head_diag;
-    const oss::object_meta meta = co_await access::impl(c).head(name, head_ec, head_diag);
-    if (!head_ec) {
-      verdict = judge(meta);
-      if (verdict.match == object_match::matches)
-        how = verdict.evidence == object_evidence::crc64 ? object_check::head_crc64 : object_check::multipart_etag;
-    }
-  }
+  const client_impl::completed_object confirmed =
+      co_await access::impl(c).confirm_completed(name, made_of, whole.size, r);
+  const object_verdict& verdict = confirmed.verdict;
+  const object_check how = multipart::object_check_of(confirmed);
   const bool differs = verdict.match == object_match::differs;
   if (differs || (how == object_check::none && require_server_crc)) {
     ec = differs ? make_error_code(client_errc::crc64_mismatch) : make_error_code(client_errc::unverified);

@@ -7,6 +7,9 @@
 
 #include <oss/detail/download/download_run.hpp>
 #include <oss/detail/download/impl/download_run.ipp>
+#include <oss/detail/download/impl/finish.ipp>
+#include <oss/detail/download/impl/ranges.ipp>
+#include <oss/detail/download/impl/setup.ipp>
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>

@@ -81,6 +81,14 @@ inline bool is_operation_aborted(const std::exception_ptr& e) {
 }
 
 // A part the checkpoint claims, to be re-read and re-hashed before it is trusted.
+// What proved the object our own Complete made (client_impl::confirm_completed), as
+// upload_checks::object says it.
+inline object_check object_check_of(const client_impl::completed_object& confirmed) {
+  if (confirmed.verdict.match != object_match::matches) return object_check::none;
+  if (confirmed.verdict.evidence != object_evidence::crc64) return object_check::multipart_etag;
+  return confirmed.by_head ? object_check::head_crc64 : object_check::reply_crc64;
+}
+
 struct claimed_part {
   part_record rec;
   bool listed_crc = false;  // ListParts gave the server's CRC-64 for it
@@ -166,6 +174,7 @@ class upload_run {
                                std::string_view request_id);
   asio::awaitable<void> report_part(const part_record& rec, std::string_view request_id);
   // ---- 6. complete and 7. verify ----
+  std::vector<const part_record*> sorted_object_parts() const;
   asio::awaitable<void> complete();
   // A share ends once its parts are durable on the server: no Complete.
   asio::awaitable<void> finish_share();

@@ -186,6 +186,19 @@ class client_impl {
                                                      const std::vector<oss::completed_part>& parts,
                                                      oss::complete_result& out, std::error_code& head_ec);
 
+  // How the server confirms the object our own Complete made of `made_of` (`size` bytes):
+  // the reply's CRC-64 (S3: its multipart ETag), else what a HEAD shows, by the rule of
+  // check_object_parts. `verdict.match` is matches when it did (`by_head`: through the HEAD),
+  // differs when the object is not those parts, unknown when nothing proved either (the
+  // reason says why).
+  struct completed_object {
+    object_verdict verdict;
+    bool by_head = false;
+  };
+  asio::awaitable<completed_object> confirm_completed(std::string_view name,
+                                                      const std::vector<oss::completed_part>& made_of,
+                                                      std::uint64_t size, const oss::complete_result& reply);
+
   // S3 dialect with client_options::s3_content_md5: PutObject and UploadPart send Content-MD5.
   bool s3_content_md5() const noexcept {
     return options_.dialect == api_dialect::s3 && options_.s3_content_md5;

@@ -15,15 +15,10 @@ namespace oss::detail::multipart {
 
 // ---- 6. complete ---------------------------------------------------------------------------
 
-inline asio::awaitable<void> upload_run::complete() {
-  if (!source_.unchanged()) {
-    fail(client_errc::file_changed,
-         "the file was modified during the upload; its parts may mix old and new content");
-    co_return;
-  }
-  // Complete is the upload's memory peak (issue 5: about 870 B per part before): the records
-  // are sorted through pointers instead of copied, and the one list the client's API takes is
-  // built straight from them and moved in; the client writes the XML from it in one string.
+// The parts that make the object (or the share), sorted by number, when they are exactly
+// 1..parts_total_ (else the object would have a hole); empty otherwise. Pointers, not copies:
+// Complete is the upload's memory peak (issue 5: about 870 B per part before).
+inline std::vector<const part_record*> upload_run::sorted_object_parts() const {
   std::vector<const part_record*> parts;
   parts.reserve(cp_.done_parts.size());
   for (const part_record& p : cp_.done_parts)
@@ -31,11 +26,23 @@ inline asio::awaitable<void> upload_run::complete() {
     if (!source_.is_stream() || stream_done_.contains(p.number)) parts.push_back(&p);
   std::sort(parts.begin(), parts.end(),
             [](const part_record* a, const part_record* b) { return a->number < b->number; });
-  // Every part 1..N exactly once, or the object would have a hole.
   bool contiguous = parts.size() == parts_total_;
   for (std::size_t i = 0; contiguous && i < parts.size(); ++i)
     contiguous = parts[i]->number == static_cast<int>(i + 1);
-  if (!contiguous || parts.empty()) {
+  if (!contiguous) parts.clear();
+  return parts;
+}
+
+inline asio::awaitable<void> upload_run::complete() {
+  if (!source_.unchanged()) {
+    fail(client_errc::file_changed,
+         "the file was modified during the upload; its parts may mix old and new content");
+    co_return;
+  }
+  // The one list the client's API takes is built straight from the records and moved in; the
+  // client writes the XML from it in one string.
+  std::vector<const part_record*> parts = sorted_object_parts();
+  if (parts.empty()) {
     fail(std::make_error_code(std::errc::state_not_recoverable),
          "internal error: the part list is incomplete before Complete");
     co_return;
@@ -62,35 +69,10 @@ inline asio::awaitable<void> upload_run::complete() {
   // reply and a resume use too): the Complete reply's CRC-64 (or, in S3, its multipart ETag),
   // else what a HEAD shows. Anything else is not proof.
   const std::vector<oss::completed_part> made_of = completed_parts_of(cp_.done_parts, object_part_filter());
-  const api_dialect dialect = client_.options().dialect;
-  oss::object_meta replied;
-  replied.size = object_size;  // not in the reply; HEAD checks it when the reply cannot decide
-  replied.etag = r.etag;
-  replied.crc64 = r.crc64;
-  // Right after our own Complete, an ETag that is not a multipart ETag says how the store makes
-  // ETags (s3rver: the MD5 of the whole object), not that the object is another one: it proves
-  // nothing either way.
-  auto judge = [&](const oss::object_meta& meta) {
-    object_verdict v = check_object_parts(meta, made_of, dialect);
-    if (v.match == object_match::differs && meta.part_count() == 0) v.match = object_match::unknown;
-    return v;
-  };
-  object_verdict verdict = judge(replied);
-  object_check how = object_check::none;
-  if (verdict.match == object_match::matches) {
-    how = verdict.evidence == object_evidence::crc64 ? object_check::reply_crc64 : object_check::multipart_etag;
-  } else if (verdict.match == object_match::unknown) {
-    std::error_code head_ec;
-    diagnostics head_diag;
-    const oss::object_meta meta = co_await access::impl(client_).head(name_, head_ec, head_diag);
-    if (!head_ec) {
-      verdict = judge(meta);
-      if (verdict.match == object_match::matches)
-        how = verdict.evidence == object_evidence::crc64 ? object_check::head_crc64 : object_check::multipart_etag;
-    } else {
-      verdict.reason = "the Complete reply carried no CRC-64, and the HEAD after it failed (" + head_ec.message() + ")";
-    }
-  }
+  const client_impl::completed_object confirmed =
+      co_await access::impl(client_).confirm_completed(name_, made_of, object_size, r);
+  const object_verdict& verdict = confirmed.verdict;
+  object_check how = object_check_of(confirmed);
   // A multipart ETag proves the parts only as far as the server confirmed each of them.
   if (how == object_check::multipart_etag && checks_.parts_unconfirmed > 0) how = object_check::none;
   const bool differs = verdict.match == object_match::differs;
@@ -144,14 +126,8 @@ inline asio::awaitable<void> upload_run::finish_share() {
     fail(client_errc::file_changed, "the file was modified during the upload; its parts may mix old and new content");
     co_return;
   }
-  std::vector<const part_record*> parts;
-  for (const part_record& p : cp_.done_parts) parts.push_back(&p);
-  std::sort(parts.begin(), parts.end(),
-            [](const part_record* a, const part_record* b) { return a->number < b->number; });
-  bool contiguous = parts.size() == parts_total_;
-  for (std::size_t i = 0; contiguous && i < parts.size(); ++i)
-    contiguous = parts[i]->number == static_cast<int>(i + 1);
-  if (!contiguous) {
+  const std::vector<const part_record*> parts = sorted_object_parts();
+  if (parts.empty()) {
     fail(std::make_error_code(std::errc::state_not_recoverable),
          "internal error: the share's part list is incomplete at its end");
     co_return;
