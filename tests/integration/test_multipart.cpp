@@ -2379,6 +2379,23 @@ TEST_CASE("multipart upload: a part reply without a CRC-64 is sent again with Co
     }
     log.check_contract(data.size(), parts);
   }
+  SUBCASE("a stream's spooled parts: the MD5 is read back from the temporary file") {
+    std::size_t at = 0;
+    oss::stream_source stream([&data, &at](asio::mutable_buffer b) -> asio::awaitable<std::size_t> {
+      const std::size_t n = std::min(b.size(), data.size() - at);
+      std::memcpy(b.data(), data.data() + at, n);
+      at += n;
+      co_return n;
+    });
+    oss::upload_options opts{.parallel = 2, .part_size = kib100};
+    opts.spool_parts_above = 50 * 1024;
+    opts.spool_directory = env.files.path();
+    const auto [r, stored] = upload_and_read_back(io, c, "m5s.bin", std::move(stream), opts);
+    CHECK(stored == data);
+    CHECK(r.checks.parts_content_md5 == parts);
+    CHECK(r.checks.parts_resent_for_md5 >= 1);
+    CHECK(r.crc64 == crc_of(data));
+  }
   SUBCASE("opted out") {
     const oss::upload_options opts{.parallel = 2, .part_size = kib100, .require_server_crc = false};
     oss::upload_result r;
