@@ -445,33 +445,26 @@ int abort_from_checkpoint(const command_line& cl, const oss::client_options& cli
   return oss_tools::exit_ok;
 }
 
-// Whether `path` holds a checkpoint that records an upload: what "checkpoint saved" claims.
-bool records_an_upload(const std::string& path) {
-  if (path.empty()) return false;
-  std::error_code ec;
-  std::string problem;
-  const oss::checkpoint cp = read_checkpoint(path, ec, problem);
-  return !ec && !cp.upload_id.empty();
-}
-
 // The line that tells how to go on from a failed or interrupted run whose checkpoint records its
-// upload; nothing otherwise (then nothing was recorded, and saying "saved" would be false).
-void print_how_to_resume(const std::string& checkpoint, const char* what) {
-  if (checkpoint.empty()) return;
+// upload, and true; nothing and false otherwise (then nothing was recorded, and saying "saved"
+// would be false).
+bool print_how_to_resume(const std::string& checkpoint, const char* what) {
+  if (checkpoint.empty()) return false;
   std::error_code ec;
   std::string problem;
   const oss::checkpoint cp = read_checkpoint(checkpoint, ec, problem);
-  if (ec || cp.upload_id.empty()) return;  // nothing recorded: "saved" would be false
+  if (ec || cp.upload_id.empty()) return false;
   if (cp.share_first_part) {
     // A share's upload is everyone's: aborting it is not this share's call to suggest.
     std::fprintf(stderr, "oss-upload: %scheckpoint saved in %s: run the same command again to resume\n", what,
                  checkpoint.c_str());
-    return;
+    return true;
   }
   std::fprintf(stderr,
                "oss-upload: %scheckpoint saved in %s: run the same command again to resume, or "
                "oss-upload --abort --checkpoint %s to abort the upload\n",
                what, checkpoint.c_str(), checkpoint.c_str());
+  return true;
 }
 
 // FILE, or standard input for "-": a pipe or terminal is read as a stream of unknown length
@@ -967,8 +960,8 @@ int main(int argc, char** argv) {
 
   const int status = oss_tools::exit_status_for(upload_ec, signals.interrupted(), diag);
   if (status == oss_tools::exit_interrupted) {
-    if (records_an_upload(cl.checkpoint)) {
-      print_how_to_resume(cl.checkpoint, "interrupted; ");
+    if (print_how_to_resume(cl.checkpoint, "interrupted; ")) {
+      // The checkpoint resumes it.
     } else if (cl.checkpoint.empty() && !printer.upload_id().empty() && !cl.parts) {
       // Cancellation keeps the server-side upload; with no checkpoint nothing could resume it.
       bool aborted = false;

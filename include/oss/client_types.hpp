@@ -133,7 +133,7 @@ class shared_allowance;
 /// - **Memory**: bytes of part buffers. A part takes what it holds before it is read and gives
 ///   it back once its request has ended: 1 MiB for a file part streamed from the page cache
 ///   (the OSS dialect) or a downloaded range, the whole part for a file part read whole (S3,
-///   Content-MD5) or a stream's part, two pieces of up to 1 MiB for a stream's part spooled to
+///   Content-MD5) or a stream's part, two 1 MiB pieces for a stream's part spooled to
 ///   a temporary file (`upload_options::spool_parts_above`: stream parts above half the budget
 ///   are), nothing for a buffer source (the caller's memory). A part larger than the whole
 ///   budget waits until it can run alone.

@@ -216,10 +216,9 @@ struct upload_share {
 struct upload_options {
   /// Parts in flight at once (>= 1, else `client_errc::invalid_parallel`). Memory use is about
   /// `parallel * part_size` for stream sources (up to `spool_parts_above` per part), and for
-  /// file sources with `content_md5` or in
-  /// the S3 dialect (a digest of the whole part goes in its request head); other file parts
-  /// are read and sent in 1 MiB pieces, whatever the part size. The client's
-  /// `max_connections` also caps it.
+  /// file sources with `content_md5` or in the S3 dialect (a digest of the whole part goes in
+  /// its request head); other file parts are read and sent in 1 MiB pieces, whatever the part
+  /// size. The client's `max_connections` also caps it.
   std::size_t parallel = 5;
 
   /// Bytes per part, 100 KiB .. 5 GiB (else `client_errc::invalid_part_size`). Raised
@@ -290,7 +289,8 @@ struct upload_options {
   /// wanted, computed on the way) and sent from there in 1 MiB pieces. A part in flight then
   /// needs 2 MiB of memory however large the parts grow (up to 5 GiB), and up to its size of
   /// disk. Under a client's memory budget (`transfer_budget::limits::memory_bytes`) a part
-  /// larger than half of that budget is spooled too. 0: every part in memory. Streams only.
+  /// larger than half of that budget is spooled too. 0: no other limit than that (without a
+  /// memory budget, every part in memory). Streams only.
   std::uint64_t spool_parts_above = 64 << 20;
 
   /// Where spooled stream parts go; empty: `std::filesystem::temp_directory_path()` (TMPDIR,

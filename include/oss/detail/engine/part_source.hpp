@@ -230,7 +230,9 @@ class part_source {
   asio::awaitable<part_read> read_spooled(int number, std::size_t worker, part_digests_wanted wanted,
                                           const part_scheduler& sched, const std::byte* prefix,
                                           std::uint64_t prefix_len);
-  int spool_file(std::size_t worker, std::string& problem);
+  // `worker`'s temporary file, opened at its first spooled part; -1 with `ec` and `problem` set
+  // when it cannot be made.
+  int spool_file(std::size_t worker, std::error_code& ec, std::string& problem);
 
   upload_source& source_;
   blocking_work& work_;

@@ -80,7 +80,6 @@ inline bool is_operation_aborted(const std::exception_ptr& e) {
   return false;
 }
 
-// A part the checkpoint claims, to be re-read and re-hashed before it is trusted.
 // What proved the object our own Complete made (client_impl::confirm_completed), as
 // upload_checks::object says it.
 inline object_check object_check_of(const client_impl::completed_object& confirmed) {
@@ -89,6 +88,7 @@ inline object_check object_check_of(const client_impl::completed_object& confirm
   return confirmed.by_head ? object_check::head_crc64 : object_check::reply_crc64;
 }
 
+// A part the checkpoint claims, to be re-read and re-hashed before it is trusted.
 struct claimed_part {
   part_record rec;
   bool listed_crc = false;  // ListParts gave the server's CRC-64 for it

@@ -415,14 +415,12 @@ inline asio::awaitable<part_read> part_source::read_stream(int number, std::byte
   co_return out;
 }
 
-inline int part_source::spool_file(std::size_t worker, std::string& problem) {
+inline int part_source::spool_file(std::size_t worker, std::error_code& ec, std::string& problem) {
   if (spool_fds_.size() <= worker) spool_fds_.resize(worker + 1, -1);
   if (spool_fds_[worker] >= 0) return spool_fds_[worker];
-  std::error_code ec;
   const std::filesystem::path dir = spool_dir_.empty() ? std::filesystem::temp_directory_path(ec) : spool_dir_;
   if (ec) {
     problem = "no temporary folder for the stream's large parts (" + ec.message() + "); set spool_directory";
-    errno = ec.value();
     return -1;
   }
   // Unnamed, so nothing is left behind by a crash; a file system without O_TMPFILE gets a
@@ -434,10 +432,8 @@ inline int part_source::spool_file(std::size_t worker, std::string& problem) {
     if (fd >= 0) ::unlink(templ.c_str());
   }
   if (fd < 0) {
-    const int err = errno;
-    problem = "cannot create a temporary file in " + dir.string() + " for the stream's large parts: " +
-              std::generic_category().message(err);
-    errno = err;
+    ec = std::error_code(errno, std::generic_category());
+    problem = "cannot create a temporary file in " + dir.string() + " for the stream's large parts: " + ec.message();
     return -1;
   }
   spool_dir_ = dir;
@@ -484,9 +480,8 @@ inline asio::awaitable<part_read> part_source::read_spooled(int number, std::siz
   stream_busy_ = true;
   const std::uint64_t want = part_size_of(number);
   std::string problem;
-  const int fd = spool_file(worker, problem);
+  const int fd = spool_file(worker, out.ec, problem);
   if (fd < 0) {
-    out.ec = std::error_code(errno, std::generic_category());
     out.operation = "spool";
     out.message = std::move(problem);
     stream_part_read(number, 0, false, out);
