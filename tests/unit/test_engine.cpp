@@ -8,6 +8,7 @@
 #include <oss/detail/crypto.hpp>
 #include <oss/detail/encoding.hpp>
 #include <oss/detail/engine/checkpoint_journal.hpp>
+#include <oss/detail/engine/checkpoint_writes.hpp>
 #include <oss/detail/engine/part_scheduler.hpp>
 #include <oss/detail/engine/shared_allowance.hpp>
 #include <oss/detail/multipart/plan.hpp>
@@ -573,6 +574,138 @@ TEST_CASE("multipart checkpoint journal: appended parts load with the JSON; comp
   oss::save_checkpoint(path, base);
   CHECK_FALSE(std::filesystem::exists(oss::detail::journal_path_of(path)));
   CHECK(oss::load_checkpoint(path).done_parts.size() == 1);
+}
+
+namespace {
+
+// Records parts first..last in `cp` and in `writes`, as a transfer does when they finish.
+void record_parts(oss::checkpoint& cp, oss::detail::checkpoint_writes& writes, int first, int last) {
+  for (int n = first; n <= last; ++n) {
+    const oss::part_record rec{n, "\"E" + std::to_string(n) + "\"", kib100, static_cast<std::uint64_t>(n)};
+    cp.done_parts.push_back(rec);
+    writes.recorded(rec);
+  }
+}
+
+// One write, carried out at once (a transfer runs perform() on its blocking work).
+bool write_now(oss::detail::checkpoint_writes& writes, const oss::checkpoint& cp, bool compact = false) {
+  auto w = writes.begin(cp, compact);
+  std::error_code ec;
+  w.perform(ec);
+  writes.end(w, ec);
+  return !ec;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint writes: parts are appended until the journal is as long as the JSON's part list, then the JSON is rewritten") {
+  // Setup: an upload whose checkpoint has part 1; its first write is the whole JSON
+  oss_test::temp_dir dir;
+  const auto path = dir / "w.ckpt";
+  oss::checkpoint cp = journal_base();
+  oss::detail::checkpoint_writes writes(path);
+  writes.changed();
+  REQUIRE(write_now(writes, cp));
+  REQUIRE(writes.holds(writes.version()));
+  CHECK_FALSE(writes.unfolded());
+  const auto journal_lines = [&] {
+    const std::string text = oss_test::read_file(oss::detail::journal_path_of(path));
+    return std::count(text.begin(), text.end(), '\n') - 1;  // less the header
+  };
+  const auto json_parts = [&] {
+    std::error_code ec;
+    return oss::checkpoint_from_json(oss_test::read_file(path), ec).done_parts.size();
+  };
+
+  // Run: 10 parts finish; they go to the journal, the JSON keeps its one part
+  record_parts(cp, writes, 2, 11);
+  CHECK_FALSE(writes.holds(writes.version()));
+  REQUIRE(write_now(writes, cp));
+
+  // Check
+  CHECK(writes.holds(writes.version()));
+  CHECK(json_parts() == 1);
+  CHECK(journal_lines() == 10);
+  CHECK(oss::load_checkpoint(path).done_parts.size() == 11);
+  CHECK(writes.unfolded());  // lines a final compaction would fold in
+
+  // Run: 289 more make the journal longer than 256 lines (and than the JSON's list): the JSON
+  // is rewritten with all 300 parts and the journal restarts
+  record_parts(cp, writes, 12, 300);
+  REQUIRE(write_now(writes, cp));
+
+  // Check
+  CHECK(json_parts() == 300);
+  CHECK(journal_lines() == 0);
+
+  // Run: 250 lines stay under the JSON's 300 parts: appended; 70 more pass it: rewritten.
+  // So the bytes written grow with the parts, not with their square.
+  record_parts(cp, writes, 301, 550);
+  REQUIRE(write_now(writes, cp));
+  CHECK(json_parts() == 300);
+  CHECK(journal_lines() == 250);
+  record_parts(cp, writes, 551, 620);
+  REQUIRE(write_now(writes, cp));
+
+  // Check
+  CHECK(json_parts() == 620);
+  CHECK(journal_lines() == 0);
+  CHECK(oss::load_checkpoint(path).done_parts.size() == 620);
+  CHECK_FALSE(writes.unfolded());
+}
+
+TEST_CASE("checkpoint writes: a write covers the changes made before it began; a change the journal cannot say, or a final compaction, rewrites the JSON; a failed write is final") {
+  // Setup
+  oss_test::temp_dir dir;
+  const auto path = dir / "v.ckpt";
+  oss::checkpoint cp = journal_base();
+  oss::detail::checkpoint_writes writes(path);
+  writes.changed();
+  REQUIRE(write_now(writes, cp));
+
+  // Run: part 2 finishes, a write begins, part 3 finishes while it runs
+  record_parts(cp, writes, 2, 2);
+  const std::uint64_t before = writes.version();
+  auto w = writes.begin(cp, false);
+  CHECK(writes.writing());
+  record_parts(cp, writes, 3, 3);
+  std::error_code ec;
+  w.perform(ec);
+  writes.end(w, ec);
+
+  // Check: the file holds part 2's version, not part 3's, which the next write takes
+  REQUIRE_FALSE(ec);
+  CHECK_FALSE(writes.writing());
+  CHECK(writes.holds(before));
+  CHECK_FALSE(writes.holds(writes.version()));
+  CHECK(oss::load_checkpoint(path).done_parts.size() == 2);
+  REQUIRE(write_now(writes, cp));
+  CHECK(oss::load_checkpoint(path).done_parts.size() == 3);
+
+  // Run: parts dropped (a resume check refused them) cannot be a journal line
+  cp.done_parts.resize(1);
+  writes.changed();
+  REQUIRE(write_now(writes, cp));
+
+  // Check
+  CHECK(oss::load_checkpoint(path).done_parts.size() == 1);
+  CHECK(oss_test::read_file(oss::detail::journal_path_of(path)) == oss::detail::journal_header("u1"));
+
+  // Run: a final compaction folds the journal in; then a write that fails
+  record_parts(cp, writes, 2, 4);
+  REQUIRE(write_now(writes, cp));
+  REQUIRE(writes.unfolded());
+  REQUIRE(write_now(writes, cp, true));
+  CHECK_FALSE(writes.unfolded());
+  std::error_code read_ec;
+  CHECK(oss::checkpoint_from_json(oss_test::read_file(path), read_ec).done_parts.size() == 4);
+  record_parts(cp, writes, 5, 5);
+  auto failing = writes.begin(cp, false);
+  writes.end(failing, std::make_error_code(std::errc::no_space_on_device));
+
+  // Check
+  CHECK(writes.failed());
+  CHECK_FALSE(writes.holds(writes.version()));
 }
 
 TEST_CASE("download checkpoint: its kind round-trips with the pinned ETag and CRC-64, and its journal replays by that ETag") {

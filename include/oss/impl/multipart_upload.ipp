@@ -204,6 +204,7 @@ inline bool upload_run::validate() {
       return reject(std::make_error_code(std::errc::no_such_file_or_directory),
                     "the checkpoint's folder " + dir.string() + " does not exist");
     cp_path_ = *file;
+    writes_.emplace(*file);
   }
   return true;
 }
@@ -225,7 +226,7 @@ inline asio::awaitable<void> upload_run::end_with_failure() {
   // Keep what is done: the parts finished while the others were being stopped are recorded
   // too, so the next call does not send them again.
   // The whole state as JSON: what is left on disk is a plain (ali-oss-readable) checkpoint.
-  if (cp_path_ && upload_exists && !save_failed_ && (saved_version_ < cp_version_ || (journal_ && journal_->records() > 0)))
+  if (writes_ && upload_exists && !writes_->failed() && writes_->unfolded())
     co_await save_now(true);
 }
 

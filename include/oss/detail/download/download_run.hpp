@@ -9,7 +9,7 @@
 
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/engine/blocking_work.hpp>
-#include <oss/detail/engine/checkpoint_journal.hpp>
+#include <oss/detail/engine/checkpoint_writes.hpp>
 #include <oss/detail/engine/part_scheduler.hpp>
 #include <oss/detail/engine/shared_allowance.hpp>
 #include <oss/detail/http/message.hpp>
@@ -59,7 +59,7 @@ struct range_writer {
 // fetch the ranges `parallel` at a time into `<path>.part`, verify the CRC-64, rename. Lives in
 // the frame of run_resumable_download; every member is touched only on the download's strand.
 // The engine's parts are the upload's: part_scheduler (which range next, how it ends),
-// checkpoint_journal (group commit), blocking_work (pwrite, CRC-64, fsync off the event loop).
+// checkpoint_writes (group commit), blocking_work (pwrite, CRC-64, fsync off the event loop).
 class download_run {
  public:
   download_run(client& c, std::string& name, std::filesystem::path& path, download_options& opts,
@@ -89,6 +89,7 @@ class download_run {
   asio::awaitable<void> worker(std::size_t index);
   asio::awaitable<void> fetch_range(int number, std::size_t index);
   asio::awaitable<void> persist();
+  void changed();
   asio::awaitable<void> save_now(bool compact);
   asio::awaitable<void> report(progress_stage stage, const std::optional<part_record>& part);
   asio::awaitable<void> finish();
@@ -138,14 +139,8 @@ class download_run {
   std::optional<std::filesystem::path> cp_path_;
   bool resuming_ = false;
   checkpoint cp_;
-  std::uint64_t cp_version_ = 0;
-  std::uint64_t saved_version_ = 0;
-  bool saving_ = false;
-  bool save_failed_ = false;
-  bool must_compact_ = true;
-  std::optional<checkpoint_journal> journal_;
-  std::string unjournaled_;
-  std::size_t unjournaled_count_ = 0;
+  // The checkpoint file's group commit (JSON plus journal), when there is a file.
+  std::optional<checkpoint_writes> writes_;
 
   int fd_ = -1;  // <path>.part
   bool part_created_ = false;

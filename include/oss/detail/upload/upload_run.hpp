@@ -10,7 +10,7 @@
 #include <oss/detail/crc64.hpp>
 #include <oss/detail/dates.hpp>
 #include <oss/detail/engine/blocking_work.hpp>
-#include <oss/detail/engine/checkpoint_journal.hpp>
+#include <oss/detail/engine/checkpoint_writes.hpp>
 #include <oss/detail/engine/part_pool.hpp>
 #include <oss/detail/engine/part_scheduler.hpp>
 #include <oss/detail/engine/part_source.hpp>
@@ -243,16 +243,8 @@ class upload_run {
   std::optional<object_meta> completed_object_;  // the checkpoint's upload was completed already
   object_evidence completed_evidence_ = object_evidence::none;
   checkpoint cp_;
-  std::uint64_t cp_version_ = 0;     // bumped on every change of cp_
-  std::uint64_t saved_version_ = 0;  // the version the file holds
-  bool saving_ = false;
-  bool save_failed_ = false;
-  // The file side of the checkpoint: JSON plus journal (detail/engine/checkpoint_journal.hpp).
-  std::optional<checkpoint_journal> journal_;
-  std::string unjournaled_;            // journal lines of parts recorded since the last save
-  std::size_t unjournaled_count_ = 0;
-  bool must_compact_ = true;           // cp_ changed other than by record(): rewrite the JSON
-  std::size_t compacted_parts_ = 0;    // parts the JSON held at the last compaction
+  // The checkpoint file's group commit (JSON plus journal), when there is a file.
+  std::optional<checkpoint_writes> writes_;
   // Parts recorded by the workers, waiting for the committer to make them durable and report
   // them (checkpoint files only: the workers go on with their next part meanwhile).
   std::vector<std::pair<part_record, std::string>> to_commit_;

@@ -82,7 +82,7 @@ inline asio::awaitable<void> download_run::end_short() {
                                   (sched_.error() == client_errc::crc64_mismatch && parts_done_ == parts_total_));
   const bool keep_part = useless ? (sched_.error() == client_errc::crc64_mismatch && opts_.keep_part_file_on_mismatch)
                                  : resumable();
-  if (cp_path_ && !save_failed_ && !useless && (resuming_ || !cp_.done_parts.empty()) && lock_.held())
+  if (writes_ && !writes_->failed() && !useless && (resuming_ || !cp_.done_parts.empty()) && lock_.held())
     co_await save_now(true);
   const int fd = fd_;
   fd_ = -1;

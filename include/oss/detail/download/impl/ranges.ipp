@@ -214,10 +214,8 @@ inline asio::awaitable<void> download_run::fetch_range(int number, std::size_t i
   }
   part_record rec{number, std::string(), w.length, w.crc};
   cp_.done_parts.push_back(rec);
-  ++cp_version_;
-  if (cp_path_) {
-    unjournaled_ += journal_record(rec);
-    ++unjournaled_count_;
+  if (writes_) {
+    writes_->recorded(rec);
     co_await persist();
     if (!running()) co_return;
   }
@@ -232,50 +230,38 @@ inline asio::awaitable<void> download_run::fetch_range(int number, std::size_t i
   notify();
 }
 
-// The same group commit as an upload's (upload_run::persist): writes are serialised, and the
-// next one covers every range recorded meanwhile.
+// The same group commit as an upload's (engine/checkpoint_writes.hpp): writes are serialised,
+// and the next one covers every range recorded meanwhile.
 inline asio::awaitable<void> download_run::persist() {
-  const std::uint64_t mine = cp_version_;
-  while (saved_version_ < mine && !save_failed_ && running()) {
-    if (saving_)
+  const std::uint64_t mine = writes_->version();
+  while (!writes_->holds(mine) && !writes_->failed() && running()) {
+    if (writes_->writing())
       co_await wait();
     else
       co_await save_now(false);
   }
 }
 
+// A change of cp_ that a journal record cannot express (ranges dropped): the next save
+// rewrites the JSON.
+inline void download_run::changed() {
+  if (writes_) writes_->changed();
+}
+
 // A range counts once its bytes are durable: the .part file is synced before the journal line
 // that records them is written.
 inline asio::awaitable<void> download_run::save_now(bool compact) {
-  saving_ = true;
-  const std::uint64_t version = cp_version_;
-  if (!journal_) journal_.emplace(*cp_path_);
-  const bool rewrite = compact || must_compact_ || journal_->records() + unjournaled_count_ > 256;
-  std::string text = rewrite ? checkpoint_to_json(cp_) : std::move(unjournaled_);
-  const std::size_t count = unjournaled_count_;
-  unjournaled_.clear();
-  unjournaled_count_ = 0;
-  if (rewrite) must_compact_ = false;
-  checkpoint_journal* journal = &*journal_;
-  const std::string id = journal_id(cp_);
+  auto write = writes_->begin(cp_, compact);
   const int fd = fd_;
-  auto job = [journal, text = std::move(text), id, rewrite, count, fd] {
+  auto job = [&write, fd] {
     std::error_code ec;
     if (fd >= 0 && ::fdatasync(fd) != 0) return download_impl::errno_code();
-    if (rewrite)
-      journal->compact(text, id, ec);
-    else
-      journal->append(text, count, ec);
+    write.perform(ec);
     return ec;
   };
   const std::error_code ec = co_await work_.run(std::move(job));
-  saving_ = false;
-  if (ec) {
-    save_failed_ = true;
-    fail(ec, "cannot write the checkpoint file " + cp_path_->string() + " (" + ec.message() + ")");
-  } else {
-    saved_version_ = std::max(saved_version_, version);
-  }
+  writes_->end(write, ec);
+  if (ec) fail(ec, "cannot write the checkpoint file " + cp_path_->string() + " (" + ec.message() + ")");
   notify();
 }
 

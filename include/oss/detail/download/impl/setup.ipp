@@ -45,6 +45,7 @@ inline bool download_run::validate() {
                   "the checkpoint's folder " + cdir.string() + " does not exist"),
              false;
     cp_path_ = *file;
+    writes_.emplace(*file);
   }
   return true;
 }
@@ -221,8 +222,7 @@ inline asio::awaitable<bool> download_run::open_part_file() {
   }
   if (o.fresh && !cp_.done_parts.empty()) {
     cp_.done_parts.clear();  // the file they were written to is gone
-    must_compact_ = true;
-    ++cp_version_;
+    changed();
   }
   co_return true;
 }
@@ -247,8 +247,7 @@ inline asio::awaitable<void> download_run::verify_resumed_ranges() {
   const std::vector<int> bad = co_await work_.run(std::move(job));
   if (bad.empty()) co_return;
   std::erase_if(cp_.done_parts, [&](const part_record& p) { return std::find(bad.begin(), bad.end(), p.number) != bad.end(); });
-  must_compact_ = true;
-  ++cp_version_;
+  changed();
 }
 
 inline void download_run::restart_whole() {
@@ -259,8 +258,7 @@ inline void download_run::restart_whole() {
   parts_total_ = 1;
   cp_.part_size = size_;
   cp_.done_parts.clear();
-  must_compact_ = true;
-  ++cp_version_;
+  changed();
   high_.clear();
   high_[1] = bytes_done_;  // progress never goes back
 }

@@ -16,77 +16,46 @@ namespace oss::detail::multipart {
 // ---- 5. parts --------------------------------------------------------------------------------
 
 inline void upload_run::record(part_record rec) {
-  if (cp_path_) {
-    unjournaled_ += journal_record(rec);
-    ++unjournaled_count_;
-  }
+  if (writes_) writes_->recorded(rec);
   auto it = std::find_if(cp_.done_parts.begin(), cp_.done_parts.end(),
                          [&](const part_record& p) { return p.number == rec.number; });
   if (it != cp_.done_parts.end())
     *it = std::move(rec);
   else
     cp_.done_parts.push_back(std::move(rec));
-  ++cp_version_;
 }
 
 // A change of cp_ that a journal record cannot express (a new upload, parts dropped): the next
 // save rewrites the JSON.
 inline void upload_run::changed() {
-  must_compact_ = true;
-  ++cp_version_;
+  if (writes_) writes_->changed();
 }
 
-// Makes the checkpoint file hold everything recorded so far. Writes are serialised: while one
-// is running, later parts wait and the next write covers all of them (group commit), so a
-// burst of finished parts costs one fsync, and an older snapshot never overwrites a newer one.
+// Makes the checkpoint file hold everything recorded so far: while one write runs, later parts
+// wait, and the next write covers all of them (engine/checkpoint_writes.hpp).
 inline asio::awaitable<void> upload_run::persist() {
-  if (!cp_path_) co_return;
-  const std::uint64_t mine = cp_version_;
-  while (saved_version_ < mine && !save_failed_ && running()) {
-    if (saving_)
+  if (!writes_) co_return;
+  const std::uint64_t mine = writes_->version();
+  while (!writes_->holds(mine) && !writes_->failed() && running()) {
+    if (writes_->writing())
       co_await wait();
     else
       co_await save_now();
   }
 }
 
-// One write of the checkpoint: the parts recorded since the last one appended to the journal
-// with one fdatasync, or, when the journal cannot say it (a new upload, parts dropped), when it
-// has grown as long as the JSON's part list, or at the end of a run (`compact`), the whole
-// state written as JSON and the journal restarted.
+// One write of the checkpoint: the journal lines of the parts recorded since the last one with
+// one fdatasync, or the whole state as JSON (`compact`, or when the journal cannot say it).
 inline asio::awaitable<void> upload_run::save_now(bool compact) {
-  saving_ = true;
-  const std::uint64_t version = cp_version_;
-  if (!journal_) journal_.emplace(*cp_path_);
-  const bool rewrite = compact || must_compact_ ||
-                       journal_->records() + unjournaled_count_ > std::max<std::size_t>(256, compacted_parts_);
-  std::string text;
-  std::size_t count = unjournaled_count_;
-  if (rewrite) {
-    text = checkpoint_to_json(cp_);
-    must_compact_ = false;
-    compacted_parts_ = cp_.done_parts.size();
-  } else {
-    text.swap(unjournaled_);
-  }
-  unjournaled_.clear();
-  unjournaled_count_ = 0;
-  checkpoint_journal* journal = &*journal_;
-  const std::string* body = &text;
-  const std::string upload_id_now = cp_.upload_id;  // cp_ may change while the job runs
-  const std::string* upload_id = &upload_id_now;
-  auto job = [journal, body, upload_id, rewrite, count] {
+  auto write = writes_->begin(cp_, compact);
+  auto job = [&write] {
     std::error_code ec;
-    if (rewrite)
-      journal->compact(*body, *upload_id, ec);
-    else
-      journal->append(*body, count, ec);
+    write.perform(ec);
     return ec;
   };
   const std::error_code ec = co_await work_.run(std::move(job));
-  saving_ = false;
+  writes_->end(write, ec);
   if (ec) {
-    save_failed_ = true;
     diagnostics diag;
     diag.operation = "save_checkpoint";
     diag.client_message = "cannot write the checkpoint file " + cp_path_->string() + " (" + ec.message() + ")";
@@ -101,8 +70,6 @@ inline asio::awaitable<void> upload_run::save_now(bool compact) {
                              "checkpoint, or AbortMultipartUpload with that upload id)";
     }
     fail(ec, std::move(diag));
-  } else {
-    saved_version_ = std::max(saved_version_, version);
   }
   notify();
 }
