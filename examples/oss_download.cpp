@@ -87,69 +87,22 @@ void print_help() {
       usage_line, oss_tools::connection_flags_help, oss_tools::credentials_help);
 }
 
-struct command_line {
+struct command_line : oss_tools::transfer_flags {
   oss_tools::connection_flags connection;
   std::string name;
   std::string file;
-  std::size_t parallel = 5;
-  std::optional<std::uint64_t> part_size;
-  std::string checkpoint;
-  bool no_server_crc = false;
   bool keep_partial = false;
-  bool quiet = false;
-  bool help = false;
-  bool version = false;
 };
 
 command_line parse(int argc, char** argv) {
   command_line cl;
-  std::vector<std::string_view> positional;
-  bool options_done = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (options_done || arg == "-" || !arg.starts_with("-")) {
-      positional.push_back(arg);
-      continue;
-    }
-    if (arg == "--") {
-      options_done = true;
-      continue;
-    }
-    const oss_tools::option_argument option(arg);
-    arg = option.name;
-    const std::string flag(arg);
-    auto take = [&]() -> std::string { return option.value(i, argc, argv); };
-    auto no_value = [&] {
-      if (option.has_inline_value) throw usage_error{flag + " takes no value"};
-    };
-    if (arg == "--path-style" || arg == "--cname" || arg == "--no-server-crc" || arg == "--keep-partial") no_value();
-    if (oss_tools::parse_connection_flag(arg, take, cl.connection)) continue;
-    if (arg == "--help" || arg == "-h") {
-      cl.help = true;
-    } else if (arg == "--version") {
-      cl.version = true;
-    } else if (arg == "--quiet" || arg == "-q") {
-      no_value();
-      cl.quiet = true;
-    } else if (arg == "--no-server-crc") {
-      cl.no_server_crc = true;
-    } else if (arg == "--keep-partial") {
-      cl.keep_partial = true;
-    } else if (arg == "--parallel") {
-      auto n = oss_tools::parse_count(take(), 1000);
-      if (!n) throw usage_error{"--parallel takes a number from 1 to 1000"};
-      cl.parallel = static_cast<std::size_t>(*n);
-    } else if (arg == "--part-size") {
-      auto n = oss_tools::parse_size(take());
-      if (!n) throw usage_error{"--part-size takes a size such as 1048576, 512K, 8M, 8MiB or 1G"};
-      cl.part_size = *n;
-    } else if (arg == "--checkpoint") {
-      cl.checkpoint = take();
-      if (cl.checkpoint.empty()) throw usage_error{"--checkpoint needs a path"};
-    } else {
-      throw oss_tools::unknown_option(option.name, i);
-    }
-  }
+  const auto positional = oss_tools::parse_arguments(argc, argv, [&cl](oss_tools::option_at& option) {
+    if (oss_tools::parse_connection_flag(option, cl.connection) || oss_tools::parse_transfer_flag(option, cl)) return true;
+    if (option.name() != "--keep-partial") return false;
+    option.no_value();
+    cl.keep_partial = true;
+    return true;
+  });
   if (cl.help || cl.version) return cl;
   if (positional.size() != 2)
     throw usage_error{positional.size() < 2 ? "NAME and FILE are required" : "too many arguments"};

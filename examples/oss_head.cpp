@@ -51,34 +51,26 @@ struct command_line {
 
 command_line parse(int argc, char** argv) {
   command_line cl;
-  std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (!arg.starts_with("-")) {
-      positional.emplace_back(arg);
-      continue;
-    }
-    const oss_tools::option_argument option(arg);
-    arg = option.name;
-    const std::string flag(arg);
-    auto take = [&]() -> std::string { return option.value(i, argc, argv); };
-    if (oss_tools::parse_connection_flag(arg, take, cl.connection)) continue;
+  const auto positional = oss_tools::parse_arguments(argc, argv, [&cl](oss_tools::option_at& option) {
+    if (oss_tools::parse_connection_flag(option, cl.connection)) return true;
+    const std::string_view arg = option.name();
     if (arg == "--help" || arg == "-h") {
       cl.help = true;
     } else if (arg == "--version") {
       cl.version = true;
     } else if (arg == "--verify") {
-      cl.verify_file = take();
+      cl.verify_file = option.value();
     } else if (arg == "--expect-crc64") {
-      const std::string v = take();
+      const std::string v = option.value();
       std::uint64_t n = 0;
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
       if (ec != std::errc{} || end != v.data() + v.size()) throw usage_error{"--expect-crc64 takes a decimal CRC-64"};
       cl.expect_crc64 = n;
     } else {
-      throw oss_tools::unknown_option(option.name, i);
+      return false;
     }
-  }
+    return true;
+  });
   if (cl.help || cl.version) return cl;
   if (positional.size() != 1) throw usage_error{positional.empty() ? "NAME is required" : "too many arguments"};
   cl.name = positional[0];

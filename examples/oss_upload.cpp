@@ -162,13 +162,11 @@ void print_help() {
       usage_line, oss_tools::connection_flags_help, oss_tools::credentials_help);
 }
 
-struct command_line {
+// part_size: the default is the dialect's, see main.
+struct command_line : oss_tools::transfer_flags {
   oss_tools::connection_flags connection;
   std::string file;
   std::string name;
-  std::size_t parallel = 5;
-  std::optional<std::uint64_t> part_size;  // default by dialect, see main
-  std::string checkpoint;
   std::vector<std::pair<std::string, std::string>> meta;
   std::string mime;
   std::vector<std::pair<std::string, std::string>> headers;
@@ -181,11 +179,7 @@ struct command_line {
   bool jobs_given = false;
   std::string checkpoint_dir;
   std::string spool_dir;
-  bool no_server_crc = false;
   bool abort = false;
-  bool quiet = false;
-  bool help = false;
-  bool version = false;
 };
 
 std::string_view trim(std::string_view s) {
@@ -203,96 +197,61 @@ std::optional<std::pair<std::uint32_t, std::uint32_t>> parse_part_range(std::str
   return std::pair<std::uint32_t, std::uint32_t>{static_cast<std::uint32_t>(*first), static_cast<std::uint32_t>(*last)};
 }
 
+// Takes the options only oss-upload has.
+bool parse_upload_flag(oss_tools::option_at& option, command_line& cl) {
+  const std::string_view arg = option.name();
+  if (arg == "--abort" || arg == "--recursive" || arg == "--initiate" || arg == "--complete") option.no_value();
+  if (arg == "--abort") {
+    cl.abort = true;
+  } else if (arg == "--recursive") {
+    cl.recursive = true;
+  } else if (arg == "--initiate") {
+    cl.initiate = true;
+  } else if (arg == "--complete") {
+    cl.complete = true;
+  } else if (arg == "--upload-id") {
+    cl.upload_id = option.value();
+    if (cl.upload_id.empty()) throw usage_error{"--upload-id needs the id --initiate printed"};
+  } else if (arg == "--parts") {
+    cl.parts = parse_part_range(option.value());
+    if (!cl.parts) throw usage_error{"--parts takes part numbers A-B within 1-10000, such as 1-2500"};
+  } else if (arg == "--jobs") {
+    auto n = oss_tools::parse_count(option.value(), 256);
+    if (!n) throw usage_error{"--jobs takes a number from 1 to 256"};
+    cl.jobs = static_cast<std::size_t>(*n);
+    cl.jobs_given = true;
+  } else if (arg == "--spool-dir") {
+    cl.spool_dir = option.value();
+    if (cl.spool_dir.empty()) throw usage_error{"--spool-dir needs a folder"};
+  } else if (arg == "--checkpoint-dir") {
+    cl.checkpoint_dir = option.value();
+    if (cl.checkpoint_dir.empty()) throw usage_error{"--checkpoint-dir needs a folder"};
+  } else if (arg == "--meta") {
+    const std::string kv = option.value();
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw usage_error{"--meta takes KEY=VALUE"};
+    cl.meta.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  } else if (arg == "--mime") {
+    cl.mime = option.value();
+  } else if (arg == "--header") {
+    const std::string h = option.value();
+    const auto colon = h.find(':');
+    if (colon == std::string::npos || trim(std::string_view(h).substr(0, colon)).empty())
+      throw usage_error{"--header takes 'Name: value'"};
+    cl.headers.emplace_back(std::string(trim(std::string_view(h).substr(0, colon))),
+                            std::string(trim(std::string_view(h).substr(colon + 1))));
+  } else {
+    return false;
+  }
+  return true;
+}
+
 command_line parse(int argc, char** argv) {
   command_line cl;
-  std::vector<std::string_view> positional;
-  bool options_done = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (options_done || arg == "-" || !arg.starts_with("-")) {
-      positional.push_back(arg);
-      continue;
-    }
-    if (arg == "--") {
-      options_done = true;
-      continue;
-    }
-    const oss_tools::option_argument option(arg);
-    arg = option.name;
-    const std::string flag(arg);
-    auto take = [&]() -> std::string { return option.value(i, argc, argv); };
-    auto no_value = [&] {
-      if (option.has_inline_value) throw usage_error{flag + " takes no value"};
-    };
-
-    if (arg == "--path-style" || arg == "--cname" || arg == "--abort" || arg == "--no-server-crc" ||
-        arg == "--recursive" || arg == "--initiate" || arg == "--complete")
-      no_value();
-    if (oss_tools::parse_connection_flag(arg, take, cl.connection)) continue;
-
-    if (arg == "--help" || arg == "-h") {
-      cl.help = true;
-    } else if (arg == "--version") {
-      cl.version = true;
-    } else if (arg == "--quiet" || arg == "-q") {
-      no_value();
-      cl.quiet = true;
-    } else if (arg == "--abort") {
-      cl.abort = true;
-    } else if (arg == "--no-server-crc") {
-      cl.no_server_crc = true;
-    } else if (arg == "--parallel") {
-      auto n = oss_tools::parse_count(take(), 1000);
-      if (!n) throw usage_error{"--parallel takes a number from 1 to 1000"};
-      cl.parallel = static_cast<std::size_t>(*n);
-    } else if (arg == "--part-size") {
-      auto n = oss_tools::parse_size(take());
-      if (!n) throw usage_error{"--part-size takes a size such as 1048576, 512K, 8M, 8MiB or 1G"};
-      cl.part_size = *n;
-    } else if (arg == "--recursive") {
-      cl.recursive = true;
-    } else if (arg == "--initiate") {
-      cl.initiate = true;
-    } else if (arg == "--complete") {
-      cl.complete = true;
-    } else if (arg == "--upload-id") {
-      cl.upload_id = take();
-      if (cl.upload_id.empty()) throw usage_error{"--upload-id needs the id --initiate printed"};
-    } else if (arg == "--parts") {
-      cl.parts = parse_part_range(take());
-      if (!cl.parts) throw usage_error{"--parts takes part numbers A-B within 1-10000, such as 1-2500"};
-    } else if (arg == "--jobs") {
-      auto n = oss_tools::parse_count(take(), 256);
-      if (!n) throw usage_error{"--jobs takes a number from 1 to 256"};
-      cl.jobs = static_cast<std::size_t>(*n);
-      cl.jobs_given = true;
-    } else if (arg == "--spool-dir") {
-      cl.spool_dir = take();
-      if (cl.spool_dir.empty()) throw usage_error{"--spool-dir needs a folder"};
-    } else if (arg == "--checkpoint-dir") {
-      cl.checkpoint_dir = take();
-      if (cl.checkpoint_dir.empty()) throw usage_error{"--checkpoint-dir needs a folder"};
-    } else if (arg == "--checkpoint") {
-      cl.checkpoint = take();
-      if (cl.checkpoint.empty()) throw usage_error{"--checkpoint needs a path"};
-    } else if (arg == "--meta") {
-      const std::string kv = take();
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) throw usage_error{"--meta takes KEY=VALUE"};
-      cl.meta.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    } else if (arg == "--mime") {
-      cl.mime = take();
-    } else if (arg == "--header") {
-      const std::string h = take();
-      const auto colon = h.find(':');
-      if (colon == std::string::npos || trim(std::string_view(h).substr(0, colon)).empty())
-        throw usage_error{"--header takes 'Name: value'"};
-      cl.headers.emplace_back(std::string(trim(std::string_view(h).substr(0, colon))),
-                              std::string(trim(std::string_view(h).substr(colon + 1))));
-    } else {
-      throw oss_tools::unknown_option(option.name, i);
-    }
-  }
+  const auto positional = oss_tools::parse_arguments(argc, argv, [&cl](oss_tools::option_at& option) {
+    return oss_tools::parse_connection_flag(option, cl.connection) || oss_tools::parse_transfer_flag(option, cl) ||
+           parse_upload_flag(option, cl);
+  });
   if (cl.help || cl.version) return cl;
   if (cl.abort) {
     if (cl.checkpoint.empty()) throw usage_error{"--abort needs --checkpoint PATH: the checkpoint names the upload"};

@@ -92,6 +92,53 @@ struct option_argument {
   }
 };
 
+/// One option as parse_arguments hands it to a tool's parser: its name, and its value on demand.
+class option_at {
+ public:
+  option_at(int& index, int argc, char** argv) : arg_(argv[index]), index_(index), argc_(argc), argv_(argv) {}
+
+  std::string_view name() const { return arg_.name; }
+
+  /// The option's value: the part after '=', else the next argument (which is then consumed).
+  std::string value() { return arg_.value(index_, argc_, argv_); }
+
+  /// For a flag that takes none: "--quiet=yes" is a usage error, not a silent yes.
+  void no_value() const {
+    if (arg_.has_inline_value) throw usage_error{std::string(arg_.name) + " takes no value"};
+  }
+
+  usage_error unknown() const { return unknown_option(arg_.name, index_); }
+
+ private:
+  option_argument arg_;
+  int& index_;
+  int argc_;
+  char** argv_;
+};
+
+/// Walks a command line: each option goes to `on_option(option_at&)`, which returns whether it
+/// took it (an option nobody takes is a usage error); the operands ("-", anything that does not
+/// start with '-', and everything after "--") are returned in order.
+template <typename OnOption>
+std::vector<std::string_view> parse_arguments(int argc, char** argv, OnOption&& on_option) {
+  std::vector<std::string_view> operands;
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (options_done || arg == "-" || !arg.starts_with("-")) {
+      operands.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    option_at option(i, argc, argv);
+    if (!on_option(option)) throw option.unknown();
+  }
+  return operands;
+}
+
 inline std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
@@ -249,6 +296,53 @@ bool parse_connection_flag(std::string_view arg, Take&& take, connection_flags& 
   } else if (arg == "--retry-time") {
     f.retry_time = parse_seconds(take());
     if (!f.retry_time) throw usage_error{"--retry-time takes a positive number of seconds"};
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/// Takes `option` if it is a connection flag.
+inline bool parse_connection_flag(option_at& option, connection_flags& f) {
+  if (option.name() == "--path-style" || option.name() == "--cname") option.no_value();
+  return parse_connection_flag(option.name(), [&] { return option.value(); }, f);
+}
+
+/// The flags every transfer tool has (oss-upload, oss-download), in the same words.
+struct transfer_flags {
+  std::size_t parallel = 5;
+  std::optional<std::uint64_t> part_size;  // each tool has its default
+  std::string checkpoint;
+  bool no_server_crc = false;
+  bool quiet = false;
+  bool help = false;
+  bool version = false;
+};
+
+/// Takes `option` if it is one of transfer_flags'.
+inline bool parse_transfer_flag(option_at& option, transfer_flags& f) {
+  const std::string_view arg = option.name();
+  if (arg == "--help" || arg == "-h") {
+    f.help = true;
+  } else if (arg == "--version") {
+    f.version = true;
+  } else if (arg == "--quiet" || arg == "-q") {
+    option.no_value();
+    f.quiet = true;
+  } else if (arg == "--no-server-crc") {
+    option.no_value();
+    f.no_server_crc = true;
+  } else if (arg == "--parallel") {
+    auto n = parse_count(option.value(), 1000);
+    if (!n) throw usage_error{"--parallel takes a number from 1 to 1000"};
+    f.parallel = static_cast<std::size_t>(*n);
+  } else if (arg == "--part-size") {
+    auto n = parse_size(option.value());
+    if (!n) throw usage_error{"--part-size takes a size such as 1048576, 512K, 8M, 8MiB or 1G"};
+    f.part_size = *n;
+  } else if (arg == "--checkpoint") {
+    f.checkpoint = option.value();
+    if (f.checkpoint.empty()) throw usage_error{"--checkpoint needs a path"};
   } else {
     return false;
   }
