@@ -163,7 +163,7 @@ inline asio::awaitable<void> download_run::fetch_ranges() {
 
 inline asio::awaitable<void> download_run::worker(std::size_t index) {
   co_await asio::this_coro::throw_if_cancelled(false);
-  if (staging_[index].capacity() < write_piece + 64 * 1024) staging_[index].reserve(write_piece + 64 * 1024);
+  std::string& staging = staging_[index];
   for (;;) {
     const part_scheduler::step step = sched_.next();
     if (step.kind != part_scheduler::step_kind::send) break;
@@ -173,7 +173,12 @@ inline asio::awaitable<void> download_run::worker(std::size_t index) {
       const bool granted = co_await held.take(budget->connections().get(), budget->memory().get(), write_piece);
       if (!granted || !running()) break;
     }
+    if (staging.capacity() < write_piece + 64 * 1024) staging.reserve(write_piece + 64 * 1024);
     co_await fetch_range(step.number, index);
+    // Under a memory budget the staging piece goes with its bytes of the budget: a worker that
+    // waits for budget must not sit on memory the budget no longer counts. Without one, the
+    // piece is kept: a buffer allocated per range is faulted in afresh each time.
+    if (held.memory.held()) std::string().swap(staging);
     if (!running()) break;
   }
 }
