@@ -359,6 +359,36 @@ TEST_CASE("GetObject with a Range, x-oss-range-behavior and preconditions") {
   CHECK(f.server->stats().connections == 2);  // the PUT's, then the one every GET shared
 }
 
+TEST_CASE("x-oss-traffic-limit holds a PutObject's body and a GetObject's reply to that rate, as OSS does") {
+  // Setup: OSS's lowest limit, 819200 bit/s (100 KiB/s), on 120,000 bytes: 1.17 s at the least
+  fixture f;
+  const std::string data = part_data(120'000, 5);
+  const std::pair<std::string, std::string> limit{"x-oss-traffic-limit", "819200"};
+  const auto seconds_of = [](auto&& call) {
+    const auto start = std::chrono::steady_clock::now();
+    auto reply = call();
+    return std::pair{reply, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+  };
+
+  // Run
+  auto [put_limited, put_limited_s] = seconds_of([&] { return f.call({.method = "PUT", .key = "t", .headers = {limit}, .body = data}); });
+  auto [put_free, put_free_s] = seconds_of([&] { return f.call({.method = "PUT", .key = "u", .body = data}); });
+  auto [get_limited, get_limited_s] = seconds_of([&] { return f.call({.key = "t", .headers = {limit}}); });
+  auto [get_free, get_free_s] = seconds_of([&] { return f.call({.key = "t"}); });
+
+  // Check: the limited requests take their time; the same bytes without a limit do not
+  CHECK(put_limited.status == 200);
+  CHECK(get_limited.status == 200);
+  CHECK(get_limited.body == data);
+  CHECK(put_limited_s >= 1.1);
+  CHECK(get_limited_s >= 1.1);
+  CHECK(put_free_s < put_limited_s / 2);
+  CHECK(get_free_s < get_limited_s / 2);
+  CHECK(put_free.status == 200);
+  CHECK(get_free.body == data);
+  CHECK(f.server->stats().traffic_limited == 2);
+}
+
 TEST_CASE("ali-oss's own ranged and conditional get agrees with the server") {
   // Setup: the reference SDK reads an object the server stored (tests/node/ranged_get.js)
   fixture f({.access_key_id = "LTAI-range-key", .access_key_secret = "range-secret-7Qp"});

@@ -161,7 +161,7 @@ struct local_server_stats {
   /// PutObject, UploadPart and GetObject requests that carried a valid `x-oss-traffic-limit`
   /// (OSS dialect), and the lowest and highest limit among them, in bits per second. The
   /// server checks the range as OSS does (a value outside 819200 .. 838860800 is 400
-  /// InvalidArgument) but does not slow the request down.
+  /// InvalidArgument) and, as OSS does, moves that request's body no faster.
   std::uint64_t traffic_limited = 0;
   std::uint64_t traffic_limit_min = 0;  ///< the lowest such limit (0: none seen)
   std::uint64_t traffic_limit_max = 0;  ///< the highest such limit (0: none seen)

@@ -63,7 +63,9 @@ class server_connection : public std::enable_shared_from_this<server_connection>
   OSS_DECL asio::awaitable<void> read_more(std::error_code& ec);
   OSS_DECL asio::awaitable<void> write(const std::vector<asio::const_buffer>& buffers, std::error_code& ec);
   OSS_DECL asio::awaitable<body_status> read_body(oss::detail::http::message_parser& parser,
-                                                  std::uint64_t stop_after = no_limit);
+                                                  std::uint64_t stop_after = no_limit, std::uint64_t limit_bits = 0);
+  OSS_DECL asio::awaitable<void> pace(std::chrono::steady_clock::time_point start, std::uint64_t bytes,
+                                      std::uint64_t limit_bits);
   OSS_DECL asio::awaitable<void> send(const request_state& rs, reply& rep, bool keep_alive, std::error_code& ec,
                                       std::uint64_t body_limit = no_limit);
   OSS_DECL asio::awaitable<bool> pause(std::chrono::milliseconds duration);

@@ -75,6 +75,7 @@ struct request_state {
   bool forbid_overwrite = false;
   std::unique_ptr<body_writer> writer;  // PutObject and UploadPart bodies go here
   std::string content_sha256;           // S3: the lower-hex SHA-256 the body must have
+  std::uint64_t traffic_limit_bits = 0;  // x-oss-traffic-limit: the body moves no faster (0: no limit)
 };
 
 // A reply before it is framed.

@@ -27,6 +27,13 @@ namespace http = oss::detail::http;
 using asio::experimental::as_tuple;
 
 constexpr std::size_t io_chunk = 256 * 1024;
+
+// Under x-oss-traffic-limit a body moves in pieces of about 100 ms at the rate, so it flows
+// steadily, as OSS's does, instead of a burst and then seconds of silence that a client's stall
+// timeout would take for a dead server.
+constexpr std::size_t paced_piece(std::uint64_t limit_bits) {
+  return static_cast<std::size_t>(std::clamp<std::uint64_t>(limit_bits / 8 / 10, 4096, io_chunk));
+}
 constexpr auto linger_timeout = std::chrono::seconds(2);
 
 inline bool bodiless(const reply& rep, const request_state& rs) noexcept {
@@ -105,11 +112,14 @@ OSS_DECL asio::awaitable<void> server_connection::write(const std::vector<asio::
 }
 
 // `stop_after`: return `paused` once that many body bytes (as sent, framing included) were fed.
+// `limit_bits`: the request's x-oss-traffic-limit; the body is read no faster.
 OSS_DECL asio::awaitable<server_connection::body_status> server_connection::read_body(
-    oss::detail::http::message_parser& parser, std::uint64_t stop_after) {
+    oss::detail::http::message_parser& parser, std::uint64_t stop_after, std::uint64_t limit_bits) {
   std::error_code ec;
   std::uint64_t fed = 0;
+  const auto start = std::chrono::steady_clock::now();
   while (!parser.done()) {
+    if (limit_bits) co_await pace(start, fed, limit_bits);
     if (fed >= stop_after) co_return body_status::paused;
     if (begin_ == end_) {
       co_await read_more(ec);
@@ -117,12 +127,26 @@ OSS_DECL asio::awaitable<server_connection::body_status> server_connection::read
     }
     std::string_view piece = pending();
     if (piece.size() > stop_after - fed) piece = piece.substr(0, static_cast<std::size_t>(stop_after - fed));
+    if (limit_bits) piece = piece.substr(0, connection_impl::paced_piece(limit_bits));
     const std::size_t used = parser.feed(piece, ec);
     begin_ += used;
     fed += used;
     if (ec) co_return ec == client_errc::response_too_large ? body_status::too_large : body_status::malformed;
   }
+  if (limit_bits) co_await pace(start, fed, limit_bits);  // the last piece too: no reply before its time
   co_return body_status::complete;
+}
+
+// x-oss-traffic-limit as OSS applies it: a body moves at most `limit_bits` per second. Waits
+// until `bytes` since `start` are within that rate. Not reading holds the client back through
+// TCP's flow control; not writing holds the reply back. close() cancels the wait.
+OSS_DECL asio::awaitable<void> server_connection::pace(std::chrono::steady_clock::time_point start,
+                                                       std::uint64_t bytes, std::uint64_t limit_bits) {
+  const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(static_cast<double>(bytes) * 8 / static_cast<double>(limit_bits)));
+  if (due <= std::chrono::steady_clock::now() || !socket().is_open()) co_return;
+  fault_timer_.expires_at(due);
+  co_await wait_timer();
 }
 
 OSS_DECL asio::awaitable<void> server_connection::wait_timer() {
@@ -249,19 +273,25 @@ OSS_DECL asio::awaitable<void> server_connection::send(const request_state& rs, 
   std::vector<char> chunk(connection_impl::io_chunk);
   std::uint64_t left = rep.length;
   if (body_limit != no_limit) left = std::min<std::uint64_t>(body_limit, left - 1);
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t sent = 0;
   while (left > 0) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+    const std::size_t piece_size = rs.traffic_limit_bits ? connection_impl::paced_piece(rs.traffic_limit_bits) : chunk.size();
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, piece_size));
     const std::size_t got = std::fread(chunk.data(), 1, want, file);
     if (got == 0) {
       ec = std::make_error_code(std::errc::io_error);
       co_return;
     }
+    // Each piece leaves only once the bytes up to its end are within the rate.
+    if (rs.traffic_limit_bits) co_await pace(start, sent + got, rs.traffic_limit_bits);
     std::vector<asio::const_buffer> piece{asio::buffer(chunk.data(), got)};
     if (got == left) handler_.counters().leave(slot_);
     handler_.counters().bytes_sent += got;
     co_await write(piece, ec);
     if (ec) co_return;
     left -= got;
+    sent += got;
   }
 }
 
@@ -360,7 +390,7 @@ OSS_DECL asio::awaitable<void> server_connection::serve() {
         const bool go_on = co_await faulted_body(*fault, parser);
         if (!go_on) co_return;
       }
-      const auto status = co_await read_body(parser);
+      const auto status = co_await read_body(parser, no_limit, rs.traffic_limit_bits);
       handler_.counters().bytes_received += parser.body_bytes();
       if (status == body_status::closed) co_return;
       if (status != body_status::complete) {

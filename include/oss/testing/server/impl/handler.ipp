@@ -178,6 +178,7 @@ OSS_DECL std::optional<server_error> request_handler::admit(request_state& rs, c
                         "x-oss-traffic-limit must be between 819200 and 838860800 bit/s: " + *limit + ".",
                         "0004-00000502");
     counters_.traffic_limit_seen(*bits);
+    rs.traffic_limit_bits = *bits;
   }
 
   switch (rs.op) {
