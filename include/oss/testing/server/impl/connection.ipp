@@ -29,8 +29,8 @@ using asio::experimental::as_tuple;
 constexpr std::size_t io_chunk = 256 * 1024;
 
 // Under x-oss-traffic-limit a body moves in pieces of about 100 ms at the rate, so it flows
-// steadily, as OSS's does, instead of a burst and then seconds of silence that a client's stall
-// timeout would take for a dead server.
+// steadily instead of in a burst followed by seconds of silence, which a client's stall timeout
+// would take for a dead server.
 constexpr std::size_t paced_piece(std::uint64_t limit_bits) {
   return static_cast<std::size_t>(std::clamp<std::uint64_t>(limit_bits / 8 / 10, 4096, io_chunk));
 }
