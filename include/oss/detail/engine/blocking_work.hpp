@@ -47,27 +47,19 @@ class blocking_work {
   // caller's executor busy (outstanding work) until its handler has been dispatched there.
   template <typename F>
   asio::awaitable<std::invoke_result_t<F&>> run(F f) {
-    using boxed = job_result<std::invoke_result_t<F&>>;
-    if (!ex_) {
-      // Only the transfer's strand calls run(): no other thread can race this.
-      own_pool_.emplace(threads_);
-      ex_ = own_pool_->get_executor();
+    // The job is called through a plain function pointer, so the posting machinery
+    // (run_erased: an async_initiate, two lambdas, a post and a dispatch) is compiled once
+    // rather than once for every kind of job, which is a compile-time cost in every
+    // header-only program.
+    using result_type = std::invoke_result_t<F&>;
+    if constexpr (std::is_void_v<result_type>) {
+      co_await run_erased(&call_job<F>, &f);
+    } else {
+      std::optional<result_type> result;
+      auto job = [&f, &result] { result.emplace(f()); };
+      co_await run_erased(&call_job<decltype(job)>, &job);
+      co_return std::move(*result);
     }
-    auto initiation = [this](auto handler, F job) {
-      auto home = asio::prefer(asio::get_associated_executor(handler, home_),
-                               asio::execution::outstanding_work.tracked);
-      auto work = [handler = std::move(handler), job, home]() mutable {
-        boxed r{job()};
-        auto deliver = [handler = std::move(handler), r = std::move(r)]() mutable {
-          std::move(handler)(std::move(r));
-        };
-        asio::dispatch(home, std::move(deliver));
-      };
-      asio::post(ex_, std::move(work));
-    };
-    boxed r = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(boxed)>(
-        std::move(initiation), asio::use_awaitable, f);
-    co_return std::move(r.value);
   }
 
   // Jobs over at most this many bytes run right where they are asked for: the hop to the pool
@@ -84,11 +76,33 @@ class blocking_work {
   }
 
  private:
-  // Boxed so that a job returning std::error_code is not taken for a failing completion.
-  template <typename T>
-  struct job_result {
-    T value;
-  };
+  template <typename J>
+  static void call_job(void* job) {
+    (*static_cast<J*>(job))();
+  }
+
+  // run() for any job: `call(job)` on the file executor, then back to the caller's executor.
+  // `job` lives in the awaiting coroutine's frame, which the handler keeps alive until it has
+  // been resumed.
+  asio::awaitable<void> run_erased(void (*call)(void*), void* job) {
+    if (!ex_) {
+      // Only the transfer's strand calls run(): no other thread can race this.
+      own_pool_.emplace(threads_);
+      ex_ = own_pool_->get_executor();
+    }
+    auto initiation = [this](auto handler, void (*call)(void*), void* job) {
+      auto home = asio::prefer(asio::get_associated_executor(handler, home_),
+                               asio::execution::outstanding_work.tracked);
+      auto work = [handler = std::move(handler), call, job, home]() mutable {
+        call(job);
+        auto deliver = [handler = std::move(handler)]() mutable { std::move(handler)(); };
+        asio::dispatch(home, std::move(deliver));
+      };
+      asio::post(ex_, std::move(work));
+    };
+    co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(std::move(initiation), asio::use_awaitable,
+                                                                         call, job);
+  }
 
   asio::any_io_executor home_;
   asio::any_io_executor ex_;
